@@ -1,0 +1,1 @@
+"""ModelLoop: a Kubernetes operator for the continual-learning loop of ML models."""
