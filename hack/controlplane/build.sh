@@ -32,7 +32,7 @@ if ! complete; then
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler \
     sigs.k8s.io/kwok/cmd/kwok)
-  mv "$tmp/v3" "$tmp/etcd"
+  mv "$tmp/server" "$tmp/etcd"  # go names a /v3 module's binary after its parent element
   rm -rf "$out"
   mv "$tmp" "$out"
 fi
