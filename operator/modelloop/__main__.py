@@ -1,0 +1,49 @@
+"""``modelloop`` / ``python -m modelloop``: run the operator, or print its CRDs."""
+
+import argparse
+import logging
+import sys
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from . import handlers  # noqa: F401  (registers the handlers)
+
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    logging.getLogger("modelloop").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    kopf.run(
+        standalone=True,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace or (),
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from .api.crdgen import rendered_files
+
+    sys.stdout.write("---\n".join(rendered_files().values()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modelloop", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the operator (kubeconfig or in-cluster)")
+    run.add_argument(
+        "-n", "--namespace", action="append", help="watch only this namespace (repeatable)"
+    )
+    run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=_run)
+    crds = commands.add_parser("crds", help="print the CustomResourceDefinitions as YAML")
+    crds.set_defaults(func=_crds)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,697 @@
+"""The ``Model`` resource: one served model, its metrics, slices and policies."""
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from .base import (
+    DNS_LABEL_PATTERN,
+    LABEL_NAME_PATTERN,
+    ApiModel,
+    CelRule,
+    Condition,
+    conditions_field,
+    list_map,
+    preserved_object,
+)
+from .durations import Duration
+
+DnsName = Annotated[
+    str,
+    Field(
+        description="Name, a DNS label (lower case letters, digits and '-').",
+        pattern=DNS_LABEL_PATTERN,
+        max_length=63,
+    ),
+]
+
+# --------------------------------------------------------------------------- slices
+
+
+class LabelMatcher(ApiModel):
+    """One Prometheus label matcher, kept structured so escaping is never the user's job."""
+
+    label: str = Field(
+        description="Prometheus label name.", pattern=LABEL_NAME_PATTERN, max_length=128
+    )
+    op: Literal["=", "!=", "=~", "!~"] = Field(
+        default="=", description="Match operator, as in PromQL."
+    )
+    value: str = Field(description="Label value (or RE2 regex for =~ and !~).", max_length=1024)
+
+
+class Slice(ApiModel):
+    """A data slice: the subset of a metric's series that these label matchers select.
+
+    The trainer receives the same structured definition, so the slice it
+    retrains on is exactly the slice that was measured.
+    """
+
+    name: DnsName
+    match_labels: dict[str, str] | None = Field(
+        default=None,
+        description="Equality matchers, label name to value (shorthand for matchers with '=').",
+        json_schema_extra={"maxProperties": 16},
+    )
+    matchers: list[LabelMatcher] | None = Field(
+        default=None, description="Label matchers (=, !=, =~, !~).", max_length=16
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "!has(self.matchLabels) || self.matchLabels.all(k, k.matches('"
+            + LABEL_NAME_PATTERN
+            + "'))",
+            "matchLabels keys must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)",
+            lambda s: all(re.fullmatch(LABEL_NAME_PATTERN, k) for k in s.match_labels or {}),
+            field_path=".matchLabels",
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class Objective(ApiModel):
+    """The acceptable range of a metric's value; a value outside it is a breach."""
+
+    min: float | None = Field(default=None, description="Lowest acceptable value.")
+    max: float | None = Field(default=None, description="Highest acceptable value.")
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "has(self.min) || has(self.max)",
+            "an objective needs min, max or both",
+            lambda o: o.min is not None or o.max is not None,
+        ),
+        CelRule(
+            "!has(self.min) || !has(self.max) || self.min <= self.max",
+            "objective min must not be greater than max",
+            lambda o: o.min is None or o.max is None or o.min <= o.max,
+        ),
+    )
+
+
+class OfLast(ApiModel):
+    """M failing evaluations out of the last N."""
+
+    failures: int = Field(description="M: failing evaluations needed.", ge=1, le=100)
+    evaluations: int = Field(description="N: evaluations looked at.", ge=1, le=100)
+
+
+class BreachRule(ApiModel):
+    """When failing evaluations add up to a breach, so one noisy point does not act."""
+
+    for_: Duration | None = Field(
+        default=None,
+        alias="for",
+        description="The value must stay outside the objective this long (e.g. 10m).",
+    )
+    of_last: OfLast | None = Field(
+        default=None, description="Or: M failing evaluations out of the last N."
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "!(has(self.for) && has(self.ofLast))",
+            "a breach rule takes either 'for' or 'ofLast', not both",
+            lambda b: b.for_ is None or b.of_last is None,
+        ),
+        CelRule(
+            "!has(self.ofLast) || self.ofLast.failures <= self.ofLast.evaluations",
+            "ofLast.failures must not exceed ofLast.evaluations",
+            lambda b: b.of_last is None or b.of_last.failures <= b.of_last.evaluations,
+            field_path=".ofLast",
+        ),
+    )
+
+
+class TemplateRef(ApiModel):
+    """A reference to a MetricTemplate in the Model's namespace, with values for its variables."""
+
+    name: str = Field(description="MetricTemplate name.", max_length=253)
+    vars: dict[str, str] | None = Field(
+        default=None,
+        description="Values for the template's variables ($name in its query).",
+        json_schema_extra={"maxProperties": 32},
+    )
+
+
+class Metric(ApiModel):
+    """A model-quality metric read from Prometheus, per version and per slice."""
+
+    name: DnsName
+    query: str | None = Field(
+        default=None,
+        description=(
+            "PromQL returning one value. Placeholders: $version (the model version), "
+            '$slice (the slice\'s label matchers, e.g. region="eu"), $window (the window), '
+            "$model and $namespace."
+        ),
+        max_length=4096,
+    )
+    template_ref: TemplateRef | None = Field(
+        default=None, description="Or: use a MetricTemplate instead of a query."
+    )
+    sample_query: str | None = Field(
+        default=None,
+        description=(
+            "PromQL counting the labelled samples behind the value (same placeholders); "
+            "needed when minSamples > 0."
+        ),
+        max_length=4096,
+    )
+    min_samples: int = Field(
+        default=0,
+        ge=0,
+        description="Fewer samples than this makes the verdict inconclusive, never a breach.",
+    )
+    higher_is_better: bool = Field(
+        default=True, description="True for accuracy-like metrics, false for error-like ones."
+    )
+    objective: Objective | None = Field(
+        default=None, description="The acceptable range; without one the metric is only reported."
+    )
+    window: Duration = Field(default="5m", description="The $window the query aggregates over.")
+    breach: BreachRule | None = Field(
+        default=None,
+        description="When failing evaluations count as a breach; default: the first one.",
+    )
+    slices: list[str] | None = Field(
+        default=None,
+        description="Slices this metric is evaluated on (names from spec.slices); default: all.",
+        max_length=64,
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "has(self.query) != has(self.templateRef)",
+            "a metric needs exactly one of query or templateRef",
+            lambda m: (m.query is None) != (m.template_ref is None),
+        ),
+        CelRule(
+            "self.minSamples == 0 || has(self.sampleQuery) || has(self.templateRef)",
+            "minSamples > 0 needs a sampleQuery to count the samples",
+            lambda m: (
+                m.min_samples == 0 or m.sample_query is not None or m.template_ref is not None
+            ),
+        ),
+    )
+
+
+class DriftReference(ApiModel):
+    """What the current distribution is compared against."""
+
+    offset: Duration | None = Field(
+        default=None, description="The same window this long ago (e.g. 7d)."
+    )
+    training_window: bool = Field(
+        default=False,
+        description="The data window the serving version was trained on (from its lineage).",
+    )
+
+
+class Drift(ApiModel):
+    """Distribution drift of a feature or of the predictions, from a Prometheus histogram."""
+
+    name: DnsName
+    histogram: str = Field(
+        description="Histogram metric name (its _bucket series are read), e.g. feature_amount.",
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        max_length=256,
+    )
+    matchers: list[LabelMatcher] | None = Field(
+        default=None, description="Extra matchers that select the series.", max_length=16
+    )
+    test: Literal["psi", "ks", "js"] = Field(
+        default="psi",
+        description="psi: population stability index; ks: Kolmogorov-Smirnov D; js: "
+        "Jensen-Shannon divergence (base 2).",
+    )
+    threshold: float = Field(gt=0, description="Drift when the statistic exceeds this.")
+    window: Duration = Field(default="1h", description="The current window.")
+    reference: DriftReference = Field(
+        default_factory=lambda: DriftReference(offset="7d"),
+        description="The reference distribution; default: the same window 7d earlier.",
+    )
+    min_samples: int = Field(
+        default=100, ge=0, description="Fewer observations makes the verdict inconclusive."
+    )
+    slices: list[str] | None = Field(
+        default=None,
+        description="Slices to test (names from spec.slices); default: all.",
+        max_length=64,
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "has(self.reference.offset) != self.reference.trainingWindow",
+            "a drift reference takes exactly one of offset or trainingWindow: true",
+            lambda d: (d.reference.offset is not None) != d.reference.training_window,
+            field_path=".reference",
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- serving
+
+
+class Serving(ApiModel):
+    """How one version is served: a Deployment per version, plus Services."""
+
+    template: dict[str, Any] = preserved_object(
+        "Pod template (metadata and spec) of every version's Deployment. ModelLoop adds the "
+        "labels modelloop.dev/model and modelloop.dev/version and the env MODEL_NAME, "
+        "MODEL_VERSION and MODEL_URI to every container."
+    )
+    replicas: int = Field(default=1, ge=0, le=1000, description="Replicas of the stable version.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Container port served.")
+
+
+class GatewayAPITraffic(ApiModel):
+    """Traffic split with a Gateway API HTTPRoute."""
+
+    mode: Literal["managed", "patch"] = Field(
+        default="managed",
+        description="managed: ModelLoop owns the route; patch: it changes only the backend "
+        "weights of routeName.",
+    )
+    route_name: str | None = Field(
+        default=None, description="The user's HTTPRoute (patch mode).", max_length=253
+    )
+    parent_refs: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Gateways the managed route attaches to (HTTPRoute parentRefs).",
+        max_length=16,
+        json_schema_extra={
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        },
+    )
+    hostnames: list[str] | None = Field(
+        default=None, description="Hostnames of the managed route.", max_length=16
+    )
+
+
+class IstioTraffic(ApiModel):
+    """Traffic split with an Istio VirtualService."""
+
+    mode: Literal["managed", "patch"] = Field(
+        default="managed",
+        description="managed: ModelLoop owns the VirtualService; patch: it changes only the "
+        "route weights of virtualServiceName.",
+    )
+    virtual_service_name: str | None = Field(
+        default=None, description="The user's VirtualService (patch mode).", max_length=253
+    )
+    hosts: list[str] | None = Field(
+        default=None, description="Hosts (managed mode).", max_length=16
+    )
+    gateways: list[str] | None = Field(
+        default=None, description="Gateways (managed mode).", max_length=16
+    )
+
+
+class Traffic(ApiModel):
+    """How traffic is split between the stable and the canary version."""
+
+    provider: Literal["gatewayAPI", "istio", "replicas"] = Field(
+        default="replicas",
+        description="gatewayAPI (HTTPRoute weights), istio (VirtualService weights) or "
+        "replicas (no mesh: split approximated by replica counts behind one Service).",
+    )
+    gateway_api: GatewayAPITraffic | None = Field(
+        default=None, alias="gatewayAPI", description="Settings of the gatewayAPI provider."
+    )
+    istio: IstioTraffic | None = Field(default=None, description="Settings of the istio provider.")
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "!has(self.gatewayAPI) || self.gatewayAPI.mode != 'patch' || "
+            "has(self.gatewayAPI.routeName)",
+            "gatewayAPI patch mode needs routeName",
+            lambda t: (
+                t.gateway_api is None
+                or t.gateway_api.mode != "patch"
+                or t.gateway_api.route_name is not None
+            ),
+            field_path=".gatewayAPI",
+        ),
+        CelRule(
+            "!has(self.istio) || self.istio.mode != 'patch' || has(self.istio.virtualServiceName)",
+            "istio patch mode needs virtualServiceName",
+            lambda t: (
+                t.istio is None
+                or t.istio.mode != "patch"
+                or t.istio.virtual_service_name is not None
+            ),
+            field_path=".istio",
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- retraining
+
+
+class NewDataTrigger(ApiModel):
+    """Retrain when enough new labelled data has arrived since the last training."""
+
+    query: str = Field(
+        description="PromQL for a counter of labelled examples available for training.",
+        max_length=4096,
+    )
+    volume: int = Field(ge=1, description="Retrain once the counter grew by this much.")
+
+
+class Triggers(ApiModel):
+    """What starts a training. Several may be set; guards apply to all."""
+
+    on_breach: list[str] | None = Field(
+        default=None,
+        description="Metrics (names from spec.metrics) whose sustained breach retrains.",
+        max_length=32,
+    )
+    on_drift: list[str] | None = Field(
+        default=None,
+        description="Drift entries (names from spec.drift) that retrain.",
+        max_length=32,
+    )
+    schedule: str | None = Field(
+        default=None,
+        description="Cron schedule (5 fields, UTC), e.g. '0 3 * * 1'.",
+        pattern=r"^\S+ \S+ \S+ \S+ \S+$",
+        max_length=128,
+    )
+    new_data: NewDataTrigger | None = Field(default=None, description="New-data volume trigger.")
+    manual: bool = Field(
+        default=True,
+        description="Allow the annotation modelloop.dev/retrain=<reason> (kubectl modelloop "
+        "retrain) to start a training.",
+    )
+
+
+class Retraining(ApiModel):
+    """Training policy: triggers, guards and the Job that trains."""
+
+    triggers: Triggers = Field(default_factory=Triggers, description="What starts a training.")
+    cooldown: Duration = Field(default="1h", description="Minimum time between two trainings.")
+    max_per_day: int = Field(default=4, ge=1, le=1440, description="Trainings per 24h at most.")
+    data_window: Duration = Field(
+        default="7d", description="How much recent data the trainer is given."
+    )
+    during_rollout: bool = Field(
+        default=False, description="Allow triggers while a rollout is in progress."
+    )
+    output_uri: str = Field(
+        alias="outputURI",
+        description="Where artifacts go; each training writes below it (e.g. s3://b/models/fraud).",
+        max_length=1024,
+    )
+    job: dict[str, Any] = preserved_object(
+        "batch/v1 Job template (metadata and spec) that trains. ModelLoop adds the env "
+        "MODELLOOP_* (model, base version, trigger, failing slices, data window, output URI) "
+        "to every container."
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class NotWorseThan(ApiModel):
+    """Tolerated regression against the champion on the same held-out data."""
+
+    absolute: float | None = Field(default=None, ge=0, description="By at most this much.")
+    relative: float | None = Field(
+        default=None, ge=0, le=1, description="By at most this fraction of the champion's value."
+    )
+
+
+class Gate(ApiModel):
+    """An offline gate a candidate must pass on every slice it names."""
+
+    metric: str = Field(description="Metric name (from spec.metrics).", max_length=63)
+    slices: list[str] | None = Field(
+        default=None, description="Slices the gate applies to; default: all.", max_length=64
+    )
+    min: float | None = Field(default=None, description="Absolute lower bound.")
+    max: float | None = Field(default=None, description="Absolute upper bound.")
+    not_worse_than: NotWorseThan | None = Field(
+        default=None, description="Tolerated regression against the champion."
+    )
+
+
+class Validation(ApiModel):
+    """Offline gates that decide Validated or Rejected."""
+
+    gates: list[Gate] = Field(default_factory=list, description="The gates.", max_length=64)
+    require_all_slices: bool = Field(
+        default=True, description="A slice or metric missing from the result fails the gate."
+    )
+
+
+# --------------------------------------------------------------------------- rollout
+
+
+class Step(ApiModel):
+    """One canary step."""
+
+    weight: int = Field(ge=1, le=100, description="Percent of traffic to the canary.")
+    duration: Duration = Field(default="5m", description="Minimum time at this weight.")
+    approval: bool = Field(default=False, description="Wait for an approval before advancing.")
+
+
+def _default_steps() -> list[Step]:
+    return [Step(weight=10), Step(weight=50), Step(weight=100)]
+
+
+class Analysis(ApiModel):
+    """How a canary is judged against stable, per metric and slice."""
+
+    interval: Duration = Field(default="1m", description="Time between analyses.")
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1, description="Confidence of the canary-vs-stable tests."
+    )
+    failure_limit: int = Field(default=1, ge=1, description="Failed analyses that roll back.")
+    consecutive_successes: int = Field(
+        default=1, ge=1, description="Successful analyses needed before advancing a step."
+    )
+    max_inconclusive: int = Field(
+        default=10, ge=1, description="Inconclusive analyses tolerated at one step."
+    )
+    on_inconclusive: Literal["rollback", "pause"] = Field(
+        default="rollback", description="What happens after maxInconclusive."
+    )
+
+
+class Rollout(ApiModel):
+    """Progressive delivery of a validated version."""
+
+    steps: list[Step] = Field(
+        default_factory=_default_steps,
+        description="Canary weights, strictly increasing, ending at 100.",
+        min_length=1,
+        max_length=20,
+    )
+    analysis: Analysis = Field(default_factory=Analysis, description="Canary analysis.")
+    scale_down_delay: Duration = Field(
+        default="10m", description="How long the previous stable stays warm after a promotion."
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "self.steps.map(s, s.weight).isSorted() && "
+            "self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight))",
+            "rollout step weights must be strictly increasing",
+            lambda r: all(a.weight < b.weight for a, b in zip(r.steps, r.steps[1:], strict=False)),
+            field_path=".steps",
+        ),
+        CelRule(
+            "self.steps[size(self.steps) - 1].weight == 100",
+            "the last rollout step must have weight 100",
+            lambda r: r.steps[-1].weight == 100,
+            field_path=".steps",
+        ),
+    )
+
+
+class History(ApiModel):
+    keep: int = Field(
+        default=5, ge=1, le=100, description="ModelVersions kept besides those serving."
+    )
+
+
+# --------------------------------------------------------------------------- spec
+
+_SLICE_NAMES = "(size(self.slices) == 0 ? ['all'] : self.slices.map(x, x.name))"
+
+
+class ModelSpec(ApiModel):
+    """A served model and its continual-learning policy."""
+
+    serving: Serving = Field(description="How each version is served.")
+    traffic: Traffic = Field(default_factory=Traffic, description="How traffic is split.")
+    metrics_provider: str = Field(
+        default="default",
+        description="Name of a Prometheus endpoint configured in the operator.",
+        max_length=63,
+    )
+    evaluation_interval: Duration = Field(
+        default="30s", description="How often metrics and drift are evaluated."
+    )
+    slices: list[Slice] = Field(
+        default_factory=list,
+        description="Data slices metrics are evaluated on. An implicit slice 'all' (no "
+        "matchers) exists when none is declared.",
+        **list_map("name", max_items=64),
+    )
+    metrics: list[Metric] = Field(
+        default_factory=list, description="Quality metrics.", **list_map("name", max_items=32)
+    )
+    drift: list[Drift] = Field(
+        default_factory=list, description="Drift checks.", **list_map("name", max_items=32)
+    )
+    retraining: Retraining | None = Field(default=None, description="Retraining policy.")
+    validation: Validation = Field(default_factory=Validation, description="Offline gates.")
+    rollout: Rollout = Field(default_factory=Rollout, description="Progressive delivery policy.")
+    automation: Literal["observe", "retrain", "propose", "promote"] = Field(
+        default="observe",
+        description="observe: evaluate and report; retrain: also train and validate; "
+        "propose: also start canaries, wait for approval to promote; promote: fully automatic.",
+    )
+    pinned_version: str | None = Field(
+        default=None,
+        description="Hold production on this ModelVersion: no canary starts or promotes while "
+        "set. Setting an earlier version is the undo path.",
+        pattern=DNS_LABEL_PATTERN,
+        max_length=63,
+    )
+    paused: bool = Field(default=False, description="Freeze every automatic action.")
+    history: History = Field(default_factory=History, description="Retention of ModelVersions.")
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "self.metrics.all(m, !has(m.slices) || m.slices.all(s, s in " + _SLICE_NAMES + "))",
+            "every slice a metric names must be declared in spec.slices",
+            lambda s: all(_known_slices(s, m.slices) for m in s.metrics),
+            field_path=".metrics",
+        ),
+        CelRule(
+            "self.drift.all(d, !has(d.slices) || d.slices.all(s, s in " + _SLICE_NAMES + "))",
+            "every slice a drift check names must be declared in spec.slices",
+            lambda s: all(_known_slices(s, d.slices) for d in s.drift),
+            field_path=".drift",
+        ),
+        CelRule(
+            "self.validation.gates.all(g, self.metrics.exists(m, m.name == g.metric) && "
+            "(!has(g.slices) || g.slices.all(s, s in " + _SLICE_NAMES + ")))",
+            "every validation gate must name a metric from spec.metrics "
+            "and slices from spec.slices",
+            lambda s: all(
+                any(m.name == g.metric for m in s.metrics) and _known_slices(s, g.slices)
+                for g in s.validation.gates
+            ),
+            field_path=".validation.gates",
+        ),
+        CelRule(
+            "!has(self.retraining) || !has(self.retraining.triggers.onBreach) || "
+            "self.retraining.triggers.onBreach.all(n, self.metrics.exists(m, m.name == n))",
+            "retraining.triggers.onBreach must name metrics from spec.metrics",
+            lambda s: (
+                s.retraining is None
+                or all(
+                    any(m.name == n for m in s.metrics)
+                    for n in s.retraining.triggers.on_breach or []
+                )
+            ),
+            field_path=".retraining.triggers.onBreach",
+        ),
+        CelRule(
+            "!has(self.retraining) || !has(self.retraining.triggers.onDrift) || "
+            "self.retraining.triggers.onDrift.all(n, self.drift.exists(d, d.name == n))",
+            "retraining.triggers.onDrift must name drift checks from spec.drift",
+            lambda s: (
+                s.retraining is None
+                or all(
+                    any(d.name == n for d in s.drift) for n in s.retraining.triggers.on_drift or []
+                )
+            ),
+            field_path=".retraining.triggers.onDrift",
+        ),
+        CelRule(
+            "self.traffic.provider != 'gatewayAPI' || has(self.traffic.gatewayAPI)",
+            "traffic provider gatewayAPI needs traffic.gatewayAPI settings",
+            lambda s: s.traffic.provider != "gatewayAPI" or s.traffic.gateway_api is not None,
+            field_path=".traffic",
+        ),
+        CelRule(
+            "self.traffic.provider != 'istio' || has(self.traffic.istio)",
+            "traffic provider istio needs traffic.istio settings",
+            lambda s: s.traffic.provider != "istio" or s.traffic.istio is not None,
+            field_path=".traffic",
+        ),
+        CelRule(
+            "self.automation == 'observe' || has(self.retraining)",
+            "automation beyond observe needs spec.retraining",
+            lambda s: s.automation == "observe" or s.retraining is not None,
+            field_path=".automation",
+        ),
+    )
+
+    def slice_names(self) -> list[str]:
+        return [s.name for s in self.slices] or ["all"]
+
+
+def _known_slices(spec: ModelSpec, names: list[str] | None) -> bool:
+    return names is None or set(names) <= set(spec.slice_names())
+
+
+# --------------------------------------------------------------------------- status
+
+
+class CanaryStatus(ApiModel):
+    version: str = Field(description="The canary ModelVersion.")
+    weight: int = Field(default=0, description="Percent of traffic it receives.")
+    step: int = Field(default=0, description="Index of the current rollout step.")
+
+
+class Verdict(ApiModel):
+    """The verdict of one metric on one slice for one version, as of its last change."""
+
+    metric: str
+    slice: str
+    version: str
+    verdict: Literal["pass", "breach", "inconclusive"]
+    since: datetime | None = Field(default=None, description="When this verdict began.")
+    value: float | None = Field(default=None, description="Value when the verdict changed.")
+    samples: float | None = Field(default=None, description="Samples when the verdict changed.")
+    reason: str | None = Field(default=None, description="Why, for inconclusive verdicts.")
+
+
+class TrainingStatus(ApiModel):
+    """Bookkeeping that makes trainings restart-safe."""
+
+    next_sequence: int = Field(
+        default=1, ge=1, description="The sequence number the next training will take."
+    )
+    running: str | None = Field(default=None, description="The running training's Job.")
+
+
+class ModelStatus(ApiModel):
+    phase: Literal["Pending", "Serving", "Progressing", "Paused", "Failed"] | None = Field(
+        default=None,
+        description="Pending: no version serves yet; Serving; Progressing: a rollout runs; "
+        "Paused; Failed: the stable version cannot be served.",
+    )
+    stable_version: str | None = Field(default=None, description="The ModelVersion serving.")
+    canary: CanaryStatus | None = Field(default=None, description="The rollout in progress.")
+    verdicts: list[Verdict] = Field(
+        default_factory=list,
+        description="Verdicts per metric x slice x version.",
+        **list_map("metric", "slice", "version", max_items=4096),
+    )
+    training: TrainingStatus | None = Field(default=None, description="Retraining bookkeeping.")
+    conditions: list[Condition] = conditions_field()
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation last acted on."
+    )

@@ -1,0 +1,102 @@
+"""The ``ModelVersion`` resource: one trained artifact, immutable once created."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from .base import DNS_LABEL_PATTERN, ApiModel, Condition, conditions_field, list_map
+
+
+class TriggerRecord(ApiModel):
+    """What started the training that produced this version."""
+
+    kind: Literal["bootstrap", "breach", "drift", "schedule", "newData", "manual", "external"] = (
+        Field(description="The trigger kind; external for versions made outside ModelLoop.")
+    )
+    reason: str = Field(default="", description="The numbers behind it.", max_length=1024)
+
+
+class DataWindow(ApiModel):
+    start: datetime = Field(description="First instant of training data.")
+    end: datetime = Field(description="Last instant of training data.")
+
+
+class Lineage(ApiModel):
+    """Where this version came from."""
+
+    trigger: TriggerRecord | None = Field(default=None, description="What started the training.")
+    job: str | None = Field(default=None, description="The training Job.", max_length=253)
+    sequence: int | None = Field(
+        default=None, ge=1, description="The Model's training sequence number."
+    )
+    data_window: DataWindow | None = Field(default=None, description="The data trained on.")
+    base_version: str | None = Field(
+        default=None, description="The version it was trained to replace.", max_length=63
+    )
+
+
+class OfflineMetric(ApiModel):
+    """A metric computed on held-out data for one slice."""
+
+    metric: str = Field(max_length=63, description="Metric name (from the Model's metrics).")
+    slice: str = Field(max_length=63, description="Slice name (from the Model's slices).")
+    value: float = Field(description="The value.")
+    samples: int | None = Field(default=None, ge=0, description="Held-out examples behind it.")
+
+
+class OfflineMetrics(ApiModel):
+    """Offline evaluation for the candidate and, on the same held-out data, the champion."""
+
+    candidate: list[OfflineMetric] = Field(
+        default_factory=list,
+        description="This version's metrics.",
+        **list_map("metric", "slice", max_items=2048),
+    )
+    champion: list[OfflineMetric] = Field(
+        default_factory=list,
+        description="The base version's metrics on the same held-out data.",
+        **list_map("metric", "slice", max_items=2048),
+    )
+
+
+class ModelVersionSpec(ApiModel):
+    """One trained artifact of a Model. Immutable: a new artifact is a new ModelVersion."""
+
+    model: str = Field(
+        description="The Model (same namespace) this version belongs to.",
+        pattern=DNS_LABEL_PATTERN,
+        max_length=63,
+    )
+    uri: str = Field(
+        description="Artifact location, passed to the server as MODEL_URI.",
+        min_length=1,
+        max_length=2048,
+    )
+    digest: str | None = Field(
+        default=None,
+        description="Artifact digest, e.g. sha256:<hex>.",
+        pattern=r"^[a-z0-9]+:[a-fA-F0-9]{32,128}$",
+        max_length=140,
+    )
+    lineage: Lineage = Field(default_factory=Lineage, description="Where it came from.")
+    metrics: OfflineMetrics = Field(
+        default_factory=OfflineMetrics, description="Offline metrics per metric and slice."
+    )
+
+
+ModelVersionPhase = Literal[
+    "Pending", "Validated", "Rejected", "Canary", "Serving", "RolledBack", "Retired"
+]
+
+
+class ModelVersionStatus(ApiModel):
+    phase: ModelVersionPhase | None = Field(
+        default=None,
+        description="Pending -> Validated | Rejected -> Canary -> Serving | RolledBack -> Retired.",
+    )
+    reason: str | None = Field(default=None, description="Why it entered this phase.")
+    message: str | None = Field(default=None, description="The numbers behind it.")
+    last_transition_time: datetime | None = Field(default=None, description="Phase change time.")
+    conditions: list[Condition] = conditions_field()
+    observed_generation: int | None = Field(default=None)

@@ -1,0 +1,123 @@
+"""The ModelLoop kinds: names, schemas and how kubectl prints them."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import ApiModel
+from .metrictemplate import MetricTemplateSpec
+from .model import ModelSpec, ModelStatus
+from .modelversion import ModelVersionSpec, ModelVersionStatus
+
+GROUP = "modelloop.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+CATEGORY = "modelloop"
+
+# Labels and annotations ModelLoop reads and writes.
+LABEL_MODEL = f"{GROUP}/model"
+LABEL_VERSION = f"{GROUP}/version"
+LABEL_ROLE = f"{GROUP}/role"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "modelloop"
+ANNOTATION_ROLE_SINCE = f"{GROUP}/role-since"
+
+_DNS_LABEL_NAME_RULE = {
+    "rule": "size(self.metadata.name) <= 63 && "
+    "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+    "message": "metadata.name must be a DNS label of at most 63 characters starting with a "
+    "letter: it names the version's Deployment and Service",
+}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A custom resource kind and everything its CRD needs besides the schema."""
+
+    kind: str
+    plural: str
+    short_names: list[str]
+    spec: type[ApiModel]
+    status: type[ApiModel] | None
+    description: str
+    printer_columns: list[dict[str, Any]] = field(default_factory=list)
+    root_rules: list[dict[str, str]] = field(default_factory=list)
+    spec_transition_rules: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+MODEL = Kind(
+    kind="Model",
+    plural="models",
+    short_names=["mdl"],
+    spec=ModelSpec,
+    status=ModelStatus,
+    description="A model served in production and its continual-learning policy: metrics per "
+    "slice, drift, retraining, offline validation and progressive rollout.",
+    printer_columns=[
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Stable", "type": "string", "jsonPath": ".status.stableVersion"},
+        {"name": "Canary", "type": "string", "jsonPath": ".status.canary.version"},
+        {"name": "Weight", "type": "integer", "jsonPath": ".status.canary.weight"},
+        {"name": "Automation", "type": "string", "jsonPath": ".spec.automation"},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        },
+        _AGE,
+    ],
+    root_rules=[_DNS_LABEL_NAME_RULE],
+)
+
+MODEL_VERSION = Kind(
+    kind="ModelVersion",
+    plural="modelversions",
+    short_names=["mv"],
+    spec=ModelVersionSpec,
+    status=ModelVersionStatus,
+    description="One trained artifact of a Model, with its lineage and offline metrics. The "
+    "spec is immutable.",
+    printer_columns=[
+        {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Role", "type": "string", "jsonPath": ".metadata.labels.modelloop\\.dev/role"},
+        {"name": "Trigger", "type": "string", "jsonPath": ".spec.lineage.trigger.kind"},
+        {"name": "URI", "type": "string", "jsonPath": ".spec.uri", "priority": 1},
+        _AGE,
+    ],
+    root_rules=[
+        _DNS_LABEL_NAME_RULE,
+        {
+            "rule": "self.metadata.name != self.spec.model",
+            "message": "a ModelVersion cannot have its Model's name (that name is the Model's "
+            "Service); use e.g. <model>-v1",
+        },
+    ],
+    spec_transition_rules=[
+        {
+            "rule": "self == oldSelf",
+            "message": "ModelVersion spec is immutable: a new artifact is a new ModelVersion",
+        }
+    ],
+)
+
+METRIC_TEMPLATE = Kind(
+    kind="MetricTemplate",
+    plural="metrictemplates",
+    short_names=["mt"],
+    spec=MetricTemplateSpec,
+    status=None,
+    description="A reusable metric query that Models reference from spec.metrics[].templateRef.",
+    printer_columns=[_AGE],
+)
+
+KINDS = [MODEL, MODEL_VERSION, METRIC_TEMPLATE]

@@ -1,0 +1,1 @@
+"""Scheduling of reconciliations: one work queue for all objects."""

@@ -1,0 +1,72 @@
+"""A work queue of object keys, in the manner of client-go's workqueue.
+
+Watch events only say "look at this Model again"; a key waiting in the queue
+absorbs any number of further events, a key is never processed by two workers
+at once, and a failed key comes back after an exponential backoff. One queue
+and a few workers serve every Model, instead of an asyncio task per object.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable
+
+log = logging.getLogger(__name__)
+
+
+class WorkQueue:
+    def __init__(self, base_delay: float = 0.5, max_delay: float = 60.0) -> None:
+        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
+        self._dirty: set[Hashable] = set()
+        self._processing: set[Hashable] = set()
+        self._failures: dict[Hashable, int] = {}
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+
+    def add(self, key: Hashable) -> None:
+        if key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: Hashable, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self.add, key)
+
+    async def get(self) -> Hashable:
+        key = await self._queue.get()
+        self._processing.add(key)
+        self._dirty.discard(key)
+        return key
+
+    def done(self, key: Hashable) -> None:
+        """Finish processing; a key that changed meanwhile goes back in the queue."""
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.put_nowait(key)
+
+    def retry_delay(self, key: Hashable) -> float:
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        return float(min(self._base_delay * 2**failures, self._max_delay))
+
+    def forget(self, key: Hashable) -> None:
+        self._failures.pop(key, None)
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+
+async def work(queue: WorkQueue, reconcile: Callable[[Hashable], None]) -> None:
+    """One worker: run the (blocking) reconcile for each key in a thread, forever."""
+    while True:
+        key = await queue.get()
+        try:
+            await asyncio.to_thread(reconcile, key)
+        except Exception:
+            delay = queue.retry_delay(key)
+            log.exception("reconciling %s failed; retrying in %.1fs", key, delay)
+            queue.add_after(key, delay)
+        else:
+            queue.forget(key)
+        finally:
+            queue.done(key)

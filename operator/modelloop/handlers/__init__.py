@@ -1,0 +1,68 @@
+"""kopf registrations: watch events become keys in one work queue.
+
+The handlers are thin on purpose: every event about a Model, one of its
+ModelVersions or one of its Deployments and Services only says "look at this
+Model again". The reconcile itself reads the world and is level-triggered, so
+a missed or repeated event changes nothing. No handler here stores progress
+on the objects (no finalizers, no kopf annotations): all state lives in status,
+labels and deterministically named children.
+"""
+
+import asyncio
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+import kopf
+
+from ..api.resources import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
+from ..control.workqueue import WorkQueue, work
+from ..kube.rest import Kube
+from .serving import reconcile_serving
+
+WORKERS = 4
+
+
+@kopf.on.startup()
+async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.watching.server_timeout = 300
+    kube = memo.get("kube") or Kube.from_environment()
+    queue = WorkQueue()
+
+    def reconcile(key: Hashable) -> None:
+        assert isinstance(key, tuple)
+        namespace, name = key
+        reconcile_serving(kube, str(namespace), str(name))
+
+    memo["kube"] = kube
+    memo["queue"] = queue
+    memo["workers"] = [asyncio.create_task(work(queue, reconcile)) for _ in range(WORKERS)]
+
+
+@kopf.on.cleanup()
+async def stop_workers(*, memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.get("workers", []):
+        task.cancel()
+    await asyncio.gather(*memo.get("workers", []), return_exceptions=True)
+
+
+def _enqueue(memo: Any, namespace: str | None, model: str | None) -> None:
+    queue: WorkQueue | None = memo.get("queue")
+    if queue is not None and namespace and model:
+        queue.add((namespace, model))
+
+
+@kopf.on.event(GROUP, VERSION, "models")
+def model_changed(*, memo: Any, namespace: str | None, name: str, **_: Any) -> None:
+    _enqueue(memo, namespace, name)
+
+
+@kopf.on.event(GROUP, VERSION, "modelversions")
+def version_changed(*, memo: Any, namespace: str | None, spec: kopf.Spec, **_: Any) -> None:
+    _enqueue(memo, namespace, spec.get("model"))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY})
+@kopf.on.event("", "v1", "services", labels={LABEL_MANAGED_BY: MANAGED_BY})
+def child_changed(*, memo: Any, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+    _enqueue(memo, namespace, labels.get(LABEL_MODEL))

@@ -1,0 +1,1 @@
+"""The Kubernetes API edge: plain dicts in and out, one small client."""

@@ -1,0 +1,172 @@
+"""A small JSON client for the Kubernetes API on top of the official client's transport.
+
+The official client brings authentication (kubeconfig, in-cluster tokens, client
+certificates) and TLS; this adapter speaks plain dicts and paths so the rest of
+ModelLoop never depends on generated model classes, and so server-side apply,
+merge patches with optimistic concurrency and status subresources are one call.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+
+Obj = dict[str, Any]
+
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+JSON = "application/json"
+FIELD_MANAGER = "modelloop"
+
+
+class KubeError(Exception):
+    """An API error with its HTTP status and the server's message."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a kind lives in the REST API."""
+
+    group: str
+    version: str
+    plural: str
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+DEPLOYMENTS = Resource("apps", "v1", "deployments")
+SERVICES = Resource("", "v1", "services")
+EVENTS = Resource("", "v1", "events")
+
+
+class Kube:
+    """Synchronous JSON client; call it from a worker thread, never the event loop."""
+
+    def __init__(self, api_client: client.ApiClient, timeout: float = 30.0) -> None:
+        self._api = api_client
+        self._timeout = timeout
+
+    @classmethod
+    def from_environment(cls, timeout: float = 30.0) -> "Kube":
+        """In-cluster credentials when running in a pod, else $KUBECONFIG / ~/.kube/config."""
+        configuration = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return cls(client.ApiClient(configuration), timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        content_type: str = JSON,
+    ) -> Obj:
+        method, url, headers, body, _ = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params={"Content-Type": content_type, "Accept": JSON},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=self._timeout
+        )
+        data = response.read()  # type: ignore[no-untyped-call]
+        payload: Obj = json.loads(data) if data else {}
+        if response.status >= 400:
+            raise KubeError(
+                response.status, str(payload.get("reason", "")), str(payload.get("message", data))
+            )
+        return payload
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:
+        try:
+            return self.request("GET", resource.path(namespace, name))
+        except KubeError as error:
+            if error.not_found:
+                return None
+            raise
+
+    def list(
+        self, resource: Resource, namespace: str | None, label_selector: str | None = None
+    ) -> list[Obj]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        items: list[Obj] = self.request("GET", resource.path(namespace), query=query)["items"]
+        return items
+
+    def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        return self.request(
+            "POST",
+            resource.path(namespace),
+            body=body,
+            query={"fieldManager": FIELD_MANAGER},
+        )
+
+    def apply(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        """Server-side apply as ModelLoop's field manager, taking over conflicting fields."""
+        return self.request(
+            "PATCH",
+            resource.path(namespace, body["metadata"]["name"]),
+            body=body,
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            content_type=APPLY,
+        )
+
+    def merge_patch(
+        self, resource: Resource, namespace: str | None, name: str, patch: Obj, sub: str = ""
+    ) -> Obj:
+        """A JSON merge patch; include metadata.resourceVersion in it to fail on conflicts."""
+        return self.request(
+            "PATCH",
+            resource.path(namespace, name, sub),
+            body=patch,
+            query={"fieldManager": FIELD_MANAGER},
+            content_type=MERGE,
+        )
+
+    def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
+        """Delete in the background; False when it was already gone."""
+        try:
+            self.request(
+                "DELETE",
+                resource.path(namespace, name),
+                body={"propagationPolicy": "Background"},
+            )
+        except KubeError as error:
+            if error.not_found:
+                return False
+            raise
+        return True

@@ -1,0 +1,292 @@
+"""Decide which version serves and what must change for it to serve. Pure: no I/O.
+
+Which version serves is reconstructed from the world, not only from
+``Model.status``: a pin, then the role label on ModelVersions (labels survive a
+backup restore, status does not), then the status, then running Deployments.
+Only a Model with no evidence of ever having served bootstraps its first
+version; anything else that cannot be explained is reported, never guessed.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from ..api.resources import ANNOTATION_ROLE_SINCE, LABEL_ROLE, LABEL_VERSION
+from ..conditions import condition, find, merge_conditions
+from .objects import (
+    applied_hash,
+    build_deployment,
+    build_model_service,
+    build_version_service,
+)
+
+Obj = dict[str, Any]
+ROLE_STABLE = "stable"
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """What the planner needs to know of one ModelVersion."""
+
+    name: str
+    uri: str
+    phase: str | None
+    role: str | None
+    role_since: str | None
+    created: str
+
+    @classmethod
+    def of(cls, obj: Obj) -> "VersionView":
+        meta = obj["metadata"]
+        return cls(
+            name=meta["name"],
+            uri=obj["spec"]["uri"],
+            phase=(obj.get("status") or {}).get("phase"),
+            role=(meta.get("labels") or {}).get(LABEL_ROLE),
+            role_since=(meta.get("annotations") or {}).get(ANNOTATION_ROLE_SINCE),
+            created=meta.get("creationTimestamp", ""),
+        )
+
+
+@dataclass(frozen=True)
+class StableChoice:
+    version: str | None
+    reason: str
+    message: str
+
+
+def choose_stable(
+    pinned: str | None,
+    status_stable: str | None,
+    versions: list[VersionView],
+    deployed: list[str],
+) -> StableChoice:
+    """The version that must serve, and the evidence for it."""
+    by_name = {v.name: v for v in versions}
+    if pinned and pinned in by_name:
+        return StableChoice(pinned, "Pinned", f"spec.pinnedVersion holds production on {pinned}")
+    labelled = [v for v in versions if v.role == ROLE_STABLE]
+    if labelled:
+        latest = max(labelled, key=lambda v: (v.role_since or "", v.name))
+        return StableChoice(
+            latest.name, "RoleLabel", f"{latest.name} carries {LABEL_ROLE}={ROLE_STABLE}"
+        )
+    serving = [v for v in versions if v.phase == "Serving"]
+    if serving:
+        latest = max(serving, key=lambda v: (v.created, v.name))
+        return StableChoice(latest.name, "ServingPhase", f"{latest.name} is in phase Serving")
+    if status_stable and status_stable in by_name:
+        return StableChoice(status_stable, "Status", f"status.stableVersion is {status_stable}")
+    running = sorted(v for v in deployed if v in by_name)
+    if running:
+        return StableChoice(
+            running[-1], "RunningDeployment", f"the Deployment of {running[-1]} is running"
+        )
+    ever_served = bool(status_stable or deployed) or any(
+        v.phase in ("Serving", "Retired", "Canary", "RolledBack") for v in versions
+    )
+    if ever_served:
+        missing = status_stable or ", ".join(sorted(deployed))
+        return StableChoice(
+            None,
+            "StableVersionMissing",
+            f"the serving version ({missing}) has no ModelVersion; refusing to pick another",
+        )
+    candidates = sorted(
+        (v for v in versions if v.phase in (None, "Pending")), key=lambda v: (v.created, v.name)
+    )
+    if candidates:
+        first = candidates[0].name
+        return StableChoice(
+            first,
+            "Bootstrap",
+            f"{first} is the first version of a model that never served; "
+            "there is no champion to validate it against",
+        )
+    return StableChoice(None, "NoVersion", "no ModelVersion for this model yet")
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class Apply:
+    manifest: Obj
+    created: bool
+
+
+@dataclass(frozen=True)
+class Delete:
+    kind: Literal["Deployment", "Service"]
+    name: str
+
+
+@dataclass(frozen=True)
+class MarkVersion:
+    """Set or clear a version's role label, and move its phase when ``phase`` is given."""
+
+    version: str
+    role: str | None
+    phase: str | None
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class EventNote:
+    reason: str
+    message: str
+    type: Literal["Normal", "Warning"] = "Normal"
+
+
+@dataclass
+class ServingPlan:
+    choice: StableChoice
+    actions: list[Apply | Delete | MarkVersion] = field(default_factory=list)
+    status: Obj = field(default_factory=dict)
+    events: list[EventNote] = field(default_factory=list)
+
+
+def _apply_if_changed(desired: Obj, existing: Obj | None, actions: list[Any]) -> None:
+    if applied_hash(existing) != applied_hash(desired):
+        actions.append(Apply(desired, created=existing is None))
+
+
+def _ready(choice: StableChoice, deployment: Obj | None) -> Obj:
+    if choice.version is None:
+        return condition("Ready", "False", choice.reason, choice.message)
+    if deployment is None:
+        return condition(
+            "Ready", "False", "DeploymentPending", f"Deployment {choice.version} is being created"
+        )
+    available = find((deployment.get("status") or {}).get("conditions") or [], "Available")
+    if available is None:
+        return condition(
+            "Ready",
+            "Unknown",
+            "DeploymentProgressing",
+            f"Deployment {choice.version} reports no Available condition yet",
+        )
+    return condition(
+        "Ready",
+        available["status"],
+        available.get("reason") or "Available",
+        f"Deployment {choice.version}: {available.get('message', '')}".strip(),
+    )
+
+
+def _pinned(pinned: str | None, choice: StableChoice) -> Obj:
+    if not pinned:
+        return condition("Pinned", "False", "NotPinned", "no spec.pinnedVersion")
+    if choice.reason == "Pinned":
+        return condition("Pinned", "True", "Pinned", f"production is held on {pinned}")
+    return condition(
+        "Pinned",
+        "False",
+        "PinnedVersionNotFound",
+        f"spec.pinnedVersion {pinned} has no ModelVersion; serving stays as it is",
+    )
+
+
+def plan_serving(
+    model: Obj,
+    versions: list[VersionView],
+    deployments: list[Obj],
+    services: list[Obj],
+    now: datetime,
+) -> ServingPlan:
+    """Everything needed to serve the stable version, in a restart-safe order.
+
+    Order: the version's Deployment and Services first, then the role labels
+    (which make the choice durable), then removal of what no longer serves,
+    and the status last.
+    """
+    spec = model["spec"]
+    status = model.get("status") or {}
+    pinned = spec.get("pinnedVersion")
+    deployed = [d["metadata"].get("labels", {}).get(LABEL_VERSION, "") for d in deployments]
+    choice = choose_stable(pinned, status.get("stableVersion"), versions, deployed)
+    plan = ServingPlan(choice)
+    by_name = {v.name: v for v in versions}
+    deployments_by_name = {d["metadata"]["name"]: d for d in deployments}
+    services_by_name = {s["metadata"]["name"]: s for s in services}
+    stable = by_name.get(choice.version) if choice.version else None
+
+    if stable is not None:
+        replicas = int(spec["serving"].get("replicas", 1))
+        _apply_if_changed(
+            build_deployment(model, stable.name, stable.uri, replicas),
+            deployments_by_name.get(stable.name),
+            plan.actions,
+        )
+        _apply_if_changed(
+            build_version_service(model, stable.name),
+            services_by_name.get(stable.name),
+            plan.actions,
+        )
+        model_service = build_model_service(model)
+        _apply_if_changed(
+            model_service, services_by_name.get(model["metadata"]["name"]), plan.actions
+        )
+        if stable.role != ROLE_STABLE or stable.phase != "Serving":
+            moving = stable.phase != "Serving"
+            plan.actions.append(
+                MarkVersion(
+                    stable.name,
+                    ROLE_STABLE,
+                    "Serving" if moving else None,
+                    choice.reason,
+                    choice.message,
+                )
+            )
+            if moving:
+                plan.events.append(
+                    EventNote("Serving", f"{stable.name} serves production ({choice.message})")
+                )
+        for other in versions:
+            if other.name != stable.name and (
+                other.role == ROLE_STABLE or other.phase == "Serving"
+            ):
+                plan.actions.append(
+                    MarkVersion(
+                        other.name,
+                        None,
+                        "Retired" if other.phase == "Serving" else None,
+                        "Replaced",
+                        f"{stable.name} serves production now",
+                    )
+                )
+        keep = {stable.name, model["metadata"]["name"]}
+        plan.actions.extend(
+            Delete("Deployment", name) for name in sorted(deployments_by_name) if name not in keep
+        )
+        plan.actions.extend(
+            Delete("Service", name) for name in sorted(services_by_name) if name not in keep
+        )
+
+    ready = _ready(choice, deployments_by_name.get(choice.version or ""))
+    pin = _pinned(pinned, choice)
+    generation = model["metadata"].get("generation")
+    conditions = merge_conditions(status.get("conditions") or [], [ready, pin], now, generation)
+    for new in (ready, pin):
+        old = find(status.get("conditions") or [], new["type"])
+        if old is None or old.get("status") != new["status"] or old.get("reason") != new["reason"]:
+            warn = new["type"] == "Ready" and new["status"] == "False" and stable is None
+            plan.events.append(
+                EventNote(
+                    f"{new['type']}{new['status']}",
+                    f"{new['reason']}: {new['message']}",
+                    "Warning" if warn else "Normal",
+                )
+            )
+    if stable is None:
+        phase = "Failed" if choice.reason == "StableVersionMissing" else "Pending"
+    else:
+        phase = "Paused" if spec.get("paused") else "Serving"
+    plan.status = {
+        "phase": phase,
+        "stableVersion": stable.name if stable else status.get("stableVersion"),
+        "conditions": conditions,
+        "observedGeneration": generation,
+    }
+    return plan
