@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 # Names that end up in object names and label values: a DNS-1035 label.
 DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -39,8 +39,25 @@ class ApiModel(BaseModel):
 
     @model_validator(mode="after")
     def _check_cel_rules(self) -> "ApiModel":
+        _check_list_map_keys(self)
         enforce(self, self.cel_rules)
         return self
+
+
+def _check_list_map_keys(model: ApiModel) -> None:
+    """Lists keyed by name hold each key once, as the API server enforces for list maps."""
+    for name, info in type(model).model_fields.items():
+        extra = info.json_schema_extra
+        if not isinstance(extra, dict) or "x-kubernetes-list-map-keys" not in extra:
+            continue
+        keys = extra["x-kubernetes-list-map-keys"]
+        assert isinstance(keys, list)
+        items = getattr(model, name) or []
+        seen = [tuple(getattr(item, to_snake(str(k))) for k in keys) for item in items]
+        if not unique(seen):
+            raise ValueError(
+                f"{info.alias or name}: Duplicate value of {', '.join(map(str, keys))}"
+            )
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-compatible dict as it appears in a manifest."""
@@ -93,8 +110,8 @@ def list_map(*keys: str, max_items: int) -> dict[str, Any]:
     }
 
 
-def unique(names: Iterable[str]) -> bool:
-    seen: set[str] = set()
+def unique(names: Iterable[Any]) -> bool:
+    seen: set[Any] = set()
     for name in names:
         if name in seen:
             return False

@@ -114,7 +114,7 @@ def crd(kind: Kind) -> dict[str, Any]:
         "properties": properties,
     }
     if kind.root_rules:
-        root["x-kubernetes-validations"] = kind.root_rules
+        root["x-kubernetes-validations"] = [rule.to_schema() for rule in kind.root_rules]
     version: dict[str, Any] = {
         "name": VERSION,
         "served": True,

@@ -1,9 +1,10 @@
 """The ModelLoop kinds: names, schemas and how kubectl prints them."""
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import ApiModel
+from .base import DNS_LABEL_PATTERN, ApiModel, CelRule
 from .metrictemplate import MetricTemplateSpec
 from .model import ModelSpec, ModelStatus
 from .modelversion import ModelVersionSpec, ModelVersionStatus
@@ -21,12 +22,15 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "modelloop"
 ANNOTATION_ROLE_SINCE = f"{GROUP}/role-since"
 
-_DNS_LABEL_NAME_RULE = {
-    "rule": "size(self.metadata.name) <= 63 && "
-    "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-    "message": "metadata.name must be a DNS label of at most 63 characters starting with a "
-    "letter: it names the version's Deployment and Service",
-}
+_DNS_LABEL_NAME_RULE = CelRule(
+    "size(self.metadata.name) <= 63 && self.metadata.name.matches('" + DNS_LABEL_PATTERN + "')",
+    "metadata.name must be a DNS label of at most 63 characters starting with a letter: "
+    "it names Deployments and Services",
+    lambda obj: (
+        len(obj["metadata"]["name"]) <= 63
+        and re.fullmatch(DNS_LABEL_PATTERN, obj["metadata"]["name"]) is not None
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Kind:
     status: type[ApiModel] | None
     description: str
     printer_columns: list[dict[str, Any]] = field(default_factory=list)
-    root_rules: list[dict[str, str]] = field(default_factory=list)
+    root_rules: list[CelRule] = field(default_factory=list)
     spec_transition_rules: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -96,11 +100,12 @@ MODEL_VERSION = Kind(
     ],
     root_rules=[
         _DNS_LABEL_NAME_RULE,
-        {
-            "rule": "self.metadata.name != self.spec.model",
-            "message": "a ModelVersion cannot have its Model's name (that name is the Model's "
-            "Service); use e.g. <model>-v1",
-        },
+        CelRule(
+            "self.metadata.name != self.spec.model",
+            "a ModelVersion cannot have its Model's name (that name is the Model's Service); "
+            "use e.g. <model>-v1",
+            lambda obj: obj["metadata"]["name"] != obj["spec"].get("model"),
+        ),
     ],
     spec_transition_rules=[
         {
@@ -121,3 +126,4 @@ METRIC_TEMPLATE = Kind(
 )
 
 KINDS = [MODEL, MODEL_VERSION, METRIC_TEMPLATE]
+KINDS_BY_NAME = {kind.kind: kind for kind in KINDS}

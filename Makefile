@@ -1,0 +1,60 @@
+# ModelLoop developer commands. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.DEFAULT_GOAL := help
+
+##@ Set-up
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Python virtualenv with the package and dev tools
+
+.PHONY: deps
+deps: venv ## Everything the tests need: Debian packages and the Go-built control plane
+	hack/install-system-deps.sh
+	hack/controlplane/build.sh
+
+##@ Development
+.PHONY: crds
+crds: venv ## Regenerate crds/ from the pydantic models
+	$(PY) -m modelloop.api.crdgen crds
+
+.PHONY: lint
+lint: venv ## ruff (lint + format check) and mypy (strict)
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/mypy
+
+.PHONY: fmt
+fmt: venv ## Format and autofix
+	$(VENV)/bin/ruff format operator tests
+	$(VENV)/bin/ruff check --fix operator tests
+
+##@ Tests
+.PHONY: test
+test: deps ## All tiers: unit, integration, e2e (starts a local control plane)
+	$(PYTEST) tests
+
+.PHONY: test-unit
+test-unit: venv ## Fast hermetic tests
+	$(PYTEST) tests/unit
+
+.PHONY: test-integration
+test-integration: deps ## Against a real kube-apiserver, etcd, controllers, kwok and Prometheus
+	$(PYTEST) tests/integration
+
+##@ Run
+.PHONY: demo
+demo: deps ## Local control plane + the operator + an example Model
+	$(PY) -m tests.harness.demo
+
+.PHONY: help
+help: ## This list
+	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z_-]+:.*##/ {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -1,0 +1,77 @@
+from typing import Any
+
+from modelloop.serving.objects import (
+    applied_hash,
+    build_deployment,
+    build_model_service,
+    build_version_service,
+)
+
+MODEL: dict[str, Any] = {
+    "metadata": {"name": "fraud", "namespace": "prod", "uid": "u-1"},
+    "spec": {
+        "serving": {
+            "port": 9000,
+            "template": {
+                "metadata": {"labels": {"team": "risk"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "a",
+                            "image": "a:1",
+                            "env": [
+                                {"name": "MODEL_URI", "value": "x"},
+                                {"name": "KEEP", "value": "1"},
+                            ],
+                        },
+                        {"name": "b", "image": "b:1"},
+                    ]
+                },
+            },
+        }
+    },
+}
+
+
+def test_deployment_selects_by_model_and_version_and_is_owned() -> None:
+    d = build_deployment(MODEL, "fraud-v3", "s3://f/3", 2)
+    assert d["metadata"]["name"] == "fraud-v3"
+    assert d["spec"]["selector"]["matchLabels"] == {
+        "modelloop.dev/model": "fraud",
+        "modelloop.dev/version": "fraud-v3",
+    }
+    labels = d["spec"]["template"]["metadata"]["labels"]
+    assert labels["team"] == "risk"
+    assert labels["modelloop.dev/version"] == "fraud-v3"
+    owner = d["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == ("Model", "u-1", True)
+    assert d["spec"]["replicas"] == 2
+
+
+def test_every_container_gets_the_serving_env_and_user_env_is_kept() -> None:
+    d = build_deployment(MODEL, "fraud-v3", "s3://f/3", 1)
+    for container in d["spec"]["template"]["spec"]["containers"]:
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["MODEL_NAME"] == "fraud"
+        assert env["MODEL_VERSION"] == "fraud-v3"
+        assert env["MODEL_URI"] == "s3://f/3"
+    first = d["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert [e["name"] for e in first].count("MODEL_URI") == 1
+    assert {"name": "KEEP", "value": "1"} in first
+    assert MODEL["spec"]["serving"]["template"]["spec"]["containers"][1].get("env") is None
+
+
+def test_services_select_one_version_or_the_whole_model() -> None:
+    version = build_version_service(MODEL, "fraud-v3")
+    whole = build_model_service(MODEL)
+    assert version["spec"]["selector"]["modelloop.dev/version"] == "fraud-v3"
+    assert whole["spec"]["selector"] == {"modelloop.dev/model": "fraud"}
+    assert whole["metadata"]["name"] == "fraud"
+    assert version["spec"]["ports"][0]["port"] == 9000
+
+
+def test_hash_changes_with_content_only() -> None:
+    a = build_deployment(MODEL, "fraud-v3", "s3://f/3", 1)
+    assert applied_hash(a) == applied_hash(build_deployment(MODEL, "fraud-v3", "s3://f/3", 1))
+    assert applied_hash(a) != applied_hash(build_deployment(MODEL, "fraud-v3", "s3://f/4", 1))
+    assert not any(k.startswith("kopf.zalando.org") for k in a["metadata"]["annotations"])

@@ -1,0 +1,141 @@
+"""What the planner asks for, scenario by scenario (pure)."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from modelloop.serving.objects import build_deployment, build_model_service, build_version_service
+from modelloop.serving.plan import Apply, Delete, MarkVersion, VersionView, plan_serving
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def model(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "modelloop.dev/v1alpha1",
+        "kind": "Model",
+        "metadata": {"name": "m", "namespace": "ns", "uid": "uid-1", "generation": 3},
+        "spec": {
+            "serving": {
+                "replicas": 2,
+                "port": 9000,
+                "template": {"spec": {"containers": [{"name": "s", "image": "img:1"}]}},
+            },
+            **spec,
+        },
+    }
+
+
+def version(name: str, phase: str | None = None, role: str | None = None) -> VersionView:
+    return VersionView(name, f"s3://m/{name}", phase, role, None, name)
+
+
+def available(deployment: dict[str, Any], status: str = "True") -> dict[str, Any]:
+    return {
+        **deployment,
+        "status": {
+            "conditions": [
+                {
+                    "type": "Available",
+                    "status": status,
+                    "reason": "MinimumReplicasAvailable",
+                    "message": "Deployment has minimum availability.",
+                }
+            ]
+        },
+    }
+
+
+def test_bootstrap_creates_deployment_and_services_then_marks_the_version() -> None:
+    plan = plan_serving(model(), [version("m-v1")], [], [], NOW)
+    kinds = [(type(a).__name__, getattr(a, "manifest", {}).get("kind")) for a in plan.actions]
+    assert kinds == [
+        ("Apply", "Deployment"),
+        ("Apply", "Service"),
+        ("Apply", "Service"),
+        ("MarkVersion", None),
+    ]
+    mark = plan.actions[-1]
+    assert isinstance(mark, MarkVersion)
+    assert (mark.version, mark.role, mark.phase, mark.reason) == (
+        "m-v1",
+        "stable",
+        "Serving",
+        "Bootstrap",
+    )
+    assert plan.status["phase"] == "Serving"
+    assert plan.status["stableVersion"] == "m-v1"
+    ready = next(c for c in plan.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "DeploymentPending")
+    assert plan.status["observedGeneration"] == 3
+
+
+def test_converged_world_needs_no_action() -> None:
+    m = model()
+    deployment = available(build_deployment(m, "m-v1", "s3://m/m-v1", 2))
+    services = [build_version_service(m, "m-v1"), build_model_service(m)]
+    first = plan_serving(m, [version("m-v1", "Serving", "stable")], [deployment], services, NOW)
+    assert first.actions == []
+    m["status"] = first.status
+    again = plan_serving(m, [version("m-v1", "Serving", "stable")], [deployment], services, NOW)
+    assert again.actions == []
+    assert again.events == []
+    assert again.status == first.status
+    ready = next(c for c in again.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "MinimumReplicasAvailable")
+
+
+def test_template_change_reapplies_only_the_deployment() -> None:
+    old = model()
+    deployment = build_deployment(old, "m-v1", "s3://m/m-v1", 2)
+    services = [build_version_service(old, "m-v1"), build_model_service(old)]
+    new = model()
+    new["spec"]["serving"]["template"]["spec"]["containers"][0]["image"] = "img:2"
+    plan = plan_serving(new, [version("m-v1", "Serving", "stable")], [deployment], services, NOW)
+    assert len(plan.actions) == 1
+    action = plan.actions[0]
+    assert isinstance(action, Apply)
+    assert not action.created
+    assert action.manifest["spec"]["template"]["spec"]["containers"][0]["image"] == "img:2"
+
+
+def test_pinning_another_version_switches_and_retires_the_old_one() -> None:
+    m = model(pinnedVersion="m-v2")
+    deployment = build_deployment(m, "m-v1", "s3://m/m-v1", 2)
+    services = [build_version_service(m, "m-v1"), build_model_service(m)]
+    versions = [version("m-v1", "Serving", "stable"), version("m-v2", "Validated")]
+    plan = plan_serving(m, versions, [deployment], services, NOW)
+    applied = [a.manifest["metadata"]["name"] for a in plan.actions if isinstance(a, Apply)]
+    assert applied == ["m-v2", "m-v2"]
+    marks = [a for a in plan.actions if isinstance(a, MarkVersion)]
+    assert [(a.version, a.role, a.phase) for a in marks] == [
+        ("m-v2", "stable", "Serving"),
+        ("m-v1", None, "Retired"),
+    ]
+    deletes = [(a.kind, a.name) for a in plan.actions if isinstance(a, Delete)]
+    assert deletes == [("Deployment", "m-v1"), ("Service", "m-v1")]
+    pinned = next(c for c in plan.status["conditions"] if c["type"] == "Pinned")
+    assert (pinned["status"], pinned["reason"]) == ("True", "Pinned")
+    # Deletions come after the new version's objects and labels: a crash in between
+    # leaves the old version serving, never nothing.
+    kinds = [type(a).__name__ for a in plan.actions]
+    assert kinds.index("Delete") > max(i for i, k in enumerate(kinds) if k != "Delete")
+
+
+def test_unexplained_world_is_reported_and_nothing_is_deleted() -> None:
+    m = model()
+    m["status"] = {"stableVersion": "m-v7"}
+    deployment = build_deployment(m, "m-v7", "s3://m/m-v7", 2)
+    plan = plan_serving(m, [version("m-v1")], [deployment], [], NOW)
+    assert plan.actions == []
+    assert plan.status["phase"] == "Failed"
+    ready = next(c for c in plan.status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "StableVersionMissing"
+    assert any(e.type == "Warning" for e in plan.events)
+
+
+def test_unknown_pin_is_a_condition_not_a_switch() -> None:
+    m = model(pinnedVersion="m-v9")
+    plan = plan_serving(m, [version("m-v1", "Serving", "stable")], [], [], NOW)
+    pinned = next(c for c in plan.status["conditions"] if c["type"] == "Pinned")
+    assert (pinned["status"], pinned["reason"]) == ("False", "PinnedVersionNotFound")
+    assert plan.status["stableVersion"] == "m-v1"

@@ -1,0 +1,59 @@
+import asyncio
+from collections.abc import Hashable
+
+from modelloop.control.workqueue import WorkQueue, work
+
+
+def test_a_waiting_key_absorbs_repeated_adds() -> None:
+    async def scenario() -> list[Hashable]:
+        queue = WorkQueue()
+        for _ in range(3):
+            queue.add("a")
+        queue.add("b")
+        return [await queue.get(), await queue.get(), len(queue)]
+
+    assert asyncio.run(scenario()) == ["a", "b", 0]
+
+
+def test_a_key_added_while_processing_comes_back_once_after_done() -> None:
+    async def scenario() -> tuple[int, Hashable]:
+        queue = WorkQueue()
+        queue.add("a")
+        key = await queue.get()
+        queue.add("a")
+        queue.add("a")
+        waiting_during = len(queue)
+        queue.done(key)
+        return waiting_during, await asyncio.wait_for(queue.get(), 1)
+
+    assert asyncio.run(scenario()) == (0, "a")
+
+
+def test_failures_back_off_exponentially_and_reset() -> None:
+    queue = WorkQueue(base_delay=1, max_delay=5)
+    assert [queue.retry_delay("k") for _ in range(5)] == [1, 2, 4, 5, 5]
+    queue.forget("k")
+    assert queue.retry_delay("k") == 1
+
+
+def test_worker_retries_a_failing_key_until_it_succeeds() -> None:
+    attempts: list[Hashable] = []
+
+    def reconcile(key: Hashable) -> None:
+        attempts.append(key)
+        if len(attempts) < 3:
+            raise RuntimeError("transient")
+
+    async def scenario() -> None:
+        queue = WorkQueue(base_delay=0.01)
+        worker = asyncio.create_task(work(queue, reconcile))
+        queue.add("m")
+        for _ in range(200):
+            if len(attempts) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert attempts == ["m", "m", "m"]
