@@ -37,6 +37,10 @@ class ApiModel(BaseModel):
     )
     cel_rules: ClassVar[tuple["CelRule", ...]] = ()
 
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-compatible dict as it appears in a manifest."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
     @model_validator(mode="after")
     def _check_cel_rules(self) -> "ApiModel":
         _check_list_map_keys(self)
@@ -58,10 +62,6 @@ def _check_list_map_keys(model: ApiModel) -> None:
             raise ValueError(
                 f"{info.alias or name}: Duplicate value of {', '.join(map(str, keys))}"
             )
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON-compatible dict as it appears in a manifest."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class CelRule:
