@@ -40,7 +40,7 @@ fmt: venv ## Format and autofix
 ##@ Tests
 .PHONY: test
 test: deps ## All tiers: unit, integration, e2e (starts a local control plane)
-	$(PYTEST) tests
+	$(PYTEST) tests $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv ## Fast hermetic tests

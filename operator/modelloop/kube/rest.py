@@ -92,12 +92,13 @@ class Kube:
         body: Any = None,
         query: dict[str, str] | None = None,
         content_type: str = JSON,
+        accept: str = JSON,
     ) -> Obj:
         method, url, headers, body, _ = self._api.param_serialize(
             method=method,
             resource_path=path,
             query_params=list((query or {}).items()),
-            header_params={"Content-Type": content_type, "Accept": JSON},
+            header_params={"Content-Type": content_type, "Accept": accept},
             body=body,
             auth_settings=["BearerToken"],
         )
