@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kwok) from the Go module proxy into a cache outside the repo.
+# kube-scheduler, kwok, and kubectl for people) from the Go module proxy into a cache outside the repo.
 #
 # Prints the directory holding the binaries. The directory is keyed by a hash of
 # this module's go.mod/go.sum and the Go version, so a change of versions
@@ -11,7 +11,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache_root="${MODELLOOP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelloop}"
 key="$(cat "$here/go.mod" "$here/go.sum" <(go version) | sha256sum | cut -c1-16)"
 out="$cache_root/controlplane/$key"
-binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
 
 complete() {
   for b in "${binaries[@]}"; do [[ -x "$out/$b" ]] || return 1; done
@@ -31,6 +31,7 @@ if ! complete; then
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl \
     sigs.k8s.io/kwok/cmd/kwok)
   mv "$tmp/server" "$tmp/etcd"  # go names a /v3 module's binary after its parent element
   rm -rf "$out"

@@ -4,11 +4,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.harness.admission import deny_operator_writes
+from tests.harness.waiting import wait_for
 
 from modelloop.api.resources import GROUP, VERSION
 from modelloop.kube.rest import DEPLOYMENTS, SERVICES, Kube, Resource
-from tests.harness.admission import deny_operator_writes
-from tests.harness.waiting import wait_for
 
 MODELS = Resource(GROUP, VERSION, "models")
 MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
@@ -67,7 +67,11 @@ def test_first_version_is_served_and_ready_follows_the_deployment(
     }
     assert deployment["spec"]["replicas"] == 2
     owner = deployment["metadata"]["ownerReferences"][0]
-    assert (owner["kind"], owner["uid"], owner["controller"]) == ("Model", model["metadata"]["uid"], True)
+    assert (owner["kind"], owner["uid"], owner["controller"]) == (
+        "Model",
+        model["metadata"]["uid"],
+        True,
+    )
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env == {
@@ -94,8 +98,11 @@ def test_first_version_is_served_and_ready_follows_the_deployment(
     assert (v1["status"]["phase"], v1["status"]["reason"]) == ("Serving", "Bootstrap")
     assert "ownerReferences" not in v1["metadata"]
 
-    reasons = [e["reason"] for e in kube.list(EVENTS, namespace)
-               if e["involvedObject"]["name"] == "fraud-detector"]
+    reasons = [
+        e["reason"]
+        for e in kube.list(EVENTS, namespace)
+        if e["involvedObject"]["name"] == "fraud-detector"
+    ]
     # Ready was False until kwok's pods made the Deployment Available.
     assert reasons.index("ReadyFalse") < reasons.index("ReadyTrue")
     assert {"Created", "Serving"} <= set(reasons)
@@ -109,7 +116,9 @@ def test_template_edit_rolls_the_deployment(kube: Kube, namespace: str, operator
 
     template = example("fraud-detector.yaml")["spec"]["serving"]["template"]
     template["spec"]["containers"][0]["image"] = "ghcr.io/modelloop-examples/sklearn-server:0.2"
-    kube.merge_patch(MODELS, namespace, "fraud-detector", {"spec": {"serving": {"template": template}}})
+    kube.merge_patch(
+        MODELS, namespace, "fraud-detector", {"spec": {"serving": {"template": template}}}
+    )
 
     def image() -> str:
         d = kube.get(DEPLOYMENTS, namespace, "fraud-detector-v1") or {}
@@ -117,8 +126,10 @@ def test_template_edit_rolls_the_deployment(kube: Kube, namespace: str, operator
 
     wait_for(lambda: image().endswith(":0.2"), 60, "Deployment with the new image")
     wait_for(
-        lambda: (m := kube.get(MODELS, namespace, "fraud-detector"))
-        and m["status"].get("observedGeneration") == m["metadata"]["generation"],
+        lambda: (
+            (m := kube.get(MODELS, namespace, "fraud-detector"))
+            and m["status"].get("observedGeneration") == m["metadata"]["generation"]
+        ),
         60,
         "observedGeneration to catch up",
     )
@@ -148,24 +159,31 @@ def test_crash_between_the_deployment_and_the_service_leaves_one_of_each(
     with deny_operator_writes(
         control_plane,
         "deny-service-create",
-        [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["services"],
-          "operations": ["CREATE", "UPDATE"]}],
+        [
+            {
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "resources": ["services"],
+                "operations": ["CREATE", "UPDATE"],
+            }
+        ],
         "crash test: Services are denied",
     ):
         first = operator()
         kube.create(MODELS, namespace, example("fraud-detector.yaml"))
         kube.create(MODEL_VERSIONS, namespace, example("fraud-detector-v1.yaml"))
-        wait_for(lambda: "crash test: Services are denied" in first.log_text(), 60,
-                 "the operator's Service write to be denied")
+        wait_for(
+            lambda: "crash test: Services are denied" in first.log_text(),
+            60,
+            "the operator's Service write to be denied",
+        )
         assert names(kube, DEPLOYMENTS, namespace) == ["fraud-detector-v1"]
         assert names(kube, SERVICES, namespace) == []
         first.kill()
 
     operator()
     wait_for(lambda: len(names(kube, SERVICES, namespace)) == 2, 60, "Services after restart")
-    wait_for(
-        lambda: model_condition(kube, namespace, "Ready").get("status") == "True", 60, "Ready"
-    )
+    wait_for(lambda: model_condition(kube, namespace, "Ready").get("status") == "True", 60, "Ready")
     assert names(kube, DEPLOYMENTS, namespace) == ["fraud-detector-v1"]
     assert names(kube, SERVICES, namespace) == ["fraud-detector", "fraud-detector-v1"]
 
@@ -178,7 +196,9 @@ def test_a_restore_without_status_or_pin_keeps_serving_the_pinned_version(
     kube.create(MODEL_VERSIONS, namespace, example("fraud-detector-v1.yaml"))
     wait_for(lambda: kube.get(DEPLOYMENTS, namespace, "fraud-detector-v1"), 60, "v1 Deployment")
     kube.create(MODEL_VERSIONS, namespace, version("fraud-detector-v2", "s3://models/fd/v2"))
-    kube.merge_patch(MODELS, namespace, "fraud-detector", {"spec": {"pinnedVersion": "fraud-detector-v2"}})
+    kube.merge_patch(
+        MODELS, namespace, "fraud-detector", {"spec": {"pinnedVersion": "fraud-detector-v2"}}
+    )
     wait_for(
         lambda: names(kube, DEPLOYMENTS, namespace) == ["fraud-detector-v2"], 60, "switch to v2"
     )

@@ -102,8 +102,8 @@ MODEL_VERSION = Kind(
         _DNS_LABEL_NAME_RULE,
         CelRule(
             "self.metadata.name != self.spec.model",
-            "a ModelVersion cannot have its Model's name (that name is the Model's Service); "
-            "use e.g. <model>-v1",
+            "metadata.name must differ from spec.model: a ModelVersion cannot have its Model's "
+            "name (that name is the Model's Service); use e.g. <model>-v1",
             lambda obj: obj["metadata"]["name"] != obj["spec"].get("model"),
         ),
     ],

@@ -84,6 +84,12 @@ class Kube:
             config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return cls(client.ApiClient(configuration), timeout)
 
+    @classmethod
+    def from_kubeconfig(cls, path: str, timeout: float = 30.0) -> "Kube":
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return cls(client.ApiClient(configuration), timeout)
+
     def request(
         self,
         method: str,

@@ -1,0 +1,100 @@
+"""Shared fixtures for every tier; the cluster fixtures start only when a test asks.
+
+Tiers are marked by directory (tests/unit, tests/integration, tests/e2e), so
+``pytest -m integration`` runs one tier. Nothing here skips: a control plane or a
+Prometheus that cannot start is an error.
+"""
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelloop.kube.rest import Kube, Resource
+from tests.harness.apply import install_crds
+from tests.harness.controlplane import ControlPlane, provide
+from tests.harness.operator_process import start_operator
+from tests.harness.processes import Process
+from tests.harness.prometheus import PrometheusServer
+
+NAMESPACES = Resource("", "v1", "namespaces")
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for tier in TIERS:
+            if f"tests/{tier}/" in item.path.as_posix():
+                item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    cluster = provide(tmp_path_factory.mktemp("cluster"))
+    try:
+        install_crds(cluster.admin.kube())
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: ControlPlane) -> Kube:
+    """The tests' own client, as a cluster admin."""
+    return control_plane.admin.kube()
+
+
+@pytest.fixture
+def namespace(
+    kube: Kube, control_plane: ControlPlane, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh namespace per test, named after it."""
+    control_plane.check_running()
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{stem}-{uuid.uuid4().hex[:5]}"
+    kube.create(
+        NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+    yield name
+    kube.delete(NAMESPACES, None, name)
+
+
+@pytest.fixture
+def operator(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> Iterator[Callable[[], Process]]:
+    """Starts the operator, a subprocess watching the test's namespace; one more per call."""
+    started: list[Process] = []
+
+    def start() -> Process:
+        process = start_operator(
+            control_plane.operator.kubeconfig,
+            tmp_path,
+            [namespace],
+            name=f"operator-{len(started)}",
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+        print(f"--- {process.log} (last lines)\n{process.log_tail(60)}")
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], PrometheusServer]]:
+    """Starts a real Prometheus with the configuration the test gives."""
+    servers: list[PrometheusServer] = []
+
+    def start(config: dict[str, Any]) -> PrometheusServer:
+        server = PrometheusServer(tmp_path / f"prometheus-{len(servers)}", config)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

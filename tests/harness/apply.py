@@ -1,0 +1,55 @@
+"""``kubectl apply`` for the few kinds the tests and the demo apply from YAML files."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tests.harness.waiting import wait_for
+
+from modelloop.api.resources import GROUP, VERSION
+from modelloop.kube.rest import Kube, Resource
+
+REPO = Path(__file__).parents[2]
+CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+RESOURCES = {
+    "CustomResourceDefinition": CRDS,
+    "Namespace": Resource("", "v1", "namespaces"),
+    "Model": Resource(GROUP, VERSION, "models"),
+    "ModelVersion": Resource(GROUP, VERSION, "modelversions"),
+    "MetricTemplate": Resource(GROUP, VERSION, "metrictemplates"),
+}
+CLUSTER_SCOPED = {"CustomResourceDefinition", "Namespace"}
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def apply(kube: Kube, manifest: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    kind = manifest["kind"]
+    return kube.apply(RESOURCES[kind], None if kind in CLUSTER_SCOPED else namespace, manifest)
+
+
+def apply_files(kube: Kube, paths: list[Path], namespace: str | None = None) -> None:
+    for path in paths:
+        for manifest in load(path):
+            apply(kube, manifest, namespace)
+
+
+def _established(crd: dict[str, Any] | None) -> bool:
+    conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
+def install_crds(kube: Kube) -> list[str]:
+    """Apply the generated CRDs and wait until the API server serves them."""
+    names = []
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        for manifest in load(path):
+            apply(kube, manifest)
+            names.append(manifest["metadata"]["name"])
+    for name in names:
+        wait_for(
+            lambda n=name: _established(kube.get(CRDS, None, n)), 30, f"CRD {name} Established"
+        )
+    return names

@@ -1,0 +1,272 @@
+"""A real, local Kubernetes control plane: etcd, kube-apiserver (RBAC on),
+kube-controller-manager, kube-scheduler and kwok with one simulated node.
+
+What plays a missing piece, openly: kwok stands in for kubelets and a container
+runtime. Its Stages (tests/harness/kwok/stages.yaml) make scheduled pods Running
+and Ready, so the real Deployment controller marks Deployments Available, and
+finish Job pods so the real Job controller completes Jobs — except pods labelled
+``modelloop.dev/training``, whose result the harness writes as a kubelet would.
+
+Every client (tests, the operator, the components) reaches the API server through
+a kubeconfig file with its own client certificate, so RBAC and admission policies
+see real user names.
+"""
+
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from tests.harness import binaries
+from tests.harness.pki import CertificateAuthority, KeyPair, service_account_key
+from tests.harness.processes import Process, free_port, wait_healthy
+from tests.harness.waiting import wait_for
+
+from modelloop.kube.rest import Kube, Resource
+
+STAGES = Path(__file__).parent / "kwok" / "stages.yaml"
+NODE_NAME = "kwok-node-0"
+OPERATOR_USER = "modelloop-operator"
+MASTERS = ("system:masters",)
+NODES = Resource("", "v1", "nodes")
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a kubeconfig speaks as."""
+
+    user: str
+    kubeconfig: Path
+
+    def kube(self) -> Kube:
+        return Kube.from_kubeconfig(str(self.kubeconfig))
+
+
+def write_kubeconfig(path: Path, server: str, ca: Path, client: KeyPair, user: str) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "local",
+                        "cluster": {"server": server, "certificate-authority": str(ca)},
+                    }
+                ],
+                "users": [
+                    {
+                        "name": user,
+                        "user": {
+                            "client-certificate": str(client.cert),
+                            "client-key": str(client.key),
+                        },
+                    }
+                ],
+                "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
+                "current-context": "local",
+            }
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+class LocalControlPlane:
+    """Starts the whole control plane in ``workdir``; ``stop()`` ends every process."""
+
+    def __init__(self, workdir: Path, bin_dir: Path | None = None) -> None:
+        self.workdir = workdir
+        self.bin = bin_dir or binaries.control_plane_dir()
+        self.logs = workdir / "logs"
+        self.processes: list[Process] = []
+        self.server = ""
+        self.admin: Identity
+        self.operator: Identity
+
+    def _start(self, name: str, *args: str) -> Process:
+        process = Process(name, [str(self.bin / name), *args], self.logs)
+        self.processes.append(process)
+        return process
+
+    def start(self) -> "LocalControlPlane":
+        try:
+            self._start_all()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_all(self) -> None:
+        pki = self.workdir / "pki"
+        ca = CertificateAuthority(pki)
+        serving = ca.serving("apiserver", ["127.0.0.1", "localhost", "kubernetes.default.svc"])
+        sa = service_account_key(pki)
+
+        etcd_port, etcd_peer = free_port(), free_port()
+        etcd = self._start(
+            "etcd",
+            f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+            f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+            f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+        )
+        wait_healthy(etcd, f"http://127.0.0.1:{etcd_port}/health", 60, expect=b'"true"')
+
+        port = free_port()
+        self.server = f"https://127.0.0.1:{port}"
+        apiserver = self._start(
+            "kube-apiserver",
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",  # loopback may not be an Endpoints address
+            f"--secure-port={port}",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            f"--client-ca-file={ca.cert}",
+            "--authorization-mode=RBAC",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            f"--service-account-key-file={sa.cert}",
+            f"--service-account-signing-key-file={sa.key}",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--v=1",
+        )
+        admin_cert = ca.client("admin", "admin", MASTERS)
+        tls = ssl.create_default_context(cafile=str(ca.cert))
+        tls.load_cert_chain(str(admin_cert.cert), str(admin_cert.key))
+        wait_healthy(apiserver, f"{self.server}/readyz", 120, context=tls)
+
+        def kubeconfig(stem: str, user: str, groups: tuple[str, ...]) -> Path:
+            cert = admin_cert if stem == "admin" else ca.client(stem, user, groups)
+            return write_kubeconfig(
+                self.workdir / f"{stem}.kubeconfig", self.server, ca.cert, cert, user
+            )
+
+        self.admin = Identity("admin", kubeconfig("admin", "admin", MASTERS))
+        # The chart's RBAC comes with the installation issue; until then the operator is an admin.
+        self.operator = Identity(OPERATOR_USER, kubeconfig("operator", OPERATOR_USER, MASTERS))
+        controller_manager = kubeconfig("controller-manager", "system:kube-controller-manager", ())
+        scheduler = kubeconfig("scheduler", "system:kube-scheduler", ())
+        kwok = kubeconfig("kwok", "kwok-controller", MASTERS)
+
+        self._start(
+            "kube-controller-manager",
+            f"--kubeconfig={controller_manager}",
+            "--leader-elect=false",
+            "--secure-port=0",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={sa.key}",
+            f"--root-ca-file={ca.cert}",
+            f"--cluster-signing-cert-file={ca.cert}",
+            f"--cluster-signing-key-file={ca.key}",
+            "--v=1",
+        )
+        self._start(
+            "kube-scheduler",
+            f"--kubeconfig={scheduler}",
+            "--leader-elect=false",
+            "--secure-port=0",
+            "--v=1",
+        )
+        self._start(
+            "kwok",
+            f"--kubeconfig={kwok}",
+            f"--config={STAGES}",
+            "--manage-all-nodes=true",
+            f"--server-address=127.0.0.1:{free_port()}",
+        )
+        self._add_node()
+
+    def _add_node(self) -> None:
+        kube = self.admin.kube()
+        kube.create(
+            NODES,
+            None,
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": NODE_NAME,
+                    "annotations": {
+                        "kwok.x-k8s.io/node": "fake",
+                        "node.alpha.kubernetes.io/ttl": "0",
+                    },
+                    "labels": {
+                        "kubernetes.io/hostname": NODE_NAME,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "type": "kwok",
+                    },
+                },
+            },
+        )
+
+        def node_ready() -> bool:
+            self.check_running()
+            node = kube.get(NODES, None, NODE_NAME) or {}
+            conditions = (node.get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+        wait_for(node_ready, 60, f"node {NODE_NAME} Ready (kwok)")
+        # The service-account controller runs: pods can be admitted in new namespaces.
+        wait_for(
+            lambda: self.check_running() or kube.get(SERVICE_ACCOUNTS, "default", "default"),
+            60,
+            "the default ServiceAccount (kube-controller-manager)",
+        )
+
+    def check_running(self) -> None:
+        for process in self.processes:
+            process.check_running()
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+
+class ExternalCluster:
+    """Any cluster given by ``MODELLOOP_TEST_KUBECONFIG``: tests and operator share its identity."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.admin = Identity(_whoami(kubeconfig), kubeconfig)
+        self.operator = self.admin
+        self.server = ""
+
+    def start(self) -> "ExternalCluster":
+        return self
+
+    def check_running(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def _whoami(kubeconfig: Path) -> str:
+    review = Kube.from_kubeconfig(str(kubeconfig)).request(
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+    )
+    return str(review["status"]["userInfo"]["username"])
+
+
+ControlPlane = LocalControlPlane | ExternalCluster
+
+
+def provide(workdir: Path) -> ControlPlane:
+    """The cluster the tests run against: an external one when configured, else a local one."""
+    external = os.environ.get("MODELLOOP_TEST_KUBECONFIG")
+    if external:
+        return ExternalCluster(Path(external)).start()
+    return LocalControlPlane(workdir).start()

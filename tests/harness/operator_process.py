@@ -1,0 +1,21 @@
+"""The operator as tests and the demo run it: ``python -m modelloop run`` in a
+subprocess, talking to the cluster only through a kubeconfig file, so a test can
+SIGKILL it at any point and start a fresh one."""
+
+import os
+import sys
+from pathlib import Path
+
+from tests.harness.processes import Process
+
+REPO = Path(__file__).parents[2]
+
+
+def start_operator(
+    kubeconfig: Path, logs: Path, namespaces: list[str], name: str = "operator"
+) -> Process:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "modelloop", "run", "--verbose"]
+    for namespace in namespaces:
+        argv += ["--namespace", namespace]
+    return Process(name, argv, logs, env=env, cwd=REPO)

@@ -1,0 +1,59 @@
+"""A real Prometheus server (Debian's package) with a configuration the test writes."""
+
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tests.harness import binaries
+from tests.harness.processes import Process, free_port, wait_healthy
+
+
+class PrometheusServer:
+    """One ``prometheus`` process with its own TSDB under ``workdir``."""
+
+    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config_file = workdir / "prometheus.yml"
+        self.config_file.write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = Process(
+            "prometheus",
+            [
+                str(binaries.prometheus()),
+                f"--config.file={self.config_file}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-lifecycle",
+                "--web.enable-admin-api",
+                "--log.level=warn",
+            ],
+            workdir,
+        )
+        try:
+            wait_healthy(self.process, f"{self.url}/-/ready", 60)
+        except BaseException:
+            self.process.stop()
+            raise
+
+    def reload(self, config: dict[str, Any]) -> None:
+        self.config_file.write_text(yaml.safe_dump(config))
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def scrape_config(targets: dict[str, str], interval: str = "1s") -> dict[str, Any]:
+    """A config that scrapes each ``job name -> host:port`` target every ``interval``."""
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [target]}]}
+            for job, target in targets.items()
+        ],
+    }
