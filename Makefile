@@ -53,7 +53,7 @@ test-integration: deps ## Against a real kube-apiserver, etcd, controllers, kwok
 ##@ Run
 .PHONY: demo
 demo: deps ## Local control plane + the operator + an example Model
-	$(PY) -m tests.harness.demo
+	$(PY) -m tests.harness.demo $(DEMO_ARGS)
 
 .PHONY: help
 help: ## This list

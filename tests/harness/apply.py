@@ -1,5 +1,6 @@
 """``kubectl apply`` for the few kinds the tests and the demo apply from YAML files."""
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,9 @@ def apply_files(kube: Kube, paths: list[Path], namespace: str | None = None) -> 
             apply(kube, manifest, namespace)
 
 
-def _established(crd: dict[str, Any] | None) -> bool:
-    conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+def _established(kube: Kube, name: str) -> bool:
+    crd = kube.get(CRDS, None, name) or {}
+    conditions = (crd.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
@@ -49,7 +51,5 @@ def install_crds(kube: Kube) -> list[str]:
             apply(kube, manifest)
             names.append(manifest["metadata"]["name"])
     for name in names:
-        wait_for(
-            lambda n=name: _established(kube.get(CRDS, None, n)), 30, f"CRD {name} Established"
-        )
+        wait_for(partial(_established, kube, name), 30, f"CRD {name} Established")
     return names

@@ -217,11 +217,14 @@ class LocalControlPlane:
             return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
         wait_for(node_ready, 60, f"node {NODE_NAME} Ready (kwok)")
+
         # The service-account controller runs: pods can be admitted in new namespaces.
+        def default_service_account() -> bool:
+            self.check_running()
+            return kube.get(SERVICE_ACCOUNTS, "default", "default") is not None
+
         wait_for(
-            lambda: self.check_running() or kube.get(SERVICE_ACCOUNTS, "default", "default"),
-            60,
-            "the default ServiceAccount (kube-controller-manager)",
+            default_service_account, 60, "the default ServiceAccount (kube-controller-manager)"
         )
 
     def check_running(self) -> None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.harness import binaries
 from tests.harness.apply import apply, apply_files, install_crds, load
 from tests.harness.controlplane import ExternalCluster, LocalControlPlane
 from tests.harness.operator_process import start_operator
@@ -36,7 +37,10 @@ def table(kube: Kube, resource: Resource, namespace: str) -> str:
     """The resource as ``kubectl get`` prints it: the CRD's printer columns."""
     result: dict[str, Any] = kube.request("GET", resource.path(namespace), accept=TABLE)
     columns = [c["name"].upper() for c in result["columnDefinitions"] if c.get("priority", 0) == 0]
-    rows = [[str(cell) for cell in row["cells"][: len(columns)]] for row in result["rows"]]
+    rows = [
+        ["" if c is None else str(c) for c in row["cells"][: len(columns)]]
+        for row in result["rows"]
+    ]
     widths = [max(len(x) for x in column) for column in zip(columns, *rows, strict=False)]
     return "\n".join(
         "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip()
@@ -79,10 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         apply_files(kube, EXAMPLES, NAMESPACE)
         applied = [f"{m['kind']}/{m['metadata']['name']}" for p in EXAMPLES for m in load(p)]
         print(f"applied {', '.join(applied)} in namespace {NAMESPACE}")
-        wait_for(lambda: operator.check_running() or ready(kube), 120, "the example Model Ready")
+        running = operator
+
+        def model_ready() -> bool:
+            running.check_running()
+            return ready(kube)
+
+        wait_for(model_ready, 120, "the example Model Ready")
         print("\n" + table(kube, MODELS, NAMESPACE) + "\n")
         print(f"explore it: export KUBECONFIG={cluster.admin.kubeconfig}")
-        print(f"            kubectl get models,modelversions,deployments,services -n {NAMESPACE}")
+        built = binaries.control_plane_dir() / "kubectl"
+        kubectl = built if built.exists() else "kubectl"
+        print(f"            {kubectl} get models,modelversions,deployments,services -n {NAMESPACE}")
         if args.once:
             return 0
         print(

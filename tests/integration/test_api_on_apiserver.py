@@ -1,5 +1,7 @@
 """The generated CRDs on a real kube-apiserver: the corpus gets the same verdict as pydantic."""
 
+from typing import Any
+
 import pytest
 from tests.harness.corpus import CORPUS, CorpusCase
 
@@ -16,7 +18,7 @@ RESOURCES = {
 }
 
 
-def _server_verdict(kube: Kube, namespace: str, manifest: dict) -> str | None:
+def _server_verdict(kube: Kube, namespace: str, manifest: dict[str, Any]) -> str | None:
     """None when the API server accepts the manifest, else its error message."""
     try:
         kube.request(
@@ -43,6 +45,9 @@ def test_api_server_and_pydantic_agree(kube: Kube, namespace: str, case: CorpusC
     assert (server is None) == case.valid, server
     assert pydantic_valid == case.valid
     if not case.valid:
+        assert server is not None
+        assert case.message
+        assert case.field
         assert case.message in server
         assert case.field in server, f"the message should name {case.field}: {server}"
 

@@ -221,7 +221,7 @@ def test_a_restore_without_status_or_pin_keeps_serving_the_pinned_version(
     def settled() -> bool:
         m = kube.get(MODELS, namespace, "fraud-detector") or {}
         status = m.get("status") or {}
-        return status.get("observedGeneration") == m["metadata"]["generation"]
+        return bool(status.get("observedGeneration") == m["metadata"]["generation"])
 
     wait_for(settled, 60, "the operator to reconcile the restored Model")
     current = kube.get(MODELS, namespace, "fraud-detector")

@@ -17,7 +17,7 @@ def test_pydantic_verdict(case: CorpusCase) -> None:
         return
     with pytest.raises(InvalidManifest) as raised:
         validate_manifest(case.manifest)
-    if any(case.message and case.message in rule for rule in rule_messages()):
+    if case.message and any(case.message in rule for rule in rule_messages()):
         assert case.message in str(raised.value)
 
 
