@@ -28,14 +28,14 @@ crds: venv ## Regenerate crds/ from the pydantic models
 
 .PHONY: lint
 lint: venv ## ruff (lint + format check) and mypy (strict)
-	$(VENV)/bin/ruff check operator tests
-	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
 
 .PHONY: fmt
 fmt: venv ## Format and autofix
-	$(VENV)/bin/ruff format operator tests
-	$(VENV)/bin/ruff check --fix operator tests
+	$(VENV)/bin/ruff format operator tests bench
+	$(VENV)/bin/ruff check --fix operator tests bench
 
 ##@ Tests
 .PHONY: test
@@ -49,6 +49,11 @@ test-unit: venv ## Fast hermetic tests
 .PHONY: test-integration
 test-integration: deps ## Against a real kube-apiserver, etcd, controllers, kwok and Prometheus
 	$(PYTEST) tests/integration
+
+##@ Benchmarks
+.PHONY: bench
+bench: deps ## Evaluation at 1, 100 and 1000 Models x 5 metrics x 10 slices (real Prometheus)
+	$(PY) -m bench.evaluation $(BENCH_ARGS)
 
 ##@ Run
 .PHONY: demo

@@ -16,6 +16,7 @@ import pytest
 from modelloop.kube.rest import Kube, Resource
 from tests.harness.apply import install_crds
 from tests.harness.controlplane import ControlPlane, provide
+from tests.harness.exporter import Exporter
 from tests.harness.operator_process import start_operator
 from tests.harness.processes import Process
 from tests.harness.prometheus import PrometheusServer
@@ -65,16 +66,17 @@ def namespace(
 @pytest.fixture
 def operator(
     control_plane: ControlPlane, namespace: str, tmp_path: Path
-) -> Iterator[Callable[[], Process]]:
+) -> Iterator[Callable[..., Process]]:
     """Starts the operator, a subprocess watching the test's namespace; one more per call."""
     started: list[Process] = []
 
-    def start() -> Process:
+    def start(*args: str) -> Process:
         process = start_operator(
             control_plane.operator.kubeconfig,
             tmp_path,
             [namespace],
             name=f"operator-{len(started)}",
+            args=args,
         )
         started.append(process)
         return process
@@ -83,6 +85,20 @@ def operator(
     for process in started:
         process.stop()
         print(f"--- {process.log} (last lines)\n{process.log_tail(60)}")
+
+
+@pytest.fixture
+def exporter(tmp_path: Path) -> Iterator[Callable[[str, dict[str, Any]], Exporter]]:
+    """Starts an exporter process serving the counters and histograms the test sets."""
+    started: list[Exporter] = []
+
+    def start(name: str, state: dict[str, Any]) -> Exporter:
+        started.append(Exporter(tmp_path, name, state))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,10 @@ def _run(args: argparse.Namespace) -> int:
 
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("modelloop").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)  # one line per Prometheus query
+    options = {"providers": args.providers, "metrics_address": args.metrics_address}
     kopf.run(
+        memo=kopf.Memo(options=options),
         standalone=True,
         clusterwide=not args.namespace,
         namespaces=args.namespace or (),
@@ -36,6 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         "-n", "--namespace", action="append", help="watch only this namespace (repeatable)"
     )
     run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument(
+        "--providers",
+        help="Prometheus providers file (default: $MODELLOOP_PROVIDERS; or a provider "
+        "'default' at $MODELLOOP_PROMETHEUS_URL)",
+    )
+    run.add_argument(
+        "--metrics-address",
+        default="0.0.0.0:8000",
+        help="where the operator serves its own /metrics (empty: nowhere)",
+    )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)
     crds = commands.add_parser("crds", help="print the CustomResourceDefinitions as YAML")

@@ -12,10 +12,15 @@ REPO = Path(__file__).parents[2]
 
 
 def start_operator(
-    kubeconfig: Path, logs: Path, namespaces: list[str], name: str = "operator"
+    kubeconfig: Path,
+    logs: Path,
+    namespaces: list[str],
+    name: str = "operator",
+    args: tuple[str, ...] = (),
 ) -> Process:
+    """The operator with its /metrics off unless ``args`` asks (tests run several at once)."""
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, "-m", "modelloop", "run", "--verbose"]
+    argv = [sys.executable, "-m", "modelloop", "run", "--verbose", "--metrics-address=", *args]
     for namespace in namespaces:
         argv += ["--namespace", namespace]
     return Process(name, argv, logs, env=env, cwd=REPO)

@@ -19,24 +19,32 @@ class PrometheusServer:
         self.config_file.write_text(yaml.safe_dump(config))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = Process(
+        self.process = self._start()
+
+    def _start(self) -> Process:
+        process = Process(
             "prometheus",
             [
                 str(binaries.prometheus()),
                 f"--config.file={self.config_file}",
-                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-lifecycle",
                 "--web.enable-admin-api",
                 "--log.level=warn",
             ],
-            workdir,
+            self.workdir,
         )
         try:
-            wait_healthy(self.process, f"{self.url}/-/ready", 60)
+            wait_healthy(process, f"{self.url}/-/ready", 60)
         except BaseException:
-            self.process.stop()
+            process.stop()
             raise
+        return process
+
+    def start_again(self) -> None:
+        """After ``stop()``: the same address and data, as after an outage."""
+        self.process = self._start()
 
     def reload(self, config: dict[str, Any]) -> None:
         self.config_file.write_text(yaml.safe_dump(config))

@@ -656,16 +656,24 @@ class CanaryStatus(ApiModel):
 
 
 class Verdict(ApiModel):
-    """The verdict of one metric on one slice for one version, as of its last change."""
+    """The verdict of one metric or drift check on one slice for one version, as of its last
+    change (live values are on the operator's /metrics, not here)."""
 
-    metric: str
+    kind: Literal["metric", "drift"] = Field(
+        default="metric", description="metric: spec.metrics; drift: spec.drift."
+    )
+    metric: str = Field(description="The metric's or drift check's name.")
     slice: str
     version: str
     verdict: Literal["pass", "breach", "inconclusive"]
     since: datetime | None = Field(default=None, description="When this verdict began.")
-    value: float | None = Field(default=None, description="Value when the verdict changed.")
+    value: float | None = Field(
+        default=None, description="Value (drift: the statistic) when the verdict changed."
+    )
     samples: float | None = Field(default=None, description="Samples when the verdict changed.")
-    reason: str | None = Field(default=None, description="Why, for inconclusive verdicts.")
+    reason: str | None = Field(
+        default=None, description="Why: the objective it fails, or why it is inconclusive."
+    )
 
 
 class TrainingStatus(ApiModel):
@@ -688,7 +696,7 @@ class ModelStatus(ApiModel):
     verdicts: list[Verdict] = Field(
         default_factory=list,
         description="Verdicts per metric x slice x version.",
-        **list_map("metric", "slice", "version", max_items=4096),
+        **list_map("kind", "metric", "slice", "version", max_items=4096),
     )
     training: TrainingStatus | None = Field(default=None, description="Retraining bookkeeping.")
     conditions: list[Condition] = conditions_field()

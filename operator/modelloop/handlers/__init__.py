@@ -16,7 +16,9 @@ import kopf
 
 from ..api.resources import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
 from ..control.workqueue import WorkQueue, work
-from ..kube.rest import Kube
+from ..kube.rest import Kube, Obj
+from ..monitoring.evaluator import WatchCache
+from .evaluation import start_evaluation
 from .serving import reconcile_serving
 
 WORKERS = 4
@@ -37,6 +39,7 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     memo["kube"] = kube
     memo["queue"] = queue
     memo["workers"] = [asyncio.create_task(work(queue, reconcile)) for _ in range(WORKERS)]
+    memo["workers"].append(start_evaluation(memo, kube, _cache(memo)))
 
 
 @kopf.on.cleanup()
@@ -46,6 +49,22 @@ async def stop_workers(*, memo: kopf.Memo, **_: Any) -> None:
     await asyncio.gather(*memo.get("workers", []), return_exceptions=True)
 
 
+def _cache(memo: Any) -> WatchCache:
+    cache: WatchCache | None = memo.get("cache")
+    if cache is None:
+        cache = memo["cache"] = WatchCache()
+    return cache
+
+
+def _remember(store: dict[tuple[str, str], Obj], type_: str | None, body: Any) -> None:
+    """Keep the watch cache the evaluation reads (an informer's store, in effect)."""
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    if type_ == "DELETED":
+        store.pop(key, None)
+    else:
+        store[key] = dict(body)
+
+
 def _enqueue(memo: Any, namespace: str | None, model: str | None) -> None:
     queue: WorkQueue | None = memo.get("queue")
     if queue is not None and namespace and model:
@@ -53,13 +72,30 @@ def _enqueue(memo: Any, namespace: str | None, model: str | None) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "models")
-def model_changed(*, memo: Any, namespace: str | None, name: str, **_: Any) -> None:
+def model_changed(
+    *, memo: Any, namespace: str | None, name: str, type: str | None, body: kopf.Body, **_: Any
+) -> None:
+    _remember(_cache(memo).models, type, body)
     _enqueue(memo, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
-def version_changed(*, memo: Any, namespace: str | None, spec: kopf.Spec, **_: Any) -> None:
+def version_changed(
+    *,
+    memo: Any,
+    namespace: str | None,
+    spec: kopf.Spec,
+    type: str | None,
+    body: kopf.Body,
+    **_: Any,
+) -> None:
+    _remember(_cache(memo).versions, type, body)
     _enqueue(memo, namespace, spec.get("model"))
+
+
+@kopf.on.event(GROUP, VERSION, "metrictemplates")
+def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
+    _remember(_cache(memo).templates, type, body)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY})

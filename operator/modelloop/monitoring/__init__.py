@@ -1,0 +1,1 @@
+"""Evaluation: PromQL per slice, verdicts, drift, the evaluation loop."""

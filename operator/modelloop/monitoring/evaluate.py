@@ -1,0 +1,72 @@
+"""One Model's readings become verdicts. Pure: breach states go in and come out."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..api.model import ModelSpec
+from .drift import drift_verdict
+from .plan import SeriesKey
+from .readings import Readings
+from .verdicts import BreachState, VerdictName, advance, judge
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The live verdict of one series, with the numbers behind it."""
+
+    series: SeriesKey
+    verdict: VerdictName
+    value: float | None
+    samples: float | None
+    reason: str | None = None
+    unavailable: bool = False  # inconclusive because the data could not be read at all
+
+
+def evaluate_model(
+    spec: ModelSpec,
+    readings: Readings,
+    states: Mapping[SeriesKey, BreachState],
+    now: datetime,
+) -> tuple[list[Evaluated], dict[SeriesKey, BreachState]]:
+    metrics = {m.name: m for m in spec.metrics}
+    drifts = {d.name: d for d in spec.drift}
+    evaluated: list[Evaluated] = []
+    new_states: dict[SeriesKey, BreachState] = {}
+    for key, observation in sorted(readings.metrics.items(), key=lambda kv: _order(kv[0])):
+        metric = metrics.get(key.name)
+        if metric is None:
+            continue
+        judgement = judge(observation, metric.objective, metric.min_samples)
+        verdict, new_states[key] = advance(
+            states.get(key, BreachState()), judgement.outcome, metric.breach, now
+        )
+        evaluated.append(
+            Evaluated(
+                key,
+                verdict,
+                observation.value,
+                observation.samples,
+                judgement.reason,
+                unavailable=observation.error is not None,
+            )
+        )
+    for key, reading in sorted(readings.drift.items(), key=lambda kv: _order(kv[0])):
+        drift = drifts.get(key.name)
+        if drift is None:
+            continue
+        if reading.error is not None:
+            evaluated.append(Evaluated(key, "inconclusive", None, None, reading.error, True))
+            continue
+        result = drift_verdict(
+            drift.test, drift.threshold, drift.min_samples, reading.current, reading.reference
+        )
+        reason = result.reason
+        if result.verdict == "breach" and result.statistic is not None:
+            reason = f"{drift.test} above threshold {drift.threshold:g}"
+        evaluated.append(Evaluated(key, result.verdict, result.statistic, result.samples, reason))
+    return evaluated, new_states
+
+
+def _order(key: SeriesKey) -> tuple[str, str, str, str]:
+    return (key.kind, key.name, key.slice, key.version)

@@ -1,0 +1,299 @@
+"""Which Prometheus requests one evaluation cycle makes, and where each answer goes.
+
+Pure. The cost of a cycle does not grow with slices or versions:
+
+- an inline metric of a Model is one request: its value and sample-count
+  queries for every live version and every slice it names, each tagged with a
+  ``modelloop_part`` label and joined with ``or``;
+- a drift check is one request: current and reference bucket counts for every
+  slice, tagged the same way;
+- a metric whose ``MetricTemplate`` declares ``groupBy`` labels is shared: one
+  request per (provider, template, variables, window) for every Model using it,
+  its series picked apart by the ``model``, ``version`` (and ``namespace``)
+  labels and the slices' equality matchers.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from ..api.metrictemplate import MetricTemplateSpec
+from ..api.model import Drift, LabelMatcher, Metric, ModelSpec, Slice
+from ..api.modelversion import DataWindow
+from .promql import Part, combine, expand, render_matchers, slice_matchers, template_variables
+
+TAGS = ("modelloop_part",)
+PER_MODEL = re.compile(r"\$(?:version|slice|model|namespace)\b")
+ALL = Slice(name="all")
+
+ModelKey = tuple[str, str]  # (namespace, name)
+Role = Literal["value", "samples", "current", "reference"]
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """One verdict's identity: a metric or drift check, on a slice, for a version."""
+
+    kind: Literal["metric", "drift"]
+    name: str
+    slice: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Model as the evaluation sees it."""
+
+    namespace: str
+    name: str
+    spec: ModelSpec
+    versions: tuple[str, ...]  # stable first, then the canary
+    training_window: DataWindow | None = None  # of the stable version, for drift references
+
+    @property
+    def key(self) -> ModelKey:
+        return (self.namespace, self.name)
+
+    def slices(self, names: list[str] | None) -> list[Slice]:
+        declared = self.spec.slices or [ALL]
+        return [s for s in declared if names is None or s.name in names]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one part of a request's answer goes."""
+
+    model: ModelKey
+    series: SeriesKey
+    role: Role
+    part: int
+    select: Mapping[str, str] | None = None  # label filter on a shared (grouped) answer
+
+
+@dataclass(frozen=True)
+class Request:
+    provider: str
+    query: str
+    slots: tuple[Slot, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A series that cannot be asked for (a bad template, a missing variable, ...)."""
+
+    model: ModelKey
+    series: SeriesKey
+    reason: str
+
+
+@dataclass
+class Plan:
+    requests: list[Request] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def plan_cycle(
+    targets: Iterable[Target],
+    templates: Mapping[tuple[str, str], MetricTemplateSpec],
+    now: datetime,
+) -> Plan:
+    """All requests of one cycle for ``targets``; ``templates`` is keyed by (namespace, name)."""
+    plan = Plan()
+    shared: dict[tuple[str, str], _SharedQuery] = {}
+    for target in targets:
+        for metric in target.spec.metrics:
+            _plan_metric(plan, shared, target, metric, templates)
+        for drift in target.spec.drift:
+            _plan_drift(plan, target, drift, now)
+    for provider_query, group in shared.items():
+        plan.requests.append(group.request(provider_query[0]))
+    return plan
+
+
+def _series(target: Target, metric: Metric) -> list[tuple[Slice, str, SeriesKey]]:
+    return [
+        (s, version, SeriesKey("metric", metric.name, s.name, version))
+        for version in target.versions
+        for s in target.slices(metric.slices)
+    ]
+
+
+@dataclass
+class _SharedQuery:
+    """A grouped template query shared by many Models."""
+
+    value: str
+    samples: str | None
+    slots: list[Slot] = field(default_factory=list)
+
+    def request(self, provider: str) -> Request:
+        parts = [Part(("0",), self.value)]
+        if self.samples is not None:
+            parts.append(Part(("1",), self.samples))
+        return Request(provider, combine(parts, TAGS), tuple(self.slots))
+
+
+def _plan_metric(
+    plan: Plan,
+    shared: dict[tuple[str, str], "_SharedQuery"],
+    target: Target,
+    metric: Metric,
+    templates: Mapping[tuple[str, str], MetricTemplateSpec],
+) -> None:
+    series = _series(target, metric)
+    query, sample_query = metric.query, metric.sample_query
+    variables: dict[str, str] = {}
+    if metric.template_ref is not None:
+        template = templates.get((target.namespace, metric.template_ref.name))
+        if template is None:
+            reason = f"MetricTemplate {metric.template_ref.name} not found"
+            plan.problems += [Problem(target.key, key, reason) for _, _, key in series]
+            return
+        try:
+            variables = template_variables(template, metric.template_ref)
+        except ValueError as error:
+            plan.problems += [Problem(target.key, key, str(error)) for _, _, key in series]
+            return
+        if template.group_by:
+            _plan_grouped(plan, shared, target, metric, template, variables, series)
+            return
+        query, sample_query = template.query, template.sample_query
+    assert query is not None
+    parts: list[Part] = []
+    slots: list[Slot] = []
+    for slice_, version, key in series:
+
+        def render(text: str, slice_: Slice = slice_, version: str = version) -> str:
+            return expand(
+                text,
+                version=version,
+                matchers=slice_matchers(slice_),
+                window=metric.window,
+                model=target.name,
+                namespace=target.namespace,
+                variables=variables,
+            )
+
+        try:
+            rendered = [("value", render(query))]
+            if sample_query is not None:
+                rendered.append(("samples", render(sample_query)))
+        except ValueError as error:
+            plan.problems.append(Problem(target.key, key, str(error)))
+            continue
+        for role, text in rendered:
+            slots.append(Slot(target.key, key, role, len(parts)))  # type: ignore[arg-type]
+            parts.append(Part((str(len(parts)),), text))
+    if parts:
+        plan.requests.append(
+            Request(target.spec.metrics_provider, combine(parts, TAGS), tuple(slots))
+        )
+
+
+def _plan_grouped(
+    plan: Plan,
+    shared: dict[tuple[str, str], "_SharedQuery"],
+    target: Target,
+    metric: Metric,
+    template: MetricTemplateSpec,
+    variables: dict[str, str],
+    series: list[tuple[Slice, str, SeriesKey]],
+) -> None:
+    def render(text: str) -> str:
+        per_model = sorted(set(PER_MODEL.findall(text)))
+        if per_model:
+            raise ValueError(
+                f"a MetricTemplate with groupBy serves many Models at once: its queries may not "
+                f"use {', '.join(per_model)} (only $window and its variables)"
+            )
+        return expand(
+            text,
+            version="",
+            matchers=[],
+            window=metric.window,
+            model="",
+            namespace="",
+            variables=variables,
+        )
+
+    try:
+        value = render(template.query)
+        samples = render(template.sample_query) if template.sample_query else None
+    except ValueError as error:
+        plan.problems += [Problem(target.key, key, str(error)) for _, _, key in series]
+        return
+    group = shared.setdefault(
+        (target.spec.metrics_provider, value + "\n" + (samples or "")),
+        _SharedQuery(value, samples),
+    )
+    identity = {"model": target.name, "namespace": target.namespace}
+    for slice_, version, key in series:
+        select = {
+            k: v for k, v in (identity | {"version": version}).items() if k in template.group_by
+        }
+        unreadable = [
+            m.label
+            for m in slice_matchers(slice_)
+            if m.op != "=" or m.label not in template.group_by
+        ]
+        if unreadable or "model" not in template.group_by or "version" not in template.group_by:
+            reason = (
+                f"grouped MetricTemplate needs model, version and the slice's labels "
+                f"({', '.join(unreadable) or 'none'}) in groupBy, compared with '='"
+            )
+            plan.problems.append(Problem(target.key, key, reason))
+            continue
+        select |= {m.label: m.value for m in slice_matchers(slice_)}
+        group.slots.append(Slot(target.key, key, "value", 0, select))
+        if samples is not None:
+            group.slots.append(Slot(target.key, key, "samples", 1, select))
+
+
+def bucket_query(drift: Drift, slice_: Slice, window: str, modifier: str = "") -> str:
+    """Per-``le`` observation counts of a histogram over ``window`` (cumulative buckets)."""
+    matchers: list[LabelMatcher] = [*(drift.matchers or []), *slice_matchers(slice_)]
+    selector = f"{drift.histogram}_bucket"
+    if matchers:
+        selector += "{" + render_matchers(matchers) + "}"
+    return f"sum by (le) (increase({selector}[{window}]{modifier}))"
+
+
+def _plan_drift(plan: Plan, target: Target, drift: Drift, now: datetime) -> None:
+    if not target.versions:
+        return
+    version = target.versions[0]  # drift judges what is served: the stable version
+    reference = _reference(drift, target, now)
+    parts: list[Part] = []
+    slots: list[Slot] = []
+    for slice_ in target.slices(drift.slices):
+        key = SeriesKey("drift", drift.name, slice_.name, version)
+        if reference is None:
+            plan.problems.append(
+                Problem(target.key, key, f"the stable version {version} has no training window")
+            )
+            continue
+        window, modifier = reference
+        for role, text in (
+            ("current", bucket_query(drift, slice_, drift.window)),
+            ("reference", bucket_query(drift, slice_, window, modifier)),
+        ):
+            slots.append(Slot(target.key, key, role, len(parts)))  # type: ignore[arg-type]
+            parts.append(Part((str(len(parts)),), text))
+    if parts:
+        plan.requests.append(
+            Request(target.spec.metrics_provider, combine(parts, TAGS), tuple(slots))
+        )
+
+
+def _reference(drift: Drift, target: Target, now: datetime) -> tuple[str, str] | None:
+    """(range, modifier) of the reference window, or None when it cannot be known."""
+    if drift.reference.offset is not None:
+        return drift.window, f" offset {drift.reference.offset}"
+    window = target.training_window
+    if window is None or window.end <= window.start:
+        return None
+    seconds = int((window.end - window.start).total_seconds())
+    end = min(window.end, now)
+    return f"{seconds}s", f" @ {end.timestamp():.3f}"

@@ -1,0 +1,111 @@
+"""Fan Prometheus' answers back out to the series that asked. Pure."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .drift import Histogram, from_cumulative, parse_le
+from .plan import TAGS, ModelKey, Plan, Request, SeriesKey, Slot
+from .promql import Sample, split
+from .verdicts import Observation
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one request returned: the instant vector, or why there is none."""
+
+    result: list[dict[str, Any]] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DriftReading:
+    current: Histogram | None
+    reference: Histogram | None
+    error: str | None = None
+
+
+@dataclass
+class Readings:
+    """Everything observed about one Model in one cycle."""
+
+    metrics: dict[SeriesKey, Observation] = field(default_factory=dict)
+    drift: dict[SeriesKey, DriftReading] = field(default_factory=dict)
+
+
+def read(plan: Plan, answers: Sequence[Answer]) -> dict[ModelKey, Readings]:
+    """``answers[i]`` answers ``plan.requests[i]``."""
+    readings: dict[ModelKey, Readings] = {}
+    raw: dict[tuple[ModelKey, SeriesKey], dict[str, list[Sample] | str]] = {}
+    for request, answer in zip(plan.requests, answers, strict=True):
+        for slot, found in _slot_answers(request, answer):
+            raw.setdefault((slot.model, slot.series), {})[slot.role] = found
+    for (model, series), roles in raw.items():
+        entry = readings.setdefault(model, Readings())
+        if series.kind == "metric":
+            entry.metrics[series] = _observation(roles)
+        else:
+            entry.drift[series] = _drift(roles)
+    for problem in plan.problems:
+        entry = readings.setdefault(problem.model, Readings())
+        if problem.series.kind == "metric":
+            entry.metrics[problem.series] = Observation(None, None, problem.reason)
+        else:
+            entry.drift[problem.series] = DriftReading(None, None, problem.reason)
+    return readings
+
+
+def _slot_answers(request: Request, answer: Answer) -> list[tuple[Slot, list[Sample] | str]]:
+    if answer.result is None:
+        return [(slot, answer.error or "no answer") for slot in request.slots]
+    parts = split(answer.result, TAGS)
+    found: list[tuple[Slot, list[Sample] | str]] = []
+    for slot in request.slots:
+        samples = parts.get((str(slot.part),), [])
+        if slot.select is not None:
+            select = slot.select
+            samples = [s for s in samples if all(s.labels.get(k) == v for k, v in select.items())]
+        found.append((slot, samples))
+    return found
+
+
+def _single(found: list[Sample] | str | None, what: str) -> tuple[float | None, str | None]:
+    if found is None:
+        return None, None
+    if isinstance(found, str):
+        return None, found
+    if not found:
+        return None, f"the {what} query returned no series"
+    if len(found) > 1:
+        return None, f"the {what} query returned {len(found)} series, expected one"
+    return found[0].value, None
+
+
+def _observation(roles: dict[str, list[Sample] | str]) -> Observation:
+    value, error = _single(roles.get("value"), "value")
+    if error is not None:
+        return Observation(None, None, error)
+    samples, samples_error = _single(roles.get("samples"), "sample-count")
+    if samples_error is not None and "samples" in roles:
+        return Observation(value, None, samples_error)
+    return Observation(value, samples)
+
+
+def _histogram(found: list[Sample] | str | None) -> tuple[Histogram | None, str | None]:
+    if found is None:
+        return None, "not asked"
+    if isinstance(found, str):
+        return None, found
+    buckets: dict[float, float] = {}
+    for sample in found:
+        le = sample.labels.get("le")
+        if le is None:
+            return None, "a bucket series without an le label"
+        buckets[parse_le(le)] = buckets.get(parse_le(le), 0.0) + sample.value
+    return from_cumulative(buckets), None
+
+
+def _drift(roles: dict[str, list[Sample] | str]) -> DriftReading:
+    current, error = _histogram(roles.get("current"))
+    reference, reference_error = _histogram(roles.get("reference"))
+    return DriftReading(current, reference, error or reference_error)

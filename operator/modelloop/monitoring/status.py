@@ -1,0 +1,153 @@
+"""Verdicts and conditions as they go into ``Model.status``, and the Events that
+explain their changes. Pure.
+
+Status changes only when a verdict (or its reason) does: a verdict entry keeps
+the value and the sample count as of its last change, and condition messages are built from those
+entries, so an evaluation that changes no verdict yields an identical status and
+costs no API call. Live values go to the operator's /metrics instead.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from ..conditions import condition, merge_conditions
+from .evaluate import Evaluated
+
+HEALTHY = "Healthy"
+DEGRADED = "Degraded"
+METRICS_UNAVAILABLE = "MetricsUnavailable"
+SHOWN = 3  # verdicts named in a condition message before "and N more"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    verdicts: list[dict[str, Any]]
+    conditions: list[dict[str, Any]]
+    events: list[EventSpec]
+
+
+def _key(v: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (v.get("kind", "metric"), v["metric"], v["slice"], v["version"])
+
+
+def _stamp(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(v: dict[str, Any]) -> str:
+    """'precision on slice eu of fraud-detector-v2 = 0.71 (200 samples): 0.71 < min 0.8'."""
+    what = "drift " + v["metric"] if v.get("kind") == "drift" else v["metric"]
+    text = f"{what} on slice {v['slice']} of {v['version']}"
+    if v.get("value") is not None:
+        text += f" = {v['value']:.4g}"
+    if v.get("samples") is not None:
+        text += f" ({v['samples']:.0f} samples)"
+    if v.get("reason"):
+        text += f": {v['reason']}"
+    return text
+
+
+def _listing(verdicts: list[dict[str, Any]]) -> str:
+    return _join([describe(v) for v in verdicts])
+
+
+def update_status(
+    previous: list[dict[str, Any]],
+    conditions: list[dict[str, Any]],
+    evaluated: list[Evaluated],
+    now: datetime,
+    generation: int | None,
+) -> StatusUpdate:
+    """The status after this evaluation, and an Event per verdict change."""
+    before = {_key(v): v for v in previous}
+    verdicts: list[dict[str, Any]] = []
+    changes: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for e in evaluated:
+        entry: dict[str, Any] = {
+            "kind": e.series.kind,
+            "metric": e.series.name,
+            "slice": e.series.slice,
+            "version": e.series.version,
+            "verdict": e.verdict,
+        }
+        old = before.get(_key(entry))
+        if old is not None and (old.get("verdict"), old.get("reason")) == (e.verdict, e.reason):
+            verdicts.append(old)
+            continue
+        entry |= {"since": _stamp(now)}
+        entry |= {k: v for k, v in (("value", e.value), ("samples", e.samples)) if v is not None}
+        if e.reason:
+            entry["reason"] = e.reason
+        verdicts.append(entry)
+        changes.append((entry, old))
+    return StatusUpdate(
+        verdicts, _conditions(conditions, verdicts, evaluated, now, generation), _events(changes)
+    )
+
+
+def _events(changes: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> list[EventSpec]:
+    """At most one Event per kind of change per evaluation, listing the verdicts with their
+    numbers; a first verdict that passes is not news."""
+    kinds: tuple[tuple[str, Literal["Normal", "Warning"], str], ...] = (
+        ("breach", "Warning", "Breach"),
+        ("inconclusive", "Warning", "Inconclusive"),
+        ("pass", "Normal", "Recovered"),
+    )
+    events = []
+    for verdict, type_, reason in kinds:
+        changed = [
+            describe(entry) + (f" (was {old['verdict']})" if old else "")
+            for entry, old in changes
+            if entry["verdict"] == verdict and (old is not None or verdict != "pass")
+        ]
+        if changed:
+            events.append(EventSpec(type_, reason, _join(changed)))
+    return events
+
+
+def _join(lines: list[str]) -> str:
+    more = len(lines) - SHOWN
+    return "; ".join(lines[:SHOWN]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _conditions(
+    current: list[dict[str, Any]],
+    verdicts: list[dict[str, Any]],
+    evaluated: list[Evaluated],
+    now: datetime,
+    generation: int | None,
+) -> list[dict[str, Any]]:
+    breaches = [v for v in verdicts if v["verdict"] == "breach"]
+    inconclusive = [v for v in verdicts if v["verdict"] == "inconclusive"]
+    unreadable = {
+        (e.series.kind, e.series.name, e.series.slice, e.series.version)
+        for e in evaluated
+        if e.unavailable
+    }
+    unavailable = [v for v in inconclusive if _key(v) in unreadable]
+    if not verdicts:
+        healthy = condition(HEALTHY, "Unknown", "NothingToEvaluate", "no metrics or drift checks")
+    elif breaches:
+        healthy = condition(HEALTHY, "False", "Breach", _listing(breaches))
+    elif inconclusive:
+        healthy = condition(HEALTHY, "Unknown", "Inconclusive", _listing(inconclusive))
+    else:
+        healthy = condition(HEALTHY, "True", "AllPass", f"{len(verdicts)} verdicts pass")
+    updates = [
+        healthy,
+        condition(DEGRADED, "True", "Breach", _listing(breaches))
+        if breaches
+        else condition(DEGRADED, "False", "NoBreach"),
+        condition(METRICS_UNAVAILABLE, "True", "QueryFailed", _listing(unavailable))
+        if unavailable
+        else condition(METRICS_UNAVAILABLE, "False", "MetricsAvailable"),
+    ]
+    return merge_conditions(current, updates, now, generation)

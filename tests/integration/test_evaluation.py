@@ -1,0 +1,323 @@
+"""Per-slice verdicts from a real Prometheus scraping real exporter processes."""
+
+import re
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.harness.exporter import Exporter
+from tests.harness.processes import Process, free_port
+from tests.harness.prometheus import PrometheusServer, scrape_config
+from tests.harness.waiting import wait_for
+
+from modelloop.api.resources import GROUP, VERSION
+from modelloop.kube.rest import EVENTS, Kube, Resource
+
+MODELS = Resource(GROUP, VERSION, "models")
+MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
+MODEL = "fraud"
+STABLE = "fraud-v1"
+PRECISION = {
+    "name": "precision",
+    "query": 'sum(increase(fraud_true_positives_total{version="$version", $slice}[$window]))'
+    ' / sum(increase(fraud_flagged_total{version="$version", $slice}[$window]))',
+    "sampleQuery": 'sum(increase(fraud_flagged_total{version="$version", $slice}[$window]))',
+    "minSamples": 20,
+    "objective": {"min": 0.8},
+    "window": "5s",
+}
+GOOD = (20.0, 19.0)  # flagged/s, true positives/s: precision 0.95, ~100 samples per window
+BAD = (20.0, 10.0)  # precision 0.5
+SPARSE = (1.0, 1.0)  # ~5 samples per window: under minSamples
+
+
+def slices(*regions: str) -> list[dict[str, Any]]:
+    return [{"name": r, "matchLabels": {"region": r}} for r in regions]
+
+
+def traffic(rates: dict[str, tuple[float, float]], version: str = STABLE) -> dict[str, Any]:
+    counters = []
+    for region, (flagged, true_positives) in rates.items():
+        labels = {"version": version, "region": region}
+        counters.append({"name": "fraud_flagged_total", "labels": labels, "rate": flagged})
+        counters.append(
+            {"name": "fraud_true_positives_total", "labels": labels, "rate": true_positives}
+        )
+    return {"counters": counters}
+
+
+def model(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Model",
+        "metadata": {"name": MODEL},
+        "spec": {
+            "metricsProvider": "test",
+            "evaluationInterval": "1s",
+            "serving": {"template": {"spec": {"containers": [{"name": "s", "image": "x:1"}]}}},
+            **spec,
+        },
+    }
+
+
+class World:
+    """An exporter for the stable version, a Prometheus scraping it and the operator."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        tmp_path: Path,
+        exporter: Exporter,
+        prometheus: PrometheusServer,
+        operator: Callable[..., Process],
+        spec: dict[str, Any],
+    ) -> None:
+        self.kube, self.namespace = kube, namespace
+        self.exporter, self.prometheus = exporter, prometheus
+        providers = tmp_path / "providers.yaml"
+        providers.write_text(
+            yaml.safe_dump(
+                {"providers": [{"name": "test", "url": prometheus.url, "timeout": "2s"}]}
+            )
+        )
+        self.metrics_port = free_port()
+        self.operator = operator(
+            f"--providers={providers}", f"--metrics-address=127.0.0.1:{self.metrics_port}"
+        )
+        kube.create(MODELS, namespace, model(spec))
+        kube.create(
+            MODEL_VERSIONS,
+            namespace,
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ModelVersion",
+                "metadata": {"name": STABLE},
+                "spec": {"model": MODEL, "uri": "s3://m/fraud/1"},
+            },
+        )
+
+    def status(self) -> dict[str, Any]:
+        return (self.kube.get(MODELS, self.namespace, MODEL) or {}).get("status") or {}
+
+    def verdicts(self) -> dict[str, str]:
+        return {
+            f"{v['metric']}/{v['slice']}": v["verdict"] for v in self.status().get("verdicts") or []
+        }
+
+    def condition(self, type_: str) -> dict[str, Any]:
+        return next((c for c in self.status().get("conditions") or [] if c["type"] == type_), {})
+
+    def await_verdicts(self, expected: dict[str, str], timeout: float = 60) -> None:
+        wait_for(lambda: self.verdicts() == expected, timeout, f"verdicts {expected}")
+
+    def events(self, reason: str) -> list[str]:
+        return [
+            e["message"]
+            for e in self.kube.list(EVENTS, self.namespace)
+            if e["reason"] == reason and e["involvedObject"]["name"] == MODEL
+        ]
+
+    def operator_metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text: str = response.read().decode()
+            return text
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if (line.startswith(name + "{") or line.startswith(name + " ")) and all(
+            f'{k}="{v}"' in line for k, v in labels.items()
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+@pytest.fixture
+def world(
+    kube: Kube,
+    namespace: str,
+    tmp_path: Path,
+    exporter: Callable[[str, dict[str, Any]], Exporter],
+    prometheus: Callable[[dict[str, Any]], PrometheusServer],
+    operator: Callable[..., Process],
+) -> Callable[[dict[str, Any], dict[str, Any]], World]:
+    def make(spec: dict[str, Any], state: dict[str, Any]) -> World:
+        served = exporter("exporter-v1", state)
+        prom = prometheus(scrape_config({"model-v1": served.address}))
+        return World(kube, namespace, tmp_path, served, prom, operator, spec)
+
+    return make
+
+
+def test_each_slice_gets_its_own_verdict(world: Callable[..., World]) -> None:
+    w = world(
+        {"slices": slices("eu", "us", "apac", "latam"), "metrics": [PRECISION]},
+        traffic({"eu": GOOD, "us": GOOD, "apac": BAD, "latam": SPARSE}),
+    )
+    w.await_verdicts(
+        {
+            "precision/eu": "pass",
+            "precision/us": "pass",
+            "precision/apac": "breach",
+            "precision/latam": "inconclusive",
+        }
+    )
+    degraded = w.condition("Degraded")
+    assert degraded["status"] == "True"
+    assert re.search(
+        r"precision on slice apac of fraud-v1 = 0\.\d+ \(\d+ samples\): "
+        r"below min 0\.8",
+        degraded["message"],
+    ), degraded
+    assert "latam" not in degraded["message"]
+    latam = next(v for v in w.status()["verdicts"] if v["slice"] == "latam")
+    assert latam["reason"] == "fewer samples than minSamples 20"
+    assert w.condition("MetricsUnavailable")["status"] == "False"
+    assert any("apac" in m for m in w.events("Breach"))
+    text = w.operator_metrics()
+    eu = sample(text, "modelloop_metric_value", slice="eu", metric="precision")
+    assert eu is not None
+    assert 0.9 < eu < 1.0
+    assert sample(text, "modelloop_metric_verdict", slice="apac", verdict="breach") == 1.0
+
+
+def test_an_outage_is_inconclusive_never_a_breach_and_recovers(world: Callable[..., World]) -> None:
+    w = world(
+        {"slices": slices("eu", "us"), "metrics": [PRECISION]}, traffic({"eu": GOOD, "us": GOOD})
+    )
+    w.await_verdicts({"precision/eu": "pass", "precision/us": "pass"})
+
+    w.prometheus.stop()
+    w.await_verdicts({"precision/eu": "inconclusive", "precision/us": "inconclusive"})
+    unavailable = w.condition("MetricsUnavailable")
+    assert (unavailable["status"], unavailable["reason"]) == ("True", "QueryFailed")
+    assert "unreachable" in unavailable["message"]
+    assert w.condition("Degraded")["status"] == "False"
+    assert w.events("Breach") == []
+
+    w.prometheus.start_again()
+    w.await_verdicts({"precision/eu": "pass", "precision/us": "pass"})
+    assert w.condition("MetricsUnavailable")["status"] == "False"
+    assert w.condition("Healthy")["status"] == "True"
+    assert w.events("Breach") == []
+
+
+def test_a_breach_shorter_than_its_for_does_not_count(world: Callable[..., World]) -> None:
+    metric = PRECISION | {"breach": {"for": "20s"}}
+    w = world({"slices": slices("eu"), "metrics": [metric]}, traffic({"eu": GOOD}))
+    w.await_verdicts({"precision/eu": "pass"})
+
+    w.exporter.update(traffic({"eu": BAD}))
+    wait_for(
+        lambda: (sample(w.operator_metrics(), "modelloop_metric_value", slice="eu") or 1) < 0.8,
+        30,
+        "the operator to see the dip",
+    )
+    dip_seen = time.monotonic()
+    w.exporter.update(traffic({"eu": GOOD}))
+    wait_for(
+        lambda: (sample(w.operator_metrics(), "modelloop_metric_value", slice="eu") or 0) > 0.9,
+        30,
+        "the recovery",
+    )
+    assert time.monotonic() - dip_seen < 20, "the dip lasted longer than the rule's 'for'"
+    assert w.verdicts() == {"precision/eu": "pass"}
+    assert w.events("Breach") == []
+
+    w.exporter.update(traffic({"eu": BAD}))
+    started = time.monotonic()
+    w.await_verdicts({"precision/eu": "breach"}, timeout=60)
+    assert time.monotonic() - started >= 20
+
+
+def test_requests_per_cycle_do_not_grow_with_slices_and_quiet_cycles_write_nothing(
+    world: Callable[..., World],
+) -> None:
+    regions = [f"r{i}" for i in range(12)]
+    recall = PRECISION | {"name": "recall", "minSamples": 0}
+    w = world(
+        {"slices": slices(*regions), "metrics": [PRECISION, recall]},
+        traffic(dict.fromkeys(regions, GOOD)),
+    )
+    w.await_verdicts({f"{m}/{r}": "pass" for m in ("precision", "recall") for r in regions})
+
+    def counts() -> tuple[float, float, str]:
+        with urllib.request.urlopen(f"{w.prometheus.url}/metrics", timeout=5) as response:
+            prom = response.read().decode()
+        queries = sample(prom, "prometheus_http_requests_total", handler="/api/v1/query") or 0
+        cycles = sample(w.operator_metrics(), "modelloop_evaluation_duration_seconds_count") or 0
+        model = w.kube.get(MODELS, w.namespace, MODEL) or {}
+        return queries, cycles, model["metadata"]["resourceVersion"]
+
+    q0, c0, rv0 = counts()
+    wait_for(lambda: counts()[1] >= c0 + 5, 30, "five more evaluation cycles")
+    q1, c1, rv1 = counts()
+    # Two metrics, 12 slices: two requests a cycle (each joins every slice's value and
+    # sample count); a request may straddle the two readings.
+    assert 2 * (c1 - c0) <= q1 - q0 <= 2 * (c1 - c0 + 1), (q0, q1, c0, c1)
+    assert rv1 == rv0, "an evaluation that changed no verdict wrote to the Model"
+
+
+def test_drift_against_an_earlier_window(world: Callable[..., World]) -> None:
+    bounds = [10, 100, 1000]
+    same = {
+        "histograms": [
+            {
+                "name": "fraud_feature_amount",
+                "labels": {"region": "eu"},
+                "bounds": bounds,
+                "rates": [20, 20, 10, 0],
+            }
+        ]
+    }
+    shifted = {
+        "histograms": [
+            {
+                "name": "fraud_feature_amount",
+                "labels": {"region": "eu"},
+                "bounds": bounds,
+                "rates": [2, 8, 30, 10],
+            }
+        ]
+    }
+    drift = {
+        "name": "amount",
+        "histogram": "fraud_feature_amount",
+        "test": "psi",
+        "threshold": 0.2,
+        "window": "5s",
+        "reference": {"offset": "10s"},
+        "minSamples": 50,
+    }
+    w = world({"slices": slices("eu"), "drift": [drift]}, same)
+    w.await_verdicts({"amount/eu": "pass"}, timeout=60)
+
+    w.exporter.update(shifted)
+    w.await_verdicts({"amount/eu": "breach"}, timeout=60)
+    entry = next(v for v in w.status()["verdicts"] if v["metric"] == "amount")
+    assert entry["kind"] == "drift"
+    assert entry["value"] > 0.2
+    assert entry["reason"] == "psi above threshold 0.2"
+
+
+def test_an_unknown_provider_is_a_condition_not_a_crash(world: Callable[..., World]) -> None:
+    w = world(
+        {"slices": slices("eu"), "metrics": [PRECISION], "metricsProvider": "elsewhere"},
+        traffic({"eu": GOOD}),
+    )
+    wait_for(
+        lambda: w.condition("MetricsUnavailable").get("reason") == "UnknownProvider",
+        60,
+        "MetricsUnavailable: UnknownProvider",
+    )
+    message = w.condition("MetricsUnavailable")["message"]
+    assert "'elsewhere' is not configured in the operator (configured: test)" in message
+    assert w.verdicts() == {"precision/eu": "inconclusive"}
+    assert w.operator.running
+    wait_for(lambda: w.condition("Ready").get("status") == "True", 60, "serving unaffected")

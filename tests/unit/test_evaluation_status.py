@@ -1,0 +1,121 @@
+"""Verdicts into status: changes only when a verdict does, conditions and Events explain it."""
+
+from datetime import UTC, datetime, timedelta
+
+from modelloop.conditions import find
+from modelloop.monitoring.evaluate import Evaluated
+from modelloop.monitoring.plan import SeriesKey
+from modelloop.monitoring.status import update_status
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+EU = SeriesKey("metric", "precision", "eu", "fd-v1")
+US = SeriesKey("metric", "precision", "us", "fd-v1")
+
+
+def passing(key: SeriesKey, value: float = 0.9) -> Evaluated:
+    return Evaluated(key, "pass", value, 500)
+
+
+def test_first_evaluation_records_verdicts_and_is_healthy() -> None:
+    update = update_status([], [], [passing(EU), passing(US)], T0, 3)
+    assert [(v["slice"], v["verdict"], v["value"], v["since"]) for v in update.verdicts] == [
+        ("eu", "pass", 0.9, "2026-11-25T12:00:00Z"),
+        ("us", "pass", 0.9, "2026-11-25T12:00:00Z"),
+    ]
+    healthy = find(update.conditions, "Healthy")
+    assert healthy is not None
+    assert (healthy["status"], healthy["reason"], healthy["observedGeneration"]) == (
+        "True",
+        "AllPass",
+        3,
+    )
+    assert update.events == []  # a first verdict that passes is not news
+
+
+def test_new_values_without_a_verdict_change_leave_status_identical() -> None:
+    first = update_status([], [], [passing(EU), passing(US)], T0, 3)
+    later = update_status(
+        first.verdicts,
+        first.conditions,
+        [passing(EU, 0.93), passing(US, 0.85)],
+        T0 + timedelta(minutes=5),
+        3,
+    )
+    assert later.verdicts == first.verdicts  # value as of the change, not the live value
+    assert later.conditions == first.conditions
+    assert later.events == []
+
+
+def test_a_breach_on_one_slice_degrades_with_the_numbers() -> None:
+    first = update_status([], [], [passing(EU), passing(US)], T0, 1)
+    breach = Evaluated(EU, "breach", 0.71, 480, "below min 0.8")
+    later = update_status(
+        first.verdicts, first.conditions, [breach, passing(US)], T0 + timedelta(minutes=1), 1
+    )
+    degraded = find(later.conditions, "Degraded")
+    healthy = find(later.conditions, "Healthy")
+    assert degraded is not None
+    assert healthy is not None
+    assert degraded["status"] == "True"
+    assert degraded["message"] == (
+        "precision on slice eu of fd-v1 = 0.71 (480 samples): below min 0.8"
+    )
+    assert degraded["lastTransitionTime"] == "2026-11-25T12:01:00Z"
+    assert (healthy["status"], healthy["reason"]) == ("False", "Breach")
+    [event] = later.events
+    assert (event.type, event.reason) == ("Warning", "Breach")
+    assert event.message.endswith("(was pass)")
+    us = next(v for v in later.verdicts if v["slice"] == "us")
+    assert us["since"] == "2026-11-25T12:00:00Z"
+
+
+def test_unreadable_metrics_are_unavailable_not_degraded() -> None:
+    down = [
+        Evaluated(k, "inconclusive", None, None, "Prometheus default unreachable", True)
+        for k in (EU, US)
+    ]
+    update = update_status([], [], down, T0, 1)
+    unavailable = find(update.conditions, "MetricsUnavailable")
+    degraded = find(update.conditions, "Degraded")
+    healthy = find(update.conditions, "Healthy")
+    assert unavailable is not None
+    assert degraded is not None
+    assert healthy is not None
+    assert (unavailable["status"], unavailable["reason"]) == ("True", "QueryFailed")
+    assert "unreachable" in unavailable["message"]
+    assert degraded["status"] == "False"
+    assert (healthy["status"], healthy["reason"]) == ("Unknown", "Inconclusive")
+
+
+def test_too_few_samples_is_inconclusive_but_metrics_are_available() -> None:
+    few = Evaluated(EU, "inconclusive", 0.5, 12, "fewer samples than minSamples 200")
+    update = update_status([], [], [few, passing(US)], T0, 1)
+    unavailable = find(update.conditions, "MetricsUnavailable")
+    assert unavailable is not None
+    assert unavailable["status"] == "False"
+
+
+def test_drift_verdicts_are_kept_apart_from_metrics() -> None:
+    same_name = SeriesKey("drift", "precision", "eu", "fd-v1")
+    update = update_status(
+        [],
+        [],
+        [passing(EU), Evaluated(same_name, "breach", 0.31, 900, "psi above threshold 0.2")],
+        T0,
+        1,
+    )
+    assert [(v["kind"], v["verdict"]) for v in update.verdicts] == [
+        ("metric", "pass"),
+        ("drift", "breach"),
+    ]
+    degraded = find(update.conditions, "Degraded")
+    assert degraded is not None
+    assert degraded["message"].startswith("drift precision on slice eu of fd-v1 = 0.31")
+
+
+def test_many_breaches_are_summarised() -> None:
+    keys = [SeriesKey("metric", "precision", f"s{i}", "fd-v1") for i in range(5)]
+    update = update_status([], [], [Evaluated(k, "breach", 0.1, 500) for k in keys], T0, 1)
+    degraded = find(update.conditions, "Degraded")
+    assert degraded is not None
+    assert degraded["message"].endswith("; and 2 more")
