@@ -23,8 +23,13 @@ AT_MOST_025 = Objective(max=0.25)
         (Observation(0.2, None), AT_MOST_025, 0, "ok", None),
         (Observation(0.1, None), None, 0, "ok", None),
         # Too few labelled samples: never a breach, however bad the value.
-        (Observation(0.1, 150), AT_LEAST_08, 200, "inconclusive",
-         "fewer samples than minSamples 200"),
+        (
+            Observation(0.1, 150),
+            AT_LEAST_08,
+            200,
+            "inconclusive",
+            "fewer samples than minSamples 200",
+        ),
         (
             Observation(0.1, None),
             AT_LEAST_08,
