@@ -17,9 +17,10 @@ from ..api.model import LabelMatcher, Slice, TemplateRef
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 PLACEHOLDER = re.compile(r"\$([a-zA-Z_][a-zA-Z0-9_]*)")
-# Matches every series: what an empty slice expands to, so `{version="v1", $slice}`
-# and `{$slice}` stay valid selectors.
-MATCH_ALL = '__name__=~".+"'
+# What an empty slice expands to, so `x{version="v1", $slice}` stays a valid selector:
+# a label no series has equals "" on every series. (`__name__=~".+"` would clash with
+# the metric name: Prometheus refuses a name set twice.)
+MATCH_ALL = 'modelloop_slice=""'
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

@@ -59,12 +59,20 @@ def _slot_answers(request: Request, answer: Answer) -> list[tuple[Slot, list[Sam
     if answer.result is None:
         return [(slot, answer.error or "no answer") for slot in request.slots]
     parts = split(answer.result, TAGS)
+    # A shared answer holds the series of many Models: index it once per label set,
+    # so picking each slot's series costs a lookup, not a scan.
+    indexes: dict[tuple[int, tuple[str, ...]], dict[tuple[str | None, ...], list[Sample]]] = {}
     found: list[tuple[Slot, list[Sample] | str]] = []
     for slot in request.slots:
         samples = parts.get((str(slot.part),), [])
         if slot.select is not None:
-            select = slot.select
-            samples = [s for s in samples if all(s.labels.get(k) == v for k, v in select.items())]
+            labels = tuple(sorted(slot.select))
+            index = indexes.get((slot.part, labels))
+            if index is None:
+                index = indexes[(slot.part, labels)] = {}
+                for s in samples:
+                    index.setdefault(tuple(s.labels.get(k) for k in labels), []).append(s)
+            samples = index.get(tuple(slot.select[k] for k in labels), [])
         found.append((slot, samples))
     return found
 

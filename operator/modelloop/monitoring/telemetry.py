@@ -69,6 +69,7 @@ class Telemetry:
             "modelloop_status_patches", "Model status patches made by the evaluation", registry=r
         )
         self._series: dict[tuple[str, str], set[tuple[str, ...]]] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Gauge] = {}
 
     def record(self, namespace: str, model: str, evaluated: Iterable[Evaluated]) -> None:
         """Set the live gauges of one Model, removing series it no longer has."""
@@ -78,14 +79,14 @@ class Telemetry:
             kind = e.series.kind
             seen.add((kind, *labels))
             if kind == "metric":
-                _set(self.value, labels, e.value)
-                _set(self.samples, labels, e.samples)
+                self._set(self.value, labels, e.value)
+                self._set(self.samples, labels, e.samples)
                 verdict_gauge = self.verdict
             else:
-                _set(self.drift, labels, e.value)
+                self._set(self.drift, labels, e.value)
                 verdict_gauge = self.drift_verdict
             for name in VERDICTS:
-                verdict_gauge.labels(*labels, name).set(1.0 if e.verdict == name else 0.0)
+                self._set(verdict_gauge, (*labels, name), 1.0 if e.verdict == name else 0.0)
         for gone in self._series.get((namespace, model), set()) - seen:
             self._remove(gone)
         self._series[(namespace, model)] = seen
@@ -98,19 +99,23 @@ class Telemetry:
         kind, labels = key[0], key[1:]
         gauges = (self.value, self.samples) if kind == "metric" else (self.drift,)
         for gauge in gauges:
-            _discard(gauge, labels)
+            self._discard(gauge, labels)
         verdict_gauge = self.verdict if kind == "metric" else self.drift_verdict
         for name in VERDICTS:
-            _discard(verdict_gauge, (*labels, name))
+            self._discard(verdict_gauge, (*labels, name))
 
+    def _set(self, gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
+        """Children are cached: prometheus-client validates labels on every ``labels()``,
+        which would dominate a cycle of 1000 Models x 50 series."""
+        if value is None:
+            self._discard(gauge, labels)
+            return
+        child = self._children.get((id(gauge), labels))
+        if child is None:
+            child = self._children[(id(gauge), labels)] = gauge.labels(*labels)
+        child.set(value)
 
-def _set(gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
-    if value is None:
-        _discard(gauge, labels)
-    else:
-        gauge.labels(*labels).set(value)
-
-
-def _discard(gauge: Gauge, labels: tuple[str, ...]) -> None:
-    with contextlib.suppress(KeyError):
-        gauge.remove(*labels)
+    def _discard(self, gauge: Gauge, labels: tuple[str, ...]) -> None:
+        if self._children.pop((id(gauge), labels), None) is not None:
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
