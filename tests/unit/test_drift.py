@@ -2,6 +2,7 @@
 worked out by hand for PSI; bucket decoding and re-binning; empty histograms."""
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from modelloop.monitoring.drift import (
 INF = math.inf
 
 
-def hist(bounds: list[float], counts: list[float]) -> Histogram:
+def hist(bounds: Sequence[float], counts: Sequence[float]) -> Histogram:
     return Histogram(tuple(bounds), tuple(counts))
 
 
