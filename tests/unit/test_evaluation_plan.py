@@ -1,0 +1,165 @@
+"""Planning a cycle's requests and reading the answers back, without a Prometheus."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from modelloop.api.metrictemplate import MetricTemplateSpec
+from modelloop.api.model import ModelSpec
+from modelloop.api.modelversion import DataWindow
+from modelloop.monitoring.plan import SeriesKey, Target, plan_cycle
+from modelloop.monitoring.readings import Answer, read
+from modelloop.monitoring.verdicts import Observation
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+SERVING = {"template": {"spec": {"containers": [{"name": "s", "image": "x"}]}}}
+
+
+def spec(**fields: Any) -> ModelSpec:
+    return ModelSpec.model_validate({"serving": SERVING, **fields})
+
+
+def slices(n: int) -> list[dict[str, Any]]:
+    return [{"name": f"s{i}", "matchLabels": {"region": f"r{i}"}} for i in range(n)]
+
+
+INLINE = {
+    "name": "precision",
+    "query": 'sum(tp{version="$version", $slice}) / sum(all{version="$version", $slice})',
+    "sampleQuery": 'sum(all{version="$version", $slice})',
+    "minSamples": 10,
+}
+GROUPED = MetricTemplateSpec.model_validate(
+    {
+        "query": "sum by (model, version, region) (rate(ok[$window]))",
+        "sampleQuery": "sum by (model, version, region) (rate(all[$window]))",
+        "groupBy": ["model", "version", "region"],
+    }
+)
+
+
+@pytest.mark.parametrize("count", [1, 10, 60])
+def test_an_inline_metric_is_one_request_whatever_the_slices_and_versions(count: int) -> None:
+    target = Target("ns", "fd", spec(slices=slices(count), metrics=[INLINE]), ("fd-v1", "fd-v2"))
+    plan = plan_cycle([target], {}, NOW)
+    [request] = plan.requests
+    assert len(request.slots) == count * 2 * 2  # slices x versions x (value, samples)
+    assert request.query.count(" or ") == count * 2 * 2 - 1
+    assert 'version="fd-v2", region="r0"' in request.query
+
+
+def test_models_sharing_a_grouped_template_share_one_request() -> None:
+    metric = {"name": "ok", "templateRef": {"name": "ok-rate"}}
+    targets = [
+        Target("ns", f"m{i}", spec(slices=slices(3), metrics=[metric]), (f"m{i}-v1",))
+        for i in range(50)
+    ]
+    plan = plan_cycle(targets, {("ns", "ok-rate"): GROUPED}, NOW)
+    [request] = plan.requests
+    assert len(request.slots) == 50 * 3 * 2
+    assert request.slots[0].select == {"model": "m0", "version": "m0-v1", "region": "r0"}
+
+
+@pytest.mark.parametrize(
+    ("templates", "metric", "reason"),
+    [
+        ({}, {"templateRef": {"name": "ok-rate"}}, "MetricTemplate ok-rate not found"),
+        (
+            {
+                ("ns", "ok-rate"): MetricTemplateSpec.model_validate(
+                    {"query": 'x{version="$version"}', "groupBy": ["model", "version"]}
+                )
+            },
+            {"templateRef": {"name": "ok-rate"}},
+            "may not use $version",
+        ),
+        (
+            {
+                ("ns", "ok-rate"): MetricTemplateSpec.model_validate(
+                    {"query": "x", "variables": [{"name": "q"}]}
+                )
+            },
+            {"templateRef": {"name": "ok-rate"}},
+            "needs a value for variable q",
+        ),
+        ({}, {"query": "x{$nope}"}, "unknown placeholder $nope"),
+    ],
+)
+def test_a_metric_that_cannot_be_asked_for_is_a_problem_not_a_request(
+    templates: dict[tuple[str, str], MetricTemplateSpec], metric: dict[str, Any], reason: str
+) -> None:
+    target = Target("ns", "fd", spec(metrics=[{"name": "m", **metric}]), ("fd-v1",))
+    plan = plan_cycle([target], templates, NOW)
+    assert plan.requests == []
+    [problem] = plan.problems
+    assert reason in problem.reason
+    readings = read(plan, [])[("ns", "fd")]
+    observation = readings.metrics[SeriesKey("metric", "m", "all", "fd-v1")]
+    assert observation.error is not None
+    assert reason in observation.error
+
+
+def test_grouped_templates_need_equality_slices_on_grouped_labels() -> None:
+    metric = {"name": "ok", "templateRef": {"name": "ok-rate"}}
+    regex = [{"name": "new", "matchers": [{"label": "age", "op": "=~", "value": "[0-9]"}]}]
+    target = Target("ns", "fd", spec(slices=regex, metrics=[metric]), ("fd-v1",))
+    plan = plan_cycle([target], {("ns", "ok-rate"): GROUPED}, NOW)
+    [problem] = plan.problems
+    assert "(age) in groupBy, compared with '='" in problem.reason
+
+
+def test_drift_references_an_offset_or_the_training_window() -> None:
+    drift = {"name": "amount", "histogram": "amount", "threshold": 0.2, "window": "1h"}
+    offset = Target("ns", "fd", spec(drift=[drift]), ("fd-v1",))
+    trained = Target(
+        "ns",
+        "fd",
+        spec(drift=[drift | {"reference": {"trainingWindow": True}}]),
+        ("fd-v1",),
+        DataWindow(start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 11, 8, tzinfo=UTC)),
+    )
+    [by_offset] = plan_cycle([offset], {}, NOW).requests
+    assert "increase(amount_bucket[1h] offset 7d)" in by_offset.query
+    [by_training] = plan_cycle([trained], {}, NOW).requests
+    end = datetime(2026, 11, 8, tzinfo=UTC).timestamp()
+    assert f"increase(amount_bucket[604800s] @ {end:.3f})" in by_training.query
+    untrained = Target("ns", "fd", trained.spec, ("fd-v1",))
+    [problem] = plan_cycle([untrained], {}, NOW).problems
+    assert problem.reason == "the stable version fd-v1 has no training window"
+
+
+def vector(part: int, value: str, **labels: str) -> dict[str, Any]:
+    return {"metric": {"modelloop_part": str(part), **labels}, "value": [0, value]}
+
+
+@pytest.mark.parametrize(
+    ("result", "observation"),
+    [
+        ([vector(0, "0.9"), vector(1, "120")], Observation(0.9, 120.0)),
+        ([vector(1, "120")], Observation(None, None, "the value query returned no series")),
+        (
+            [vector(0, "0.9", pod="a"), vector(0, "0.8", pod="b"), vector(1, "5")],
+            Observation(None, None, "the value query returned 2 series, expected one"),
+        ),
+        (
+            [vector(0, "0.9")],
+            Observation(0.9, None, "the sample-count query returned no series"),
+        ),
+    ],
+)
+def test_answers_fan_out_to_observations(
+    result: list[dict[str, Any]], observation: Observation
+) -> None:
+    target = Target("ns", "fd", spec(metrics=[INLINE]), ("fd-v1",))
+    plan = plan_cycle([target], {}, NOW)
+    readings = read(plan, [Answer(result=result)])[("ns", "fd")]
+    assert readings.metrics[SeriesKey("metric", "precision", "all", "fd-v1")] == observation
+
+
+def test_a_failed_request_makes_each_of_its_series_unreadable() -> None:
+    target = Target("ns", "fd", spec(slices=slices(3), metrics=[INLINE]), ("fd-v1",))
+    plan = plan_cycle([target], {}, NOW)
+    readings = read(plan, [Answer(error="Prometheus test timed out after 2s")])[("ns", "fd")]
+    assert len(readings.metrics) == 3
+    assert {o.error for o in readings.metrics.values()} == {"Prometheus test timed out after 2s"}
