@@ -229,15 +229,10 @@ def _plan_grouped(
         _SharedQuery(value, samples),
     )
     identity = {"model": target.name, "namespace": target.namespace}
+    by_slice = {s.name: slice_matchers(s) for s in target.slices(metric.slices)}
     for slice_, version, key in series:
-        select = {
-            k: v for k, v in (identity | {"version": version}).items() if k in template.group_by
-        }
-        unreadable = [
-            m.label
-            for m in slice_matchers(slice_)
-            if m.op != "=" or m.label not in template.group_by
-        ]
+        matchers = by_slice[slice_.name]
+        unreadable = [m.label for m in matchers if m.op != "=" or m.label not in template.group_by]
         if unreadable or "model" not in template.group_by or "version" not in template.group_by:
             reason = (
                 f"grouped MetricTemplate needs model, version and the slice's labels "
@@ -245,7 +240,10 @@ def _plan_grouped(
             )
             plan.problems.append(Problem(target.key, key, reason))
             continue
-        select |= {m.label: m.value for m in slice_matchers(slice_)}
+        select = {
+            k: v for k, v in (identity | {"version": version}).items() if k in template.group_by
+        }
+        select |= {m.label: m.value for m in matchers}
         group.slots.append(Slot(target.key, key, "value", 0, select))
         if samples is not None:
             group.slots.append(Slot(target.key, key, "samples", 1, select))

@@ -46,8 +46,10 @@ def quote(value: str) -> str:
 
 
 def slice_matchers(s: Slice) -> list[LabelMatcher]:
+    # model_construct: the Slice was validated already, and this runs per series per cycle.
     equal = [
-        LabelMatcher(label=k, op="=", value=v) for k, v in sorted((s.match_labels or {}).items())
+        LabelMatcher.model_construct(label=k, op="=", value=v)
+        for k, v in sorted((s.match_labels or {}).items())
     ]
     return [*equal, *(s.matchers or [])]
 

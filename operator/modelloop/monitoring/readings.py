@@ -71,7 +71,7 @@ def _slot_answers(request: Request, answer: Answer) -> list[tuple[Slot, list[Sam
             if index is None:
                 index = indexes[(slot.part, labels)] = {}
                 for s in samples:
-                    index.setdefault(tuple(s.labels.get(k) for k in labels), []).append(s)
+                    index.setdefault(tuple(map(s.labels.get, labels)), []).append(s)
             samples = index.get(tuple(slot.select[k] for k in labels), [])
         found.append((slot, samples))
     return found
