@@ -16,10 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tests.harness import binaries
 from tests.harness.apply import apply, apply_files, install_crds, load
 from tests.harness.controlplane import ExternalCluster, LocalControlPlane
+from tests.harness.exporter import Exporter
 from tests.harness.operator_process import start_operator
+from tests.harness.prometheus import PrometheusServer, scrape_config
 from tests.harness.waiting import wait_for
 
 from modelloop.api.resources import GROUP, VERSION
@@ -45,6 +48,67 @@ def table(kube: Kube, resource: Resource, namespace: str) -> str:
     return "\n".join(
         "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip()
         for line in [columns, *rows]
+    )
+
+
+def fraud_traffic(version: str) -> dict[str, Any]:
+    """What fraud-detector's servers would export: per region and account age, flagged
+    and true-positive counters and a latency histogram. New users (age < 10 days) get
+    worse precision, which examples/fraud-detector.yaml flags after its 15m 'for'."""
+    counters, histograms = [], []
+    for region, age, flagged, precision in (
+        ("eu", "400", 6.0, 0.93),
+        ("us", "400", 8.0, 0.9),
+        ("eu", "3", 2.0, 0.7),
+        ("us", "5", 2.0, 0.72),
+    ):
+        labels = {"version": version, "region": region, "account_age_days": age}
+        counters.append({"name": "fraud_flagged_total", "labels": labels, "rate": flagged})
+        counters.append(
+            {"name": "fraud_true_positives_total", "labels": labels, "rate": flagged * precision}
+        )
+        histograms.append(
+            {
+                "name": "http_request_duration_seconds",
+                "labels": labels,
+                "bounds": [0.05, 0.1, 0.25, 0.5],
+                "rates": [30, 15, 4.9, 0.1, 0.0],
+            }
+        )
+    amount = {
+        "name": "fraud_feature_amount",
+        "labels": {"region": "eu"},
+        "bounds": [10, 100, 1000],
+        "rates": [20, 30, 10, 1],
+    }
+    return {"counters": counters, "histograms": [*histograms, amount]}
+
+
+def verdicts(kube: Kube) -> list[dict[str, Any]]:
+    model = kube.get(MODELS, NAMESPACE, "fraud-detector") or {}
+    found: list[dict[str, Any]] = (model.get("status") or {}).get("verdicts") or []
+    return found
+
+
+def verdict_table(entries: list[dict[str, Any]]) -> str:
+    rows = [["KIND", "NAME", "SLICE", "VERSION", "VERDICT", "VALUE", "SAMPLES", "REASON"]]
+    for v in entries:
+        value, samples = v.get("value"), v.get("samples")
+        rows.append(
+            [
+                v["kind"],
+                v["metric"],
+                v["slice"],
+                v["version"],
+                v["verdict"],
+                "" if value is None else f"{value:.4g}",
+                "" if samples is None else f"{samples:.0f}",
+                v.get("reason", ""),
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
 
 
@@ -74,11 +138,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         cluster = LocalControlPlane(WORKDIR).start()
     operator = None
+    servers: list[Exporter | PrometheusServer] = []
     try:
         kube = cluster.admin.kube()
         print("installing CRDs:", ", ".join(install_crds(kube)))
         apply(kube, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-        operator = start_operator(cluster.operator.kubeconfig, WORKDIR / "logs", [NAMESPACE])
+        traffic = Exporter(WORKDIR, "fraud-detector-v1-metrics", fraud_traffic("fraud-detector-v1"))
+        prometheus = PrometheusServer(
+            WORKDIR / "prometheus", scrape_config({"fraud-detector": traffic.address}, "5s")
+        )
+        servers += [traffic, prometheus]
+        print(f"Prometheus at {prometheus.url}, scraping simulated traffic of fraud-detector-v1")
+        providers = WORKDIR / "providers.yaml"
+        providers.write_text(
+            yaml.safe_dump({"providers": [{"name": "default", "url": prometheus.url}]})
+        )
+        operator = start_operator(
+            cluster.operator.kubeconfig,
+            WORKDIR / "logs",
+            [NAMESPACE],
+            args=(f"--providers={providers}", "--metrics-address=127.0.0.1:8000"),
+        )
         print(f"operator running (pid {operator.pid}), log: {operator.log}")
         apply_files(kube, EXAMPLES, NAMESPACE)
         applied = [f"{m['kind']}/{m['metadata']['name']}" for p in EXAMPLES for m in load(p)]
@@ -91,6 +171,16 @@ def main(argv: list[str] | None = None) -> int:
 
         wait_for(model_ready, 120, "the example Model Ready")
         print("\n" + table(kube, MODELS, NAMESPACE) + "\n")
+
+        def evaluated() -> bool:
+            running.check_running()
+            metrics = [v for v in verdicts(kube) if v["kind"] == "metric"]
+            return len(metrics) == 6 and all(v["verdict"] != "inconclusive" for v in metrics)
+
+        print("waiting for Prometheus to hold two scrapes, then for an evaluation ...")
+        wait_for(evaluated, 120, "conclusive metric verdicts")
+        print(verdict_table(verdicts(kube)) + "\n")
+        print("operator metrics: http://127.0.0.1:8000/metrics (modelloop_metric_value, ...)")
         print(f"explore it: export KUBECONFIG={cluster.admin.kubeconfig}")
         built = binaries.control_plane_dir() / "kubectl"
         kubectl = built if built.exists() else "kubectl"
@@ -114,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if operator is not None:
             operator.stop()
+        for server in servers:
+            server.stop()
         cluster.stop()
 
 

@@ -2,10 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
+from modelloop.api.model import ModelSpec
 from modelloop.conditions import find
-from modelloop.monitoring.evaluate import Evaluated
+from modelloop.monitoring.evaluate import Evaluated, evaluate_model
 from modelloop.monitoring.plan import SeriesKey
+from modelloop.monitoring.readings import Readings
 from modelloop.monitoring.status import update_status
+from modelloop.monitoring.verdicts import Observation
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EU = SeriesKey("metric", "precision", "eu", "fd-v1")
@@ -119,3 +122,28 @@ def test_many_breaches_are_summarised() -> None:
     degraded = find(update.conditions, "Degraded")
     assert degraded is not None
     assert degraded["message"].endswith("; and 2 more")
+
+
+def test_a_failing_value_within_its_for_is_pending_with_a_stable_reason() -> None:
+    spec = ModelSpec.model_validate(
+        {
+            "serving": {"template": {"spec": {"containers": [{"name": "s", "image": "x"}]}}},
+            "slices": [{"name": "eu", "matchLabels": {"region": "eu"}}],
+            "metrics": [
+                {
+                    "name": "precision",
+                    "query": "x",
+                    "objective": {"min": 0.8},
+                    "breach": {"for": "15m"},
+                }
+            ],
+        }
+    )
+    readings = Readings(metrics={EU: Observation(0.7, None)})
+    first, states = evaluate_model(spec, readings, {}, T0)
+    later, _ = evaluate_model(
+        spec, Readings(metrics={EU: Observation(0.65, None)}), states, T0 + timedelta(minutes=5)
+    )
+    assert [(e.verdict, e.reason) for e in first + later] == [
+        ("pass", "below min 0.8; a breach once it lasts 15m")
+    ] * 2

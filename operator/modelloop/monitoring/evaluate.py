@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..api.model import ModelSpec
+from ..api.model import BreachRule, ModelSpec
 from .drift import drift_verdict
 from .plan import SeriesKey
 from .readings import Readings
@@ -41,13 +41,16 @@ def evaluate_model(
         verdict, new_states[key] = advance(
             states.get(key, BreachState()), judgement.outcome, metric.breach, now
         )
+        reason = judgement.reason
+        if verdict == "pass" and judgement.outcome == "failing":
+            reason = f"{reason}; {_pending(metric.breach)}"
         evaluated.append(
             Evaluated(
                 key,
                 verdict,
                 observation.value,
                 observation.samples,
-                judgement.reason,
+                reason,
                 unavailable=observation.error is not None,
             )
         )
@@ -66,6 +69,16 @@ def evaluate_model(
             reason = f"{drift.test} above threshold {drift.threshold:g}"
         evaluated.append(Evaluated(key, result.verdict, result.statistic, result.samples, reason))
     return evaluated, new_states
+
+
+def _pending(rule: BreachRule | None) -> str:
+    """Why a failing value is not a breach yet (stable text: no live numbers)."""
+    if rule is not None and rule.of_last is not None:
+        return (
+            f"a breach at {rule.of_last.failures} failing of the last "
+            f"{rule.of_last.evaluations} evaluations"
+        )
+    return f"a breach once it lasts {rule.for_ if rule else ''}"
 
 
 def _order(key: SeriesKey) -> tuple[str, str, str, str]:
