@@ -70,13 +70,14 @@ def operator(
     """Starts the operator, a subprocess watching the test's namespace; one more per call."""
     started: list[Process] = []
 
-    def start(*args: str) -> Process:
+    def start(*args: str, env: dict[str, str] | None = None) -> Process:
         process = start_operator(
             control_plane.operator.kubeconfig,
             tmp_path,
             [namespace],
             name=f"operator-{len(started)}",
             args=args,
+            env=env,
         )
         started.append(process)
         return process
@@ -102,12 +103,14 @@ def exporter(tmp_path: Path) -> Iterator[Callable[[str, dict[str, Any]], Exporte
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], PrometheusServer]]:
-    """Starts a real Prometheus with the configuration the test gives."""
+def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
+    """Starts a real Prometheus with the configuration (and basic auth) the test gives."""
     servers: list[PrometheusServer] = []
 
-    def start(config: dict[str, Any]) -> PrometheusServer:
-        server = PrometheusServer(tmp_path / f"prometheus-{len(servers)}", config)
+    def start(
+        config: dict[str, Any], basic_auth: tuple[str, str] | None = None
+    ) -> PrometheusServer:
+        server = PrometheusServer(tmp_path / f"prometheus-{len(servers)}", config, basic_auth)
         servers.append(server)
         return server
 

@@ -17,9 +17,10 @@ def start_operator(
     namespaces: list[str],
     name: str = "operator",
     args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> Process:
     """The operator with its /metrics off unless ``args`` asks (tests run several at once)."""
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1", **(env or {})}
     argv = [sys.executable, "-m", "modelloop", "run", "--verbose", "--metrics-address=", *args]
     for namespace in namespaces:
         argv += ["--namespace", namespace]

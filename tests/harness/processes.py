@@ -82,9 +82,15 @@ class Process:
                 self.kill()
 
 
-def http_ok(url: str, context: ssl.SSLContext | None = None, expect: bytes | None = None) -> bool:
+def http_ok(
+    url: str,
+    context: ssl.SSLContext | None = None,
+    expect: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> bool:
+    request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:
             body: bytes = response.read()
             return response.status == 200 and (expect is None or expect in body)
     except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -97,9 +103,10 @@ def wait_healthy(
     timeout: float,
     context: ssl.SSLContext | None = None,
     expect: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> None:
     def healthy() -> bool:
         process.check_running()
-        return http_ok(url, context, expect)
+        return http_ok(url, context, expect, headers)
 
     wait_for(healthy, timeout, f"{process.name} healthy at {url}")

@@ -1,9 +1,11 @@
 """A real Prometheus server (Debian's package) with a configuration the test writes."""
 
+import base64
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import yaml
 from tests.harness import binaries
 from tests.harness.processes import Process, free_port, wait_healthy
@@ -12,9 +14,22 @@ from tests.harness.processes import Process, free_port, wait_healthy
 class PrometheusServer:
     """One ``prometheus`` process with its own TSDB under ``workdir``."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
+    def __init__(
+        self, workdir: Path, config: dict[str, Any], basic_auth: tuple[str, str] | None = None
+    ) -> None:
+        """``basic_auth``: (user, password) that the server then demands on every request."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
+        self.web_args: list[str] = []
+        self.headers: dict[str, str] = {}
+        if basic_auth is not None:
+            user, password = basic_auth
+            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+            web = workdir / "web.yml"
+            web.write_text(yaml.safe_dump({"basic_auth_users": {user: hashed}}))
+            self.web_args = [f"--web.config.file={web}"]
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            self.headers = {"Authorization": f"Basic {token}"}
         self.config_file = workdir / "prometheus.yml"
         self.config_file.write_text(yaml.safe_dump(config))
         self.port = free_port()
@@ -32,11 +47,12 @@ class PrometheusServer:
                 "--web.enable-lifecycle",
                 "--web.enable-admin-api",
                 "--log.level=warn",
+                *self.web_args,
             ],
             self.workdir,
         )
         try:
-            wait_healthy(process, f"{self.url}/-/ready", 60)
+            wait_healthy(process, f"{self.url}/-/ready", 60, headers=self.headers)
         except BaseException:
             process.stop()
             raise
@@ -48,7 +64,9 @@ class PrometheusServer:
 
     def reload(self, config: dict[str, Any]) -> None:
         self.config_file.write_text(yaml.safe_dump(config))
-        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
+        request = urllib.request.Request(
+            f"{self.url}/-/reload", method="POST", headers=self.headers
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
 

@@ -407,3 +407,68 @@ def test_models_sharing_a_grouped_template_get_their_own_verdicts(
         return {v["slice"]: v["verdict"] for v in status.get("verdicts") or []}
 
     wait_for(lambda: churn_verdicts() == {"eu": "breach", "us": "pass"}, 60, "churn verdicts")
+
+
+def test_provider_credentials_come_from_secrets_in_the_operator_namespace(
+    kube: Kube,
+    namespace: str,
+    tmp_path: Path,
+    exporter: Callable[[str, dict[str, Any]], Exporter],
+    prometheus: Callable[..., PrometheusServer],
+    operator: Callable[..., Process],
+) -> None:
+    served = exporter("exporter-v1", traffic({"eu": GOOD}))
+    prom = prometheus(
+        scrape_config({"model-v1": served.address}), basic_auth=("modelloop", "s3cret")
+    )
+    kube.create(
+        Resource("", "v1", "secrets"),
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "prometheus-basic"},
+            "stringData": {"username": "modelloop", "password": "s3cret"},
+        },
+    )
+    providers = tmp_path / "providers.yaml"
+    providers.write_text(
+        yaml.safe_dump(
+            {
+                "providers": [
+                    {"name": "test", "url": prom.url, "basicAuth": {"secret": "prometheus-basic"}},
+                    {"name": "unauthorised", "url": prom.url},
+                    {"name": "missing", "url": prom.url, "bearerToken": {"secret": "absent"}},
+                ]
+            }
+        )
+    )
+    operator(f"--providers={providers}", env={"MODELLOOP_NAMESPACE": namespace})
+    metric = PRECISION | {"minSamples": 0}
+    for name, provider in (("fraud", "test"), ("plain", "unauthorised"), ("lost", "missing")):
+        body = model({"slices": slices("eu"), "metrics": [metric], "metricsProvider": provider})
+        body["metadata"]["name"] = name
+        kube.create(MODELS, namespace, body)
+        kube.create(
+            MODEL_VERSIONS,
+            namespace,
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ModelVersion",
+                "metadata": {"name": f"{name}-v1"},
+                "spec": {"model": name, "uri": f"s3://m/{name}"},
+            },
+        )
+
+    def verdict(name: str) -> tuple[str, str]:
+        status = (kube.get(MODELS, namespace, name) or {}).get("status") or {}
+        found = [(v["verdict"], v.get("reason", "")) for v in status.get("verdicts") or []]
+        return found[0] if found else ("", "")
+
+    wait_for(lambda: verdict("fraud")[0] == "pass", 60, "a verdict through basic auth")
+    wait_for(lambda: "401" in verdict("plain")[1], 60, "the unauthorised provider refused")
+    wait_for(
+        lambda: verdict("lost")[1] == f"provider missing: Secret {namespace}/absent not found",
+        60,
+        "the missing Secret named",
+    )
