@@ -1,0 +1,1 @@
+"""Retraining: triggers, training Jobs and their results."""

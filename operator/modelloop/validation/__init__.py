@@ -1,0 +1,1 @@
+"""Offline validation of candidate ModelVersions."""

@@ -1,0 +1,159 @@
+"""The offline gate on tables of candidates and champions."""
+
+from typing import Any
+
+import pytest
+
+from modelloop.api.model import ModelSpec
+from modelloop.api.modelversion import OfflineMetrics
+from modelloop.validation.gates import validate
+
+SERVING = {"template": {"spec": {"containers": [{"name": "s", "image": "x"}]}}}
+SLICES = [
+    {"name": "eu", "matchLabels": {"region": "eu"}},
+    {"name": "us", "matchLabels": {"region": "us"}},
+]
+METRICS = [
+    {"name": "auc", "query": "x", "higherIsBetter": True},
+    {"name": "latency", "query": "x", "higherIsBetter": False},
+]
+
+
+def spec(gates: list[dict[str, Any]], require_all: bool = True) -> ModelSpec:
+    return ModelSpec.model_validate(
+        {
+            "serving": SERVING,
+            "slices": SLICES,
+            "metrics": METRICS,
+            "validation": {"gates": gates, "requireAllSlices": require_all},
+        }
+    )
+
+
+def offline(
+    candidate: dict[tuple[str, str], float], champion: dict[tuple[str, str], float] | None = None
+) -> OfflineMetrics:
+    def rows(values: dict[tuple[str, str], float]) -> list[dict[str, Any]]:
+        return [{"metric": m, "slice": s, "value": v} for (m, s), v in values.items()]
+
+    return OfflineMetrics.model_validate(
+        {"candidate": rows(candidate), "champion": rows(champion or {})}
+    )
+
+
+AUC_BOTH = {("auc", "eu"): 0.91, ("auc", "us"): 0.88}
+CHAMPION = {("auc", "eu"): 0.90, ("auc", "us"): 0.90}
+
+
+@pytest.mark.parametrize(
+    ("gates", "candidate", "champion", "require_all", "validated", "failing"),
+    [
+        # Absolute bounds.
+        ([{"metric": "auc", "min": 0.85}], AUC_BOTH, None, True, True, []),
+        (
+            [{"metric": "auc", "min": 0.9}],
+            AUC_BOTH,
+            None,
+            True,
+            False,
+            ["auc on slice us: 0.88 < min 0.9"],
+        ),
+        # Not worse than the champion: better on average, worse on one slice.
+        (
+            [{"metric": "auc", "notWorseThan": {"absolute": 0.01}}],
+            AUC_BOTH,
+            CHAMPION,
+            True,
+            False,
+            ["auc on slice us: 0.88 vs champion 0.9: worse by 0.02 > 0.01"],
+        ),
+        (
+            [{"metric": "auc", "notWorseThan": {"absolute": 0.03}}],
+            AUC_BOTH,
+            CHAMPION,
+            True,
+            True,
+            [],
+        ),
+        (
+            [{"metric": "auc", "notWorseThan": {"relative": 0.05}}],
+            AUC_BOTH,
+            CHAMPION,
+            True,
+            True,
+            [],
+        ),
+        (
+            [{"metric": "auc", "notWorseThan": {"relative": 0.01}}],
+            AUC_BOTH,
+            CHAMPION,
+            True,
+            False,
+            ["auc on slice us: 0.88 vs champion 0.9: worse by 0.02 > 1% of champion"],
+        ),
+        # No tolerance given: no regression at all.
+        (
+            [{"metric": "auc", "slices": ["eu"], "notWorseThan": {}}],
+            AUC_BOTH,
+            CHAMPION,
+            True,
+            True,
+            [],
+        ),
+        # Lower is better: a higher latency is the regression.
+        (
+            [{"metric": "latency", "notWorseThan": {"absolute": 0.005}}],
+            {("latency", "eu"): 0.120, ("latency", "us"): 0.100},
+            {("latency", "eu"): 0.110, ("latency", "us"): 0.130},
+            True,
+            False,
+            ["latency on slice eu: 0.12 vs champion 0.11: worse by 0.01 > 0.005"],
+        ),
+        # Missing values fail unless requireAllSlices is off.
+        (
+            [{"metric": "auc", "min": 0.5}],
+            {("auc", "eu"): 0.9},
+            None,
+            True,
+            False,
+            ["auc on slice us: the result has no candidate value"],
+        ),
+        ([{"metric": "auc", "min": 0.5}], {("auc", "eu"): 0.9}, None, False, True, []),
+        (
+            [{"metric": "auc", "notWorseThan": {"absolute": 0.1}}],
+            AUC_BOTH,
+            None,
+            True,
+            False,
+            [
+                "auc on slice eu: the result has no champion value on the same held-out data",
+                "auc on slice us: the result has no champion value on the same held-out data",
+            ],
+        ),
+    ],
+)
+def test_gates(
+    gates: list[dict[str, Any]],
+    candidate: dict[tuple[str, str], float],
+    champion: dict[tuple[str, str], float] | None,
+    require_all: bool,
+    validated: bool,
+    failing: list[str],
+) -> None:
+    result = validate(spec(gates, require_all), offline(candidate, champion))
+    assert result.validated == validated
+    assert [f"{c.metric} on slice {c.slice}: {c.reason}" for c in result.failed] == failing
+    assert (result.summary() == "; ".join(failing)) or validated
+
+
+def test_every_slice_of_every_gate_is_checked_once() -> None:
+    result = validate(
+        spec([{"metric": "auc", "min": 0.5}, {"metric": "latency", "slices": ["us"], "max": 1}]),
+        offline(AUC_BOTH | {("latency", "us"): 0.1}),
+    )
+    assert [(c.metric, c.slice) for c in result.checks] == [
+        ("auc", "eu"),
+        ("auc", "us"),
+        ("latency", "us"),
+    ]
+    assert result.summary() == "all 3 gate checks pass"
