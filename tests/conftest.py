@@ -19,7 +19,8 @@ from tests.harness.controlplane import ControlPlane, provide
 from tests.harness.exporter import Exporter
 from tests.harness.operator_process import start_operator
 from tests.harness.processes import Process
-from tests.harness.prometheus import PrometheusServer
+from tests.harness.prometheus import PrometheusServer, scrape_config
+from tests.harness.world import World
 
 NAMESPACES = Resource("", "v1", "namespaces")
 TIERS = ("unit", "integration", "e2e")
@@ -117,3 +118,22 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def world(
+    kube: Kube,
+    namespace: str,
+    tmp_path: Path,
+    exporter: Callable[[str, dict[str, Any]], Exporter],
+    prometheus: Callable[[dict[str, Any]], PrometheusServer],
+    operator: Callable[..., Process],
+) -> Callable[[dict[str, Any], dict[str, Any]], World]:
+    """Makes the fraud model's world: its exporter, a Prometheus and the operator."""
+
+    def make(spec: dict[str, Any], state: dict[str, Any]) -> World:
+        served = exporter("exporter-v1", state)
+        prom = prometheus(scrape_config({"model-v1": served.address}))
+        return World(kube, namespace, tmp_path, served, prom, operator, spec)
+
+    return make

@@ -7,152 +7,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from tests.harness.exporter import Exporter
-from tests.harness.processes import Process, free_port
+from tests.harness.processes import Process
 from tests.harness.prometheus import PrometheusServer, scrape_config
 from tests.harness.waiting import wait_for
+from tests.harness.world import (
+    BAD,
+    GOOD,
+    MODEL,
+    MODEL_VERSIONS,
+    MODELS,
+    PRECISION,
+    SPARSE,
+    World,
+    model,
+    sample,
+    slices,
+    traffic,
+)
 
 from modelloop.api.resources import GROUP, VERSION
-from modelloop.kube.rest import EVENTS, Kube, Resource
-
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
-MODEL = "fraud"
-STABLE = "fraud-v1"
-PRECISION = {
-    "name": "precision",
-    "query": 'sum(increase(fraud_true_positives_total{version="$version", $slice}[$window]))'
-    ' / sum(increase(fraud_flagged_total{version="$version", $slice}[$window]))',
-    "sampleQuery": 'sum(increase(fraud_flagged_total{version="$version", $slice}[$window]))',
-    "minSamples": 20,
-    "objective": {"min": 0.8},
-    "window": "5s",
-}
-GOOD = (20.0, 19.0)  # flagged/s, true positives/s: precision 0.95, ~100 samples per window
-BAD = (20.0, 10.0)  # precision 0.5
-SPARSE = (1.0, 1.0)  # ~5 samples per window: under minSamples
-
-
-def slices(*regions: str) -> list[dict[str, Any]]:
-    return [{"name": r, "matchLabels": {"region": r}} for r in regions]
-
-
-def traffic(rates: dict[str, tuple[float, float]], version: str = STABLE) -> dict[str, Any]:
-    counters = []
-    for region, (flagged, true_positives) in rates.items():
-        labels = {"version": version, "region": region}
-        counters.append({"name": "fraud_flagged_total", "labels": labels, "rate": flagged})
-        counters.append(
-            {"name": "fraud_true_positives_total", "labels": labels, "rate": true_positives}
-        )
-    return {"counters": counters}
-
-
-def model(spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Model",
-        "metadata": {"name": MODEL},
-        "spec": {
-            "metricsProvider": "test",
-            "evaluationInterval": "1s",
-            "serving": {"template": {"spec": {"containers": [{"name": "s", "image": "x:1"}]}}},
-            **spec,
-        },
-    }
-
-
-class World:
-    """An exporter for the stable version, a Prometheus scraping it and the operator."""
-
-    def __init__(
-        self,
-        kube: Kube,
-        namespace: str,
-        tmp_path: Path,
-        exporter: Exporter,
-        prometheus: PrometheusServer,
-        operator: Callable[..., Process],
-        spec: dict[str, Any],
-    ) -> None:
-        self.kube, self.namespace = kube, namespace
-        self.exporter, self.prometheus = exporter, prometheus
-        providers = tmp_path / "providers.yaml"
-        providers.write_text(
-            yaml.safe_dump(
-                {"providers": [{"name": "test", "url": prometheus.url, "timeout": "2s"}]}
-            )
-        )
-        self.metrics_port = free_port()
-        self.operator = operator(
-            f"--providers={providers}", f"--metrics-address=127.0.0.1:{self.metrics_port}"
-        )
-        kube.create(MODELS, namespace, model(spec))
-        kube.create(
-            MODEL_VERSIONS,
-            namespace,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ModelVersion",
-                "metadata": {"name": STABLE},
-                "spec": {"model": MODEL, "uri": "s3://m/fraud/1"},
-            },
-        )
-
-    def status(self) -> dict[str, Any]:
-        return (self.kube.get(MODELS, self.namespace, MODEL) or {}).get("status") or {}
-
-    def verdicts(self) -> dict[str, str]:
-        return {
-            f"{v['metric']}/{v['slice']}": v["verdict"] for v in self.status().get("verdicts") or []
-        }
-
-    def condition(self, type_: str) -> dict[str, Any]:
-        return next((c for c in self.status().get("conditions") or [] if c["type"] == type_), {})
-
-    def await_verdicts(self, expected: dict[str, str], timeout: float = 60) -> None:
-        wait_for(lambda: self.verdicts() == expected, timeout, f"verdicts {expected}")
-
-    def events(self, reason: str) -> list[str]:
-        return [
-            e["message"]
-            for e in self.kube.list(EVENTS, self.namespace)
-            if e["reason"] == reason and e["involvedObject"]["name"] == MODEL
-        ]
-
-    def operator_metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text: str = response.read().decode()
-            return text
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if (line.startswith(name + "{") or line.startswith(name + " ")) and all(
-            f'{k}="{v}"' in line for k, v in labels.items()
-        ):
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
-@pytest.fixture
-def world(
-    kube: Kube,
-    namespace: str,
-    tmp_path: Path,
-    exporter: Callable[[str, dict[str, Any]], Exporter],
-    prometheus: Callable[[dict[str, Any]], PrometheusServer],
-    operator: Callable[..., Process],
-) -> Callable[[dict[str, Any], dict[str, Any]], World]:
-    def make(spec: dict[str, Any], state: dict[str, Any]) -> World:
-        served = exporter("exporter-v1", state)
-        prom = prometheus(scrape_config({"model-v1": served.address}))
-        return World(kube, namespace, tmp_path, served, prom, operator, spec)
-
-    return make
+from modelloop.kube.rest import Kube, Resource
 
 
 def test_each_slice_gets_its_own_verdict(world: Callable[..., World]) -> None:

@@ -676,13 +676,44 @@ class Verdict(ApiModel):
     )
 
 
+class TrainingTrigger(ApiModel):
+    """Why a training started, with the numbers behind it."""
+
+    kind: Literal["breach", "drift", "schedule", "newData", "manual"] = Field(
+        description="What started it."
+    )
+    reason: str = Field(default="", description="The numbers behind it.", max_length=1024)
+
+
+class TrainingRecord(ApiModel):
+    """One training: reserved, running, or finished with its outcome."""
+
+    sequence: int = Field(ge=1, description="The Model's training sequence number.")
+    job: str = Field(description="The training Job.", max_length=63)
+    trigger: TrainingTrigger = Field(description="What started it.")
+    started: datetime = Field(description="When the sequence number was reserved.")
+    finished: datetime | None = Field(default=None, description="When its result was recorded.")
+    outcome: Literal["Succeeded", "Failed"] | None = Field(
+        default=None, description="Succeeded: a ModelVersion was made; Failed: none."
+    )
+    version: str | None = Field(default=None, description="The ModelVersion it made.")
+    message: str | None = Field(default=None, description="Why it failed.", max_length=1024)
+
+
 class TrainingStatus(ApiModel):
-    """Bookkeeping that makes trainings restart-safe."""
+    """Bookkeeping that makes trainings restart-safe: the number is reserved here before
+    the Job exists, and the Job is named from it."""
 
     next_sequence: int = Field(
         default=1, ge=1, description="The sequence number the next training will take."
     )
-    running: str | None = Field(default=None, description="The running training's Job.")
+    running: TrainingRecord | None = Field(default=None, description="The running training.")
+    history: list[TrainingRecord] = Field(
+        default_factory=list, description="Recent finished trainings, newest last.", max_length=20
+    )
+    consecutive_failures: int = Field(
+        default=0, ge=0, description="Failed trainings in a row (exponential backoff)."
+    )
 
 
 class ModelStatus(ApiModel):

@@ -90,6 +90,17 @@ ModelVersionPhase = Literal[
 ]
 
 
+class GateCheck(ApiModel):
+    """One offline gate on one slice."""
+
+    metric: str = Field(max_length=63)
+    slice: str = Field(max_length=63)
+    candidate: float | None = Field(default=None, description="This version's value.")
+    champion: float | None = Field(default=None, description="The champion's value.")
+    passed: bool
+    reason: str = Field(default="", max_length=512)
+
+
 class ModelVersionStatus(ApiModel):
     phase: ModelVersionPhase | None = Field(
         default=None,
@@ -98,5 +109,10 @@ class ModelVersionStatus(ApiModel):
     reason: str | None = Field(default=None, description="Why it entered this phase.")
     message: str | None = Field(default=None, description="The numbers behind it.")
     last_transition_time: datetime | None = Field(default=None, description="Phase change time.")
+    gates: list[GateCheck] = Field(
+        default_factory=list,
+        description="The offline validation, per metric and slice.",
+        **list_map("metric", "slice", max_items=2048),
+    )
     conditions: list[Condition] = conditions_field()
     observed_generation: int | None = Field(default=None)

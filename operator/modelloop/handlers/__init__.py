@@ -18,8 +18,12 @@ from ..api.resources import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VE
 from ..control.workqueue import WorkQueue, work
 from ..kube.rest import Kube, Obj
 from ..monitoring.evaluator import WatchCache
+from ..retraining.jobs import LABEL_TRAINING
 from .evaluation import start_evaluation
 from .serving import reconcile_serving
+from .training import reconcile_training
+
+RESYNC_SECONDS = 30  # schedules, cooldowns and backoffs expire without an event
 
 WORKERS = 4
 
@@ -35,11 +39,13 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
         assert isinstance(key, tuple)
         namespace, name = key
         reconcile_serving(kube, str(namespace), str(name))
+        reconcile_training(kube, str(namespace), str(name))
 
     memo["kube"] = kube
     memo["queue"] = queue
     memo["workers"] = [asyncio.create_task(work(queue, reconcile)) for _ in range(WORKERS)]
     memo["workers"].append(start_evaluation(memo, kube, _cache(memo)))
+    memo["workers"].append(asyncio.create_task(_resync(queue, _cache(memo))))
 
 
 @kopf.on.cleanup()
@@ -47,6 +53,13 @@ async def stop_workers(*, memo: kopf.Memo, **_: Any) -> None:
     for task in memo.get("workers", []):
         task.cancel()
     await asyncio.gather(*memo.get("workers", []), return_exceptions=True)
+
+
+async def _resync(queue: WorkQueue, cache: WatchCache) -> None:
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS)
+        for key in list(cache.models):
+            queue.add(key)
 
 
 def _cache(memo: Any) -> WatchCache:
@@ -99,6 +112,8 @@ def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) 
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY})
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY})
+@kopf.on.event("", "v1", "pods", labels={LABEL_TRAINING: kopf.PRESENT})
 @kopf.on.event("", "v1", "services", labels={LABEL_MANAGED_BY: MANAGED_BY})
 def child_changed(*, memo: Any, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
     _enqueue(memo, namespace, labels.get(LABEL_MODEL))

@@ -1,0 +1,285 @@
+"""Reconcile a Model's retraining and the validation of its candidates.
+
+Reads the world (the Model, its training Jobs and their pods, its ModelVersions),
+asks the pure decision, and carries it out in a restart-safe order:
+reserve the sequence number in status, then create the Job; on a finished Job,
+create the ModelVersion, then record the outcome in status, then delete the Job.
+A crash between any two writes leaves a state the next reconcile completes.
+"""
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..api.model import ModelSpec, TrainingRecord, TrainingStatus
+from ..api.modelversion import ModelVersionSpec
+from ..api.resources import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, LABEL_ROLE, MANAGED_BY
+from ..kube.events import post_event
+from ..kube.rest import Kube, KubeError, Obj, Resource
+from ..retraining.decide import (
+    Adopt,
+    EnsureJob,
+    Finish,
+    Hold,
+    JobView,
+    Start,
+    TrainingWorld,
+    decide,
+)
+from ..retraining.jobs import (
+    LABEL_TRAINING,
+    build_job,
+    build_version,
+    job_outcome,
+    termination_message,
+)
+from ..retraining.result import ResultError, parse_result
+from ..validation.gates import validate
+from .serving import MODEL_VERSIONS, MODELS, versions_of
+
+log = logging.getLogger(__name__)
+JOBS = Resource("batch", "v1", "jobs")
+PODS = Resource("", "v1", "pods")
+ANNOTATION_RETRAIN = f"{GROUP}/retrain"
+HISTORY = 20
+
+
+def _stamp(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _job_views(kube: Kube, namespace: str, name: str) -> list[JobView]:
+    selector = f"{LABEL_MODEL}={name},{LABEL_MANAGED_BY}={MANAGED_BY}"
+    views = []
+    for job in kube.list(JOBS, namespace, selector):
+        outcome = job_outcome(job)
+        message = None
+        if outcome == "Complete":
+            sequence = job["metadata"]["labels"].get(LABEL_TRAINING, "")
+            pods = kube.list(PODS, namespace, f"{LABEL_MODEL}={name},{LABEL_TRAINING}={sequence}")
+            message = termination_message(pods)
+        views.append(JobView(job, outcome, message))
+    return views
+
+
+def _training_patch(kube: Kube, model: Obj, training: TrainingStatus) -> None:
+    meta = model["metadata"]
+    kube.merge_patch(
+        MODELS,
+        meta["namespace"],
+        meta["name"],
+        {
+            "metadata": {"resourceVersion": meta["resourceVersion"]},
+            "status": {"training": training.model_dump(mode="json", by_alias=True)},
+        },
+        sub="status",
+    )
+
+
+def _sequences(model: str, versions: list[Obj]) -> set[int]:
+    """Sequence numbers taken: from lineage, and from names like <model>-v7 that a person
+    or a pipeline chose (the next training must not collide with them)."""
+    taken = set()
+    pattern = re.compile(rf"{re.escape(model)}-v(\d+)")
+    for v in versions:
+        sequence = (v["spec"].get("lineage") or {}).get("sequence")
+        if sequence:
+            taken.add(int(sequence))
+        named = pattern.fullmatch(v["metadata"]["name"])
+        if named:
+            taken.add(int(named.group(1)))
+    return taken
+
+
+def reconcile_training(kube: Kube, namespace: str, name: str, now: datetime | None = None) -> None:
+    now = now or datetime.now(UTC)
+    model = kube.get(MODELS, namespace, name)
+    if model is None or model["metadata"].get("deletionTimestamp"):
+        return
+    try:
+        spec = ModelSpec.model_validate(model["spec"])
+        training = TrainingStatus.model_validate((model.get("status") or {}).get("training") or {})
+    except ValidationError:
+        return  # the serving reconcile reports an invalid spec
+    status = model.get("status") or {}
+    versions = versions_of(kube, namespace, name)
+    world = TrainingWorld(
+        model=name,
+        spec=spec,
+        training=training,
+        verdicts=status.get("verdicts") or [],
+        stable=status.get("stableVersion"),
+        canary=(status.get("canary") or {}).get("version"),
+        manual=(model["metadata"].get("annotations") or {}).get(ANNOTATION_RETRAIN),
+        created=datetime.fromisoformat(model["metadata"]["creationTimestamp"]),
+        jobs=_job_views(kube, namespace, name),
+        sequences_in_use=_sequences(name, versions),
+        now=now,
+    )
+    decision = decide(world)
+    if isinstance(decision, Start):
+        _start(kube, model, spec, training, decision, world.stable)
+    elif isinstance(decision, EnsureJob):
+        _create_job(kube, model, spec, decision.record, world.stable, [])
+    elif isinstance(decision, Adopt):
+        adopted = training.model_copy(
+            update={"running": decision.record, "next_sequence": decision.next_sequence}
+        )
+        _training_patch(kube, model, adopted)
+        post_event(kube, model, "TrainingAdopted", f"recorded Job {decision.record.job} again")
+    elif isinstance(decision, Finish):
+        _finish(kube, model, training, decision, now)
+    elif isinstance(decision, Hold):
+        log.debug("%s/%s: %s", namespace, name, decision.reason)
+    validate_candidates(kube, model, spec, versions, now)
+
+
+def _start(
+    kube: Kube,
+    model: Obj,
+    spec: ModelSpec,
+    training: TrainingStatus,
+    start: Start,
+    stable: str | None,
+) -> None:
+    reserved = training.model_copy(
+        update={"running": start.record, "next_sequence": start.next_sequence}
+    )
+    _training_patch(kube, model, reserved)  # the number is ours before anything exists
+    _create_job(kube, model, spec, start.record, stable, start.failing)
+    trigger = start.record.trigger
+    if trigger.kind == "manual":
+        meta = model["metadata"]
+        kube.merge_patch(
+            MODELS,
+            meta["namespace"],
+            meta["name"],
+            {"metadata": {"annotations": {ANNOTATION_RETRAIN: None}}},
+        )
+    post_event(
+        kube,
+        model,
+        "TrainingStarted",
+        f"training {start.record.sequence} (Job {start.record.job}) started by "
+        f"{trigger.kind}: {trigger.reason}",
+    )
+
+
+def _create_job(
+    kube: Kube,
+    model: Obj,
+    spec: ModelSpec,
+    record: TrainingRecord,
+    stable: str | None,
+    failing: list[str],
+) -> None:
+    job = build_job(model, spec, record, stable, failing)
+    try:
+        kube.create(JOBS, model["metadata"]["namespace"], job)
+    except KubeError as error:
+        if error.conflict:  # AlreadyExists: made before a crash
+            return
+        raise
+
+
+def _finish(
+    kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, now: datetime
+) -> None:
+    namespace = model["metadata"]["namespace"]
+    record, job = finish.record, finish.job
+    version = None
+    failure = None
+    if job.outcome == "Complete":
+        try:
+            result = parse_result(job.message)
+        except ResultError as error:
+            failure = str(error)
+        else:
+            manifest = build_version(model, job.body, record, result)
+            try:
+                kube.create(MODEL_VERSIONS, namespace, manifest)
+            except KubeError as error:
+                if not error.conflict:
+                    raise
+            version = manifest["metadata"]["name"]
+    else:
+        failure = _job_failure(job.body)
+    finished = record.model_copy(
+        update={
+            "finished": now,
+            "outcome": "Failed" if failure else "Succeeded",
+            "version": version,
+            "message": failure,
+        }
+    )
+    recorded = training.model_copy(
+        update={
+            "running": None,
+            "history": [*training.history, finished][-HISTORY:],
+            "consecutive_failures": training.consecutive_failures + 1 if failure else 0,
+        }
+    )
+    _training_patch(kube, model, recorded)
+    kube.delete(JOBS, namespace, record.job)  # its result is recorded; the pods go with it
+    if failure:
+        post_event(
+            kube,
+            model,
+            "TrainingFailed",
+            f"training {record.sequence} made no ModelVersion: {failure}",
+            "Warning",
+        )
+    else:
+        post_event(kube, model, "TrainingSucceeded", f"training {record.sequence} made {version}")
+
+
+def _job_failure(job: Obj) -> str:
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Failed" and c.get("status") == "True":
+            return f"Job {job['metadata']['name']} failed: {c.get('reason')}: {c.get('message')}"
+    return f"Job {job['metadata']['name']} failed"
+
+
+def validate_candidates(
+    kube: Kube, model: Obj, spec: ModelSpec, versions: list[Obj], now: datetime
+) -> None:
+    """Judge every new ModelVersion of a Model that already serves (the bootstrap version
+    is not a candidate: there is no champion)."""
+    stable = (model.get("status") or {}).get("stableVersion")
+    if not stable:
+        return
+    for version in versions:
+        meta, status = version["metadata"], version.get("status") or {}
+        if meta["name"] == stable or (meta.get("labels") or {}).get(LABEL_ROLE):
+            continue
+        if status.get("phase") not in (None, "Pending"):
+            continue
+        try:
+            version_spec = ModelVersionSpec.model_validate(version["spec"])
+        except ValidationError:
+            continue
+        result = validate(spec, version_spec.metrics)
+        phase = "Validated" if result.validated else "Rejected"
+        gates: list[dict[str, Any]] = [
+            {k: v for k, v in c.__dict__.items() if v is not None} for c in result.checks
+        ]
+        kube.merge_patch(
+            MODEL_VERSIONS,
+            meta["namespace"],
+            meta["name"],
+            {
+                "status": {
+                    "phase": phase,
+                    "reason": "GatesPassed" if result.validated else "GatesFailed",
+                    "message": result.summary()[:1024],
+                    "gates": gates,
+                    "lastTransitionTime": _stamp(now),
+                }
+            },
+            sub="status",
+        )
+        text = f"{meta['name']} {phase.lower()} against {stable}: {result.summary()}"
+        post_event(kube, model, phase, text, "Normal" if result.validated else "Warning")

@@ -1,0 +1,226 @@
+"""When to train, and what to do about a training in flight. Pure.
+
+One training at a time per Model. The next sequence number is never lower than
+one past every Job and ModelVersion of the Model (status alone can be lost), and
+it is reserved in status before the Job exists. A Job found without a status
+record is adopted, never duplicated. Triggers act only on conclusive evidence:
+a breach verdict that held its rule, a drift breach, the schedule, or the manual
+annotation; guards (cooldown, maxPerDay, backoff after failures, paused, a
+rollout in progress) hold them back and say why.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..api.durations import parse_duration
+from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TrainingTrigger
+from .cron import CronError, previous_fire
+from .jobs import job_name, record_of_job
+
+AUTOMATION_TRAINS = ("retrain", "propose", "promote")
+BACKOFF_BASE = timedelta(minutes=5)
+BACKOFF_MAX = timedelta(hours=24)
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class JobView:
+    body: dict[str, Any]
+    outcome: str | None  # Complete, Failed, or None while it runs
+    message: str | None  # the succeeded pod's termination message
+
+
+@dataclass(frozen=True)
+class TrainingWorld:
+    model: str
+    spec: ModelSpec
+    training: TrainingStatus
+    verdicts: list[dict[str, Any]]
+    stable: str | None
+    canary: str | None
+    manual: str | None  # the modelloop.dev/retrain annotation
+    created: datetime  # the Model's creation time: the schedule's first baseline
+    jobs: list[JobView]
+    sequences_in_use: set[int]  # of every ModelVersion of the Model
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Start:
+    record: TrainingRecord
+    next_sequence: int
+    failing: list[str]  # slices that failed, for MODELLOOP_FAILING_SLICES
+
+
+@dataclass(frozen=True)
+class EnsureJob:
+    """Status holds a running training whose Job does not exist (a crash right after
+    the reservation): create it, under the same name."""
+
+    record: TrainingRecord
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """A Job of this Model that status does not know (status was lost): record it."""
+
+    record: TrainingRecord
+    next_sequence: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The running training's Job has finished: record its result."""
+
+    record: TrainingRecord
+    job: JobView
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: str
+
+
+Decision = Start | EnsureJob | Adopt | Finish | Hold
+
+
+@dataclass
+class _Trigger:
+    trigger: TrainingTrigger
+    failing: list[str] = field(default_factory=list)
+
+
+def next_sequence(world: TrainingWorld) -> int:
+    used = set(world.sequences_in_use)
+    for job in world.jobs:
+        record = record_of_job(job.body)
+        if record is not None:
+            used.add(record.sequence)
+    for record in world.training.history:
+        used.add(record.sequence)
+    if world.training.running is not None:
+        used.add(world.training.running.sequence)
+    return max([world.training.next_sequence, *(n + 1 for n in used)])
+
+
+def decide(world: TrainingWorld) -> Decision:
+    running = world.training.running
+    jobs = {j.body["metadata"]["name"]: j for j in world.jobs}
+    if running is not None:
+        job = jobs.get(running.job)
+        if job is None:
+            return EnsureJob(running)
+        if job.outcome is None:
+            return Hold(f"training {running.sequence} is running (Job {running.job})")
+        return Finish(running, job)
+    recorded = {r.sequence for r in world.training.history}
+    for job in world.jobs:
+        record = record_of_job(job.body)
+        if record is not None and record.sequence not in recorded:
+            if record.sequence in world.sequences_in_use and job.outcome is not None:
+                continue  # its ModelVersion exists: only the history entry was lost
+            return Adopt(record, max(next_sequence(world), record.sequence + 1))
+    return _maybe_start(world)
+
+
+def _maybe_start(world: TrainingWorld) -> Decision:
+    spec = world.spec
+    if spec.retraining is None or spec.automation not in AUTOMATION_TRAINS:
+        return Hold(f"automation is {spec.automation}: no retraining")
+    if spec.paused:
+        return Hold("the Model is paused")
+    found = _trigger(world)
+    if found is None:
+        return Hold("no trigger")
+    if world.canary is not None and not spec.retraining.during_rollout:
+        return Hold(
+            f"{found.trigger.kind} trigger held: a rollout of {world.canary} is in progress"
+        )
+    guard = _guard(world)
+    if guard is not None:
+        return Hold(f"{found.trigger.kind} trigger held: {guard}")
+    sequence = next_sequence(world)
+    record = TrainingRecord(
+        sequence=sequence,
+        job=job_name(world.model, sequence),
+        trigger=found.trigger,
+        started=world.now,
+    )
+    return Start(record, sequence + 1, found.failing)
+
+
+def _trigger(world: TrainingWorld) -> _Trigger | None:
+    spec = world.spec
+    assert spec.retraining is not None
+    triggers = spec.retraining.triggers
+    if triggers.manual and world.manual and not _consumed(world, world.manual):
+        return _Trigger(TrainingTrigger(kind="manual", reason=world.manual))
+    for kind, names in (("metric", triggers.on_breach), ("drift", triggers.on_drift)):
+        if not names:
+            continue
+        breaches = [
+            v
+            for v in world.verdicts
+            if v.get("kind", "metric") == kind
+            and v["metric"] in names
+            and v["version"] == world.stable
+            and v["verdict"] == "breach"
+        ]
+        if breaches:
+            described = "; ".join(_describe(v) for v in breaches[:5])
+            return _Trigger(
+                TrainingTrigger(kind="breach" if kind == "metric" else "drift", reason=described),
+                sorted({v["slice"] for v in breaches}),
+            )
+    if triggers.schedule:
+        try:
+            fired = previous_fire(triggers.schedule, world.now)
+        except CronError:
+            return None
+        last = _last_started(world) or world.created
+        if fired is not None and fired > last:
+            return _Trigger(
+                TrainingTrigger(
+                    kind="schedule",
+                    reason=f"schedule {triggers.schedule} fired at {fired:%Y-%m-%dT%H:%MZ}",
+                )
+            )
+    return None
+
+
+def _describe(v: dict[str, Any]) -> str:
+    value = f" = {v['value']:.4g}" if v.get("value") is not None else ""
+    reason = f" ({v['reason']})" if v.get("reason") else ""
+    return f"{v['metric']} on slice {v['slice']}{value}{reason}"
+
+
+def _consumed(world: TrainingWorld, reason: str) -> bool:
+    """A manual request is consumed once a training carries it (even if the annotation
+    could not be removed before a crash)."""
+    return any(
+        r.trigger.kind == "manual" and r.trigger.reason == reason for r in world.training.history
+    )
+
+
+def _last_started(world: TrainingWorld) -> datetime | None:
+    return max((r.started for r in world.training.history), default=None)
+
+
+def _guard(world: TrainingWorld) -> str | None:
+    assert world.spec.retraining is not None
+    policy = world.spec.retraining
+    last = _last_started(world)
+    cooldown = parse_duration(policy.cooldown)
+    if last is not None and world.now - last < cooldown:
+        return f"cooldown {policy.cooldown} since the training of {last:%Y-%m-%dT%H:%M:%SZ}"
+    today = [r for r in world.training.history if world.now - r.started < DAY]
+    if len(today) >= policy.max_per_day:
+        return f"maxPerDay {policy.max_per_day} reached"
+    failures = world.training.consecutive_failures
+    ended = max((r.finished or r.started for r in world.training.history), default=None)
+    if failures and ended is not None:
+        wait = min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
+        if world.now - ended < wait:
+            return f"backoff after {failures} failed training(s): {wait} since the last"
+    return None

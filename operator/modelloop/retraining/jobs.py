@@ -1,0 +1,191 @@
+"""Training Jobs and the ModelVersions they make, as manifests. Pure.
+
+Names come from the Model and the training's sequence number, so a restarted
+operator finds what it already made: ``<model>-train-<n>`` and ``<model>-v<n>``,
+shortened with a hash where a name would pass 63 characters. Everything the
+operator needs to record a finished training travels on the Job itself
+(annotations), so a lost Model status loses nothing.
+"""
+
+import copy
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from ..api.durations import parse_duration
+from ..api.model import ModelSpec, Slice, TrainingRecord, TrainingTrigger
+from ..api.resources import API_VERSION, GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
+from ..kube.rest import Obj
+from ..monitoring.promql import slice_matchers
+from ..serving.objects import owner_reference
+from .result import TrainingResult
+
+LABEL_TRAINING = f"{GROUP}/training"  # the sequence number, on the Job and its pods
+ANNOTATION_TRIGGER = f"{GROUP}/trigger"
+ANNOTATION_BASE_VERSION = f"{GROUP}/base-version"
+ANNOTATION_DATA_START = f"{GROUP}/data-start"
+ANNOTATION_DATA_END = f"{GROUP}/data-end"
+ANNOTATION_STARTED = f"{GROUP}/started"
+MAX_NAME = 63
+
+
+def _name(model: str, suffix: str) -> str:
+    name = f"{model}{suffix}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(model.encode()).hexdigest()[:8]
+    return f"{model[: MAX_NAME - len(suffix) - 9].rstrip('-')}-{digest}{suffix}"
+
+
+def job_name(model: str, sequence: int) -> str:
+    return _name(model, f"-train-{sequence}")
+
+
+def version_name(model: str, sequence: int) -> str:
+    return _name(model, f"-v{sequence}")
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def failing_slices(spec: ModelSpec, names: list[str]) -> list[dict[str, Any]]:
+    """The failing slices as structured matchers: the trainer gets what was measured."""
+    by_name: dict[str, Slice] = {s.name: s for s in spec.slices}
+    return [
+        {
+            "name": name,
+            "matchers": [m.model_dump() for m in slice_matchers(by_name[name])]
+            if name in by_name
+            else [],
+        }
+        for name in names
+    ]
+
+
+def build_job(
+    model: Obj,
+    spec: ModelSpec,
+    record: TrainingRecord,
+    base_version: str | None,
+    failing: list[str],
+) -> Obj:
+    """The training Job from ``spec.retraining.job`` with ModelLoop's names, labels and env."""
+    assert spec.retraining is not None
+    meta = model["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    end = record.started
+    start = end - parse_duration(spec.retraining.data_window)
+    output = f"{spec.retraining.output_uri.rstrip('/')}/{record.sequence}"
+    env = [
+        {"name": "MODELLOOP_MODEL", "value": name},
+        {"name": "MODELLOOP_NAMESPACE", "value": namespace},
+        {"name": "MODELLOOP_BASE_VERSION", "value": base_version or ""},
+        {"name": "MODELLOOP_TRIGGER", "value": record.trigger.model_dump_json()},
+        {"name": "MODELLOOP_FAILING_SLICES", "value": json.dumps(failing_slices(spec, failing))},
+        {"name": "MODELLOOP_DATA_START", "value": _stamp(start)},
+        {"name": "MODELLOOP_DATA_END", "value": _stamp(end)},
+        {"name": "MODELLOOP_OUTPUT_URI", "value": output},
+    ]
+    labels = {LABEL_MODEL: name, LABEL_TRAINING: str(record.sequence), LABEL_MANAGED_BY: MANAGED_BY}
+    template = copy.deepcopy(spec.retraining.job)
+    job_spec = copy.deepcopy(template.get("spec") or {})
+    job_spec.pop("ttlSecondsAfterFinished", None)  # deleted only after its result is recorded
+    pod = job_spec.setdefault("template", {})
+    pod_meta = pod.setdefault("metadata", {})
+    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
+    reserved = {e["name"] for e in env}
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        kept = [e for e in container.get("env") or [] if e.get("name") not in reserved]
+        container["env"] = kept + env
+    template_meta = template.get("metadata") or {}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": record.job,
+            "namespace": namespace,
+            "labels": {**(template_meta.get("labels") or {}), **labels},
+            "annotations": {
+                **(template_meta.get("annotations") or {}),
+                ANNOTATION_TRIGGER: record.trigger.model_dump_json(),
+                ANNOTATION_BASE_VERSION: base_version or "",
+                ANNOTATION_DATA_START: _stamp(start),
+                ANNOTATION_DATA_END: _stamp(end),
+                ANNOTATION_STARTED: _stamp(record.started),
+            },
+            "ownerReferences": [owner_reference(model)],
+        },
+        "spec": job_spec,
+    }
+
+
+def record_of_job(job: Obj) -> TrainingRecord | None:
+    """Rebuild a training's record from its Job (when status was lost); None if not ours."""
+    meta = job["metadata"]
+    annotations = meta.get("annotations") or {}
+    try:
+        return TrainingRecord(
+            sequence=int((meta.get("labels") or {})[LABEL_TRAINING]),
+            job=meta["name"],
+            trigger=TrainingTrigger.model_validate_json(annotations[ANNOTATION_TRIGGER]),
+            started=datetime.fromisoformat(annotations[ANNOTATION_STARTED]),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def build_version(model: Obj, job: Obj, record: TrainingRecord, result: TrainingResult) -> Obj:
+    """The ModelVersion a successful training makes: not owned by the Model (it outlives it)."""
+    meta = model["metadata"]
+    annotations = job["metadata"].get("annotations") or {}
+    spec: dict[str, Any] = {
+        "model": meta["name"],
+        "uri": result.artifact_uri,
+        "lineage": {
+            "trigger": record.trigger.model_dump(),
+            "job": record.job,
+            "sequence": record.sequence,
+            "dataWindow": {
+                "start": annotations.get(ANNOTATION_DATA_START),
+                "end": annotations.get(ANNOTATION_DATA_END),
+            },
+        },
+        "metrics": result.metrics.model_dump(by_alias=True, exclude_none=True),
+    }
+    if annotations.get(ANNOTATION_BASE_VERSION):
+        spec["lineage"]["baseVersion"] = annotations[ANNOTATION_BASE_VERSION]
+    if result.digest:
+        spec["digest"] = result.digest
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {
+            "name": version_name(meta["name"], record.sequence),
+            "namespace": meta["namespace"],
+            "labels": {LABEL_MODEL: meta["name"], LABEL_MANAGED_BY: MANAGED_BY},
+        },
+        "spec": spec,
+    }
+
+
+def job_outcome(job: Obj) -> str | None:
+    """'Complete' or 'Failed' once the Job controller says so, else None."""
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
+            return str(c["type"])
+    return None
+
+
+def termination_message(pods: list[Obj]) -> str | None:
+    """The result the trainer wrote: the first container's termination message of the
+    pod that succeeded."""
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") != "Succeeded":
+            continue
+        for status in pod["status"].get("containerStatuses") or []:
+            message = ((status.get("state") or {}).get("terminated") or {}).get("message")
+            if message:
+                return str(message)
+    return None

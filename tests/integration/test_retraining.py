@@ -1,0 +1,258 @@
+"""From a trigger to a validated (or rejected) ModelVersion, on the real control plane:
+the real Job controller, the harness finishing training pods as a kubelet would."""
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.harness.admission import deny_operator_writes
+from tests.harness.controlplane import ControlPlane
+from tests.harness.kubelet import finish_pod
+from tests.harness.waiting import wait_for
+from tests.harness.world import (
+    BAD,
+    GOOD,
+    MODEL,
+    MODEL_VERSIONS,
+    MODELS,
+    PRECISION,
+    World,
+    slices,
+    traffic,
+)
+
+from modelloop.kube.rest import EVENTS, Kube, Resource
+
+JOBS = Resource("batch", "v1", "jobs")
+PODS = Resource("", "v1", "pods")
+RETRAIN = {
+    "automation": "retrain",
+    "retraining": {
+        "triggers": {"onBreach": ["precision"]},
+        "cooldown": "1h",
+        "dataWindow": "7d",
+        "outputURI": "s3://models/fraud",
+        "job": {
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "trainer", "image": "ghcr.io/example/trainer:1"}],
+                    }
+                },
+            }
+        },
+    },
+    "validation": {"gates": [{"metric": "precision", "notWorseThan": {"absolute": 0.02}}]},
+}
+
+
+def result(us: float) -> str:
+    rows = [("eu", 0.95, 0.95), ("us", us, 0.95)]
+    return json.dumps(
+        {
+            "artifactURI": "s3://models/fraud/2/model.joblib",
+            "metrics": {
+                "candidate": [{"metric": "precision", "slice": s, "value": c} for s, c, _ in rows],
+                "champion": [{"metric": "precision", "slice": s, "value": ch} for s, _, ch in rows],
+            },
+        }
+    )
+
+
+def jobs(w: World) -> list[dict[str, Any]]:
+    return w.kube.list(JOBS, w.namespace, f"modelloop.dev/model={MODEL}")
+
+
+def env_of(job: dict[str, Any]) -> dict[str, str]:
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", "") for e in container["env"]}
+
+
+def training(w: World) -> dict[str, Any]:
+    return dict(w.status().get("training") or {})
+
+
+def request_retraining(w: World, reason: str) -> None:
+    w.kube.merge_patch(
+        MODELS, w.namespace, MODEL, {"metadata": {"annotations": {"modelloop.dev/retrain": reason}}}
+    )
+
+
+def finish_training(w: World, message: str) -> None:
+    pod = wait_for(
+        lambda: [
+            p
+            for p in w.kube.list(PODS, w.namespace, "modelloop.dev/training")
+            if p["status"].get("phase") == "Running"
+        ],
+        60,
+        "the training pod Running (kwok leaves it for the harness)",
+    )[0]
+    finish_pod(w.kube, w.namespace, pod["metadata"]["name"], message)
+
+
+def quiet_world(world: Callable[..., World], **spec: Any) -> World:
+    w = world(
+        {"slices": slices("eu", "us"), "metrics": [PRECISION], **RETRAIN, **spec},
+        traffic({"eu": GOOD, "us": GOOD}),
+    )
+    w.await_verdicts({"precision/eu": "pass", "precision/us": "pass"})
+    return w
+
+
+def test_a_manual_request_trains_once_and_a_good_result_is_validated(
+    world: Callable[..., World],
+) -> None:
+    w = quiet_world(world)
+    request_retraining(w, "new labels from the fraud team")
+    [job] = wait_for(lambda: jobs(w), 60, "the training Job")
+    assert job["metadata"]["name"] == "fraud-train-2"  # fraud-v1 holds number 1
+    env = env_of(job)
+    assert env["MODELLOOP_MODEL"] == MODEL
+    assert env["MODELLOOP_NAMESPACE"] == w.namespace
+    assert env["MODELLOOP_BASE_VERSION"] == "fraud-v1"
+    assert json.loads(env["MODELLOOP_TRIGGER"]) == {
+        "kind": "manual",
+        "reason": "new labels from the fraud team",
+    }
+    assert env["MODELLOOP_OUTPUT_URI"] == "s3://models/fraud/2"
+    assert env["MODELLOOP_DATA_START"] < env["MODELLOOP_DATA_END"]
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "Model"
+    model = w.kube.get(MODELS, w.namespace, MODEL) or {}
+    assert "modelloop.dev/retrain" not in (model["metadata"].get("annotations") or {})
+
+    finish_training(w, result(us=0.94))
+    version = wait_for(
+        lambda: w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2"), 60, "the ModelVersion"
+    )
+    assert version is not None
+    lineage = version["spec"]["lineage"]
+    assert (lineage["sequence"], lineage["job"], lineage["baseVersion"]) == (
+        2,
+        "fraud-train-2",
+        "fraud-v1",
+    )
+    assert lineage["trigger"]["kind"] == "manual"
+    wait_for(
+        lambda: (
+            ((w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") or {}).get("status") or {}).get(
+                "phase"
+            )
+            == "Validated"
+        ),
+        60,
+        "Validated",
+    )
+    wait_for(lambda: not jobs(w), 60, "the recorded Job deleted")
+    [record] = training(w)["history"]
+    assert (record["outcome"], record["version"]) == ("Succeeded", "fraud-v2")
+    assert training(w).get("running") is None
+    assert len(jobs(w)) == 0
+
+
+def test_a_result_that_regresses_one_slice_is_rejected_naming_it(
+    world: Callable[..., World],
+) -> None:
+    w = quiet_world(world)
+    request_retraining(w, "try")
+    wait_for(lambda: jobs(w), 60, "the training Job")
+    finish_training(w, result(us=0.90))
+    wait_for(
+        lambda: (
+            ((w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") or {}).get("status") or {}).get(
+                "phase"
+            )
+            == "Rejected"
+        ),
+        60,
+        "Rejected",
+    )
+    status = (w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") or {})["status"]
+    assert status["message"] == (
+        "precision on slice us: 0.9 vs champion 0.95: worse by 0.05 > 0.02"
+    )
+    assert [(g["slice"], g["passed"]) for g in status["gates"]] == [("eu", True), ("us", False)]
+
+
+def test_a_malformed_result_makes_no_version_and_says_why(world: Callable[..., World]) -> None:
+    w = quiet_world(world)
+    request_retraining(w, "try")
+    wait_for(lambda: jobs(w), 60, "the training Job")
+    finish_training(w, "{not json")
+    wait_for(lambda: training(w).get("history"), 60, "the failure recorded")
+    [record] = training(w)["history"]
+    assert record["outcome"] == "Failed"
+    assert "the result is not JSON" in record["message"]
+    assert training(w)["consecutiveFailures"] == 1
+    assert w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") is None
+    events = [
+        e["message"] for e in w.kube.list(EVENTS, w.namespace) if e["reason"] == "TrainingFailed"
+    ]
+    assert events == [
+        "training 2 made no ModelVersion: the result is not JSON: "
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    ]
+
+
+def test_a_breach_that_holds_starts_exactly_one_training(world: Callable[..., World]) -> None:
+    w = world(
+        {"slices": slices("eu", "us"), "metrics": [PRECISION], **RETRAIN},
+        traffic({"eu": GOOD, "us": BAD}),
+    )
+    w.await_verdicts({"precision/eu": "pass", "precision/us": "breach"})
+    [job] = wait_for(lambda: jobs(w), 60, "the training Job")
+    env = env_of(job)
+    trigger = json.loads(env["MODELLOOP_TRIGGER"])
+    assert trigger["kind"] == "breach"
+    assert trigger["reason"].startswith("precision on slice us = 0.")
+    assert json.loads(env["MODELLOOP_FAILING_SLICES"]) == [
+        {"name": "us", "matchers": [{"label": "region", "op": "=", "value": "us"}]}
+    ]
+    time.sleep(5)  # the breach holds on: still one training (one at a time)
+    assert len(jobs(w)) == 1
+
+
+def test_observe_only_never_trains(world: Callable[..., World]) -> None:
+    w = world(
+        {
+            "slices": slices("eu", "us"),
+            "metrics": [PRECISION],
+            **(RETRAIN | {"automation": "observe"}),
+        },
+        traffic({"eu": GOOD, "us": BAD}),
+    )
+    w.await_verdicts({"precision/eu": "pass", "precision/us": "breach"})
+    request_retraining(w, "please")
+    time.sleep(5)  # several reconciles of the breached, annotated Model
+    assert jobs(w) == []
+    assert training(w).get("running") is None
+
+
+def test_a_crash_between_the_reservation_and_the_job_makes_exactly_one_job(
+    world: Callable[..., World], control_plane: ControlPlane, kube: Kube
+) -> None:
+    rules = [
+        {
+            "apiGroups": ["batch"],
+            "apiVersions": ["v1"],
+            "resources": ["jobs"],
+            "operations": ["CREATE"],
+        }
+    ]
+    with deny_operator_writes(control_plane, "deny-job-create", rules, "crash test: no Jobs"):
+        w = quiet_world(world)
+        request_retraining(w, "crash")
+        wait_for(lambda: "crash test: no Jobs" in w.operator.log_text(), 60, "the denied Job")
+        running = training(w)["running"]
+        assert (running["sequence"], running["job"]) == (2, "fraud-train-2")
+        assert jobs(w) == []
+        w.operator.kill()
+    w.start_operator_again()
+    [job] = wait_for(lambda: jobs(w), 60, "the Job after the restart")
+    assert job["metadata"]["name"] == "fraud-train-2"
+    time.sleep(3)
+    assert len(jobs(w)) == 1
+    assert kube.get(MODELS, w.namespace, MODEL) is not None
