@@ -1,0 +1,241 @@
+"""When to train: triggers, guards, and trainings in flight, on tables of worlds."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from modelloop.api.model import ModelSpec, TrainingRecord, TrainingStatus, TrainingTrigger
+from modelloop.retraining.decide import (
+    Adopt,
+    EnsureJob,
+    Finish,
+    Hold,
+    JobView,
+    Start,
+    TrainingWorld,
+    decide,
+)
+from modelloop.retraining.jobs import build_job
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+JOB_TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "t", "image": "t"}]}}}}
+
+
+def spec(**overrides: Any) -> ModelSpec:
+    retraining = {
+        "triggers": {"onBreach": ["precision"], "onDrift": ["amount"], "schedule": "0 3 * * *"},
+        "cooldown": "1h",
+        "maxPerDay": 2,
+        "outputURI": "s3://m/fd",
+        "job": JOB_TEMPLATE,
+    } | overrides.pop("retraining", {})
+    return ModelSpec.model_validate(
+        {
+            "serving": {"template": {"spec": {"containers": [{"name": "s", "image": "x"}]}}},
+            "automation": "retrain",
+            "slices": [{"name": "eu", "matchLabels": {"region": "eu"}}],
+            "metrics": [{"name": "precision", "query": "x"}],
+            "drift": [{"name": "amount", "histogram": "amount", "threshold": 0.2}],
+            "retraining": retraining,
+            **overrides,
+        }
+    )
+
+
+BREACH = {
+    "kind": "metric",
+    "metric": "precision",
+    "slice": "eu",
+    "version": "fd-v1",
+    "verdict": "breach",
+    "value": 0.7,
+    "reason": "below min 0.8",
+}
+
+
+def world(**changes: Any) -> TrainingWorld:
+    base = TrainingWorld(
+        model="fd",
+        spec=spec(),
+        training=TrainingStatus(),
+        verdicts=[],
+        stable="fd-v1",
+        canary=None,
+        manual=None,
+        created=NOW - timedelta(hours=1),  # after today's 03:00: the schedule has not fired
+        jobs=[],
+        sequences_in_use={1},
+        now=NOW,
+    )
+    return replace(base, **changes)
+
+
+def record(sequence: int, started: datetime, kind: str = "breach", **fields: Any) -> TrainingRecord:
+    return TrainingRecord(
+        sequence=sequence,
+        job=f"fd-train-{sequence}",
+        trigger=TrainingTrigger(kind=kind, reason="r"),
+        started=started,
+        **fields,
+    )
+
+
+def history(*records: TrainingRecord, failures: int = 0) -> TrainingStatus:
+    return TrainingStatus(
+        next_sequence=max(r.sequence for r in records) + 1,
+        history=list(records),
+        consecutive_failures=failures,
+    )
+
+
+def job(sequence: int, outcome: str | None = None) -> JobView:
+    body = build_job(
+        {"metadata": {"name": "fd", "namespace": "ns", "uid": "u"}},
+        spec(),
+        record(sequence, NOW - timedelta(minutes=5)),
+        "fd-v1",
+        [],
+    )
+    return JobView(body, outcome, None)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, "no trigger"),
+        ({"verdicts": [BREACH | {"verdict": "inconclusive"}]}, "no trigger"),
+        ({"verdicts": [BREACH | {"version": "fd-v2"}]}, "no trigger"),  # a canary's breach
+        (
+            {"verdicts": [BREACH], "spec": spec(automation="observe")},
+            "automation is observe: no retraining",
+        ),
+        ({"verdicts": [BREACH], "spec": spec(paused=True)}, "the Model is paused"),
+        (
+            {"verdicts": [BREACH], "canary": "fd-v2"},
+            "breach trigger held: a rollout of fd-v2 is in progress",
+        ),
+        (
+            {"verdicts": [BREACH], "training": history(record(2, NOW - timedelta(minutes=30)))},
+            "breach trigger held: cooldown 1h since the training of 2026-11-25T11:30:00Z",
+        ),
+        (
+            {
+                "verdicts": [BREACH],
+                "training": history(
+                    record(2, NOW - timedelta(hours=5)), record(3, NOW - timedelta(hours=2))
+                ),
+            },
+            "breach trigger held: maxPerDay 2 reached",
+        ),
+        (
+            {
+                "verdicts": [BREACH],
+                "training": history(
+                    record(2, NOW - timedelta(hours=30), finished=NOW - timedelta(minutes=8)),
+                    failures=2,
+                ),
+            },
+            "breach trigger held: backoff after 2 failed training(s): 0:10:00 since the last",
+        ),
+    ],
+)
+def test_holds(changes: dict[str, Any], expected: str) -> None:
+    decision = decide(world(**changes))
+    assert decision == Hold(expected)
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind", "reason", "failing"),
+    [
+        ({"verdicts": [BREACH]}, "breach", "precision on slice eu = 0.7 (below min 0.8)", ["eu"]),
+        (
+            {
+                "verdicts": [
+                    BREACH
+                    | {
+                        "kind": "drift",
+                        "metric": "amount",
+                        "value": 0.31,
+                        "reason": "psi above threshold 0.2",
+                    }
+                ]
+            },
+            "drift",
+            "amount on slice eu = 0.31 (psi above threshold 0.2)",
+            ["eu"],
+        ),
+        ({"manual": "new labels"}, "manual", "new labels", []),
+        (
+            {"created": NOW - timedelta(days=2)},
+            "schedule",
+            "schedule 0 3 * * * fired at 2026-11-25T03:00Z",
+            [],
+        ),
+        # Backoff over: a training after two failures 30 minutes ago.
+        (
+            {
+                "verdicts": [BREACH],
+                "training": history(
+                    record(2, NOW - timedelta(hours=30), finished=NOW - timedelta(minutes=30)),
+                    failures=2,
+                ),
+            },
+            "breach",
+            "precision on slice eu = 0.7 (below min 0.8)",
+            ["eu"],
+        ),
+    ],
+)
+def test_starts(changes: dict[str, Any], kind: str, reason: str, failing: list[str]) -> None:
+    decision = decide(world(**changes))
+    assert isinstance(decision, Start)
+    assert (decision.record.trigger.kind, decision.record.trigger.reason) == (kind, reason)
+    assert decision.failing == failing
+    assert decision.record.started == NOW
+
+
+def test_the_sequence_is_past_every_job_version_and_record() -> None:
+    decision = decide(
+        world(
+            verdicts=[BREACH],
+            sequences_in_use={1, 7},
+            training=TrainingStatus(next_sequence=3),
+        )
+    )
+    assert isinstance(decision, Start)
+    assert (decision.record.sequence, decision.record.job, decision.next_sequence) == (
+        8,
+        "fd-train-8",
+        9,
+    )
+
+
+def test_a_manual_request_is_consumed_once() -> None:
+    done = history(record(2, NOW - timedelta(hours=3), kind="manual"))  # reason "r"
+    assert decide(world(manual="r", training=done)) == Hold("no trigger")
+
+
+def test_a_running_training_waits_for_its_job() -> None:
+    running = record(2, NOW - timedelta(minutes=5))
+    training = TrainingStatus(next_sequence=3, running=running)
+    assert decide(world(training=training, jobs=[job(2)])) == Hold(
+        "training 2 is running (Job fd-train-2)"
+    )
+    assert decide(world(training=training)) == EnsureJob(running)
+    finished = decide(world(training=training, jobs=[job(2, "Complete")]))
+    assert isinstance(finished, Finish)
+    assert finished.record == running
+
+
+def test_a_job_status_forgot_is_adopted_not_duplicated() -> None:
+    decision = decide(world(verdicts=[BREACH], jobs=[job(4)]))
+    assert isinstance(decision, Adopt)
+    assert (decision.record.sequence, decision.next_sequence) == (4, 5)
+    assert decision.record.trigger.kind == "breach"
+
+
+def test_a_finished_job_whose_version_exists_is_not_adopted_again() -> None:
+    decision = decide(world(jobs=[job(4, "Complete")], sequences_in_use={1, 4}))
+    assert decision == Hold("no trigger")
