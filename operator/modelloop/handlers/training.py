@@ -37,6 +37,7 @@ from ..retraining.jobs import (
     termination_message,
 )
 from ..retraining.result import ResultError, parse_result
+from ..retraining.retention import expired
 from ..validation.gates import validate
 from .serving import MODEL_VERSIONS, MODELS, versions_of
 
@@ -135,6 +136,14 @@ def reconcile_training(kube: Kube, namespace: str, name: str, now: datetime | No
     elif isinstance(decision, Hold):
         log.debug("%s/%s: %s", namespace, name, decision.reason)
     validate_candidates(kube, model, spec, versions, now)
+    for old in expired(versions, spec.history.keep, world.stable, world.canary):
+        if kube.delete(MODEL_VERSIONS, namespace, old):
+            post_event(
+                kube,
+                model,
+                "VersionExpired",
+                f"deleted ModelVersion {old}: history.keep is {spec.history.keep}",
+            )
 
 
 def _start(
