@@ -256,3 +256,100 @@ def test_a_crash_between_the_reservation_and_the_job_makes_exactly_one_job(
     time.sleep(3)
     assert len(jobs(w)) == 1
     assert kube.get(MODELS, w.namespace, MODEL) is not None
+
+
+def _rule(group: str, resource: str, operation: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiGroups": [group],
+            "apiVersions": ["*"],
+            "resources": [resource],
+            "operations": [operation],
+        }
+    ]
+
+
+def test_a_crash_before_the_request_is_cleared_does_not_train_twice(
+    world: Callable[..., World], control_plane: ControlPlane
+) -> None:
+    w = quiet_world(world)
+    message = "crash test: the Model's metadata is frozen"
+    with deny_operator_writes(
+        control_plane, "deny-model-update", _rule("modelloop.dev", "models", "UPDATE"), message
+    ):
+        request_retraining(w, "once")
+        wait_for(lambda: message in w.operator.log_text(), 60, "the denied annotation removal")
+        assert len(jobs(w)) == 1
+        w.operator.kill()
+    w.start_operator_again()
+    finish_training(w, result(us=0.95))
+    wait_for(lambda: training(w).get("history"), 60, "the training recorded")
+    wait_for(
+        lambda: (
+            not (
+                (
+                    (w.kube.get(MODELS, w.namespace, MODEL) or {})["metadata"].get("annotations")
+                    or {}
+                ).get("modelloop.dev/retrain")
+            )
+        ),
+        60,
+        "the request cleared",
+    )
+    time.sleep(3)
+    assert jobs(w) == []  # the request was consumed by the first training
+    assert len(training(w)["history"]) == 1
+
+
+def test_a_crash_after_the_version_before_the_record_keeps_one_version(
+    world: Callable[..., World], control_plane: ControlPlane
+) -> None:
+    w = quiet_world(world)
+    request_retraining(w, "record")
+    wait_for(lambda: jobs(w), 60, "the training Job")
+    message = "crash test: the Model's status is frozen"
+    with deny_operator_writes(
+        control_plane, "deny-status", _rule("modelloop.dev", "models/status", "UPDATE"), message
+    ):
+        finish_training(w, result(us=0.95))
+        wait_for(lambda: w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2"), 60, "the version")
+        wait_for(lambda: message in w.operator.log_text(), 60, "the denied record")
+        assert training(w)["running"]["sequence"] == 2
+        assert len(jobs(w)) == 1  # not deleted before its result is recorded
+        w.operator.kill()
+    w.start_operator_again()
+    wait_for(lambda: training(w).get("history"), 60, "the training recorded after the restart")
+    [entry] = training(w)["history"]
+    assert (entry["outcome"], entry["version"]) == ("Succeeded", "fraud-v2")
+    names = [v["metadata"]["name"] for v in w.kube.list(MODEL_VERSIONS, w.namespace)]
+    assert sorted(names) == ["fraud-v1", "fraud-v2"]
+
+
+def test_a_crash_before_the_version_loses_nothing(
+    world: Callable[..., World], control_plane: ControlPlane
+) -> None:
+    w = quiet_world(world)
+    request_retraining(w, "version")
+    wait_for(lambda: jobs(w), 60, "the training Job")
+    message = "crash test: no ModelVersions"
+    with deny_operator_writes(
+        control_plane, "deny-version", _rule("modelloop.dev", "modelversions", "CREATE"), message
+    ):
+        finish_training(w, result(us=0.95))
+        wait_for(lambda: message in w.operator.log_text(), 60, "the denied ModelVersion")
+        assert w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") is None
+        assert training(w)["running"]["sequence"] == 2
+        w.operator.kill()
+    w.start_operator_again()
+    wait_for(
+        lambda: (
+            ((w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") or {}).get("status") or {}).get(
+                "phase"
+            )
+            == "Validated"
+        ),
+        60,
+        "the version, once",
+    )
+    names = [v["metadata"]["name"] for v in w.kube.list(MODEL_VERSIONS, w.namespace)]
+    assert sorted(names) == ["fraud-v1", "fraud-v2"]

@@ -27,6 +27,7 @@ from ..retraining.decide import (
     JobView,
     Start,
     TrainingWorld,
+    consumed,
     decide,
 )
 from ..retraining.jobs import (
@@ -121,6 +122,8 @@ def reconcile_training(kube: Kube, namespace: str, name: str, now: datetime | No
         now=now,
     )
     decision = decide(world)
+    if world.manual and consumed(world, world.manual):
+        _clear_request(kube, model)  # left behind by a crash after the training started
     if isinstance(decision, Start):
         _start(kube, model, spec, training, decision, world.stable)
     elif isinstance(decision, EnsureJob):
@@ -161,19 +164,23 @@ def _start(
     _create_job(kube, model, spec, start.record, stable, start.failing)
     trigger = start.record.trigger
     if trigger.kind == "manual":
-        meta = model["metadata"]
-        kube.merge_patch(
-            MODELS,
-            meta["namespace"],
-            meta["name"],
-            {"metadata": {"annotations": {ANNOTATION_RETRAIN: None}}},
-        )
+        _clear_request(kube, model)
     post_event(
         kube,
         model,
         "TrainingStarted",
         f"training {start.record.sequence} (Job {start.record.job}) started by "
         f"{trigger.kind}: {trigger.reason}",
+    )
+
+
+def _clear_request(kube: Kube, model: Obj) -> None:
+    meta = model["metadata"]
+    kube.merge_patch(
+        MODELS,
+        meta["namespace"],
+        meta["name"],
+        {"metadata": {"annotations": {ANNOTATION_RETRAIN: None}}},
     )
 
 

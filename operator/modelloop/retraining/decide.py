@@ -154,7 +154,7 @@ def _trigger(world: TrainingWorld) -> _Trigger | None:
     spec = world.spec
     assert spec.retraining is not None
     triggers = spec.retraining.triggers
-    if triggers.manual and world.manual and not _consumed(world, world.manual):
+    if triggers.manual and world.manual and not consumed(world, world.manual):
         return _Trigger(TrainingTrigger(kind="manual", reason=world.manual))
     for kind, names in (("metric", triggers.on_breach), ("drift", triggers.on_drift)):
         if not names:
@@ -195,12 +195,11 @@ def _describe(v: dict[str, Any]) -> str:
     return f"{v['metric']} on slice {v['slice']}{value}{reason}"
 
 
-def _consumed(world: TrainingWorld, reason: str) -> bool:
+def consumed(world: TrainingWorld, reason: str) -> bool:
     """A manual request is consumed once a training carries it (even if the annotation
     could not be removed before a crash)."""
-    return any(
-        r.trigger.kind == "manual" and r.trigger.reason == reason for r in world.training.history
-    )
+    records = [*world.training.history, *filter(None, [world.training.running])]
+    return any(r.trigger.kind == "manual" and r.trigger.reason == reason for r in records)
 
 
 def _last_started(world: TrainingWorld) -> datetime | None:
