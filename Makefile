@@ -28,14 +28,14 @@ crds: venv ## Regenerate crds/ from the pydantic models
 
 .PHONY: lint
 lint: venv ## ruff (lint + format check) and mypy (strict)
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/ruff check operator tests bench examples
+	$(VENV)/bin/ruff format --check operator tests bench examples
 	$(VENV)/bin/mypy
 
 .PHONY: fmt
 fmt: venv ## Format and autofix
-	$(VENV)/bin/ruff format operator tests bench
-	$(VENV)/bin/ruff check --fix operator tests bench
+	$(VENV)/bin/ruff format operator tests bench examples
+	$(VENV)/bin/ruff check --fix operator tests bench examples
 
 ##@ Tests
 .PHONY: test

@@ -192,7 +192,9 @@ def _create_job(
     stable: str | None,
     failing: list[str],
 ) -> None:
-    job = build_job(model, spec, record, stable, failing)
+    base = kube.get(MODEL_VERSIONS, model["metadata"]["namespace"], stable) if stable else None
+    base_uri = (base or {}).get("spec", {}).get("uri")
+    job = build_job(model, spec, record, stable, failing, base_uri)
     try:
         kube.create(JOBS, model["metadata"]["namespace"], job)
     except KubeError as error:

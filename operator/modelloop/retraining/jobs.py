@@ -70,6 +70,7 @@ def build_job(
     record: TrainingRecord,
     base_version: str | None,
     failing: list[str],
+    base_uri: str | None = None,
 ) -> Obj:
     """The training Job from ``spec.retraining.job`` with ModelLoop's names, labels and env."""
     assert spec.retraining is not None
@@ -82,6 +83,7 @@ def build_job(
         {"name": "MODELLOOP_MODEL", "value": name},
         {"name": "MODELLOOP_NAMESPACE", "value": namespace},
         {"name": "MODELLOOP_BASE_VERSION", "value": base_version or ""},
+        {"name": "MODELLOOP_BASE_URI", "value": base_uri or ""},
         {"name": "MODELLOOP_TRIGGER", "value": record.trigger.model_dump_json()},
         {"name": "MODELLOOP_FAILING_SLICES", "value": json.dumps(failing_slices(spec, failing))},
         {"name": "MODELLOOP_DATA_START", "value": _stamp(start)},
