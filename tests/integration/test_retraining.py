@@ -26,7 +26,7 @@ from modelloop.kube.rest import EVENTS, Kube, Resource
 
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
-RETRAIN = {
+RETRAIN: dict[str, Any] = {
     "automation": "retrain",
     "retraining": {
         "triggers": {"onBreach": ["precision"]},
@@ -353,3 +353,40 @@ def test_a_crash_before_the_version_loses_nothing(
     )
     names = [v["metadata"]["name"] for v in w.kube.list(MODEL_VERSIONS, w.namespace)]
     assert sorted(names) == ["fraud-v1", "fraud-v2"]
+
+
+def test_new_labelled_data_starts_a_training(world: Callable[..., World]) -> None:
+    retrain = RETRAIN | {
+        "retraining": RETRAIN["retraining"]
+        | {
+            "triggers": {
+                "newData": {"query": 'sum(fraud_labelled_total{model="$model"})', "volume": 1000}
+            }
+        }
+    }
+    state = traffic({"eu": GOOD, "us": GOOD})
+    state["counters"].append(
+        {"name": "fraud_labelled_total", "labels": {"model": MODEL}, "rate": 200.0}
+    )
+    w = world({"slices": slices("eu", "us"), "metrics": [PRECISION], **retrain}, state)
+    [job] = wait_for(lambda: jobs(w), 90, "the training Job")
+    trigger = json.loads(env_of(job)["MODELLOOP_TRIGGER"])
+    assert trigger["kind"] == "newData"
+    assert trigger["reason"].endswith("new labelled examples since the last training (volume 1000)")
+    assert training(w)["newDataBaseline"] > 0
+    assert training(w)["running"]["newDataCount"] >= training(w)["newDataBaseline"] + 1000
+
+
+def test_the_schedule_starts_a_training(world: Callable[..., World]) -> None:
+    retrain = RETRAIN | {
+        "retraining": RETRAIN["retraining"] | {"triggers": {"schedule": "* * * * *"}}
+    }
+    w = world(
+        {"slices": slices("eu", "us"), "metrics": [PRECISION], **retrain},
+        traffic({"eu": GOOD, "us": GOOD}),
+    )
+    # The schedule fires at the next minute; the operator looks again within 30 s.
+    [job] = wait_for(lambda: jobs(w), 120, "the scheduled training Job")
+    trigger = json.loads(env_of(job)["MODELLOOP_TRIGGER"])
+    assert trigger["kind"] == "schedule"
+    assert trigger["reason"].startswith("schedule * * * * * fired at ")

@@ -13,6 +13,7 @@ from modelloop.retraining.decide import (
     Finish,
     Hold,
     JobView,
+    Rebaseline,
     Start,
     TrainingWorld,
     decide,
@@ -239,3 +240,30 @@ def test_a_job_status_forgot_is_adopted_not_duplicated() -> None:
 def test_a_finished_job_whose_version_exists_is_not_adopted_again() -> None:
     decision = decide(world(jobs=[job(4, "Complete")], sequences_in_use={1, 4}))
     assert decision == Hold("no trigger")
+
+
+NEW_DATA = {"triggers": {"newData": {"query": "sum(labelled_total)", "volume": 1000}}}
+
+
+@pytest.mark.parametrize(
+    ("training", "count", "expected"),
+    [
+        (TrainingStatus(), 5000.0, Rebaseline(5000.0)),  # the first reading anchors
+        (TrainingStatus(new_data_baseline=5000.0), 5600.0, Hold("no trigger")),
+        (TrainingStatus(new_data_baseline=5000.0), 4000.0, Rebaseline(4000.0)),  # a reset
+    ],
+)
+def test_new_data_baselines(training: TrainingStatus, count: float, expected: object) -> None:
+    decision = decide(world(spec=spec(retraining=NEW_DATA), training=training, new_data=count))
+    assert decision == expected
+
+
+def test_enough_new_data_since_the_last_training_starts_one() -> None:
+    last = record(2, NOW - timedelta(days=2), new_data_count=8000.0)
+    training = TrainingStatus(next_sequence=3, history=[last], new_data_baseline=1.0)
+    decision = decide(world(spec=spec(retraining=NEW_DATA), training=training, new_data=9250.0))
+    assert isinstance(decision, Start)
+    assert decision.record.trigger == TrainingTrigger(
+        kind="newData", reason="1250 new labelled examples since the last training (volume 1000)"
+    )
+    assert decision.record.new_data_count == 9250.0

@@ -698,6 +698,9 @@ class TrainingRecord(ApiModel):
     )
     version: str | None = Field(default=None, description="The ModelVersion it made.")
     message: str | None = Field(default=None, description="Why it failed.", max_length=1024)
+    new_data_count: float | None = Field(
+        default=None, description="The new-data counter when it started (the next baseline)."
+    )
 
 
 class TrainingStatus(ApiModel):
@@ -713,6 +716,10 @@ class TrainingStatus(ApiModel):
     )
     consecutive_failures: int = Field(
         default=0, ge=0, description="Failed trainings in a row (exponential backoff)."
+    )
+    new_data_baseline: float | None = Field(
+        default=None,
+        description="The new-data counter before any training: new data is counted from here.",
     )
 
 

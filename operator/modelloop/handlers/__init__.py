@@ -34,17 +34,21 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     settings.watching.server_timeout = 300
     kube = memo.get("kube") or Kube.from_environment()
     queue = WorkQueue()
+    evaluation = start_evaluation(memo, kube, _cache(memo))
+    evaluator = memo["evaluator"]
+    loop = asyncio.get_running_loop()
+    evaluator.on_new_data = lambda key: loop.call_soon_threadsafe(queue.add, key)
 
     def reconcile(key: Hashable) -> None:
         assert isinstance(key, tuple)
-        namespace, name = key
-        reconcile_serving(kube, str(namespace), str(name))
-        reconcile_training(kube, str(namespace), str(name))
+        namespace, name = str(key[0]), str(key[1])
+        reconcile_serving(kube, namespace, name)
+        reconcile_training(kube, namespace, name, evaluator.new_data.get((namespace, name)))
 
     memo["kube"] = kube
     memo["queue"] = queue
     memo["workers"] = [asyncio.create_task(work(queue, reconcile)) for _ in range(WORKERS)]
-    memo["workers"].append(start_evaluation(memo, kube, _cache(memo)))
+    memo["workers"].append(evaluation)
     memo["workers"].append(asyncio.create_task(_resync(queue, _cache(memo))))
 
 

@@ -25,6 +25,7 @@ from ..retraining.decide import (
     Finish,
     Hold,
     JobView,
+    Rebaseline,
     Start,
     TrainingWorld,
     consumed,
@@ -96,7 +97,14 @@ def _sequences(model: str, versions: list[Obj]) -> set[int]:
     return taken
 
 
-def reconcile_training(kube: Kube, namespace: str, name: str, now: datetime | None = None) -> None:
+def reconcile_training(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    new_data: float | None = None,
+    now: datetime | None = None,
+) -> None:
+    """``new_data``: the new-data trigger's counter as the evaluation last read it."""
     now = now or datetime.now(UTC)
     model = kube.get(MODELS, namespace, name)
     if model is None or model["metadata"].get("deletionTimestamp"):
@@ -120,6 +128,7 @@ def reconcile_training(kube: Kube, namespace: str, name: str, now: datetime | No
         jobs=_job_views(kube, namespace, name),
         sequences_in_use=_sequences(name, versions),
         now=now,
+        new_data=new_data if spec.retraining and spec.retraining.triggers.new_data else None,
     )
     decision = decide(world)
     if world.manual and consumed(world, world.manual):
@@ -136,6 +145,10 @@ def reconcile_training(kube: Kube, namespace: str, name: str, now: datetime | No
         post_event(kube, model, "TrainingAdopted", f"recorded Job {decision.record.job} again")
     elif isinstance(decision, Finish):
         _finish(kube, model, training, decision, now)
+    elif isinstance(decision, Rebaseline):
+        _training_patch(
+            kube, model, training.model_copy(update={"new_data_baseline": decision.count})
+        )
     elif isinstance(decision, Hold):
         log.debug("%s/%s: %s", namespace, name, decision.reason)
     validate_candidates(kube, model, spec, versions, now)

@@ -9,6 +9,7 @@ handlers fill, so an unchanged evaluation costs no Kubernetes API call at all.
 """
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
 from .evaluate import evaluate_model
 from .plan import ModelKey, Request, SeriesKey, Target, plan_cycle
+from .promql import expand
 from .readings import Answer, Readings, read
 from .source import PrometheusSource
 from .status import METRICS_UNAVAILABLE, update_status
@@ -75,6 +77,13 @@ def target_of(
     return Target(meta["namespace"], meta["name"], spec, live_versions, window)
 
 
+def _single_value(answer: Answer) -> float | None:
+    if answer.result is None or len(answer.result) != 1:
+        return None
+    value = float(answer.result[0]["value"][1])
+    return value if math.isfinite(value) else None
+
+
 class Evaluator:
     def __init__(
         self,
@@ -90,6 +99,8 @@ class Evaluator:
         self.states: dict[ModelKey, dict[SeriesKey, BreachState]] = {}
         self.due: dict[ModelKey, float] = {}
         self.specs: dict[ModelKey, tuple[Any, ModelSpec]] = {}
+        self.new_data: dict[ModelKey, float] = {}
+        self.on_new_data: Callable[[ModelKey], None] | None = None
         self._pools = {
             name: ThreadPoolExecutor(source.max_concurrency, thread_name_prefix=f"prom-{name}")
             for name, source in self.sources.items()
@@ -106,6 +117,7 @@ class Evaluator:
             self.due.pop(gone, None)
             self.states.pop(gone, None)
             self.specs.pop(gone, None)
+            self.new_data.pop(gone, None)
             self.telemetry.forget(*gone)
         due = [key for key in cache.models if self.due.get(key, 0.0) <= now_mono]
         targets = []
@@ -134,6 +146,7 @@ class Evaluator:
                 continue
         plan = plan_cycle(targets, templates, now)
         readings = read(plan, self._ask(plan.requests))
+        self._read_new_data(targets)
         for target in targets:
             provider_error = None
             if target.spec.metrics_provider not in self.sources:
@@ -143,6 +156,35 @@ class Evaluator:
                     f"operator (configured: {known})"
                 )
             self._conclude(target, readings.get(target.key, Readings()), provider_error, now, cache)
+
+    def _read_new_data(self, targets: list[Target]) -> None:
+        """The counters of the new-data trigger; a changed one wakes the training reconcile."""
+        asked = []
+        for target in targets:
+            retraining = target.spec.retraining
+            source = self.sources.get(target.spec.metrics_provider)
+            if retraining is None or retraining.triggers.new_data is None or source is None:
+                continue
+            try:
+                query = expand(
+                    retraining.triggers.new_data.query,
+                    version=target.versions[0] if target.versions else "",
+                    matchers=[],
+                    window=retraining.data_window,
+                    model=target.name,
+                    namespace=target.namespace,
+                )
+            except ValueError:
+                continue
+            pool = self._pools[target.spec.metrics_provider]
+            asked.append((target.key, pool.submit(source.query, query)))
+        for key, future in asked:
+            answer = future.result()
+            value = _single_value(answer)
+            if value is not None and value != self.new_data.get(key):
+                self.new_data[key] = value
+                if self.on_new_data is not None:
+                    self.on_new_data(key)
 
     def _ask(self, requests: list[Request]) -> list[Answer]:
         futures: list[Future[Answer] | None] = []

@@ -44,6 +44,7 @@ class TrainingWorld:
     jobs: list[JobView]
     sequences_in_use: set[int]  # of every ModelVersion of the Model
     now: datetime
+    new_data: float | None = None  # the new-data counter now, when the trigger is set
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,14 @@ class Hold:
     reason: str
 
 
-Decision = Start | EnsureJob | Adopt | Finish | Hold
+@dataclass(frozen=True)
+class Rebaseline:
+    """Count new data from ``count``: the first reading, or the counter went backwards."""
+
+    count: float
+
+
+Decision = Start | EnsureJob | Adopt | Finish | Hold | Rebaseline
 
 
 @dataclass
@@ -130,6 +138,9 @@ def _maybe_start(world: TrainingWorld) -> Decision:
         return Hold(f"automation is {spec.automation}: no retraining")
     if spec.paused:
         return Hold("the Model is paused")
+    baseline = _new_data_baseline(world)
+    if world.new_data is not None and (baseline is None or world.new_data < baseline):
+        return Rebaseline(world.new_data)
     found = _trigger(world)
     if found is None:
         return Hold("no trigger")
@@ -146,6 +157,7 @@ def _maybe_start(world: TrainingWorld) -> Decision:
         job=job_name(world.model, sequence),
         trigger=found.trigger,
         started=world.now,
+        new_data_count=world.new_data,
     )
     return Start(record, sequence + 1, found.failing)
 
@@ -172,6 +184,17 @@ def _trigger(world: TrainingWorld) -> _Trigger | None:
             return _Trigger(
                 TrainingTrigger(kind="breach" if kind == "metric" else "drift", reason=described),
                 sorted({v["slice"] for v in breaches}),
+            )
+    baseline = _new_data_baseline(world)
+    if triggers.new_data and world.new_data is not None and baseline is not None:
+        grown = world.new_data - baseline
+        if grown >= triggers.new_data.volume:
+            return _Trigger(
+                TrainingTrigger(
+                    kind="newData",
+                    reason=f"{grown:.0f} new labelled examples since the last training "
+                    f"(volume {triggers.new_data.volume})",
+                )
             )
     if triggers.schedule:
         try:
@@ -200,6 +223,14 @@ def consumed(world: TrainingWorld, reason: str) -> bool:
     could not be removed before a crash)."""
     records = [*world.training.history, *filter(None, [world.training.running])]
     return any(r.trigger.kind == "manual" and r.trigger.reason == reason for r in records)
+
+
+def _new_data_baseline(world: TrainingWorld) -> float | None:
+    """The counter when the last training started, else the first reading."""
+    for record in reversed(world.training.history):
+        if record.new_data_count is not None:
+            return record.new_data_count
+    return world.training.new_data_baseline
 
 
 def _last_started(world: TrainingWorld) -> datetime | None:
