@@ -17,6 +17,7 @@ from tests.harness.world import (
     MODEL_VERSIONS,
     MODELS,
     PRECISION,
+    SPARSE,
     World,
     slices,
     traffic,
@@ -214,6 +215,13 @@ def test_a_breach_that_holds_starts_exactly_one_training(world: Callable[..., Wo
     time.sleep(5)  # the breach holds on: still one training (one at a time)
     assert len(jobs(w)) == 1
 
+    finish_training(w, result(us=0.95))
+    wait_for(lambda: training(w).get("history"), 60, "the training recorded")
+    wait_for(lambda: not jobs(w), 60, "the recorded Job deleted")
+    time.sleep(5)  # still breached, but within the 1h cooldown
+    assert jobs(w) == []
+    assert w.verdicts()["precision/us"] == "breach"
+
 
 def test_observe_only_never_trains(world: Callable[..., World]) -> None:
     w = world(
@@ -390,3 +398,13 @@ def test_the_schedule_starts_a_training(world: Callable[..., World]) -> None:
     trigger = json.loads(env_of(job)["MODELLOOP_TRIGGER"])
     assert trigger["kind"] == "schedule"
     assert trigger["reason"].startswith("schedule * * * * * fired at ")
+
+
+def test_inconclusive_data_never_trains(world: Callable[..., World]) -> None:
+    w = world(
+        {"slices": slices("eu", "us"), "metrics": [PRECISION], **RETRAIN},
+        traffic({"eu": SPARSE, "us": SPARSE}),
+    )
+    w.await_verdicts({"precision/eu": "inconclusive", "precision/us": "inconclusive"})
+    time.sleep(5)
+    assert jobs(w) == []
