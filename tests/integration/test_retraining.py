@@ -221,6 +221,9 @@ def test_a_breach_that_holds_starts_exactly_one_training(world: Callable[..., Wo
     time.sleep(5)  # still breached, but within the 1h cooldown
     assert jobs(w) == []
     assert w.verdicts()["precision/us"] == "breach"
+    held = w.condition("Training")
+    assert (held["status"], held["reason"]) == ("False", "TriggerHeld")
+    assert held["message"].startswith("breach trigger held: cooldown 1h since the training of ")
 
 
 def test_observe_only_never_trains(world: Callable[..., World]) -> None:
@@ -237,6 +240,11 @@ def test_observe_only_never_trains(world: Callable[..., World]) -> None:
     time.sleep(5)  # several reconciles of the breached, annotated Model
     assert jobs(w) == []
     assert training(w).get("running") is None
+    disabled = w.condition("Training")
+    assert (disabled["reason"], disabled["message"]) == (
+        "Disabled",
+        "automation is observe: no retraining",
+    )
 
 
 def test_a_crash_between_the_reservation_and_the_job_makes_exactly_one_job(

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus
 from ..api.modelversion import ModelVersionSpec
 from ..api.resources import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, LABEL_ROLE, MANAGED_BY
+from ..conditions import condition, find, merge_conditions
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
 from ..retraining.decide import (
@@ -48,6 +49,7 @@ JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
 ANNOTATION_RETRAIN = f"{GROUP}/retrain"
 HISTORY = 20
+TRAINING = "Training"
 
 
 def _stamp(now: datetime) -> str:
@@ -151,6 +153,7 @@ def reconcile_training(
         )
     elif isinstance(decision, Hold):
         log.debug("%s/%s: %s", namespace, name, decision.reason)
+    _report(kube, model, _condition(decision, spec), now)
     validate_candidates(kube, model, spec, versions, now)
     for old in expired(versions, spec.history.keep, world.stable, world.canary):
         if kube.delete(MODEL_VERSIONS, namespace, old):
@@ -160,6 +163,64 @@ def reconcile_training(
                 "VersionExpired",
                 f"deleted ModelVersion {old}: history.keep is {spec.history.keep}",
             )
+
+
+def _condition(decision: Any, spec: ModelSpec) -> dict[str, Any]:
+    """The Training condition: what the retraining is doing, or why it is not."""
+    if isinstance(decision, Start):
+        record = decision.record
+        return condition(
+            TRAINING,
+            "True",
+            "Started",
+            f"training {record.sequence} (Job {record.job}): {record.trigger.kind}",
+        )
+    if isinstance(decision, EnsureJob | Adopt | Finish):
+        record = decision.record
+        return condition(
+            TRAINING, "True", "Running", f"training {record.sequence} (Job {record.job})"
+        )
+    assert isinstance(decision, Hold | Rebaseline)
+    if isinstance(decision, Rebaseline):
+        return condition(TRAINING, "False", "Idle", "counting new data")
+    if decision.reason.startswith("training "):
+        return condition(TRAINING, "True", "Running", decision.reason)
+    if decision.reason == "no trigger":
+        return condition(TRAINING, "False", "Idle", "no trigger holds")
+    if spec.retraining is None or spec.automation == "observe" or spec.paused:
+        return condition(TRAINING, "False", "Disabled", decision.reason)
+    return condition(TRAINING, "False", "TriggerHeld", decision.reason)
+
+
+def _report(kube: Kube, model: Obj, new: dict[str, Any], now: datetime) -> None:
+    """Set the Training condition when it changed; a conflict waits for the next reconcile."""
+    old = find((model.get("status") or {}).get("conditions") or [], TRAINING) or {}
+    if all(old.get(k) == new[k] for k in ("status", "reason", "message")):
+        return
+    meta = model["metadata"]
+    current = kube.get(MODELS, meta["namespace"], meta["name"])
+    if current is None:
+        return
+    status = current.get("status") or {}
+    conditions = merge_conditions(
+        status.get("conditions") or [], [new], now, current["metadata"].get("generation")
+    )
+    if conditions == (status.get("conditions") or []):
+        return
+    try:
+        kube.merge_patch(
+            MODELS,
+            meta["namespace"],
+            meta["name"],
+            {
+                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                "status": {"conditions": conditions},
+            },
+            sub="status",
+        )
+    except KubeError as error:
+        if not error.conflict:
+            raise
 
 
 def _start(
