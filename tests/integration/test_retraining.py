@@ -416,3 +416,17 @@ def test_inconclusive_data_never_trains(world: Callable[..., World]) -> None:
     w.await_verdicts({"precision/eu": "inconclusive", "precision/us": "inconclusive"})
     time.sleep(5)
     assert jobs(w) == []
+
+
+def test_a_failed_job_makes_no_version_and_backs_off(world: Callable[..., World]) -> None:
+    w = quiet_world(world)
+    request_retraining(w, "try")
+    wait_for(lambda: jobs(w), 60, "the training Job")
+    pod = wait_for(lambda: w.kube.list(PODS, w.namespace, "modelloop.dev/training"), 60, "pod")[0]
+    finish_pod(w.kube, w.namespace, pod["metadata"]["name"], "out of memory", exit_code=137)
+    wait_for(lambda: training(w).get("history"), 60, "the failure recorded")
+    [record] = training(w)["history"]
+    assert record["outcome"] == "Failed"
+    assert record["message"].startswith("Job fraud-train-2 failed: ")
+    assert training(w)["consecutiveFailures"] == 1
+    assert w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") is None

@@ -18,7 +18,7 @@ from modelloop.retraining.decide import (
     TrainingWorld,
     decide,
 )
-from modelloop.retraining.jobs import build_job
+from modelloop.retraining.jobs import build_job, job_name, version_name
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 JOB_TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "t", "image": "t"}]}}}}
@@ -267,3 +267,15 @@ def test_enough_new_data_since_the_last_training_starts_one() -> None:
         kind="newData", reason="1250 new labelled examples since the last training (volume 1000)"
     )
     assert decision.record.new_data_count == 9250.0
+
+
+def test_long_names_are_shortened_with_a_hash() -> None:
+    model = "a-model-whose-name-is-long-enough-to-overflow-a-dns-label-x"
+    assert len(model) == 59
+    job, version = job_name(model, 1234), version_name(model, 1234)
+    assert len(job) <= 63
+    assert len(version) <= 63
+    assert job.endswith("-train-1234")
+    assert version.endswith("-v1234")
+    assert job != job_name(model + "y", 1234)
+    assert job_name("fd", 3) == "fd-train-3"
