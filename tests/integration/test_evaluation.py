@@ -140,28 +140,19 @@ def test_requests_per_cycle_do_not_grow_with_slices_and_quiet_cycles_write_nothi
     assert rv1 == rv0, "an evaluation that changed no verdict wrote to the Model"
 
 
+def amounts(rates: list[float]) -> dict[str, Any]:
+    """The exporter state of a feature histogram observed at these per-bucket rates."""
+    histogram = {
+        "name": "fraud_feature_amount",
+        "labels": {"region": "eu"},
+        "bounds": [10, 100, 1000],
+        "rates": rates,
+    }
+    return {"histograms": [histogram]}
+
+
 def test_drift_against_an_earlier_window(world: Callable[..., World]) -> None:
-    bounds = [10, 100, 1000]
-    same = {
-        "histograms": [
-            {
-                "name": "fraud_feature_amount",
-                "labels": {"region": "eu"},
-                "bounds": bounds,
-                "rates": [20, 20, 10, 0],
-            }
-        ]
-    }
-    shifted = {
-        "histograms": [
-            {
-                "name": "fraud_feature_amount",
-                "labels": {"region": "eu"},
-                "bounds": bounds,
-                "rates": [2, 8, 30, 10],
-            }
-        ]
-    }
+    same, shifted = amounts([20, 20, 10, 0]), amounts([2, 8, 30, 10])
     drift = {
         "name": "amount",
         "histogram": "fraud_feature_amount",

@@ -82,6 +82,15 @@ def request_retraining(w: World, reason: str) -> None:
     )
 
 
+def start_training(w: World, reason: str) -> None:
+    request_retraining(w, reason)
+    wait_for(lambda: jobs(w), 60, "the training Job")
+
+
+def version_names(w: World) -> list[str]:
+    return sorted(v["metadata"]["name"] for v in w.kube.list(MODEL_VERSIONS, w.namespace))
+
+
 def finish_training(w: World, message: str) -> None:
     pod = wait_for(
         lambda: [
@@ -158,8 +167,7 @@ def test_a_result_that_regresses_one_slice_is_rejected_naming_it(
     world: Callable[..., World],
 ) -> None:
     w = quiet_world(world)
-    request_retraining(w, "try")
-    wait_for(lambda: jobs(w), 60, "the training Job")
+    start_training(w, "try")
     finish_training(w, result(us=0.90))
     wait_for(
         lambda: (
@@ -180,8 +188,7 @@ def test_a_result_that_regresses_one_slice_is_rejected_naming_it(
 
 def test_a_malformed_result_makes_no_version_and_says_why(world: Callable[..., World]) -> None:
     w = quiet_world(world)
-    request_retraining(w, "try")
-    wait_for(lambda: jobs(w), 60, "the training Job")
+    start_training(w, "try")
     finish_training(w, "{not json")
     wait_for(lambda: training(w).get("history"), 60, "the failure recorded")
     [record] = training(w)["history"]
@@ -321,8 +328,7 @@ def test_a_crash_after_the_version_before_the_record_keeps_one_version(
     world: Callable[..., World], control_plane: ControlPlane
 ) -> None:
     w = quiet_world(world)
-    request_retraining(w, "record")
-    wait_for(lambda: jobs(w), 60, "the training Job")
+    start_training(w, "record")
     message = "crash test: the Model's status is frozen"
     with deny_operator_writes(
         control_plane, "deny-status", _rule("modelloop.dev", "models/status", "UPDATE"), message
@@ -337,16 +343,14 @@ def test_a_crash_after_the_version_before_the_record_keeps_one_version(
     wait_for(lambda: training(w).get("history"), 60, "the training recorded after the restart")
     [entry] = training(w)["history"]
     assert (entry["outcome"], entry["version"]) == ("Succeeded", "fraud-v2")
-    names = [v["metadata"]["name"] for v in w.kube.list(MODEL_VERSIONS, w.namespace)]
-    assert sorted(names) == ["fraud-v1", "fraud-v2"]
+    assert version_names(w) == ["fraud-v1", "fraud-v2"]
 
 
 def test_a_crash_before_the_version_loses_nothing(
     world: Callable[..., World], control_plane: ControlPlane
 ) -> None:
     w = quiet_world(world)
-    request_retraining(w, "version")
-    wait_for(lambda: jobs(w), 60, "the training Job")
+    start_training(w, "version")
     message = "crash test: no ModelVersions"
     with deny_operator_writes(
         control_plane, "deny-version", _rule("modelloop.dev", "modelversions", "CREATE"), message
@@ -367,8 +371,7 @@ def test_a_crash_before_the_version_loses_nothing(
         60,
         "the version, once",
     )
-    names = [v["metadata"]["name"] for v in w.kube.list(MODEL_VERSIONS, w.namespace)]
-    assert sorted(names) == ["fraud-v1", "fraud-v2"]
+    assert version_names(w) == ["fraud-v1", "fraud-v2"]
 
 
 def test_new_labelled_data_starts_a_training(world: Callable[..., World]) -> None:
@@ -420,8 +423,7 @@ def test_inconclusive_data_never_trains(world: Callable[..., World]) -> None:
 
 def test_a_failed_job_makes_no_version_and_backs_off(world: Callable[..., World]) -> None:
     w = quiet_world(world)
-    request_retraining(w, "try")
-    wait_for(lambda: jobs(w), 60, "the training Job")
+    start_training(w, "try")
     pod = wait_for(lambda: w.kube.list(PODS, w.namespace, "modelloop.dev/training"), 60, "pod")[0]
     finish_pod(w.kube, w.namespace, pod["metadata"]["name"], "out of memory", exit_code=137)
     wait_for(lambda: training(w).get("history"), 60, "the failure recorded")
