@@ -109,7 +109,11 @@ def _histogram(found: list[Sample] | str | None) -> tuple[Histogram | None, str 
         le = sample.labels.get("le")
         if le is None:
             return None, "a bucket series without an le label"
-        buckets[parse_le(le)] = buckets.get(parse_le(le), 0.0) + sample.value
+        try:
+            bound = parse_le(le)
+        except ValueError:
+            return None, f"a bucket series with the le label {le!r}"
+        buckets[bound] = buckets.get(bound, 0.0) + sample.value
     return from_cumulative(buckets), None
 
 
