@@ -1,70 +1,155 @@
 """Rendered PromQL on a real Prometheus: hostile label values select exactly their
-own series, an empty slice parses, and a combined query splits back per part."""
+own series, an empty slice parses wherever $slice stands, and a combined query of
+many slices and parts splits back per part."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from tests.harness.processes import free_port
 from tests.harness.prometheus import PrometheusServer, scrape_config
 from tests.harness.waiting import wait_for
 
 from modelloop.api.model import LabelMatcher
-from modelloop.monitoring.promql import Part, combine, expand, split
+from modelloop.monitoring.promql import MATCH_ALL, Part, Sample, combine, expand, split
 
+# One series per region; powers of two, so a sum names exactly the series it added up.
 REGIONS = {
     "eu": 1.0,
     'eu"} or vector(1) or {"x': 2.0,
-    "back\\slash": 3.0,
-    "{braces}\nnewline": 4.0,
-    "us": 5.0,
+    "back\\slash": 4.0,
+    "{braces}\nnewline": 8.0,
+    "trailing\\": 16.0,
+    'x\\"} or vector(1) #': 32.0,
+    "ctrl\x07\tc1\x85 sep\u2028rtl\u202e nbsp\xa0": 64.0,
+    "us": 128.0,
 }
-QUERY = 'sum(harness_slice{job="exporter", $slice})'
+ALL = set(REGIONS)
+SLICES: dict[str, tuple[list[LabelMatcher], set[str]]] = {
+    **{
+        f"region-{i}": ([LabelMatcher(label="region", value=region)], {region})
+        for i, region in enumerate(REGIONS)
+    },
+    "all": ([], ALL),
+    "regex-backslash": (  # RE2 `back\\.*`: a literal backslash after "back"
+        [LabelMatcher(label="region", op="=~", value="back\\\\.*")],
+        {"back\\slash"},
+    ),
+    "regex-newline": (  # a newline in a regex is a newline (RE2's `.` does not match one)
+        [LabelMatcher(label="region", op="=~", value="\\{braces\\}\nnewline|us")],
+        {"{braces}\nnewline", "us"},
+    ),
+    "not-eu": ([LabelMatcher(label="region", op="!=", value="eu")], ALL - {"eu"}),
+    "not-quoted": (
+        [LabelMatcher(label="region", op="!~", value='.*".*')],
+        ALL - {'eu"} or vector(1) or {"x', 'x\\"} or vector(1) #'},
+    ),
+}
+SELECTOR = 'harness_slice{job="exporter", $slice}'
 
 
-@pytest.fixture
-def client(prometheus: Callable[[dict[str, Any]], PrometheusServer]) -> Iterator[PrometheusConnect]:
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusConnect]:
+    """One exporter and one Prometheus for the module: the tests only read."""
     registry = CollectorRegistry()
     gauge = Gauge("harness_slice", "one series per region", ["region"], registry=registry)
     for region, value in REGIONS.items():
         gauge.labels(region=region).set(value)
     port = free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    prom = None
     try:
-        prom = prometheus(scrape_config({"exporter": f"127.0.0.1:{port}"}))
+        prom = PrometheusServer(
+            tmp_path_factory.mktemp("prometheus"), scrape_config({"exporter": f"127.0.0.1:{port}"})
+        )
         connection = PrometheusConnect(url=prom.url, disable_ssl=True)
         wait_for(
             lambda: len(connection.custom_query("harness_slice")) == len(REGIONS), 30, "scrape"
         )
         yield connection
     finally:
+        if prom is not None:
+            prom.stop()
         server.shutdown()
         server.server_close()
         thread.join(5)
 
 
-def render(region: str | None) -> str:
-    matchers = [] if region is None else [LabelMatcher(label="region", value=region)]
-    return expand(QUERY, version="", matchers=matchers, window="1m", model="", namespace="")
+def render(query: str, matchers: list[LabelMatcher]) -> str:
+    return expand(query, version="v1", matchers=matchers, window="1m", model="m", namespace="n")
 
 
-def test_hostile_label_values_select_only_their_own_series(client: PrometheusConnect) -> None:
-    for region, value in REGIONS.items():
-        [result] = client.custom_query(render(region))
-        assert float(result["value"][1]) == value, region
+def regions(result: list[dict[str, Any]]) -> set[str]:
+    return {series["metric"]["region"] for series in result}
 
 
-def test_an_empty_slice_parses_and_selects_every_series(client: PrometheusConnect) -> None:
-    [result] = client.custom_query(render(None))
-    assert float(result["value"][1]) == sum(REGIONS.values())
+def test_the_exporter_kept_every_hostile_value(client: PrometheusConnect) -> None:
+    assert regions(client.custom_query("harness_slice")) == ALL
 
 
-def test_a_combined_query_answers_every_part(client: PrometheusConnect) -> None:
-    parts = [Part((str(i),), render(region)) for i, region in enumerate(REGIONS)]
-    parts.append(Part((str(len(parts)),), "sum(harness_slice{region='absent'})"))
-    answers = split(client.custom_query(combine(parts, ["modelloop_part"])), ["modelloop_part"])
-    for i, value in enumerate(REGIONS.values()):
-        assert [s.value for s in answers[(str(i),)]] == [value]
-    assert (str(len(REGIONS)),) not in answers  # no series is an answer too: none
+@pytest.mark.parametrize("name", sorted(SLICES))
+def test_a_slice_selects_exactly_its_own_series(client: PrometheusConnect, name: str) -> None:
+    matchers, expected = SLICES[name]
+    assert regions(client.custom_query(render(SELECTOR, matchers))) == expected
+    [total] = client.custom_query(render(f"sum({SELECTOR})", matchers))
+    assert float(total["value"][1]) == sum(REGIONS[r] for r in expected)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'harness_slice{job="exporter", $slice}',
+        'harness_slice{$slice, job="exporter"}',
+        "harness_slice{$slice}",
+        '{__name__="harness_slice", $slice}',
+        "max_over_time(harness_slice{$slice}[$window])",
+    ],
+)
+def test_an_empty_slice_parses_and_selects_every_series(
+    client: PrometheusConnect, query: str
+) -> None:
+    assert regions(client.custom_query(render(query, []))) == ALL
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        # Why an empty slice is a matcher and not nothing: a leading comma does not parse.
+        ('harness_slice{, job="exporter"}', "unexpected"),
+        # ...and why nothing rescues a selector that is only $slice.
+        (f"{{{MATCH_ALL}}}", "at least one non-empty matcher"),
+        ('harness_slice{__name__=~".+"}', "metric name must not be set twice"),
+    ],
+)
+def test_what_prometheus_refuses(client: PrometheusConnect, query: str, error: str) -> None:
+    with pytest.raises(PrometheusApiClientException, match=error):
+        client.custom_query(query)
+
+
+def test_a_combined_query_answers_every_slice_and_part(client: PrometheusConnect) -> None:
+    tags = ("test_slice", "test_part")
+    parts = []
+    for name, (matchers, _) in SLICES.items():
+        parts.append(Part((name, "sum"), render(f"sum({SELECTOR})", matchers)))
+        parts.append(Part((name, "count"), render(f"count({SELECTOR}) # a comment", matchers)))
+    parts.append(Part(("none", "sum"), 'sum(harness_slice{region="absent"})'))
+    parts.append(Part(('odd"$1${x}', "by"), "sum by (region) (harness_slice)"))
+    parts.append(Part(("scalar", "sum"), "vector(scalar(sum(harness_slice)))"))
+
+    answers = split(client.custom_query(combine(parts, tags)), tags)
+
+    for name, (_, expected) in SLICES.items():
+        assert answers[(name, "sum")] == [sample(sum(REGIONS[r] for r in expected))], name
+        assert answers[(name, "count")] == [sample(len(expected))], name
+    assert ("none", "sum") not in answers  # a part with no series has no entry
+    by_region = answers[('odd"$1${x}', "by")]
+    assert {s.labels["region"]: s.value for s in by_region} == REGIONS
+    assert answers[("scalar", "sum")] == [sample(sum(REGIONS.values()))]
+    assert len(answers) == 2 * len(SLICES) + 2
+
+
+def sample(value: float) -> Sample:
+    return Sample({}, value)

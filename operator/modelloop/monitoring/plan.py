@@ -22,9 +22,16 @@ from typing import Literal
 from ..api.metrictemplate import MetricTemplateSpec
 from ..api.model import Drift, LabelMatcher, Metric, ModelSpec, Slice
 from ..api.modelversion import DataWindow
-from .promql import Part, combine, expand, render_matchers, slice_matchers, template_variables
+from .promql import (
+    TAGS,
+    Part,
+    combine,
+    expand,
+    render_matchers,
+    slice_matchers,
+    template_variables,
+)
 
-TAGS = ("modelloop_part",)
 PER_MODEL = re.compile(r"\$(?:version|slice|model|namespace)\b")
 ALL = Slice(name="all")
 

@@ -6,7 +6,6 @@ or braces it holds. Many sub-queries can be joined into one request: each is
 tagged with ``label_replace`` and the results are split apart by the tags.
 """
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,11 +15,21 @@ from ..api.metrictemplate import MetricTemplateSpec
 from ..api.model import LabelMatcher, Slice, TemplateRef
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+OPERATORS = frozenset({"=", "!=", "=~", "!~"})
+# `$name`, longest match. A `$` not followed by a name (`$1`, `${g}` in a label_replace
+# replacement, `$"` ending a regex) is not a placeholder and is left as it is.
 PLACEHOLDER = re.compile(r"\$([a-zA-Z_][a-zA-Z0-9_]*)")
-# What an empty slice expands to, so `x{version="v1", $slice}` stays a valid selector:
-# a label no series has equals "" on every series. (`__name__=~".+"` would clash with
-# the metric name: Prometheus refuses a name set twice.)
+BUILTINS = frozenset({"version", "slice", "window", "model", "namespace"})
+# What an empty slice expands to. Checked on Prometheus 2.42: an empty expansion would
+# break `x{$slice, version="v"}` (a leading comma does not parse; a trailing one and
+# `x{}` do), while a matcher fits any position. A label no series has equals "" on
+# every series, so this selects everything. `__name__=~".+"` would also work without a
+# metric name, but Prometheus refuses it next to one ("metric name must not be set
+# twice"). A bare `{$slice}` with nothing else is refused for an empty slice whatever it
+# expands to: a selector needs one matcher that does not match "", else it is every series.
 MATCH_ALL = 'modelloop_slice=""'
+# The tag scheme: one label holding the part's index; the caller maps indexes to meaning.
+TAGS = ("modelloop_part",)
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -32,21 +41,38 @@ class MissingVariable(ValueError):
     pass
 
 
+class UnknownVariable(ValueError):
+    pass
+
+
 def quote(value: str) -> str:
-    """A double-quoted PromQL string literal (Go escaping) holding exactly ``value``."""
+    """A double-quoted PromQL string literal (Go escaping) holding exactly ``value``.
+
+    Every character that is not printable (controls, line separators, invisible format
+    characters) is escaped, so the literal is one line and reads the same in a log.
+    """
     out = []
     for char in value:
+        code = ord(char)
         if char in _ESCAPES:
             out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\x{ord(char):02x}")
-        else:
+        elif char.isprintable():
             out.append(char)
+        elif 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"a lone surrogate U+{code:04X} is not valid Unicode")
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")  # \x is a byte in Go: only for ASCII
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
     return '"' + "".join(out) + '"'
 
 
 def slice_matchers(s: Slice) -> list[LabelMatcher]:
-    # model_construct: the Slice was validated already, and this runs per series per cycle.
+    """``matchLabels`` as ``=`` matchers in key order, then ``matchers``."""
+    # model_construct: the Slice was validated already, and this runs per series per cycle;
+    # render_matchers checks the label names again.
     equal = [
         LabelMatcher.model_construct(label=k, op="=", value=v)
         for k, v in sorted((s.match_labels or {}).items())
@@ -55,10 +81,13 @@ def slice_matchers(s: Slice) -> list[LabelMatcher]:
 
 
 def render_matchers(matchers: Sequence[LabelMatcher]) -> str:
+    """``label="value", label2=~"re"``: the inside of a selector's braces."""
     parts = []
     for m in matchers:
         if not LABEL_NAME.fullmatch(m.label):
             raise ValueError(f"not a Prometheus label name: {m.label!r}")
+        if m.op not in OPERATORS:
+            raise ValueError(f"not a PromQL label matcher operator: {m.op!r}")
         parts.append(f"{m.label}{m.op}{quote(m.value)}")
     return ", ".join(parts)
 
@@ -74,7 +103,15 @@ def expand(
     variables: Mapping[str, str] | None = None,
 ) -> str:
     """Substitute ``$version``, ``$slice``, ``$window``, ``$model``, ``$namespace`` and
-    template variables; an unknown ``$name`` is an error, never left in the query."""
+    template variables in one pass (an inserted value is never expanded again).
+
+    Only ``$slice`` is quoted (its matcher values); the others are inserted verbatim:
+    DNS names, a duration, or PromQL fragments the template's author meant. An unknown
+    ``$name`` is an error, never left in the query.
+    """
+    shadowing = sorted(BUILTINS.intersection(variables or {}))
+    if shadowing:
+        raise ValueError(f"variable ${shadowing[0]} would shadow the built-in placeholder")
     values = {
         **(variables or {}),
         "version": version,
@@ -103,53 +140,60 @@ class Part:
 
 @dataclass(frozen=True)
 class Sample:
+    """One series of an instant vector, without the tag labels."""
+
     labels: dict[str, str]
     value: float
 
 
-def combine(parts: Sequence[Part], tags: Sequence[str]) -> str:
+def combine(parts: Sequence[Part], tags: Sequence[str] = TAGS) -> str:
     """One query answering every part: each tagged with ``label_replace``, joined with ``or``.
 
-    ``or`` drops a right-hand series whose labels equal a left-hand one; the tags make
-    every part's label sets distinct. Each part must return an instant vector (wrap a
-    scalar in ``vector()``).
+    Limits: ``or`` drops a right-hand series whose labels (ignoring the metric name)
+    equal a left-hand one; the tags make every part's label sets distinct, so keys must
+    be unique. Each part must return an instant vector: a scalar or string cannot be
+    tagged and fails the whole request (wrap a scalar in ``vector()``). A tag value that
+    is empty removes the label, which ``split`` reads back as "".
     """
+    if not parts:
+        raise ValueError("no parts to combine")
+    for tag in tags:
+        if not LABEL_NAME.fullmatch(tag):
+            raise ValueError(f"not a Prometheus label name: {tag!r}")
+    if len({part.key for part in parts}) < len(parts):
+        raise ValueError("parts share a key: their answers could not be told apart")
     tagged = []
     for part in parts:
-        text = f"({part.query})"
+        # The newline ends a trailing `# comment` in the part before the closing parenthesis.
+        text = f"({part.query}\n)"
         for tag, value in zip(tags, part.key, strict=True):
-            text = f'label_replace({text}, {quote(tag)}, {quote(value)}, "", "")'
+            # The replacement is a regexp template: `$$` keeps a `$` literal.
+            replacement = quote(value.replace("$", "$$"))
+            text = f'label_replace({text}, {quote(tag)}, {replacement}, "", "")'
         tagged.append(text)
     return "\n or ".join(tagged)
 
 
-def _float(text: str) -> float:
-    if text in ("+Inf", "Inf"):
-        return math.inf
-    if text == "-Inf":
-        return -math.inf
-    return float(text)
-
-
 def split(
-    result: Sequence[Mapping[str, Any]], tags: Sequence[str]
+    result: Sequence[Mapping[str, Any]], tags: Sequence[str] = TAGS
 ) -> dict[tuple[str, ...], list[Sample]]:
-    """The answer of a combined query, grouped back by each part's tag values."""
+    """The instant vector of a combined query (``data.result``), grouped back by each
+    part's tag values. A part that returned no series has no entry."""
     grouped: dict[tuple[str, ...], list[Sample]] = {}
     for item in result:
         labels = dict(item.get("metric") or {})
         key = tuple(labels.pop(tag, "") for tag in tags)
-        grouped.setdefault(key, []).append(Sample(labels, _float(str(item["value"][1]))))
+        # float() reads Prometheus' "NaN", "+Inf" and "-Inf" as they are.
+        grouped.setdefault(key, []).append(Sample(labels, float(item["value"][1])))
     return grouped
 
 
 def template_variables(spec: MetricTemplateSpec, ref: TemplateRef) -> dict[str, str]:
     """Values of a template's declared variables: the Model's, else the defaults."""
     given = ref.vars or {}
-    declared = {v.name for v in spec.variables}
-    undeclared = sorted(set(given) - declared)
+    undeclared = sorted(set(given) - {v.name for v in spec.variables})
     if undeclared:
-        raise MissingVariable(
+        raise UnknownVariable(
             f"MetricTemplate {ref.name} declares no variable {', '.join(undeclared)}"
         )
     values = {}

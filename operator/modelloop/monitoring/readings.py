@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .drift import Histogram, from_cumulative, parse_le
-from .plan import TAGS, ModelKey, Plan, Request, SeriesKey, Slot
-from .promql import Sample, split
+from .plan import ModelKey, Plan, Request, SeriesKey, Slot
+from .promql import TAGS, Sample, split
 from .verdicts import Observation
 
 
