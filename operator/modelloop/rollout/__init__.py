@@ -1,0 +1,1 @@
+"""Progressive delivery: canary analysis, and (next) the rollout state machine."""
