@@ -11,7 +11,7 @@ from modelloop.rollout.analysis import Pair, analyse, normal_cdf, overall, two_p
 
 
 def rate(stable: float, canary: float, n: float = 1000, **kw: float) -> Pair:
-    return Pair("precision", "eu", True, stable, canary, n, n, rate=True, **kw)
+    return Pair("precision", "eu", True, stable, canary, n, n, rate=True, min_samples=50, **kw)
 
 
 @pytest.mark.parametrize("z", [-3.0, -1.0, 0.0, 0.5, 1.96, 4.0])
@@ -49,7 +49,7 @@ def test_the_z_test_is_the_textbook_one(
     ],
 )
 def test_single_pairs(pair: Pair, outcome: str) -> None:
-    [judged] = analyse([pair], confidence=0.95, min_samples=50)
+    [judged] = analyse([pair], confidence=0.95)
     assert judged.outcome == outcome, judged.reason
 
 
@@ -57,15 +57,15 @@ def test_holm_corrects_for_the_number_of_pairs() -> None:
     # p ~ 0.02 alone fails at alpha 0.05, but not among 10 pairs (0.05 / 10 = 0.005).
     borderline = rate(0.90, 0.87, n=1000)
     assert 0.005 < two_proportion_p_value(borderline) < 0.05
-    assert analyse([borderline], 0.95, 50)[0].outcome == "fail"
+    assert analyse([borderline], 0.95)[0].outcome == "fail"
     many = [borderline] + [rate(0.9, 0.9)] * 9
-    assert [j.outcome for j in analyse(many, 0.95, 50)] == ["pass"] * 10
-    assert overall(analyse(many, 0.95, 50)) == "pass"
+    assert [j.outcome for j in analyse(many, 0.95)] == ["pass"] * 10
+    assert overall(analyse(many, 0.95)) == "pass"
 
 
 def test_the_failing_slice_is_named_with_its_numbers() -> None:
     worse = Pair("precision", "new-users", True, 0.90, 0.80, 2000, 2000, rate=True)
-    [judged] = analyse([worse], 0.95, 50)
+    [judged] = analyse([worse], 0.95)
     assert judged.reason.startswith("canary 0.8 vs stable 0.9: worse by 0.1 (allowed 0); p = ")
     assert judged.pair.slice == "new-users"
 
@@ -83,11 +83,11 @@ def simulate(seed: int, truth_canary: float, pairs: int = 50, n: int = 500) -> s
                 n,
                 n,
                 rate=True,
+                min_samples=100,
             )
             for i in range(pairs)
         ],
         confidence=0.95,
-        min_samples=100,
     )
     return overall(judged)
 

@@ -139,6 +139,30 @@ class TemplateRef(ApiModel):
     )
 
 
+class CanaryCheck(ApiModel):
+    """How this metric judges a canary against stable on every slice."""
+
+    absolute: float = Field(
+        default=0, ge=0, description="Allowed regression of the canary, in the metric's unit."
+    )
+    relative: float = Field(
+        default=0,
+        ge=0,
+        le=1,
+        description="Allowed regression as a fraction of stable's value (0.02 = 2%); the "
+        "larger of absolute and relative applies.",
+    )
+    proportion: bool = Field(
+        default=False,
+        description="The metric is a proportion of the sampleQuery's count (accuracy = "
+        "correct / predictions): a regression beyond the allowance must also be significant "
+        "by a one-sided two-proportion z-test at rollout.analysis.confidence, Holm-corrected "
+        "across the pairs of one analysis. Without it any regression beyond the allowance "
+        "fails.",
+    )
+    enabled: bool = Field(default=True, description="false leaves this metric out of the canary.")
+
+
 class Metric(ApiModel):
     """A model-quality metric read from Prometheus, per version and per slice."""
 
@@ -183,6 +207,10 @@ class Metric(ApiModel):
         default=None,
         description="Slices this metric is evaluated on (names from spec.slices); default: all.",
         max_length=64,
+    )
+    canary: CanaryCheck = Field(
+        default_factory=CanaryCheck,
+        description="How the canary is judged on this metric; default: no regression allowed.",
     )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
@@ -480,7 +508,12 @@ class Analysis(ApiModel):
         default=10, ge=1, description="Inconclusive analyses tolerated at one step."
     )
     on_inconclusive: Literal["rollback", "pause"] = Field(
-        default="rollback", description="What happens after maxInconclusive."
+        default="rollback",
+        description="What happens after maxInconclusive, or when a step outlives stepTimeout "
+        "without concluding.",
+    )
+    step_timeout: Duration = Field(
+        default="1h", description="The deadline of one step, counted from reaching its weight."
     )
 
 
@@ -496,6 +529,11 @@ class Rollout(ApiModel):
     analysis: Analysis = Field(default_factory=Analysis, description="Canary analysis.")
     scale_down_delay: Duration = Field(
         default="10m", description="How long the previous stable stays warm after a promotion."
+    )
+    on_newer_version: Literal["wait", "supersede"] = Field(
+        default="wait",
+        description="A newer Validated version during a rollout: wait for the rollout to end, "
+        "or supersede (roll the canary back and start the newer one).",
     )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
@@ -649,10 +687,45 @@ def _known_slices(spec: ModelSpec, names: list[str] | None) -> bool:
 # --------------------------------------------------------------------------- status
 
 
+class AnalysisRow(ApiModel):
+    """The canary against stable on one metric and slice, at the last analysis."""
+
+    metric: str = Field(max_length=63)
+    slice: str = Field(max_length=63)
+    outcome: Literal["pass", "fail", "inconclusive"]
+    stable: float | None = Field(default=None, description="Stable's value.")
+    canary: float | None = Field(default=None, description="The canary's value.")
+    stable_samples: float | None = Field(default=None, description="Stable's sample count.")
+    canary_samples: float | None = Field(default=None, description="The canary's sample count.")
+    p_value: float | None = Field(default=None, description="Of the z-test, for proportions.")
+    reason: str = Field(default="", max_length=512)
+
+
 class CanaryStatus(ApiModel):
+    """The rollout in progress: the durable record a restarted operator resumes from."""
+
     version: str = Field(description="The canary ModelVersion.")
-    weight: int = Field(default=0, description="Percent of traffic it receives.")
+    weight: int = Field(default=0, description="Percent of traffic written for it.")
     step: int = Field(default=0, description="Index of the current rollout step.")
+    phase: Literal["Progressing", "WaitingForApproval", "Paused", "RollingBack"] = Field(
+        default="Progressing", description="Where the rollout stands."
+    )
+    started: datetime | None = Field(default=None, description="When the rollout began.")
+    step_started: datetime | None = Field(
+        default=None, description="When the step's weight was written."
+    )
+    successes: int = Field(default=0, description="Consecutive successful analyses at this step.")
+    failures: int = Field(default=0, description="Failed analyses at this step.")
+    inconclusive: int = Field(default=0, description="Inconclusive analyses at this step.")
+    last_analysis: datetime | None = Field(
+        default=None, description="Time of the evaluation the last analysis used."
+    )
+    message: str | None = Field(default=None, description="The last decision, with its numbers.")
+    analysis: list[AnalysisRow] = Field(
+        default_factory=list,
+        description="The last analysis, per metric and slice.",
+        **list_map("metric", "slice", max_items=1024),
+    )
 
 
 class Verdict(ApiModel):

@@ -21,6 +21,9 @@ LABEL_ROLE = f"{GROUP}/role"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "modelloop"
 ANNOTATION_ROLE_SINCE = f"{GROUP}/role-since"
+# On a Model: approve the canary's step, "<version>/<step index>"; abort (roll back) "<version>".
+ANNOTATION_APPROVE = f"{GROUP}/approve"
+ANNOTATION_ABORT = f"{GROUP}/abort"
 
 _DNS_LABEL_NAME_RULE = CelRule(
     "size(self.metadata.name) <= 63 && self.metadata.name.matches('" + DNS_LABEL_PATTERN + "')",

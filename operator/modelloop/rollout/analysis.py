@@ -33,6 +33,7 @@ class Pair:
     rate: bool = False  # a proportion: values in [0, 1], samples are its trials
     absolute: float = 0.0  # allowed regression
     relative: float = 0.0  # allowed regression, as a fraction of stable's value
+    min_samples: float = 0.0  # fewer samples on either side is inconclusive
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def two_proportion_p_value(pair: Pair) -> float:
     return 1.0 - normal_cdf(excess / math.sqrt(variance))
 
 
-def _inconclusive(pair: Pair, min_samples: float) -> str | None:
+def _inconclusive(pair: Pair) -> str | None:
     if pair.stable is None or pair.canary is None:
         return "no value for " + ("stable" if pair.stable is None else "the canary")
     if any(math.isnan(v) or math.isinf(v) for v in (pair.stable, pair.canary)):
@@ -84,19 +85,19 @@ def _inconclusive(pair: Pair, min_samples: float) -> str | None:
     for who, samples in (("stable", pair.stable_samples), ("canary", pair.canary_samples)):
         # A rate needs its trials; other metrics are held to minSamples when counted.
         if (samples is None and pair.rate) or (
-            samples is not None and samples < max(min_samples, 1)
+            samples is not None and samples < max(pair.min_samples, 1)
         ):
-            return f"too few samples for {who} (minimum {min_samples:g})"
+            return f"too few samples for {who} ({samples or 0:g}, minimum {pair.min_samples:g})"
     return None
 
 
-def analyse(pairs: list[Pair], confidence: float, min_samples: float) -> list[Judged]:
+def analyse(pairs: list[Pair], confidence: float) -> list[Judged]:
     """Judge every pair; rate pairs fail only when significant after Holm's correction."""
     alpha = 1.0 - confidence
     judged: dict[int, Judged] = {}
     tested: list[tuple[float, int]] = []
     for index, pair in enumerate(pairs):
-        why = _inconclusive(pair, min_samples)
+        why = _inconclusive(pair)
         if why is not None:
             judged[index] = Judged(pair, "inconclusive", None, why)
             continue

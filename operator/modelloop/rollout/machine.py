@@ -1,0 +1,412 @@
+"""The canary state machine: one pure decision per reconcile, from the world to what to write.
+
+A rollout's durable record is ``status.canary`` (the step, and the weight last
+written), the canary's ModelVersion (phase ``Canary``, role label ``canary``)
+and the weights in the route. A restarted operator resumes from them: a status
+lost with a backup restore is rebuilt from the version in phase Canary and the
+route's weight; a weight written whose status write was lost is adopted, not
+undone. Weights only move forward within a rollout — except a rollback, whose
+intent is persisted (phase ``RollingBack``) before the weights go back to
+stable, so it finishes after any crash.
+
+Promotion is the move into the last step (weight 100): at 100% stable has no
+traffic left to compare with, so the analyses happen at the steps before it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..api.durations import parse_duration
+from ..api.model import CanaryStatus, ModelSpec
+from ..api.resources import ANNOTATION_ABORT, ANNOTATION_APPROVE
+from ..conditions import condition
+from ..serving.plan import EventNote, MarkVersion, VersionView
+from .analysis import Judged, analyse, overall
+from .pairs import Snapshot, build_pairs, rows
+
+ROLE_CANARY = "canary"
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RolloutWorld:
+    """What the decision needs, read from the cluster and the evaluator."""
+
+    name: str
+    spec: ModelSpec
+    stable: str | None
+    canary: CanaryStatus | None
+    versions: Sequence[VersionView]
+    canary_ready: bool
+    observed_weight: int | None  # the canary's weight in the route now; None when unknown
+    snapshot: Snapshot | None
+    approval: str | None
+    abort: str | None
+    now: datetime
+
+
+@dataclass
+class RolloutDecision:
+    """What to write, in this order: ``intent`` (status), ``marks``, the traffic split
+    (``canary_version`` at ``weight``, stable the rest), ``marks_after``, then the
+    status with ``canary`` and ``conditions``."""
+
+    canary: CanaryStatus | None
+    weight: int = 0
+    canary_version: str | None = None
+    intent: CanaryStatus | None = None
+    marks: list[MarkVersion] = field(default_factory=list)
+    marks_after: list[MarkVersion] = field(default_factory=list)
+    events: list[EventNote] = field(default_factory=list)
+    conditions: list[Obj] = field(default_factory=list)
+
+
+def decide(world: RolloutWorld) -> RolloutDecision:
+    canary = world.canary or _adopt(world)
+    if canary is not None:
+        return _continue(world, canary)
+    return _maybe_start(world)
+
+
+# --------------------------------------------------------------------------- start
+
+
+def _candidate(world: RolloutWorld) -> VersionView | None:
+    """The newest Validated version that does not serve."""
+    waiting = [v for v in world.versions if v.phase == "Validated" and v.name != world.stable]
+    return max(waiting, key=lambda v: (v.created, v.name)) if waiting else None
+
+
+def _idle(reason: str, message: str) -> RolloutDecision:
+    return RolloutDecision(None, conditions=[condition("Progressing", "False", reason, message)])
+
+
+def _maybe_start(world: RolloutWorld) -> RolloutDecision:
+    spec = world.spec
+    candidate = _candidate(world)
+    if candidate is None:
+        return _idle("NoCandidate", "no Validated version waits for a rollout")
+    if spec.pinned_version:
+        return _idle(
+            "Pinned", f"{candidate.name} waits: spec.pinnedVersion holds {spec.pinned_version}"
+        )
+    if spec.paused:
+        return _idle("Paused", f"{candidate.name} waits: the Model is paused")
+    if spec.automation not in ("propose", "promote"):
+        return _idle(
+            "AutomationLevel",
+            f"{candidate.name} is Validated; automation is {spec.automation}: set propose "
+            "or promote to roll it out",
+        )
+    if world.stable is None:
+        return _idle("NoStable", f"{candidate.name} waits for a stable version to compare with")
+    weights = "→".join(str(s.weight) for s in spec.rollout.steps)
+    message = f"rolling out {candidate.name} against {world.stable}: weights {weights}"
+    started = CanaryStatus(
+        version=candidate.name, started=world.now, message=message, phase="Progressing"
+    )
+    return RolloutDecision(
+        started,
+        marks=[MarkVersion(candidate.name, ROLE_CANARY, "Canary", "RolloutStarted", message)],
+        events=[EventNote("RolloutStarted", message)],
+        conditions=[condition("Progressing", "True", "RolloutStarted", message)],
+    )
+
+
+def _adopt(world: RolloutWorld) -> CanaryStatus | None:
+    """Rebuild a lost ``status.canary`` from the version in phase Canary and the route."""
+    in_canary = [v for v in world.versions if v.phase == "Canary" and v.name != world.stable]
+    if not in_canary:
+        return None
+    version = max(in_canary, key=lambda v: (v.created, v.name))
+    weight = world.observed_weight or 0
+    steps = world.spec.rollout.steps
+    step = max((i for i, s in enumerate(steps) if s.weight <= weight), default=0)
+    return CanaryStatus(
+        version=version.name,
+        weight=weight,
+        step=step,
+        started=world.now,
+        step_started=world.now if weight else None,
+        message=f"resumed from the world: {version.name} in phase Canary at weight {weight}",
+    )
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def _continue(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
+    spec, version = world.spec, canary.version
+    view = next((v for v in world.versions if v.name == version), None)
+    if view is None:
+        return _idle("CanaryVersionMissing", f"the canary's ModelVersion {version} is gone")
+    if canary.phase == "RollingBack" or view.phase == "RolledBack":
+        return _rollback(world, canary, "RolledBack", canary.message or "rolled back")
+    if version == world.stable or view.phase == "Serving":
+        return _promoted(canary, f"{version} serves production")
+    if world.abort == version:
+        return _rollback(world, canary, "Aborted", f"{ANNOTATION_ABORT}={version} was set")
+    if spec.pinned_version:
+        return _rollback(
+            world, canary, "Pinned", f"spec.pinnedVersion holds production on {spec.pinned_version}"
+        )
+    newer = _candidate(world)
+    if (
+        spec.rollout.on_newer_version == "supersede"
+        and newer is not None
+        and newer.created > view.created
+    ):
+        return _rollback(world, canary, "Superseded", f"{newer.name} supersedes {version}")
+
+    steps = spec.rollout.steps
+    canary = _adopt_written_weight(world, canary)
+    if spec.paused:
+        return _hold(canary, "Paused", "the Model is paused: the rollout is frozen")
+    if steps[canary.step].weight == 100:
+        return _advance_or_wait(world, canary)
+    if canary.weight < steps[canary.step].weight:
+        return _write_step_weight(world, canary)
+    if canary.phase == "Paused":
+        if world.approval != f"{version}/{canary.step}":
+            return _hold(canary, "Paused", _approve_hint(world, canary, canary.message or ""))
+        canary = canary.model_copy(
+            update={"phase": "Progressing", "step_started": world.now, "inconclusive": 0}
+        )
+    return _analyse(world, canary)
+
+
+def _adopt_written_weight(world: RolloutWorld, canary: CanaryStatus) -> CanaryStatus:
+    """A weight the route holds for this step though status missed it: the write happened."""
+    target = world.spec.rollout.steps[canary.step].weight
+    if world.observed_weight == target and canary.weight != target:
+        return canary.model_copy(update={"weight": target, "step_started": world.now})
+    return canary
+
+
+def _write_step_weight(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
+    version, steps = canary.version, world.spec.rollout.steps
+    if not world.canary_ready:
+        message = f"waiting for the Deployment of {version} to be available"
+        return _hold(canary, "Progressing", message, reason="CanaryNotReady")
+    weight = steps[canary.step].weight
+    message = (
+        f"{version}: weight {canary.weight}% → {weight}% (step {canary.step + 1} of {len(steps)})"
+    )
+    moved = _fresh_step(canary, canary.step, weight, world.now, message)
+    return RolloutDecision(
+        moved,
+        weight,
+        version,
+        events=[EventNote("WeightChanged", message)],
+        conditions=[condition("Progressing", "True", "StepStarted", message)],
+    )
+
+
+def _fresh_step(
+    canary: CanaryStatus, step: int, weight: int, now: datetime, message: str
+) -> CanaryStatus:
+    return canary.model_copy(
+        update={
+            "step": step,
+            "weight": weight,
+            "phase": "Progressing",
+            "step_started": now,
+            "successes": 0,
+            "failures": 0,
+            "inconclusive": 0,
+            "message": message,
+        }
+    )
+
+
+def _hold(
+    canary: CanaryStatus, phase: str, message: str, reason: str | None = None
+) -> RolloutDecision:
+    held = canary.model_copy(update={"phase": phase, "message": message})
+    type_reason = reason or phase
+    return RolloutDecision(
+        held,
+        canary.weight,
+        canary.version,
+        conditions=[condition("Progressing", "True", type_reason, message)],
+    )
+
+
+def _fresh(world: RolloutWorld, canary: CanaryStatus) -> bool:
+    """A new evaluation, made after this step's weight was written, one interval on."""
+    snapshot = world.snapshot
+    if world.stable is None or snapshot is None or canary.step_started is None:
+        return False
+    if snapshot.time < canary.step_started:
+        return False
+    if canary.last_analysis is None:
+        return True
+    interval = parse_duration(world.spec.rollout.analysis.interval)
+    # A little slack: evaluations land on a period of their own, not on the interval's.
+    return snapshot.time - canary.last_analysis >= interval - timedelta(milliseconds=500)
+
+
+def _analyse(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
+    settings = world.spec.rollout.analysis
+    if _fresh(world, canary):
+        assert world.snapshot is not None
+        assert world.stable is not None
+        pairs = build_pairs(world.spec, world.snapshot.evaluated, world.stable, canary.version)
+        judged = analyse(pairs, settings.confidence)
+        canary = _count(canary, judged, world.snapshot)
+        outcome = overall(judged)
+        if canary.failures >= settings.failure_limit:
+            return _rollback(world, canary, "AnalysisFailed", _failure_message(canary, judged))
+        if outcome == "inconclusive" and canary.inconclusive >= settings.max_inconclusive:
+            return _inconclusive_end(
+                world, canary, f"{canary.inconclusive} inconclusive analyses at this step"
+            )
+    assert canary.step_started is not None
+    elapsed = world.now - canary.step_started
+    step = world.spec.rollout.steps[canary.step]
+    if canary.successes >= settings.consecutive_successes and elapsed >= parse_duration(
+        step.duration
+    ):
+        return _advance_or_wait(world, canary)
+    if elapsed > parse_duration(settings.step_timeout):
+        return _inconclusive_end(
+            world, canary, f"step {canary.step + 1} did not conclude within {settings.step_timeout}"
+        )
+    return _hold(canary, "Progressing", _progress_message(world, canary), reason="Analysing")
+
+
+def _count(canary: CanaryStatus, judged: list[Judged], snapshot: Snapshot) -> CanaryStatus:
+    outcome = overall(judged)
+    return canary.model_copy(
+        update={
+            "successes": canary.successes + 1 if outcome == "pass" else 0,
+            "failures": canary.failures + (outcome == "fail"),
+            "inconclusive": canary.inconclusive + (outcome == "inconclusive"),
+            "last_analysis": snapshot.time,
+            "analysis": rows(judged),
+        }
+    )
+
+
+def _progress_message(world: RolloutWorld, canary: CanaryStatus) -> str:
+    analysis = world.spec.rollout.analysis
+    return (
+        f"{canary.version} at {canary.weight}% (step {canary.step + 1} of "
+        f"{len(world.spec.rollout.steps)}): {canary.successes}/"
+        f"{analysis.consecutive_successes} successes, {canary.failures}/"
+        f"{analysis.failure_limit} failures, {canary.inconclusive}/"
+        f"{analysis.max_inconclusive} inconclusive"
+    )
+
+
+def _failure_message(canary: CanaryStatus, judged: list[Judged]) -> str:
+    failing = [j for j in judged if j.outcome == "fail"]
+    details = "; ".join(f"{j.pair.metric} on slice {j.pair.slice}: {j.reason}" for j in failing[:4])
+    more = f"; and {len(failing) - 4} more" if len(failing) > 4 else ""
+    return (
+        f"{canary.version} failed the analysis at step {canary.step + 1} "
+        f"({canary.weight}%): {details}{more}"
+    )[:1024]
+
+
+def _inconclusive_end(world: RolloutWorld, canary: CanaryStatus, why: str) -> RolloutDecision:
+    if world.spec.rollout.analysis.on_inconclusive == "rollback":
+        return _rollback(world, canary, "Inconclusive", f"{canary.version}: {why}")
+    paused = canary.model_copy(update={"phase": "Paused", "message": f"{canary.version}: {why}"})
+    decision = _hold(paused, "Paused", _approve_hint(world, paused, paused.message or ""))
+    if canary.phase != "Paused":
+        decision.events.append(EventNote("RolloutPaused", paused.message or "", "Warning"))
+    return decision
+
+
+def _approval_needed(world: RolloutWorld, step: int) -> bool:
+    steps = world.spec.rollout.steps
+    before_promotion = step + 1 >= len(steps) - 1
+    return steps[step].approval or (world.spec.automation == "propose" and before_promotion)
+
+
+def _approve_hint(world: RolloutWorld, canary: CanaryStatus, why: str) -> str:
+    return (
+        f"{why}; to go on: kubectl annotate model {world.name} "
+        f"{ANNOTATION_APPROVE}={canary.version}/{canary.step} --overwrite"
+    )
+
+
+def _advance_or_wait(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
+    steps, version = world.spec.rollout.steps, canary.version
+    if _approval_needed(world, canary.step) and world.approval != f"{version}/{canary.step}":
+        waiting = canary.model_copy(update={"phase": "WaitingForApproval"})
+        why = f"{version} passed step {canary.step + 1} and waits for an approval"
+        message = _approve_hint(world, waiting, why)
+        decision = _hold(waiting, "WaitingForApproval", message)
+        if canary.phase != "WaitingForApproval":
+            decision.events.append(EventNote("WaitingForApproval", message))
+        return decision
+    following = min(canary.step + 1, len(steps) - 1)
+    if steps[canary.step].weight == 100 or steps[following].weight == 100:
+        if not world.canary_ready:
+            return _hold(canary, "Progressing", f"waiting for {version} to be available")
+        return _promote(world, canary)
+    weight = steps[following].weight
+    message = (
+        f"{version} passed step {canary.step + 1} ({canary.weight}%): "
+        f"weight → {weight}% (step {following + 1} of {len(steps)})"
+    )
+    moved = _fresh_step(canary, following, weight, world.now, message)
+    return RolloutDecision(
+        moved,
+        weight,
+        version,
+        events=[EventNote("StepAdvanced", message)],
+        conditions=[condition("Progressing", "True", "StepAdvanced", message)],
+    )
+
+
+# --------------------------------------------------------------------------- endings
+
+
+def _promote(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
+    message = (
+        f"{canary.version} promoted: it replaces {world.stable} at 100% after "
+        f"{len(world.spec.rollout.steps) - 1} analysed step(s)"
+    )
+    decision = _promoted(canary, message)
+    decision.marks.append(MarkVersion(canary.version, "stable", "Serving", "Promoted", message))
+    decision.events.append(EventNote("Promoted", message))
+    return decision
+
+
+def _promoted(canary: CanaryStatus, message: str) -> RolloutDecision:
+    return RolloutDecision(
+        None,
+        conditions=[
+            condition("Promoted", "True", "Promoted", message),
+            condition("Progressing", "False", "Promoted", message),
+        ],
+    )
+
+
+def _rollback(
+    world: RolloutWorld, canary: CanaryStatus, reason: str, message: str
+) -> RolloutDecision:
+    """Weights back to stable first; the version is marked after, the intent before."""
+    view = next((v for v in world.versions if v.name == canary.version), None)
+    first_time = canary.phase != "RollingBack" and (view is None or view.phase != "RolledBack")
+    intent = canary.model_copy(update={"phase": "RollingBack", "message": message})
+    decision = RolloutDecision(
+        None,
+        intent=intent if first_time else None,
+        conditions=[
+            condition("RolledBack", "True", reason, message),
+            condition("Progressing", "False", "RolledBack", message),
+        ],
+    )
+    if view is not None and view.phase != "RolledBack":
+        decision.marks_after.append(
+            MarkVersion(canary.version, None, "RolledBack", reason, message)
+        )
+    if first_time:
+        decision.events.append(EventNote("RolledBack", message, "Warning"))
+    return decision

@@ -1,0 +1,69 @@
+"""From one evaluation of a Model to the canary-vs-stable pairs the analysis judges. Pure."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..api.model import AnalysisRow, ModelSpec
+from ..monitoring.evaluate import Evaluated
+from .analysis import Judged, Pair
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The live values of one evaluation cycle of a Model (kept in memory by the evaluator)."""
+
+    time: datetime
+    evaluated: tuple[Evaluated, ...]
+
+
+def build_pairs(
+    spec: ModelSpec, evaluated: Iterable[Evaluated], stable: str, canary: str
+) -> list[Pair]:
+    """One pair per metric in the canary analysis and per slice it is evaluated on."""
+    values = {
+        (e.series.name, e.series.slice, e.series.version): e
+        for e in evaluated
+        if e.series.kind == "metric"
+    }
+    pairs = []
+    for metric in spec.metrics:
+        if not metric.canary.enabled:
+            continue
+        for slice_name in metric.slices or spec.slice_names():
+            s = values.get((metric.name, slice_name, stable))
+            c = values.get((metric.name, slice_name, canary))
+            pairs.append(
+                Pair(
+                    metric=metric.name,
+                    slice=slice_name,
+                    higher_is_better=metric.higher_is_better,
+                    stable=s.value if s else None,
+                    canary=c.value if c else None,
+                    stable_samples=s.samples if s else None,
+                    canary_samples=c.samples if c else None,
+                    rate=metric.canary.proportion,
+                    absolute=metric.canary.absolute,
+                    relative=metric.canary.relative,
+                    min_samples=metric.min_samples,
+                )
+            )
+    return pairs
+
+
+def rows(judged: list[Judged]) -> list[AnalysisRow]:
+    """The analysis table of ``status.canary``."""
+    return [
+        AnalysisRow(
+            metric=j.pair.metric,
+            slice=j.pair.slice,
+            outcome=j.outcome,
+            stable=j.pair.stable,
+            canary=j.pair.canary,
+            stable_samples=j.pair.stable_samples,
+            canary_samples=j.pair.canary_samples,
+            p_value=j.p_value,
+            reason=j.reason[:512],
+        )
+        for j in judged
+    ]
