@@ -1,10 +1,19 @@
 """What the planner asks for, scenario by scenario (pure)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from modelloop.serving.objects import build_deployment, build_model_service, build_version_service
-from modelloop.serving.plan import Apply, Delete, MarkVersion, VersionView, plan_serving
+from modelloop.serving.plan import (
+    Apply,
+    CanaryServing,
+    Delete,
+    MarkVersion,
+    VersionView,
+    plan_serving,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -111,14 +120,71 @@ def test_pinning_another_version_switches_and_retires_the_old_one() -> None:
         ("m-v2", "stable", "Serving"),
         ("m-v1", None, "Retired"),
     ]
-    deletes = [(a.kind, a.name) for a in plan.actions if isinstance(a, Delete)]
-    assert deletes == [("Deployment", "m-v1"), ("Service", "m-v1")]
+    # The old version stays warm for the scale-down delay: nothing is deleted or scaled.
+    assert [a for a in plan.actions if isinstance(a, Delete)] == []
     pinned = next(c for c in plan.status["conditions"] if c["type"] == "Pinned")
     assert (pinned["status"], pinned["reason"]) == ("True", "Pinned")
-    # Deletions come after the new version's objects and labels: a crash in between
-    # leaves the old version serving, never nothing.
-    kinds = [type(a).__name__ for a in plan.actions]
-    assert kinds.index("Delete") > max(i for i, k in enumerate(kinds) if k != "Delete")
+
+
+def retired(name: str, ago: timedelta, phase: str = "Retired") -> VersionView:
+    stamp = (NOW - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return VersionView(name, f"s3://m/{name}", phase, None, None, name, stamp)
+
+
+@pytest.mark.parametrize(
+    ("other", "replicas"),
+    [
+        (retired("m-v0", timedelta(minutes=5)), None),  # warm: within the 10m default delay
+        (retired("m-v0", timedelta(minutes=11)), 0),
+        (retired("m-v0", timedelta(seconds=1), "RolledBack"), 0),
+        (retired("m-v0", timedelta(seconds=1), "Rejected"), 0),
+    ],
+)
+def test_versions_that_stopped_serving_scale_down(other: VersionView, replicas: int | None) -> None:
+    m = model()
+    stable = version("m-v1", "Serving", "stable")
+    deployments = [
+        available(build_deployment(m, "m-v1", "s3://m/m-v1", 2)),
+        build_deployment(m, "m-v0", "s3://m/m-v0", 2),
+    ]
+    services = [build_version_service(m, v) for v in ("m-v1", "m-v0")] + [build_model_service(m)]
+    plan = plan_serving(m, [stable, other], deployments, services, NOW)
+    scaled = [a.manifest["spec"]["replicas"] for a in plan.actions if isinstance(a, Apply)]
+    assert scaled == ([] if replicas is None else [replicas])
+    assert [a for a in plan.actions if isinstance(a, Delete)] == []
+
+
+def test_objects_of_a_deleted_version_are_deleted_last() -> None:
+    m = model()
+    deployments = [
+        available(build_deployment(m, "m-v1", "s3://m/m-v1", 2)),
+        build_deployment(m, "m-gone", "s3://m/m-gone", 2),
+    ]
+    services = [build_version_service(m, v) for v in ("m-v1", "m-gone")] + [build_model_service(m)]
+    plan = plan_serving(m, [version("m-v1", "Serving", "stable")], deployments, services, NOW)
+    assert [(a.kind, a.name) for a in plan.actions] == [
+        ("Deployment", "m-gone"),
+        ("Service", "m-gone"),
+    ]
+
+
+def test_a_canary_is_served_beside_stable_with_the_replicas_asked() -> None:
+    m = model()
+    versions = [version("m-v1", "Serving", "stable"), version("m-v2", "Canary", "canary")]
+    deployments = [available(build_deployment(m, "m-v1", "s3://m/m-v1", 2))]
+    services = [build_version_service(m, "m-v1"), build_model_service(m)]
+    plan = plan_serving(m, versions, deployments, services, NOW, CanaryServing("m-v2", 3, 1))
+    applied = [
+        (a.manifest["kind"], a.manifest["metadata"]["name"], a.manifest["spec"].get("replicas"))
+        for a in plan.actions
+        if isinstance(a, Apply)
+    ]
+    assert applied == [
+        ("Deployment", "m-v1", 3),
+        ("Deployment", "m-v2", 1),
+        ("Service", "m-v2", None),
+    ]
+    assert plan.status["phase"] == "Progressing"
 
 
 def test_unexplained_world_is_reported_and_nothing_is_deleted() -> None:

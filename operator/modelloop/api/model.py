@@ -595,7 +595,9 @@ class ModelSpec(ApiModel):
     automation: Literal["observe", "retrain", "propose", "promote"] = Field(
         default="observe",
         description="observe: evaluate and report; retrain: also train and validate; "
-        "propose: also start canaries, wait for approval to promote; promote: fully automatic.",
+        "propose: also start canaries, wait for approval to promote; promote: fully automatic. "
+        "propose and promote also roll out Validated versions made outside ModelLoop, so they "
+        "need no spec.retraining.",
     )
     pinned_version: str | None = Field(
         default=None,
@@ -669,9 +671,9 @@ class ModelSpec(ApiModel):
             field_path=".traffic",
         ),
         CelRule(
-            "self.automation == 'observe' || has(self.retraining)",
-            "automation beyond observe needs spec.retraining",
-            lambda s: s.automation == "observe" or s.retraining is not None,
+            "self.automation != 'retrain' || has(self.retraining)",
+            "automation retrain needs spec.retraining",
+            lambda s: s.automation != "retrain" or s.retraining is not None,
             field_path=".automation",
         ),
     )
@@ -706,6 +708,11 @@ class CanaryStatus(ApiModel):
 
     version: str = Field(description="The canary ModelVersion.")
     weight: int = Field(default=0, description="Percent of traffic written for it.")
+    achieved_weight: int | None = Field(
+        default=None,
+        description="The split the replica counts achieve (replicas provider): canary "
+        "replicas over all replicas, in percent.",
+    )
     step: int = Field(default=0, description="Index of the current rollout step.")
     phase: Literal["Progressing", "WaitingForApproval", "Paused", "RollingBack"] = Field(
         default="Progressing", description="Where the rollout stands."

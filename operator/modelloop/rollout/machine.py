@@ -50,12 +50,11 @@ class RolloutWorld:
 @dataclass
 class RolloutDecision:
     """What to write, in this order: ``intent`` (status), ``marks``, the traffic split
-    (``canary_version`` at ``weight``, stable the rest), ``marks_after``, then the
+    (``canary``'s version at ``weight``, stable the rest), ``marks_after``, then the
     status with ``canary`` and ``conditions``."""
 
     canary: CanaryStatus | None
     weight: int = 0
-    canary_version: str | None = None
     intent: CanaryStatus | None = None
     marks: list[MarkVersion] = field(default_factory=list)
     marks_after: list[MarkVersion] = field(default_factory=list)
@@ -198,7 +197,6 @@ def _write_step_weight(world: RolloutWorld, canary: CanaryStatus) -> RolloutDeci
     return RolloutDecision(
         moved,
         weight,
-        version,
         events=[EventNote("WeightChanged", message)],
         conditions=[condition("Progressing", "True", "StepStarted", message)],
     )
@@ -229,7 +227,6 @@ def _hold(
     return RolloutDecision(
         held,
         canary.weight,
-        canary.version,
         conditions=[condition("Progressing", "True", type_reason, message)],
     )
 
@@ -358,7 +355,6 @@ def _advance_or_wait(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecisi
     return RolloutDecision(
         moved,
         weight,
-        version,
         events=[EventNote("StepAdvanced", message)],
         conditions=[condition("Progressing", "True", "StepAdvanced", message)],
     )

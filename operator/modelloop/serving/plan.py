@@ -8,9 +8,10 @@ version; anything else that cannot be explained is reported, never guessed.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from ..api.durations import parse_duration
 from ..api.resources import ANNOTATION_ROLE_SINCE, LABEL_ROLE, LABEL_VERSION
 from ..conditions import condition, find, merge_conditions
 from .objects import (
@@ -34,6 +35,7 @@ class VersionView:
     role: str | None
     role_since: str | None
     created: str
+    transitioned: str | None = None  # status.lastTransitionTime: when it entered its phase
 
     @classmethod
     def of(cls, obj: Obj) -> "VersionView":
@@ -45,6 +47,7 @@ class VersionView:
             role=(meta.get("labels") or {}).get(LABEL_ROLE),
             role_since=(meta.get("annotations") or {}).get(ANNOTATION_ROLE_SINCE),
             created=meta.get("creationTimestamp", ""),
+            transitioned=(obj.get("status") or {}).get("lastTransitionTime"),
         )
 
 
@@ -188,18 +191,40 @@ def _pinned(pinned: str | None, choice: StableChoice) -> Obj:
     )
 
 
+@dataclass(frozen=True)
+class CanaryServing:
+    """The canary the rollout asks to serve, and the replicas of both versions."""
+
+    version: str
+    stable_replicas: int
+    canary_replicas: int
+    achieved_weight: int | None = None  # what the replica counts achieve (replicas provider)
+
+
+def _keeps_warm(version: VersionView, delay: timedelta, now: datetime) -> bool:
+    """A version retired less than ``rollout.scaleDownDelay`` ago keeps its replicas."""
+    if version.phase != "Retired" or not version.transitioned:
+        return False
+    retired = datetime.fromisoformat(version.transitioned.replace("Z", "+00:00"))
+    return now - retired < delay
+
+
 def plan_serving(
     model: Obj,
     versions: list[VersionView],
     deployments: list[Obj],
     services: list[Obj],
     now: datetime,
+    canary: CanaryServing | None = None,
 ) -> ServingPlan:
-    """Everything needed to serve the stable version, in a restart-safe order.
+    """Everything needed to serve the stable version (and the canary), restart-safe.
 
-    Order: the version's Deployment and Services first, then the role labels
-    (which make the choice durable), then removal of what no longer serves,
-    and the status last.
+    Order: the serving versions' Deployments and Services first, then the role
+    labels (which make the choice durable), then scaling down what no longer
+    serves, deletion of what has no ModelVersion any more, and the status last.
+    A version that stops serving keeps its Deployment warm for the rollout's
+    ``scaleDownDelay`` when it was retired (a quick undo), then at zero replicas
+    until its ModelVersion is removed.
     """
     spec = model["spec"]
     status = model.get("status") or {}
@@ -214,16 +239,21 @@ def plan_serving(
 
     if stable is not None:
         replicas = int(spec["serving"].get("replicas", 1))
-        _apply_if_changed(
-            build_deployment(model, stable.name, stable.uri, replicas),
-            deployments_by_name.get(stable.name),
-            plan.actions,
-        )
-        _apply_if_changed(
-            build_version_service(model, stable.name),
-            services_by_name.get(stable.name),
-            plan.actions,
-        )
+        serving = [(stable, canary.stable_replicas if canary else replicas)]
+        canary_view = by_name.get(canary.version) if canary else None
+        if canary is not None and canary_view is not None:
+            serving.append((canary_view, canary.canary_replicas))
+        for view, count in serving:
+            _apply_if_changed(
+                build_deployment(model, view.name, view.uri, count),
+                deployments_by_name.get(view.name),
+                plan.actions,
+            )
+            _apply_if_changed(
+                build_version_service(model, view.name),
+                services_by_name.get(view.name),
+                plan.actions,
+            )
         model_service = build_model_service(model)
         _apply_if_changed(
             model_service, services_by_name.get(model["metadata"]["name"]), plan.actions
@@ -256,12 +286,25 @@ def plan_serving(
                         f"{stable.name} serves production now",
                     )
                 )
-        keep = {stable.name, model["metadata"]["name"]}
+        serving_names = {view.name for view, _count in serving}
+        delay = parse_duration(spec.get("rollout", {}).get("scaleDownDelay", "10m"))
+        for name in sorted(deployments_by_name):
+            view = by_name.get(name)
+            retiring = view is not None and (view.role == ROLE_STABLE or view.phase == "Serving")
+            if view is None or name in serving_names or retiring or _keeps_warm(view, delay, now):
+                continue
+            _apply_if_changed(
+                build_deployment(model, name, view.uri, 0), deployments_by_name[name], plan.actions
+            )
         plan.actions.extend(
-            Delete("Deployment", name) for name in sorted(deployments_by_name) if name not in keep
+            Delete("Deployment", name)
+            for name in sorted(deployments_by_name)
+            if name not in by_name
         )
         plan.actions.extend(
-            Delete("Service", name) for name in sorted(services_by_name) if name not in keep
+            Delete("Service", name)
+            for name in sorted(services_by_name)
+            if name not in by_name and name != model["metadata"]["name"]
         )
 
     ready = _ready(choice, deployments_by_name.get(choice.version or ""))
@@ -281,8 +324,10 @@ def plan_serving(
             )
     if stable is None:
         phase = "Failed" if choice.reason == "StableVersionMissing" else "Pending"
+    elif spec.get("paused"):
+        phase = "Paused"
     else:
-        phase = "Paused" if spec.get("paused") else "Serving"
+        phase = "Progressing" if canary else "Serving"
     plan.status = {
         "phase": phase,
         "stableVersion": stable.name if stable else status.get("stableVersion"),

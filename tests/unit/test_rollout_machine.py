@@ -1,0 +1,312 @@
+"""The canary state machine, case by case (pure): what one reconcile decides and writes."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from modelloop.api.model import CanaryStatus, ModelSpec
+from modelloop.monitoring.evaluate import Evaluated
+from modelloop.monitoring.plan import SeriesKey
+from modelloop.rollout.machine import RolloutDecision, RolloutWorld, decide
+from modelloop.rollout.pairs import Snapshot
+from modelloop.serving.plan import VersionView
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+ACCURACY = {
+    "name": "accuracy",
+    "query": "q",
+    "sampleQuery": "n",
+    "minSamples": 100,
+    "canary": {"proportion": True},
+}
+
+
+def spec(**overrides: Any) -> ModelSpec:
+    return ModelSpec.model_validate(
+        {
+            "metricsProvider": "p",
+            "serving": {"template": {}},
+            "slices": [{"name": "web", "matchLabels": {"s": "web"}}],
+            "metrics": [ACCURACY],
+            "automation": "promote",
+            "rollout": {
+                "steps": [{"weight": 10, "duration": "1m"}, {"weight": 50}, {"weight": 100}],
+                "analysis": {"interval": "30s", "maxInconclusive": 3, "stepTimeout": "20m"},
+            },
+            **overrides,
+        }
+    )
+
+
+def version(name: str, phase: str | None, created: str = "") -> VersionView:
+    return VersionView(name, f"s3://{name}", phase, None, None, created or name)
+
+
+V1, V2 = version("m-v1", "Serving"), version("m-v2", "Validated")
+
+
+def at_step(
+    step: int, weight: int, started: timedelta = timedelta(minutes=6), **kw: Any
+) -> CanaryStatus:
+    return CanaryStatus(
+        version="m-v2",
+        step=step,
+        weight=weight,
+        started=NOW - started,
+        step_started=NOW - started,
+        **kw,
+    )
+
+
+def snapshot(canary: float, samples: float = 1000, age: timedelta = timedelta(0)) -> Snapshot:
+    def point(version: str, value: float) -> Evaluated:
+        return Evaluated(SeriesKey("metric", "accuracy", "web", version), "pass", value, samples)
+
+    return Snapshot(NOW - age, (point("m-v1", 0.9), point("m-v2", canary)))
+
+
+def world(canary: CanaryStatus | None = None, **kw: Any) -> RolloutWorld:
+    base = RolloutWorld(
+        name="m",
+        spec=spec(),
+        stable="m-v1",
+        canary=canary,
+        versions=[V1, replace(V2, phase="Canary") if canary else V2],
+        canary_ready=True,
+        observed_weight=canary.weight if canary else 0,
+        snapshot=None,
+        approval=None,
+        abort=None,
+        now=NOW,
+    )
+    return replace(base, **kw)
+
+
+def reason(decision: RolloutDecision, type_: str = "Progressing") -> str:
+    return next(c["reason"] for c in decision.conditions if c["type"] == type_)
+
+
+# --------------------------------------------------------------------------- starting
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"versions": [V1]}, "NoCandidate"),
+        ({"spec": spec(pinnedVersion="m-v1")}, "Pinned"),
+        ({"spec": spec(paused=True)}, "Paused"),
+        ({"spec": spec(automation="observe")}, "AutomationLevel"),
+        ({"stable": None}, "NoStable"),
+    ],
+)
+def test_no_rollout_starts(changes: dict[str, Any], expected: str) -> None:
+    decision = decide(world(**changes))
+    assert decision.canary is None
+    assert decision.marks == []
+    assert reason(decision) == expected
+
+
+def test_the_newest_validated_version_starts_at_weight_zero() -> None:
+    older = version("m-v0b", "Validated", created="2026-01-01")
+    decision = decide(world(versions=[V1, older, replace(V2, created="2026-02-01")]))
+    assert decision.canary is not None
+    assert (decision.canary.version, decision.canary.step, decision.weight) == ("m-v2", 0, 0)
+    assert [(m.version, m.role, m.phase) for m in decision.marks] == [("m-v2", "canary", "Canary")]
+    assert decision.events[0].reason == "RolloutStarted"
+
+
+# --------------------------------------------------------------------------- stepping
+
+
+def test_the_first_weight_waits_for_the_canary_deployment() -> None:
+    decision = decide(world(at_step(0, 0), canary_ready=False))
+    assert decision.weight == 0
+    assert reason(decision) == "CanaryNotReady"
+
+
+def test_the_step_weight_is_written_once_the_canary_is_ready() -> None:
+    decision = decide(world(at_step(0, 0)))
+    assert decision.canary is not None
+    assert (decision.weight, decision.canary.weight, decision.canary.step_started) == (10, 10, NOW)
+    assert decision.events[0].message == "m-v2: weight 0% → 10% (step 1 of 3)"
+
+
+def test_a_passing_analysis_after_the_step_duration_advances() -> None:
+    decision = decide(world(at_step(0, 10), snapshot=snapshot(0.9)))
+    assert decision.canary is not None
+    assert (decision.canary.step, decision.weight, decision.canary.successes) == (1, 50, 0)
+    assert decision.events[0].reason == "StepAdvanced"
+
+
+def test_a_pass_before_the_step_duration_holds_and_counts() -> None:
+    decision = decide(world(at_step(0, 10, started=timedelta(seconds=20)), snapshot=snapshot(0.9)))
+    assert decision.canary is not None
+    assert (decision.canary.step, decision.weight, decision.canary.successes) == (0, 10, 1)
+    assert decision.canary.analysis[0].outcome == "pass"
+
+
+def test_a_snapshot_older_than_the_step_or_the_interval_is_not_analysed_again() -> None:
+    stale = decide(world(at_step(0, 10), snapshot=snapshot(0.5, age=timedelta(minutes=7))))
+    assert stale.canary is not None
+    assert (stale.canary.last_analysis, stale.canary.failures) == (None, 0)
+    recent = at_step(0, 10, last_analysis=NOW - timedelta(seconds=10))
+    decision = decide(world(recent, snapshot=snapshot(0.5)))
+    assert decision.canary is not None
+    assert decision.canary.failures == 0
+
+
+def test_a_worse_slice_rolls_back_naming_it_with_its_numbers() -> None:
+    decision = decide(world(at_step(0, 10), snapshot=snapshot(0.8)))
+    assert decision.canary is None
+    assert decision.weight == 0
+    assert decision.intent is not None
+    assert decision.intent.phase == "RollingBack"
+    assert [(m.version, m.phase, m.reason) for m in decision.marks_after] == [
+        ("m-v2", "RolledBack", "AnalysisFailed")
+    ]
+    message = decision.events[0].message
+    assert message.startswith("m-v2 failed the analysis at step 1 (10%): accuracy on slice web: ")
+    assert "canary 0.8 vs stable 0.9" in message
+    assert reason(decision, "RolledBack") == "AnalysisFailed"
+
+
+@pytest.mark.parametrize(("policy", "phase"), [("rollback", None), ("pause", "Paused")])
+def test_too_little_data_holds_then_ends_as_configured(policy: str, phase: str | None) -> None:
+    rollout = spec().rollout.model_dump(by_alias=True)
+    rollout["analysis"]["onInconclusive"] = policy
+    model = spec(rollout=rollout)
+    sparse = snapshot(0.5, samples=20)
+    held = decide(world(at_step(0, 10, inconclusive=1), spec=model, snapshot=sparse))
+    assert held.canary is not None
+    assert (held.canary.inconclusive, held.canary.failures, held.weight) == (2, 0, 10)
+    ended = decide(world(at_step(0, 10, inconclusive=2), spec=model, snapshot=sparse))
+    assert (ended.canary.phase if ended.canary else None) == phase
+    assert ended.weight == (10 if phase else 0)
+
+
+def test_a_step_that_never_concludes_ends_at_its_deadline() -> None:
+    decision = decide(world(at_step(0, 10, started=timedelta(minutes=21))))
+    assert decision.canary is None
+    assert reason(decision, "RolledBack") == "Inconclusive"
+
+
+def test_a_paused_rollout_resumes_with_the_approval_of_its_step() -> None:
+    paused = at_step(0, 10, phase="Paused")
+    assert decide(world(paused)).weight == 10
+    assert decide(world(paused, approval="m-v2/1")).canary.phase == "Paused"  # type: ignore[union-attr]
+    resumed = decide(world(paused, approval="m-v2/0", snapshot=snapshot(0.9)))
+    assert resumed.canary is not None
+    assert resumed.canary.phase == "Progressing"
+
+
+# --------------------------------------------------------------------------- approval, promotion
+
+
+@pytest.mark.parametrize(
+    ("approval", "advanced"),
+    [(None, False), ("m-v2/1", False), ("m-v1/0", False), ("m-v2/0", True)],
+)
+def test_an_approval_step_waits_for_its_own_approval(approval: str | None, advanced: bool) -> None:
+    steps = [{"weight": 10, "duration": "1m", "approval": True}, {"weight": 50}, {"weight": 100}]
+    model = spec(rollout={"steps": steps})
+    decision = decide(world(at_step(0, 10, successes=1), spec=model, approval=approval))
+    assert decision.canary is not None
+    assert (decision.canary.step == 1) == advanced
+    if not advanced:
+        assert decision.canary.phase == "WaitingForApproval"
+        assert "modelloop.dev/approve=m-v2/0" in (decision.canary.message or "")
+
+
+def test_propose_waits_for_approval_before_the_promotion() -> None:
+    model = spec(automation="propose")
+    waiting = decide(world(at_step(1, 50, successes=1), spec=model))
+    assert waiting.canary is not None
+    assert waiting.canary.phase == "WaitingForApproval"
+    promoted = decide(world(at_step(1, 50, successes=1), spec=model, approval="m-v2/1"))
+    assert promoted.canary is None
+
+
+def test_passing_the_last_analysed_step_promotes() -> None:
+    decision = decide(world(at_step(1, 50), snapshot=snapshot(0.91)))
+    assert decision.canary is None
+    assert [(m.version, m.role, m.phase) for m in decision.marks] == [("m-v2", "stable", "Serving")]
+    assert reason(decision, "Promoted") == "Promoted"
+    assert decision.events[-1].reason == "Promoted"
+
+
+# --------------------------------------------------------------------------- interruptions
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"abort": "m-v2"}, "Aborted"),
+        ({"spec": spec(pinnedVersion="m-v1")}, "Pinned"),
+    ],
+)
+def test_an_abort_or_a_pin_rolls_back(changes: dict[str, Any], expected: str) -> None:
+    decision = decide(world(at_step(1, 50), **changes))
+    assert decision.canary is None
+    assert decision.weight == 0
+    assert reason(decision, "RolledBack") == expected
+
+
+def test_a_leftover_abort_of_another_version_does_nothing() -> None:
+    assert decide(world(at_step(1, 50), abort="m-v1")).canary is not None
+
+
+def test_paused_freezes_the_weight() -> None:
+    decision = decide(world(at_step(1, 50), spec=spec(paused=True), snapshot=snapshot(0.5)))
+    assert decision.canary is not None
+    assert (decision.weight, decision.canary.failures) == (50, 0)
+
+
+def test_a_newer_version_supersedes_only_when_configured() -> None:
+    newer = version("m-v3", "Validated", created="zz")
+    waits = decide(world(at_step(1, 50), versions=[V1, replace(V2, phase="Canary"), newer]))
+    assert waits.canary is not None
+    rollout = spec().rollout.model_dump(by_alias=True) | {"onNewerVersion": "supersede"}
+    superseded = decide(
+        world(
+            at_step(1, 50),
+            spec=spec(rollout=rollout),
+            versions=[V1, replace(V2, phase="Canary"), newer],
+        )
+    )
+    assert reason(superseded, "RolledBack") == "Superseded"
+
+
+# --------------------------------------------------------------------------- restarts
+
+
+def test_a_lost_status_is_rebuilt_from_the_version_and_the_route() -> None:
+    decision = decide(world(None, versions=[V1, replace(V2, phase="Canary")], observed_weight=50))
+    assert decision.canary is not None
+    assert (decision.canary.step, decision.canary.weight, decision.weight) == (1, 50, 50)
+
+
+def test_a_weight_written_before_a_crash_is_adopted_not_undone() -> None:
+    lagging = at_step(
+        1, 10
+    )  # status says step 2 at 10%: the 50% write happened, its status did not
+    decision = decide(world(lagging, observed_weight=50))
+    assert decision.canary is not None
+    assert (decision.weight, decision.canary.weight, decision.canary.step_started) == (50, 50, NOW)
+    assert decision.events == []
+
+
+def test_a_rollback_interrupted_after_its_intent_finishes_without_a_new_intent() -> None:
+    decision = decide(world(at_step(0, 10, phase="RollingBack", message="accuracy on web")))
+    assert decision.intent is None
+    assert decision.weight == 0
+    assert [m.phase for m in decision.marks_after] == ["RolledBack"]
+    assert decision.events == []
+
+
+def test_a_promotion_interrupted_after_the_marks_finishes() -> None:
+    decision = decide(world(at_step(1, 50), stable="m-v2", versions=[replace(V2, phase="Serving")]))
+    assert decision.canary is None
+    assert decision.marks == []
+    assert reason(decision, "Promoted") == "Promoted"
