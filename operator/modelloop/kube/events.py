@@ -1,7 +1,7 @@
 """Kubernetes Events that explain ModelLoop's decisions, with their numbers."""
 
 import logging
-import uuid
+import time
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -25,7 +25,9 @@ def post_event(
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {
-            "name": f"{meta['name']}.{uuid.uuid4().hex[:12]}",
+            # As Kubernetes names them: the creation time in hex nanoseconds, so a list
+            # (ordered by name) is in the order the events happened.
+            "name": f"{meta['name']}.{time.time_ns():x}",
             "namespace": meta["namespace"],
         },
         "involvedObject": {
