@@ -20,6 +20,7 @@ venv: $(VENV)/.installed ## Python virtualenv with the package and dev tools
 deps: venv ## Everything the tests need: Debian packages and the Go-built control plane
 	hack/install-system-deps.sh
 	hack/controlplane/build.sh
+	hack/thirdparty-crds.sh
 
 ##@ Development
 .PHONY: crds

@@ -7,7 +7,7 @@ Prometheus that cannot start is an error.
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,12 @@ from modelloop.kube.rest import Kube, Resource
 from tests.harness.apply import install_crds
 from tests.harness.controlplane import ControlPlane, provide
 from tests.harness.exporter import Exporter
+from tests.harness.modelserver import ModelServer
 from tests.harness.operator_process import start_operator
 from tests.harness.processes import Process
 from tests.harness.prometheus import PrometheusServer, scrape_config
+from tests.harness.thirdparty import traffic_crds_dir
+from tests.harness.traffic import TrafficGenerator, WeightReader
 from tests.harness.world import World
 
 NAMESPACES = Resource("", "v1", "namespaces")
@@ -137,3 +140,53 @@ def world(
         return World(kube, namespace, tmp_path, served, prom, operator, spec)
 
     return make
+
+
+@pytest.fixture
+def model_servers(tmp_path: Path) -> Iterator[Callable[..., ModelServer]]:
+    """Starts a model server process per version, as good per slice as the test says."""
+    started: list[ModelServer] = []
+
+    def start(
+        model: str,
+        version: str,
+        accuracy: Mapping[str, float],
+        default: float = 0.9,
+        seed: int = 7,
+    ) -> ModelServer:
+        started.append(ModelServer(tmp_path, model, version, accuracy, default, seed))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def traffic_generator() -> Iterator[Callable[..., TrafficGenerator]]:
+    """Starts the data plane's stand-in: each slice's traffic split by the weights read."""
+    started: list[TrafficGenerator] = []
+
+    def start(
+        reader: WeightReader,
+        servers: Mapping[str, ModelServer],
+        rates: Mapping[str, float],
+        **options: Any,
+    ) -> TrafficGenerator:
+        """``options``: refresh, label_delay, workers, seed (see TrafficGenerator)."""
+        started.append(TrafficGenerator(reader, servers, rates, **options))
+        started[-1].start()
+        return started[-1]
+
+    yield start
+    for generator in started:
+        generator.stop()
+
+
+@pytest.fixture(scope="session")
+def traffic_crds(control_plane: ControlPlane) -> Path:
+    """The upstream HTTPRoute and VirtualService CRDs (hack/thirdparty-crds.sh), installed
+    once and served; returns their directory."""
+    directory = traffic_crds_dir()
+    install_crds(control_plane.admin.kube(), directory)
+    return directory

@@ -43,10 +43,11 @@ def _established(kube: Kube, name: str) -> bool:
     return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
-def install_crds(kube: Kube) -> list[str]:
-    """Apply the generated CRDs and wait until the API server serves them."""
+def install_crds(kube: Kube, directory: Path = REPO / "crds") -> list[str]:
+    """Apply the CRDs of a directory (default: the generated ones) and wait until the API
+    server serves them."""
     names = []
-    for path in sorted((REPO / "crds").glob("*.yaml")):
+    for path in sorted(directory.glob("*.yaml")):
         for manifest in load(path):
             apply(kube, manifest)
             names.append(manifest["metadata"]["name"])

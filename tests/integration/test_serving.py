@@ -188,6 +188,10 @@ def test_crash_between_the_deployment_and_the_service_leaves_one_of_each(
     assert names(kube, SERVICES, namespace) == ["fraud-detector", "fraud-detector-v1"]
 
 
+def replicas(kube: Kube, namespace: str) -> dict[str, int]:
+    return {d["metadata"]["name"]: d["spec"]["replicas"] for d in kube.list(DEPLOYMENTS, namespace)}
+
+
 def test_a_restore_without_status_or_pin_keeps_serving_the_pinned_version(
     kube: Kube, namespace: str, operator: Any
 ) -> None:
@@ -199,9 +203,7 @@ def test_a_restore_without_status_or_pin_keeps_serving_the_pinned_version(
     kube.merge_patch(
         MODELS, namespace, "fraud-detector", {"spec": {"pinnedVersion": "fraud-detector-v2"}}
     )
-    wait_for(
-        lambda: names(kube, DEPLOYMENTS, namespace) == ["fraud-detector-v2"], 60, "switch to v2"
-    )
+    wait_for(lambda: kube.get(DEPLOYMENTS, namespace, "fraud-detector-v2"), 60, "switch to v2")
     wait_for(
         lambda: model_condition(kube, namespace, "Pinned").get("reason") == "Pinned", 60, "Pinned"
     )
@@ -209,6 +211,8 @@ def test_a_restore_without_status_or_pin_keeps_serving_the_pinned_version(
     assert v1 is not None
     assert v1["status"]["phase"] == "Retired"
     assert "modelloop.dev/role" not in v1["metadata"].get("labels", {})
+    # The old version stays warm (rollout.scaleDownDelay) for a quick undo.
+    assert replicas(kube, namespace) == {"fraud-detector-v1": 2, "fraud-detector-v2": 2}
 
     # A restore from backup: the operator is down, status is gone, the pin was never in Git.
     running.kill()
@@ -228,7 +232,12 @@ def test_a_restore_without_status_or_pin_keeps_serving_the_pinned_version(
     assert current is not None
     assert current["status"]["stableVersion"] == "fraud-detector-v2"
     assert condition(current, "Pinned")["reason"] == "NotPinned"
-    assert names(kube, DEPLOYMENTS, namespace) == ["fraud-detector-v2"]
+    # v1 lost the phase that timed its warm period: it is scaled to zero, not deleted.
+    wait_for(
+        lambda: replicas(kube, namespace) == {"fraud-detector-v1": 0, "fraud-detector-v2": 2},
+        30,
+        "v1 scaled to zero",
+    )
     v2 = kube.get(MODEL_VERSIONS, namespace, "fraud-detector-v2")
     assert v2 is not None
     assert v2["status"]["phase"] == "Serving"

@@ -85,7 +85,7 @@ def world(canary: CanaryStatus | None = None, **kw: Any) -> RolloutWorld:
 
 
 def reason(decision: RolloutDecision, type_: str = "Progressing") -> str:
-    return next(c["reason"] for c in decision.conditions if c["type"] == type_)
+    return str(next(c["reason"] for c in decision.conditions if c["type"] == type_))
 
 
 # --------------------------------------------------------------------------- starting

@@ -141,7 +141,7 @@ def retired(name: str, ago: timedelta, phase: str = "Retired") -> VersionView:
     ],
 )
 def test_versions_that_stopped_serving_scale_down(other: VersionView, replicas: int | None) -> None:
-    m = model()
+    m = model(traffic={"provider": "gatewayAPI"})
     stable = version("m-v1", "Serving", "stable")
     deployments = [
         available(build_deployment(m, "m-v1", "s3://m/m-v1", 2)),
@@ -154,6 +154,22 @@ def test_versions_that_stopped_serving_scale_down(other: VersionView, replicas: 
     assert [a for a in plan.actions if isinstance(a, Delete)] == []
 
 
+def test_no_warm_period_behind_the_one_service_of_the_replicas_provider() -> None:
+    m = model(traffic={"provider": "replicas"})
+    deployments = [
+        available(build_deployment(m, "m-v1", "s3://m/m-v1", 2)),
+        build_deployment(m, "m-v0", "s3://m/m-v0", 2),
+    ]
+    recent = retired("m-v0", timedelta(seconds=1))
+    plan = plan_serving(m, [version("m-v1", "Serving", "stable"), recent], deployments, [], NOW)
+    scaled = {
+        a.manifest["metadata"]["name"]: a.manifest["spec"]["replicas"]
+        for a in plan.actions
+        if isinstance(a, Apply) and a.manifest["kind"] == "Deployment"
+    }
+    assert scaled == {"m-v0": 0}
+
+
 def test_objects_of_a_deleted_version_are_deleted_last() -> None:
     m = model()
     deployments = [
@@ -162,7 +178,8 @@ def test_objects_of_a_deleted_version_are_deleted_last() -> None:
     ]
     services = [build_version_service(m, v) for v in ("m-v1", "m-gone")] + [build_model_service(m)]
     plan = plan_serving(m, [version("m-v1", "Serving", "stable")], deployments, services, NOW)
-    assert [(a.kind, a.name) for a in plan.actions] == [
+    assert all(isinstance(a, Delete) for a in plan.actions)
+    assert [(a.kind, a.name) for a in plan.actions if isinstance(a, Delete)] == [
         ("Deployment", "m-gone"),
         ("Service", "m-gone"),
     ]

@@ -37,12 +37,12 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     evaluation = start_evaluation(memo, kube, _cache(memo))
     evaluator = memo["evaluator"]
     loop = asyncio.get_running_loop()
-    evaluator.on_new_data = lambda key: loop.call_soon_threadsafe(queue.add, key)
+    evaluator.wake = lambda key: loop.call_soon_threadsafe(queue.add, key)
 
     def reconcile(key: Hashable) -> None:
         assert isinstance(key, tuple)
         namespace, name = str(key[0]), str(key[1])
-        reconcile_serving(kube, namespace, name)
+        reconcile_serving(kube, namespace, name, evaluator.snapshots.get((namespace, name)))
         reconcile_training(kube, namespace, name, evaluator.new_data.get((namespace, name)))
 
     memo["kube"] = kube

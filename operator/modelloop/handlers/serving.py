@@ -1,24 +1,41 @@
 """Reconcile a Model's serving: read the world, ask the planner, apply its actions."""
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from ..api.model import ModelSpec
+from ..api.model import CanaryStatus, ModelSpec
 from ..api.resources import (
+    ANNOTATION_ABORT,
+    ANNOTATION_APPROVE,
     ANNOTATION_ROLE_SINCE,
     GROUP,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     LABEL_ROLE,
+    LABEL_VERSION,
     MANAGED_BY,
     VERSION,
 )
 from ..conditions import condition, merge_conditions
 from ..kube.events import post_event
-from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, Obj, Resource
-from ..serving.plan import Apply, Delete, MarkVersion, VersionView, plan_serving
+from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj, Resource
+from ..rollout.machine import RolloutWorld, decide
+from ..rollout.pairs import Snapshot
+from ..rollout.router import TrafficRouter, router_for
+from ..rollout.traffic import RouteError, Split, replica_split
+from ..serving.plan import (
+    Apply,
+    CanaryServing,
+    Delete,
+    EventNote,
+    MarkVersion,
+    VersionView,
+    choose_stable,
+    plan_serving,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +56,13 @@ def versions_of(kube: Kube, namespace: str, model_name: str) -> list[Obj]:
     return [v for v in kube.list(MODEL_VERSIONS, namespace) if v["spec"]["model"] == model_name]
 
 
-def _patch_status(kube: Kube, model: Obj, status: Obj) -> None:
+def _patch_status(kube: Kube, model: Obj, status: Obj) -> Obj:
+    """Patch the status when it changed, guarded by resourceVersion; returns the Model."""
     current = model.get("status") or {}
     if all(current.get(key) == status.get(key) for key in status):
-        return
+        return model
     meta = model["metadata"]
-    kube.merge_patch(
+    return kube.merge_patch(
         MODELS,
         meta["namespace"],
         meta["name"],
@@ -114,14 +132,91 @@ def _report_invalid(kube: Kube, model: Obj, error: ValidationError, now: datetim
     _patch_status(kube, model, {"conditions": conditions, "observedGeneration": generation})
 
 
-def reconcile_serving(kube: Kube, namespace: str, name: str, now: datetime | None = None) -> None:
-    """Bring the world in line with the plan for one Model; idempotent and restart-safe."""
+def _available(deployment: Obj | None) -> bool:
+    conditions = (deployment or {}).get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
+
+
+def _canary_ready(spec: ModelSpec, canary: CanaryStatus | None, deployments: list[Obj]) -> bool:
+    """Its Deployment is available; with the replicas provider the replica counts are the
+    split, so the canary is scaled up by the first step itself."""
+    if canary is None:
+        return False
+    deployment = next((d for d in deployments if d["metadata"]["name"] == canary.version), None)
+    return deployment is not None and (
+        spec.traffic.provider == "replicas" or _available(deployment)
+    )
+
+
+def _serving_of(spec: ModelSpec, canary: CanaryStatus | None) -> CanaryServing | None:
+    """Replica counts of stable and canary: the split itself for the replicas provider."""
+    if canary is None:
+        return None
+    total = spec.serving.replicas
+    if spec.traffic.provider != "replicas":
+        return CanaryServing(canary.version, total, total)
+    split = replica_split(total, canary.weight)
+    return CanaryServing(
+        canary.version, split.stable_replicas, split.canary_replicas, split.achieved_weight
+    )
+
+
+def _read_split(kube: Kube, model: Obj, router: TrafficRouter, names: set[str]) -> Split | None:
+    """The split the route holds; unknown (None) when it cannot be read — the write says why."""
+    try:
+        return router.read(kube, model, names)
+    except (KubeError, RouteError):
+        return None
+
+
+def _observed_weight(observed: Split | None, canary: CanaryStatus | None) -> int | None:
+    """The canary weight the route holds now (0 when it names another canary or none)."""
+    if observed is None:
+        return None
+    if observed.canary is None or (canary is not None and observed.canary != canary.version):
+        return 0
+    return observed.canary_weight
+
+
+def _canary_dump(canary: CanaryStatus | None) -> Obj | None:
+    return canary.model_dump(mode="json", by_alias=True, exclude_none=True) if canary else None
+
+
+def _marked(views: list[VersionView], marks: list[MarkVersion], now: datetime) -> list[VersionView]:
+    """The versions as they are once ``marks`` are written (the planner reads labels)."""
+    by_name = {m.version: m for m in marks}
+    return [
+        replace(
+            v,
+            role=by_name[v.name].role,
+            role_since=_timestamp(now),
+            phase=by_name[v.name].phase or v.phase,
+        )
+        if v.name in by_name
+        else v
+        for v in views
+    ]
+
+
+def reconcile_serving(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    snapshot: Snapshot | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Bring the world in line with the plan for one Model; idempotent and restart-safe.
+
+    One pass: the rollout decides (pure), its intent and version marks are
+    written, then the traffic split, then the Deployments and Services, then
+    what follows the split (a rolled-back version's mark), and the status last.
+    """
     now = now or datetime.now(UTC)
     model = kube.get(MODELS, namespace, name)
     if model is None or model["metadata"].get("deletionTimestamp"):
         return  # the garbage collector removes what the Model owned
     try:
-        ModelSpec.model_validate(model["spec"])
+        spec = ModelSpec.model_validate(model["spec"])
     except ValidationError as error:
         _report_invalid(kube, model, error, now)
         return
@@ -129,9 +224,61 @@ def reconcile_serving(kube: Kube, namespace: str, name: str, now: datetime | Non
     deployments = [d for d in kube.list(DEPLOYMENTS, namespace, selector) if _owned_by(d, model)]
     services = [s for s in kube.list(SERVICES, namespace, selector) if _owned_by(s, model)]
     versions = [VersionView.of(v) for v in versions_of(kube, namespace, name)]
-    plan = plan_serving(model, versions, deployments, services, now)
+    status = model.get("status") or {}
+    deployed = [d["metadata"].get("labels", {}).get(LABEL_VERSION, "") for d in deployments]
+    choice = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)
+    names = {v.name for v in versions}
+    router = router_for(spec)
+    observed = _read_split(kube, model, router, names) if choice.version else None
+    previous = CanaryStatus.model_validate(status["canary"]) if status.get("canary") else None
+    annotations = model["metadata"].get("annotations") or {}
+    decision = decide(
+        RolloutWorld(
+            name=name,
+            spec=spec,
+            stable=choice.version,
+            canary=previous,
+            versions=versions,
+            canary_ready=_canary_ready(spec, previous, deployments),
+            observed_weight=_observed_weight(observed, previous),
+            snapshot=snapshot,
+            approval=annotations.get(ANNOTATION_APPROVE),
+            abort=annotations.get(ANNOTATION_ABORT),
+            now=now,
+        )
+    )
+    if decision.intent is not None:
+        model = _patch_status(kube, model, {"canary": _canary_dump(decision.intent)})
+    for mark in decision.marks:
+        _mark_version(kube, namespace, mark, now)
+    versions = _marked(versions, decision.marks, now)
+    canary, conditions = decision.canary, decision.conditions
+    stable = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)
+    try:
+        if stable.version is not None:
+            split = Split(stable.version, canary.version if canary else None, decision.weight)
+            router.write(kube, model, split, names)
+    except (KubeError, RouteError) as error:
+        canary = decision.intent or previous
+        message = f"the traffic split could not be written: {error}"[:1000]
+        conditions = [
+            condition("Progressing", "True" if canary else "False", "TrafficWriteFailed", message)
+        ]
+        decision.events.append(EventNote("TrafficWriteFailed", message, "Warning"))
+        decision.marks_after.clear()
+    serving = _serving_of(spec, canary)
+    if canary is not None and serving is not None:
+        canary = canary.model_copy(update={"achieved_weight": serving.achieved_weight})
+    plan = plan_serving(model, versions, deployments, services, now, serving)
     for action in plan.actions:
         _execute(kube, model, action, now)
-    for note in plan.events:
+    for mark in decision.marks_after:
+        _mark_version(kube, namespace, mark, now)
+    for note in [*decision.events, *plan.events]:
         post_event(kube, model, note.reason, note.message, note.type)
-    _patch_status(kube, model, plan.status)
+    merged = merge_conditions(
+        plan.status["conditions"], conditions, now, model["metadata"].get("generation")
+    )
+    _patch_status(
+        kube, model, {**plan.status, "conditions": merged, "canary": _canary_dump(canary)}
+    )

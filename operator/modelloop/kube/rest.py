@@ -7,6 +7,7 @@ merge patches with optimistic concurrency and status subresources are one call.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,12 @@ Obj = dict[str, Any]
 
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 JSON = "application/json"
 FIELD_MANAGER = "modelloop"
+# The API server's whole answer to a JSON patch that does not apply to the object as it is
+# now; a schema or CEL violation is a 422 too, but its message names the object and field.
+PATCH_NOT_APPLICABLE = "the server rejected our request due to an error in our request"
 
 
 class KubeError(Exception):
@@ -36,6 +41,17 @@ class KubeError(Exception):
     @property
     def conflict(self) -> bool:
         return self.status == 409
+
+    @property
+    def invalid(self) -> bool:
+        """422: the request was refused, by validation or because a JSON patch did not apply."""
+        return self.status == 422
+
+    @property
+    def test_failed(self) -> bool:
+        """A JSON patch did not apply: a ``test`` op failed (the object changed since it was
+        read) or a path is gone. Nothing changed; read again and rebuild the patch."""
+        return self.invalid and self.message == PATCH_NOT_APPLICABLE
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,8 @@ class Resource:
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 SERVICES = Resource("", "v1", "services")
 EVENTS = Resource("", "v1", "events")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
+VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices")
 
 
 class Kube:
@@ -162,6 +180,19 @@ class Kube:
             body=patch,
             query={"fieldManager": FIELD_MANAGER},
             content_type=MERGE,
+        )
+
+    def json_patch(
+        self, resource: Resource, namespace: str | None, name: str, ops: Sequence[Obj]
+    ) -> Obj:
+        """An RFC 6902 JSON patch, applied whole or not at all: put ``test`` ops before the
+        changes they guard, and a concurrent edit fails it (``KubeError.test_failed``)."""
+        return self.request(
+            "PATCH",
+            resource.path(namespace, name),
+            body=ops,
+            query={"fieldManager": FIELD_MANAGER},
+            content_type=JSON_PATCH,
         )
 
     def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:

@@ -27,6 +27,7 @@ from ..api.resources import GROUP, VERSION
 from ..conditions import condition, merge_conditions
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
+from ..rollout.pairs import Snapshot
 from .evaluate import evaluate_model
 from .plan import ModelKey, Request, SeriesKey, Target, plan_cycle
 from .promql import expand
@@ -100,7 +101,9 @@ class Evaluator:
         self.due: dict[ModelKey, float] = {}
         self.specs: dict[ModelKey, tuple[Any, ModelSpec]] = {}
         self.new_data: dict[ModelKey, float] = {}
-        self.on_new_data: Callable[[ModelKey], None] | None = None
+        self.snapshots: dict[ModelKey, Snapshot] = {}
+        # Wakes a Model's reconcile: its new-data counter moved, or its canary has new values.
+        self.wake: Callable[[ModelKey], None] | None = None
         self._pools = {
             name: ThreadPoolExecutor(source.max_concurrency, thread_name_prefix=f"prom-{name}")
             for name, source in self.sources.items()
@@ -118,6 +121,7 @@ class Evaluator:
             self.states.pop(gone, None)
             self.specs.pop(gone, None)
             self.new_data.pop(gone, None)
+            self.snapshots.pop(gone, None)
             self.telemetry.forget(*gone)
         due = [key for key in cache.models if self.due.get(key, 0.0) <= now_mono]
         targets = []
@@ -183,8 +187,8 @@ class Evaluator:
             value = _single_value(answer)
             if value is not None and value != self.new_data.get(key):
                 self.new_data[key] = value
-                if self.on_new_data is not None:
-                    self.on_new_data(key)
+                if self.wake is not None:
+                    self.wake(key)
 
     def _ask(self, requests: list[Request]) -> list[Answer]:
         futures: list[Future[Answer] | None] = []
@@ -214,6 +218,9 @@ class Evaluator:
         )
         self.states[target.key] = states
         self.telemetry.record(target.namespace, target.name, evaluated)
+        self.snapshots[target.key] = Snapshot(now, tuple(evaluated))
+        if len(target.versions) > 1 and self.wake is not None:
+            self.wake(target.key)  # the canary analysis reads these values
         body = cache.models.get(target.key)
         for _attempt in range(2):
             if body is None:

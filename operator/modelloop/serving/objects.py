@@ -38,7 +38,7 @@ def version_labels(model_name: str, version: str) -> dict[str, str]:
     return {**model_labels(model_name), LABEL_VERSION: version}
 
 
-def _with_hash(manifest: Obj) -> Obj:
+def with_hash(manifest: Obj) -> Obj:
     """Stamp the manifest with a hash of itself, so an unchanged object is not re-applied."""
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
     manifest["metadata"].setdefault("annotations", {})[ANNOTATION_APPLIED_HASH] = digest
@@ -78,7 +78,7 @@ def build_deployment(model: Obj, version: str, uri: str, replicas: int) -> Obj:
     for container in template.get("spec", {}).get("containers", []):
         kept = [e for e in container.get("env") or [] if e.get("name") not in reserved]
         container["env"] = kept + env
-    return _with_hash(
+    return with_hash(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -99,7 +99,7 @@ def build_deployment(model: Obj, version: str, uri: str, replicas: int) -> Obj:
 
 def _service(model: Obj, name: str, labels: dict[str, str], selector: dict[str, str]) -> Obj:
     port = model["spec"]["serving"].get("port", 8080)
-    return _with_hash(
+    return with_hash(
         {
             "apiVersion": "v1",
             "kind": "Service",

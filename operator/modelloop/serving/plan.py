@@ -223,7 +223,8 @@ def plan_serving(
     labels (which make the choice durable), then scaling down what no longer
     serves, deletion of what has no ModelVersion any more, and the status last.
     A version that stops serving keeps its Deployment warm for the rollout's
-    ``scaleDownDelay`` when it was retired (a quick undo), then at zero replicas
+    ``scaleDownDelay`` when it was retired (a quick undo; not with the replicas
+    provider, where its pods would still take traffic), then at zero replicas
     until its ModelVersion is removed.
     """
     spec = model["spec"]
@@ -288,13 +289,16 @@ def plan_serving(
                 )
         serving_names = {view.name for view, _count in serving}
         delay = parse_duration(spec.get("rollout", {}).get("scaleDownDelay", "10m"))
+        if (spec.get("traffic") or {}).get("provider", "replicas") == "replicas":
+            delay = timedelta(0)  # behind the Model's one Service, warm pods would take traffic
         for name in sorted(deployments_by_name):
-            view = by_name.get(name)
-            retiring = view is not None and (view.role == ROLE_STABLE or view.phase == "Serving")
-            if view is None or name in serving_names or retiring or _keeps_warm(view, delay, now):
+            idle = by_name.get(name)
+            if idle is None or name in serving_names or _keeps_warm(idle, delay, now):
                 continue
+            if idle.role == ROLE_STABLE or idle.phase == "Serving":
+                continue  # retired by this plan: warm until its phase records the time
             _apply_if_changed(
-                build_deployment(model, name, view.uri, 0), deployments_by_name[name], plan.actions
+                build_deployment(model, name, idle.uri, 0), deployments_by_name[name], plan.actions
             )
         plan.actions.extend(
             Delete("Deployment", name)

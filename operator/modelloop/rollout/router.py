@@ -1,0 +1,163 @@
+"""Write and read a Model's traffic split through its provider: the I/O around traffic.py.
+
+``router_for(spec)`` picks the router of ``spec.traffic``. Every call is idempotent: a
+managed route is applied only when its applied hash changed, a user's route is patched
+only when its weights differ, so a reconcile may call ``write`` on every pass.
+"""
+
+from collections.abc import Callable, Set
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..api.model import GatewayAPITraffic, IstioTraffic, ModelSpec
+from ..kube.rest import HTTPROUTES, VIRTUALSERVICES, Kube, Obj, Resource
+from ..serving.objects import applied_hash
+from .traffic import (
+    ReplicaSplit,
+    RouteError,
+    Split,
+    build_httproute,
+    build_virtualservice,
+    httproute_weight_patch,
+    observed_httproute_split,
+    observed_virtualservice_split,
+    replica_split,
+    virtualservice_weight_patch,
+)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write achieved."""
+
+    achieved_weight: int  # the canary's share of the traffic, as the provider can split it
+    changed: bool  # whether an API call changed a route
+    replicas: ReplicaSplit | None = None  # replicas provider: the counts still to apply
+
+
+class TrafficRouter(Protocol):
+    def write(self, kube: Kube, model: Obj, split: Split, versions: Set[str]) -> Written:
+        """Make the provider send traffic by ``split``; ``versions`` are the names of all the
+        Model's ModelVersions (their Services may appear in a user's route)."""
+        ...
+
+    def read(self, kube: Kube, model: Obj, versions: Set[str]) -> Split | None:
+        """The split the provider currently sends by; None when it holds none."""
+        ...
+
+
+@dataclass(frozen=True)
+class RouteApi:
+    """One route kind: where it lives and the pure functions that build and read it."""
+
+    kind: str
+    resource: Resource
+    build: Callable[[Obj, Split], Obj]
+    patch: Callable[[Obj, str, Set[str], Split, int], list[Obj]]
+    observe: Callable[[Obj, str, Set[str]], Split | None]
+
+
+GATEWAY_API = RouteApi(
+    "HTTPRoute", HTTPROUTES, build_httproute, httproute_weight_patch, observed_httproute_split
+)
+ISTIO = RouteApi(
+    "VirtualService",
+    VIRTUALSERVICES,
+    build_virtualservice,
+    virtualservice_weight_patch,
+    observed_virtualservice_split,
+)
+
+
+def _read_route(
+    kube: Kube, api: RouteApi, model: Obj, name: str, versions: Set[str]
+) -> Split | None:
+    route = kube.get(api.resource, model["metadata"]["namespace"], name)
+    return None if route is None else api.observe(route, model["metadata"]["name"], versions)
+
+
+@dataclass(frozen=True)
+class ManagedRoute:
+    """ModelLoop's own route, named after the Model: built whole, server-side applied."""
+
+    api: RouteApi
+
+    def write(self, kube: Kube, model: Obj, split: Split, versions: Set[str]) -> Written:
+        desired = self.api.build(model, split)
+        meta = model["metadata"]
+        existing = kube.get(self.api.resource, meta["namespace"], meta["name"])
+        changed = applied_hash(existing) != applied_hash(desired)
+        if changed:
+            kube.apply(self.api.resource, meta["namespace"], desired)
+        return Written(split.canary_weight, changed)
+
+    def read(self, kube: Kube, model: Obj, versions: Set[str]) -> Split | None:
+        return _read_route(kube, self.api, model, model["metadata"]["name"], versions)
+
+
+@dataclass(frozen=True)
+class PatchedRoute:
+    """The user's route ``name``: only the backends that are the Model's Services change.
+
+    ``write`` reads the route and sends a JSON patch whose ``test`` ops hold the values it
+    was computed from. When the route changed in between, the API server refuses it whole:
+    ``KubeError.test_failed``, nothing changed, and the next pass reads again. A route that
+    is missing or sends nothing to the Model raises RouteError, naming the route.
+    """
+
+    api: RouteApi
+    name: str
+    port: int  # of the versions' Services
+
+    def write(self, kube: Kube, model: Obj, split: Split, versions: Set[str]) -> Written:
+        namespace = model["metadata"]["namespace"]
+        route = kube.get(self.api.resource, namespace, self.name)
+        if route is None:
+            raise RouteError(f"{self.api.kind} {namespace}/{self.name} not found")
+        ops = self.api.patch(route, model["metadata"]["name"], versions, split, self.port)
+        if ops:
+            kube.json_patch(self.api.resource, namespace, self.name, ops)
+        return Written(split.canary_weight, bool(ops))
+
+    def read(self, kube: Kube, model: Obj, versions: Set[str]) -> Split | None:
+        return _read_route(kube, self.api, model, self.name, versions)
+
+
+@dataclass(frozen=True)
+class ReplicaRouter:
+    """No mesh: the split is approximated by replica counts behind the Model's Service.
+
+    ``write`` only computes the counts and changes nothing: the serving reconcile applies
+    ``Written.replicas`` to the two Deployments. ``read`` has nothing to read, since no
+    object records a weight (replica counts also move for other reasons): the rollout's
+    weight is the one in the Model's status.
+    """
+
+    total: int  # spec.serving.replicas
+
+    def write(self, kube: Kube, model: Obj, split: Split, versions: Set[str]) -> Written:
+        replicas = replica_split(self.total, split.canary_weight)
+        return Written(replicas.achieved_weight, changed=False, replicas=replicas)
+
+    def read(self, kube: Kube, model: Obj, versions: Set[str]) -> Split | None:
+        return None
+
+
+def router_for(spec: ModelSpec) -> TrafficRouter:
+    """The router of a Model's ``spec.traffic``."""
+    traffic, port = spec.traffic, spec.serving.port
+    if traffic.provider == "gatewayAPI":
+        gateway = traffic.gateway_api or GatewayAPITraffic()
+        return _route_router(GATEWAY_API, gateway.mode, gateway.route_name, port)
+    if traffic.provider == "istio":
+        istio = traffic.istio or IstioTraffic()
+        return _route_router(ISTIO, istio.mode, istio.virtual_service_name, port)
+    return ReplicaRouter(spec.serving.replicas)
+
+
+def _route_router(api: RouteApi, mode: str, name: str | None, port: int) -> TrafficRouter:
+    if mode != "patch":
+        return ManagedRoute(api)
+    if name is None:  # the Model's validation requires it
+        raise RouteError(f"{api.kind} patch mode needs the name of the route to patch")
+    return PatchedRoute(api, name, port)

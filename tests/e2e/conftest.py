@@ -1,0 +1,55 @@
+"""The rollout world of the e2e tests (fixtures shared by every tier are in tests/conftest.py)."""
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.harness.canary import CanaryWorld
+from tests.harness.modelserver import ModelServer
+from tests.harness.processes import Process
+from tests.harness.prometheus import PrometheusServer
+from tests.harness.traffic import TrafficGenerator
+
+from modelloop.kube.rest import Kube
+
+# Requests/s per slice: 60 labelled samples in the metric's 15s window at 10%.
+RATES = {"mobile": 40.0, "web": 40.0}
+
+
+@pytest.fixture
+def canary_world(
+    kube: Kube,
+    namespace: str,
+    tmp_path: Path,
+    traffic_crds: Path,
+    model_servers: Callable[..., ModelServer],
+    prometheus: Callable[..., PrometheusServer],
+    operator: Callable[..., Process],
+    traffic_generator: Callable[..., TrafficGenerator],
+) -> Callable[..., CanaryWorld]:
+    """Makes a churn model's rollout world on the given traffic provider."""
+
+    def make(
+        traffic: str,
+        stable: Mapping[str, float],
+        candidate: Mapping[str, float],
+        rates: Mapping[str, float] = RATES,
+        **spec: Any,
+    ) -> CanaryWorld:
+        return CanaryWorld(
+            kube,
+            namespace,
+            tmp_path,
+            model_servers,
+            prometheus,
+            operator,
+            traffic_generator,
+            traffic,
+            stable,
+            candidate,
+            rates,
+            spec,
+        )
+
+    return make

@@ -1,0 +1,220 @@
+"""The rollout world the e2e tests share: a churn model with two live model-server
+processes (stable and candidate) whose per-slice accuracy the test controls, a real
+Prometheus scraping both, the operator, and a traffic generator that splits its
+requests by the weights the operator wrote in the route (or the replica counts)."""
+
+from collections.abc import Callable, Mapping
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tests.harness.modelserver import ModelServer
+from tests.harness.processes import Process, free_port
+from tests.harness.prometheus import PrometheusServer, scrape_config
+from tests.harness.traffic import (
+    TrafficGenerator,
+    WeightReader,
+    httproute_weights,
+    replica_weights,
+    virtualservice_weights,
+)
+from tests.harness.waiting import wait_for
+
+from modelloop.api.resources import GROUP, VERSION
+from modelloop.kube.rest import EVENTS, Kube, Resource
+
+MODELS = Resource(GROUP, VERSION, "models")
+MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
+MODEL, STABLE, CANARY = "churn", "churn-v1", "churn-v2"
+SLICES = ("mobile", "web")
+USER_ROUTE = "churn-public"
+PORT = 8080
+
+ACCURACY = {
+    "name": "accuracy",
+    "query": 'sum(increase(model_correct_predictions_total{version="$version", $slice}[$window]))'
+    ' / sum(increase(model_predictions_total{version="$version", $slice}[$window]))',
+    "sampleQuery": 'sum(increase(model_predictions_total{version="$version", $slice}[$window]))',
+    "minSamples": 40,
+    "window": "15s",
+    "canary": {"proportion": True},
+}
+
+TRAFFIC: dict[str, dict[str, Any]] = {
+    "gateway-managed": {
+        "provider": "gatewayAPI",
+        "gatewayAPI": {"parentRefs": [{"name": "public"}], "hostnames": ["churn.example.com"]},
+    },
+    "gateway-patch": {
+        "provider": "gatewayAPI",
+        "gatewayAPI": {"mode": "patch", "routeName": USER_ROUTE},
+    },
+    "istio-managed": {"provider": "istio", "istio": {"hosts": ["churn.example.com"]}},
+    "replicas": {"provider": "replicas"},
+}
+
+
+def rollout(**analysis: Any) -> dict[str, Any]:
+    """Short steps so a rollout takes seconds: 10% and 50% analysed, then promotion."""
+    return {
+        "steps": [
+            {"weight": 10, "duration": "4s"},
+            {"weight": 50, "duration": "4s"},
+            {"weight": 100},
+        ],
+        "analysis": {
+            "interval": "2s",
+            "consecutiveSuccesses": 2,
+            "maxInconclusive": 40,
+            **analysis,
+        },
+        "scaleDownDelay": "1m",
+    }
+
+
+def model(traffic: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Model",
+        "metadata": {"name": MODEL},
+        "spec": {
+            "metricsProvider": "test",
+            "evaluationInterval": "1s",
+            "serving": {
+                "replicas": 10,
+                "port": PORT,
+                "template": {"spec": {"containers": [{"name": "s", "image": "x:1"}]}},
+            },
+            "traffic": traffic,
+            "slices": [{"name": s, "matchLabels": {"slice": s}} for s in SLICES],
+            "metrics": [ACCURACY],
+            "automation": "promote",
+            "rollout": rollout(),
+            **spec,
+        },
+    }
+
+
+def version(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelVersion",
+        "metadata": {"name": name},
+        "spec": {"model": MODEL, "uri": f"s3://models/churn/{name}"},
+    }
+
+
+def user_route(namespace: str) -> dict[str, Any]:
+    """A route the user owns in Git, pointing at the Model's Service (patch mode)."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": USER_ROUTE, "namespace": namespace},
+        "spec": {
+            "parentRefs": [{"name": "public"}],
+            "rules": [{"backendRefs": [{"name": MODEL, "port": PORT}]}],
+        },
+    }
+
+
+def weight_reader(kube: Kube, namespace: str, traffic: str) -> WeightReader:
+    if traffic == "gateway-managed":
+        return httproute_weights(kube, namespace, MODEL)
+    if traffic == "gateway-patch":
+        return httproute_weights(kube, namespace, USER_ROUTE)
+    if traffic == "istio-managed":
+        return virtualservice_weights(kube, namespace, MODEL)
+    return replica_weights(kube, namespace, MODEL)
+
+
+class CanaryWorld:
+    """Stable serving and taking traffic; ``release`` makes the candidate's ModelVersion."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        tmp_path: Path,
+        servers: Callable[..., ModelServer],
+        prometheus: Callable[..., PrometheusServer],
+        operator: Callable[..., Process],
+        generator: Callable[..., TrafficGenerator],
+        traffic: str,
+        stable: Mapping[str, float],
+        candidate: Mapping[str, float],
+        rates: Mapping[str, float],
+        spec: dict[str, Any],
+    ) -> None:
+        self.kube, self.namespace = kube, namespace
+        self.servers = {
+            STABLE: servers(MODEL, STABLE, stable, seed=1),
+            CANARY: servers(MODEL, CANARY, candidate, seed=2),
+        }
+        self.prometheus = prometheus(
+            scrape_config({name: s.address for name, s in self.servers.items()})
+        )
+        providers = tmp_path / "providers.yaml"
+        providers.write_text(
+            yaml.safe_dump({"providers": [{"name": "test", "url": self.prometheus.url}]})
+        )
+        self._start_operator = operator
+        self._operator_args = (
+            f"--providers={providers}",
+            f"--metrics-address=127.0.0.1:{free_port()}",
+        )
+        if traffic == "gateway-patch":
+            kube.create(HTTPROUTES, namespace, user_route(namespace))
+        self.operator = operator(*self._operator_args)
+        kube.create(MODELS, namespace, model(TRAFFIC[traffic], **spec))
+        kube.create(MODEL_VERSIONS, namespace, version(STABLE))
+        reader = weight_reader(kube, namespace, traffic)
+        wait_for(lambda: percent(reader()) == {STABLE: 100}, 60, f"{STABLE} takes all traffic")
+        self.traffic = generator(reader, self.servers, rates)
+
+    def release(self) -> None:
+        """The candidate appears (made outside ModelLoop): validated, then rolled out."""
+        self.kube.create(MODEL_VERSIONS, self.namespace, version(CANARY))
+
+    def start_operator_again(self) -> None:
+        self.operator = self._start_operator(*self._operator_args)
+
+    def status(self) -> dict[str, Any]:
+        return (self.kube.get(MODELS, self.namespace, MODEL) or {}).get("status") or {}
+
+    def phase_of(self, name: str) -> str | None:
+        body = self.kube.get(MODEL_VERSIONS, self.namespace, name) or {}
+        phase: str | None = (body.get("status") or {}).get("phase")
+        return phase
+
+    def await_phase(self, name: str, phase: str, timeout: float = 120) -> None:
+        try:
+            wait_for(lambda: self.phase_of(name) == phase, timeout, f"{name} in phase {phase}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the rollout: {self.status().get('canary')}") from None
+
+    def condition(self, type_: str) -> dict[str, Any]:
+        return next((c for c in self.status().get("conditions") or [] if c["type"] == type_), {})
+
+    def events(self, reason: str) -> list[str]:
+        return [
+            e["message"]
+            for e in self.kube.list(EVENTS, self.namespace)
+            if e["reason"] == reason and e["involvedObject"]["name"] == MODEL
+        ]
+
+    def canary_weights(self) -> list[int]:
+        """The candidate's weight each time the weights changed, as the data plane saw them."""
+        return [percent(o.weights).get(CANARY, 0) for o in self.traffic.timeline]
+
+
+def percent(weights: Mapping[str, int]) -> dict[str, int]:
+    """Relative weights (route weights or replica counts) as whole percents, zeros left out."""
+    total = sum(weights.values())
+    return {k: round(100 * w / total) for k, w in weights.items() if w} if total else {}
+
+
+def forward_only(weights: list[int]) -> bool:
+    """No flapping: within a rollout the canary's weight only grows."""
+    return all(a <= b for a, b in pairwise(weights))

@@ -1,0 +1,231 @@
+"""A model version's server, played by the harness: a real HTTP process per version.
+
+``python -m tests.harness.modelserver --port P --model M --version V --state STATE.json``
+answers ``POST /predict`` with ``{"slice": "mobile", "label_delay": 2.5}`` (the delay is
+optional) by ``{"version": V, "correct": true}``, where ``correct`` is drawn with the
+accuracy the state file gives for the slice. There is no model: the test decides how good
+each version is per slice, and can change it mid-test by rewriting the state file (it is
+re-read when it changes)::
+
+    {"accuracy": {"mobile": 0.95, "web": 0.9}, "default": 0.9, "seed": 7}
+
+``GET /metrics`` exports labelled feedback as the operator's queries expect it:
+``model_predictions_total`` and ``model_correct_predictions_total`` by model, version and
+slice. A prediction counts once its ground truth arrives: at once, or ``label_delay``
+seconds later, which is how label delay looks in production. ``GET /healthz`` says ok.
+"""
+
+import argparse
+import heapq
+import itertools
+import json
+import random
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from tests.harness.exporter import write_state
+from tests.harness.processes import Process, free_port, wait_healthy
+
+
+class _Accuracy:
+    """The state file's accuracy per slice, re-read when the file is replaced, and the draws.
+
+    The generator is seeded once, from the seed and the version, so two versions given the
+    same state do not draw the same sequence, and a run's draws repeat.
+    """
+
+    def __init__(self, path: Path, model: str, version: str) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._state: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._reload()
+        self._rng = random.Random(f"{self._state.get('seed', 0)}/{model}/{version}")
+
+    def _reload(self) -> None:
+        stat = self.path.stat()
+        stamp = (stat.st_ino, stat.st_mtime_ns)  # write_state replaces the file: a new inode
+        if stamp != self._stamp:
+            self._stamp, self._state = stamp, json.loads(self.path.read_text())
+
+    def slices(self) -> list[str]:
+        with self._lock:
+            return list(self._state["accuracy"])
+
+    def draw(self, slice_: str) -> bool:
+        with self._lock:
+            self._reload()
+            accuracy = float(self._state["accuracy"].get(slice_, self._state["default"]))
+            return self._rng.random() < accuracy
+
+
+class _Feedback:
+    """Counts each prediction when its label arrives: now, or after its label delay.
+
+    Delayed labels wait in one heap served by one thread, not a timer thread each, so a long
+    delay at 100 req/s stays cheap.
+    """
+
+    def __init__(self, registry: CollectorRegistry, model: str, version: str) -> None:
+        names = ["model", "version", "slice"]
+        self.predictions = Counter(
+            "model_predictions_total", "Predictions whose label arrived", names, registry=registry
+        )
+        self.correct = Counter(
+            "model_correct_predictions_total",
+            "Predictions whose label arrived and matched",
+            names,
+            registry=registry,
+        )
+        self.model, self.version = model, version
+        self._pending: list[tuple[float, int, str, bool]] = []
+        self._order = itertools.count()  # ties on the due time never compare the rest
+        self._wake = threading.Condition()
+        threading.Thread(target=self._deliver, name="labels", daemon=True).start()
+
+    def zero(self, slice_: str) -> None:
+        """Export a slice's series before its first label, so increase() sees it from zero."""
+        self.predictions.labels(self.model, self.version, slice_)
+        self.correct.labels(self.model, self.version, slice_)
+
+    def record(self, slice_: str, correct: bool, delay: float) -> None:
+        if delay <= 0:
+            self._count(slice_, correct)
+            return
+        with self._wake:
+            entry = (time.monotonic() + delay, next(self._order), slice_, correct)
+            heapq.heappush(self._pending, entry)
+            self._wake.notify()
+
+    def _count(self, slice_: str, correct: bool) -> None:
+        self.predictions.labels(self.model, self.version, slice_).inc()
+        if correct:
+            self.correct.labels(self.model, self.version, slice_).inc()
+
+    def _deliver(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending or self._pending[0][0] > time.monotonic():
+                    due = self._pending[0][0] - time.monotonic() if self._pending else None
+                    self._wake.wait(due)
+                _, _, slice_, correct = heapq.heappop(self._pending)
+            self._count(slice_, correct)
+
+
+def _handler(
+    version: str, accuracy: _Accuracy, feedback: _Feedback, registry: CollectorRegistry
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: the traffic generator reuses connections
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms ACK wait
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            if path == "/metrics":
+                self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                self._reply(200, b"ok\n")
+            else:
+                self._reply(404, b"not found\n")
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != "/predict":
+                self._reply(404, b"not found\n")
+                return
+            try:
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                slice_, delay = str(request["slice"]), float(request.get("label_delay", 0))
+            except (TypeError, ValueError, KeyError) as error:
+                self._reply(400, f"bad request: {error!r}\n".encode())
+                return
+            correct = accuracy.draw(slice_)
+            feedback.record(slice_, correct, delay)
+            answer = json.dumps({"version": version, "correct": correct}).encode()
+            self._reply(200, answer, "application/json")
+
+        def _reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            """Silent: a line per request would flood the log; errors are still logged."""
+
+    return Handler
+
+
+class ModelServer:
+    """One version's model server as a child process of the test, on its own port."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        model: str,
+        version: str,
+        accuracy: Mapping[str, float],
+        default: float = 0.9,
+        seed: int = 7,
+    ) -> None:
+        """``accuracy``: slice -> probability of a correct answer; ``default`` for the rest."""
+        self.model, self.version, self.seed = model, version, seed
+        self.state_file = workdir / f"modelserver-{model}-{version}.json"
+        self.set_accuracy(accuracy, default)
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.address}"
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.harness.modelserver",
+            *("--port", str(self.port), "--model", model, "--version", version),
+            *("--state", str(self.state_file)),
+        ]
+        self.process = Process(
+            f"modelserver-{model}-{version}", argv, workdir, cwd=Path(__file__).parents[2]
+        )
+        try:
+            wait_healthy(self.process, f"{self.url}/healthz", 30)
+        except BaseException:
+            self.process.stop()
+            raise
+
+    def set_accuracy(self, accuracy: Mapping[str, float], default: float | None = None) -> None:
+        """Change how good this version is from its next request; ``default`` kept if None."""
+        if default is None:
+            default = json.loads(self.state_file.read_text())["default"]
+        write_state(
+            self.state_file, {"accuracy": dict(accuracy), "default": default, "seed": self.seed}
+        )
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.harness.modelserver")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--state", type=Path, required=True)
+    args = parser.parse_args(argv)
+    registry = CollectorRegistry()
+    accuracy = _Accuracy(args.state, args.model, args.version)
+    feedback = _Feedback(registry, args.model, args.version)
+    for slice_ in accuracy.slices():
+        feedback.zero(slice_)
+    handler = _handler(args.version, accuracy, feedback, registry)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
