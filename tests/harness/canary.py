@@ -8,9 +8,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tests.harness.modelserver import ModelServer
-from tests.harness.processes import Process, free_port
+from tests.harness.processes import Process
 from tests.harness.prometheus import PrometheusServer, scrape_config
 from tests.harness.traffic import (
     TrafficGenerator,
@@ -20,9 +19,10 @@ from tests.harness.traffic import (
     virtualservice_weights,
 )
 from tests.harness.waiting import wait_for
+from tests.harness.world import OperatorWorld
 
 from modelloop.api.resources import GROUP, VERSION
-from modelloop.kube.rest import EVENTS, Kube, Resource
+from modelloop.kube.rest import Kube, Resource
 
 MODELS = Resource(GROUP, VERSION, "models")
 MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
@@ -129,7 +129,7 @@ def weight_reader(kube: Kube, namespace: str, traffic: str) -> WeightReader:
     return replica_weights(kube, namespace, MODEL)
 
 
-class CanaryWorld:
+class CanaryWorld(OperatorWorld):
     """Stable serving and taking traffic; ``release`` makes the candidate's ModelVersion."""
 
     def __init__(
@@ -147,7 +147,6 @@ class CanaryWorld:
         rates: Mapping[str, float],
         spec: dict[str, Any],
     ) -> None:
-        self.kube, self.namespace = kube, namespace
         self.servers = {
             STABLE: servers(MODEL, STABLE, stable, seed=1),
             CANARY: servers(MODEL, CANARY, candidate, seed=2),
@@ -155,18 +154,9 @@ class CanaryWorld:
         self.prometheus = prometheus(
             scrape_config({name: s.address for name, s in self.servers.items()})
         )
-        providers = tmp_path / "providers.yaml"
-        providers.write_text(
-            yaml.safe_dump({"providers": [{"name": "test", "url": self.prometheus.url}]})
-        )
-        self._start_operator = operator
-        self._operator_args = (
-            f"--providers={providers}",
-            f"--metrics-address=127.0.0.1:{free_port()}",
-        )
+        super().__init__(kube, namespace, tmp_path, self.prometheus.url, operator, MODEL)
         if traffic == "gateway-patch":
             kube.create(HTTPROUTES, namespace, user_route(namespace))
-        self.operator = operator(*self._operator_args)
         kube.create(MODELS, namespace, model(TRAFFIC[traffic], **spec))
         kube.create(MODEL_VERSIONS, namespace, version(STABLE))
         reader = weight_reader(kube, namespace, traffic)
@@ -176,12 +166,6 @@ class CanaryWorld:
     def release(self) -> None:
         """The candidate appears (made outside ModelLoop): validated, then rolled out."""
         self.kube.create(MODEL_VERSIONS, self.namespace, version(CANARY))
-
-    def start_operator_again(self) -> None:
-        self.operator = self._start_operator(*self._operator_args)
-
-    def status(self) -> dict[str, Any]:
-        return (self.kube.get(MODELS, self.namespace, MODEL) or {}).get("status") or {}
 
     def phase_of(self, name: str) -> str | None:
         body = self.kube.get(MODEL_VERSIONS, self.namespace, name) or {}
@@ -193,16 +177,6 @@ class CanaryWorld:
             wait_for(lambda: self.phase_of(name) == phase, timeout, f"{name} in phase {phase}")
         except AssertionError as error:
             raise AssertionError(f"{error}; the rollout: {self.status().get('canary')}") from None
-
-    def condition(self, type_: str) -> dict[str, Any]:
-        return next((c for c in self.status().get("conditions") or [] if c["type"] == type_), {})
-
-    def events(self, reason: str) -> list[str]:
-        return [
-            e["message"]
-            for e in self.kube.list(EVENTS, self.namespace)
-            if e["reason"] == reason and e["involvedObject"]["name"] == MODEL
-        ]
 
     def canary_weights(self) -> list[int]:
         """The candidate's weight each time the weights changed, as the data plane saw them."""

@@ -63,7 +63,58 @@ def model(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class World:
+class OperatorWorld:
+    """The operator pointed at a test Prometheus, and what tests read of the Model it runs."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        tmp_path: Path,
+        prometheus_url: str,
+        operator: Callable[..., Process],
+        model_name: str,
+        **provider: str,
+    ) -> None:
+        """``provider``: more settings of the one provider, ``test`` (e.g. timeout)."""
+        self.kube, self.namespace, self.model_name = kube, namespace, model_name
+        providers = tmp_path / "providers.yaml"
+        providers.write_text(
+            yaml.safe_dump({"providers": [{"name": "test", "url": prometheus_url, **provider}]})
+        )
+        self.metrics_port = free_port()
+        self._start_operator = operator
+        self._operator_args = (
+            f"--providers={providers}",
+            f"--metrics-address=127.0.0.1:{self.metrics_port}",
+        )
+        self.operator = operator(*self._operator_args)
+
+    def start_operator_again(self) -> None:
+        """After a crash: a fresh operator process with the same configuration."""
+        self.operator = self._start_operator(*self._operator_args)
+
+    def status(self) -> dict[str, Any]:
+        return (self.kube.get(MODELS, self.namespace, self.model_name) or {}).get("status") or {}
+
+    def condition(self, type_: str) -> dict[str, Any]:
+        return next((c for c in self.status().get("conditions") or [] if c["type"] == type_), {})
+
+    def events(self, reason: str) -> list[str]:
+        return [
+            e["message"]
+            for e in self.kube.list(EVENTS, self.namespace)
+            if e["reason"] == reason and e["involvedObject"]["name"] == self.model_name
+        ]
+
+    def operator_metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text: str = response.read().decode()
+            return text
+
+
+class World(OperatorWorld):
     """An exporter for the stable version, a Prometheus scraping it and the operator."""
 
     def __init__(
@@ -76,21 +127,8 @@ class World:
         operator: Callable[..., Process],
         spec: dict[str, Any],
     ) -> None:
-        self.kube, self.namespace = kube, namespace
         self.exporter, self.prometheus = exporter, prometheus
-        providers = tmp_path / "providers.yaml"
-        providers.write_text(
-            yaml.safe_dump(
-                {"providers": [{"name": "test", "url": prometheus.url, "timeout": "2s"}]}
-            )
-        )
-        self.metrics_port = free_port()
-        self._start_operator = operator
-        self._operator_args = (
-            f"--providers={providers}",
-            f"--metrics-address=127.0.0.1:{self.metrics_port}",
-        )
-        self.operator = operator(*self._operator_args)
+        super().__init__(kube, namespace, tmp_path, prometheus.url, operator, MODEL, timeout="2s")
         kube.create(MODELS, namespace, model(spec))
         kube.create(
             MODEL_VERSIONS,
@@ -103,36 +141,13 @@ class World:
             },
         )
 
-    def start_operator_again(self) -> None:
-        """After a crash: a fresh operator process with the same configuration."""
-        self.operator = self._start_operator(*self._operator_args)
-
-    def status(self) -> dict[str, Any]:
-        return (self.kube.get(MODELS, self.namespace, MODEL) or {}).get("status") or {}
-
     def verdicts(self) -> dict[str, str]:
         return {
             f"{v['metric']}/{v['slice']}": v["verdict"] for v in self.status().get("verdicts") or []
         }
 
-    def condition(self, type_: str) -> dict[str, Any]:
-        return next((c for c in self.status().get("conditions") or [] if c["type"] == type_), {})
-
     def await_verdicts(self, expected: dict[str, str], timeout: float = 60) -> None:
         wait_for(lambda: self.verdicts() == expected, timeout, f"verdicts {expected}")
-
-    def events(self, reason: str) -> list[str]:
-        return [
-            e["message"]
-            for e in self.kube.list(EVENTS, self.namespace)
-            if e["reason"] == reason and e["involvedObject"]["name"] == MODEL
-        ]
-
-    def operator_metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text: str = response.read().decode()
-            return text
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:
