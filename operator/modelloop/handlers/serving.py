@@ -19,13 +19,13 @@ from ..api.resources import (
     MANAGED_BY,
     VERSION,
 )
-from ..conditions import condition, merge_conditions
+from ..conditions import condition, find, merge_conditions
 from ..kube.events import post_event
 from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj, Resource
 from ..rollout.machine import RolloutWorld, decide
 from ..rollout.pairs import Snapshot
-from ..rollout.router import TrafficRouter, router_for
-from ..rollout.traffic import RouteError, Split, replica_split
+from ..rollout.router import TrafficRouter, Written, router_for
+from ..rollout.traffic import RouteError, Split
 from ..serving.plan import (
     Apply,
     CanaryServing,
@@ -132,9 +132,9 @@ def _report_invalid(kube: Kube, model: Obj, error: ValidationError, now: datetim
     _patch_status(kube, model, {"conditions": conditions, "observedGeneration": generation})
 
 
-def _available(deployment: Obj | None) -> bool:
-    conditions = (deployment or {}).get("status", {}).get("conditions") or []
-    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
+def _available(deployment: Obj) -> bool:
+    available = find((deployment.get("status") or {}).get("conditions") or [], "Available")
+    return available is not None and available.get("status") == "True"
 
 
 def _canary_ready(spec: ModelSpec, canary: CanaryStatus | None, deployments: list[Obj]) -> bool:
@@ -148,16 +148,19 @@ def _canary_ready(spec: ModelSpec, canary: CanaryStatus | None, deployments: lis
     )
 
 
-def _serving_of(spec: ModelSpec, canary: CanaryStatus | None) -> CanaryServing | None:
-    """Replica counts of stable and canary: the split itself for the replicas provider."""
+def _serving_of(
+    spec: ModelSpec, canary: CanaryStatus | None, written: Written | None
+) -> CanaryServing | None:
+    """Replica counts of stable and canary: the split itself when the router asks for it
+    (replicas provider), both at full size behind a route."""
     if canary is None:
         return None
-    total = spec.serving.replicas
-    if spec.traffic.provider != "replicas":
+    counts = written.replicas if written is not None else None
+    if counts is None:
+        total = spec.serving.replicas
         return CanaryServing(canary.version, total, total)
-    split = replica_split(total, canary.weight)
     return CanaryServing(
-        canary.version, split.stable_replicas, split.canary_replicas, split.achieved_weight
+        canary.version, counts.stable_replicas, counts.canary_replicas, counts.achieved_weight
     )
 
 
@@ -254,10 +257,11 @@ def reconcile_serving(
     versions = _marked(versions, decision.marks, now)
     canary, conditions = decision.canary, decision.conditions
     stable = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)
+    written = None
     try:
         if stable.version is not None:
             split = Split(stable.version, canary.version if canary else None, decision.weight)
-            router.write(kube, model, split, names)
+            written = router.write(kube, model, split, names)
     except (KubeError, RouteError) as error:
         canary = decision.intent or previous
         message = f"the traffic split could not be written: {error}"[:1000]
@@ -266,7 +270,7 @@ def reconcile_serving(
         ]
         decision.events.append(EventNote("TrafficWriteFailed", message, "Warning"))
         decision.marks_after.clear()
-    serving = _serving_of(spec, canary)
+    serving = _serving_of(spec, canary, written)
     if canary is not None and serving is not None:
         canary = canary.model_copy(update={"achieved_weight": serving.achieved_weight})
     plan = plan_serving(model, versions, deployments, services, now, serving)
