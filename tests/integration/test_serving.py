@@ -211,8 +211,13 @@ def test_a_restore_without_status_or_pin_keeps_serving_the_pinned_version(
     assert v1 is not None
     assert v1["status"]["phase"] == "Retired"
     assert "modelloop.dev/role" not in v1["metadata"].get("labels", {})
-    # The old version stays warm (rollout.scaleDownDelay) for a quick undo.
-    assert replicas(kube, namespace) == {"fraud-detector-v1": 2, "fraud-detector-v2": 2}
+    # The replicas provider (the example's default) has no warm period: behind the Model's
+    # one Service the old version's pods would still take traffic.
+    wait_for(
+        lambda: replicas(kube, namespace) == {"fraud-detector-v1": 0, "fraud-detector-v2": 2},
+        30,
+        "the retired v1 scaled to zero",
+    )
 
     # A restore from backup: the operator is down, status is gone, the pin was never in Git.
     running.kill()
