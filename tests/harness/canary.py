@@ -26,6 +26,7 @@ from modelloop.kube.rest import Kube, Resource
 
 MODELS = Resource(GROUP, VERSION, "models")
 MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
+DEPLOYMENTS = Resource("apps", "v1", "deployments")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 MODEL, STABLE, CANARY = "churn", "churn-v1", "churn-v2"
 SLICES = ("mobile", "web")
@@ -176,7 +177,23 @@ class CanaryWorld(OperatorWorld):
         try:
             wait_for(lambda: self.phase_of(name) == phase, timeout, f"{name} in phase {phase}")
         except AssertionError as error:
-            raise AssertionError(f"{error}; the rollout: {self.status().get('canary')}") from None
+            raise AssertionError(
+                f"{error}; the rollout: {self.status().get('canary')}; "
+                f"the Deployments: {self.deployment_states()}"
+            ) from None
+
+    def deployment_states(self) -> dict[str, Any]:
+        """Replica counts and conditions of the Model's Deployments, to explain a stall."""
+        states: dict[str, Any] = {}
+        for d in self.kube.list(DEPLOYMENTS, self.namespace, f"modelloop.dev/model={MODEL}"):
+            status = d.get("status") or {}
+            states[d["metadata"]["name"]] = {
+                "replicas": d["spec"].get("replicas"),
+                "ready": status.get("readyReplicas"),
+                "updated": status.get("updatedReplicas"),
+                "conditions": {c["type"]: c["reason"] for c in status.get("conditions") or []},
+            }
+        return states
 
     def canary_weights(self) -> list[int]:
         """The candidate's weight each time the weights changed, as the data plane saw them."""

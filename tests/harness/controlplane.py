@@ -182,6 +182,10 @@ class LocalControlPlane:
             f"--kubeconfig={kwok}",
             f"--config={STAGES}",
             "--manage-all-nodes=true",
+            # The node's Lease is its heartbeat (the Stages post status every ~10 min);
+            # without it the node controller finds the node stale after 50 s and marks
+            # every pod NotReady for good, stalling any Deployment waiting to be Available.
+            "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{free_port()}",
         )
         self._add_node()

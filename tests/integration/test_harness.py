@@ -19,6 +19,7 @@ from modelloop.kube.rest import DEPLOYMENTS, Kube, KubeError, Resource
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
 CONFIG_MAPS = Resource("", "v1", "configmaps")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
 
 
 def pod_template(labels: dict[str, str], restart_policy: str = "Never") -> dict[str, Any]:
@@ -61,6 +62,18 @@ def test_deployment_becomes_available_on_the_simulated_node(kube: Kube, namespac
     assert len(pods) == 3
     assert {p["spec"]["nodeName"] for p in pods} == {"kwok-node-0"}
     assert all(p["status"]["phase"] == "Running" and p["status"].get("podIP") for p in pods)
+
+
+def test_the_simulated_node_renews_its_lease(kube: Kube) -> None:
+    """Its Lease is the node's heartbeat: were it not renewed, the node controller would
+    mark every pod NotReady after the grace period (50 s) and Deployments would stall."""
+
+    def renew_time() -> str:
+        lease = kube.get(LEASES, "kube-node-lease", "kwok-node-0") or {}
+        return str((lease.get("spec") or {}).get("renewTime") or "")
+
+    first = renew_time()
+    wait_for(lambda: renew_time() not in ("", first), 30, "the node's Lease renewed")
 
 
 def test_job_pods_complete_but_training_pods_wait_for_the_harness(
