@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.harness.canary import CanaryWorld
+from tests.harness.canary import CanaryFleet, CanaryWorld
 from tests.harness.modelserver import ModelServer
 from tests.harness.processes import Process
 from tests.harness.prometheus import PrometheusServer
@@ -48,6 +48,39 @@ def canary_world(
             traffic,
             stable,
             candidate,
+            rates,
+            spec,
+        )
+
+    return make
+
+
+@pytest.fixture
+def canary_fleet(
+    kube: Kube,
+    namespace: str,
+    tmp_path: Path,
+    traffic_crds: Path,
+    model_servers: Callable[..., ModelServer],
+    prometheus: Callable[..., PrometheusServer],
+    operator: Callable[..., Process],
+    traffic_generator: Callable[..., TrafficGenerator],
+) -> Callable[..., CanaryFleet]:
+    """Makes ``size`` Models whose candidates are as good as their stable versions."""
+
+    def make(
+        size: int, accuracy: Mapping[str, float], rates: Mapping[str, float], **spec: Any
+    ) -> CanaryFleet:
+        return CanaryFleet(
+            kube,
+            namespace,
+            tmp_path,
+            model_servers,
+            prometheus,
+            operator,
+            traffic_generator,
+            size,
+            accuracy,
             rates,
             spec,
         )

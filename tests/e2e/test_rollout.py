@@ -1,16 +1,28 @@
 """Canary rollouts end to end: real API server and Prometheus, two live model servers,
 and a traffic generator obeying the weights the operator writes."""
 
+import time
 from collections.abc import Callable
 
 import pytest
+from prometheus_api_client import PrometheusConnect
+from tests.harness.admission import deny_operator_writes
 from tests.harness.canary import (
     CANARY,
+    MODEL,
+    MODELS,
     STABLE,
+    CanaryFleet,
     CanaryWorld,
     forward_only,
+    percent,
+    rollout,
 )
+from tests.harness.controlplane import ControlPlane
 from tests.harness.waiting import wait_for
+from tests.harness.world import sample
+
+from modelloop.kube.rest import EVENTS
 
 GOOD = {"mobile": 0.85, "web": 0.85}
 BETTER = {"mobile": 0.95, "web": 0.95}
@@ -58,3 +70,143 @@ def test_a_candidate_worse_on_one_slice_is_rolled_back_at_the_first_step(
     assert "accuracy on slice web: canary 0." in event
     assert world.status()["stableVersion"] == STABLE
     assert "canary" not in world.status()
+
+
+def test_too_little_labelled_traffic_stays_inconclusive_until_the_deadline(
+    canary_world: Callable[..., CanaryWorld],
+) -> None:
+    steps = rollout(stepTimeout="25s", maxInconclusive=1000)
+    world = canary_world(
+        "gateway-managed", GOOD, BETTER, {"mobile": 2.0, "web": 2.0}, rollout=steps
+    )
+    world.release()
+    wait_for(
+        lambda: (world.status().get("canary") or {}).get("inconclusive", 0) >= 3, 60, "inconclusive"
+    )
+    canary = world.status()["canary"]
+    assert (canary["step"], canary["weight"], canary["failures"]) == (0, 10, 0)
+    assert {row["outcome"] for row in canary["analysis"]} == {"inconclusive"}
+    assert "too few samples" in canary["analysis"][0]["reason"]
+    world.await_phase(CANARY, "RolledBack", timeout=60)
+    assert world.condition("RolledBack")["reason"] == "Inconclusive"
+    assert max(world.canary_weights()) == 10
+
+
+def test_a_restart_mid_rollout_continues_from_the_same_step_without_flapping(
+    canary_world: Callable[..., CanaryWorld], control_plane: ControlPlane
+) -> None:
+    world = canary_world("gateway-managed", GOOD, BETTER)
+    routes = [
+        {
+            "apiGroups": ["gateway.networking.k8s.io"],
+            "apiVersions": ["*"],
+            "resources": ["httproutes"],
+            "operations": ["UPDATE", "CREATE"],
+        }
+    ]
+    world.release()
+    wait_for(lambda: (world.status().get("canary") or {}).get("weight") == 10, 90, "step 1 at 10%")
+    with deny_operator_writes(control_plane, "hold-weights", routes, "held by the test"):
+        wait_for(
+            lambda: world.condition("Progressing").get("reason") == "TrafficWriteFailed",
+            60,
+            "the next weight change is denied",
+        )
+        canary = world.status()["canary"]
+        assert (canary["step"], canary["weight"]) == (0, 10)
+        assert percent(world.traffic.timeline[-1].weights) == {STABLE: 90, CANARY: 10}
+        world.operator.kill()
+    world.start_operator_again()
+    world.await_phase(CANARY, "Serving", timeout=120)
+    weights = world.canary_weights()
+    assert forward_only(weights), weights
+    assert [w for w in weights if w] == [10, 50, 100], weights
+    # The denied step was not announced, and its retries were not either.
+    assert len(world.events("StepAdvanced")) == 1
+    assert len(world.events("TrafficWriteFailed")) == 1
+
+
+def test_undo_pins_the_previous_version_back(canary_world: Callable[..., CanaryWorld]) -> None:
+    world = canary_world("gateway-managed", GOOD, BETTER)
+    world.release()
+    world.await_phase(CANARY, "Serving", timeout=150)
+    world.kube.merge_patch(MODELS, world.namespace, MODEL, {"spec": {"pinnedVersion": STABLE}})
+    world.await_phase(STABLE, "Serving", timeout=60)
+    wait_for(lambda: world.canary_weights()[-1] == 0, 30, "traffic back on the pinned version")
+    assert world.status()["stableVersion"] == STABLE
+    assert world.condition("Pinned")["status"] == "True"
+    assert world.phase_of(CANARY) == "Retired"
+
+
+def test_reaction_time_from_a_visible_degradation_to_weights_back_on_stable(
+    canary_world: Callable[..., CanaryWorld], record_property: Callable[[str, object], None]
+) -> None:
+    """The candidate is good until it reaches 50%, then its web slice degrades."""
+    world = canary_world("gateway-managed", GOOD, BETTER)
+    world.release()
+    wait_for(lambda: (world.status().get("canary") or {}).get("weight") == 50, 120, "step 2 at 50%")
+    world.servers[CANARY].set_accuracy({"mobile": 0.95, "web": 0.5})
+    query = (
+        'sum(increase(model_correct_predictions_total{version="churn-v2", slice="web"}[10s]))'
+        ' / sum(increase(model_predictions_total{version="churn-v2", slice="web"}[10s]))'
+    )
+
+    client = PrometheusConnect(world.prometheus.url)
+
+    def degraded() -> bool:
+        result = client.custom_query(query)
+        return bool(result) and float(result[0]["value"][1]) < 0.8
+
+    wait_for(degraded, 60, "the degradation visible in Prometheus", interval=0.1)
+    visible = time.monotonic()
+    wait_for(lambda: world.canary_weights()[-1] == 0, 60, "weights back on stable", interval=0.05)
+    back = next(
+        o.monotonic for o in reversed(world.traffic.timeline) if o.weights.get(CANARY, 0) == 0
+    )
+    reaction = back - visible
+    record_property("reaction_seconds", round(reaction, 2))
+    print(f"reaction time: {reaction:.2f} s from visible degradation to weights on stable")
+    assert world.phase_of(CANARY) == "RolledBack"
+
+
+def test_identical_candidates_with_noisy_metrics_are_never_rolled_back(
+    canary_fleet: Callable[..., CanaryFleet],
+) -> None:
+    """The null case at scale: 10 Models at once, each candidate exactly as good as its
+    stable version (0.85 on both slices, its own random draws), one analysed step.
+
+    At confidence 0.999 a rollout is falsely rolled back with probability at most 0.001
+    (however many analyses it takes), so this test fails by chance at most 1% of runs.
+    """
+    steps = rollout(confidence=0.999)
+    steps["steps"] = [{"weight": 50, "duration": "6s"}, {"weight": 100}]
+    fleet = canary_fleet(10, GOOD, {"mobile": 8.0, "web": 8.0}, rollout=steps)
+    fleet.release()
+    wait_for(
+        lambda: all(phase in ("Serving", "RolledBack") for phase in fleet.phases().values()),
+        240,
+        "every rollout ended",
+    )
+    rolled_back = [
+        e["message"]
+        for e in fleet.kube.list(EVENTS, fleet.namespace)
+        if e["reason"] == "RolledBack"
+    ]
+    assert set(fleet.phases().values()) == {"Serving"}, rolled_back
+    metrics = fleet.operator_metrics()
+    analyses = {
+        outcome: sum(
+            sample(metrics, "modelloop_canary_analyses_total", model=name, outcome=outcome) or 0
+            for name in fleet.names
+        )
+        for outcome in ("pass", "fail", "inconclusive")
+    }
+    print(f"analyses of 10 identical candidates: {analyses}")
+    assert analyses["pass"] >= 10 * 2  # consecutiveSuccesses before each promotion
+    assert analyses["fail"] == 0
+    wait_for(
+        lambda: all(fleet.canary_weights(name)[-1] == 100 for name in fleet.names),
+        30,
+        "the data plane follows every promotion",
+    )
+    assert all(forward_only(fleet.canary_weights(name)) for name in fleet.names)

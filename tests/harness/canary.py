@@ -75,11 +75,11 @@ def rollout(**analysis: Any) -> dict[str, Any]:
     }
 
 
-def model(traffic: dict[str, Any], **spec: Any) -> dict[str, Any]:
+def model(traffic: dict[str, Any], model_name: str = MODEL, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Model",
-        "metadata": {"name": MODEL},
+        "metadata": {"name": model_name},
         "spec": {
             "metricsProvider": "test",
             "evaluationInterval": "1s",
@@ -98,12 +98,12 @@ def model(traffic: dict[str, Any], **spec: Any) -> dict[str, Any]:
     }
 
 
-def version(name: str) -> dict[str, Any]:
+def version(name: str, model_name: str = MODEL) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelVersion",
         "metadata": {"name": name},
-        "spec": {"model": MODEL, "uri": f"s3://models/churn/{name}"},
+        "spec": {"model": model_name, "uri": f"s3://models/{model_name}/{name}"},
     }
 
 
@@ -198,6 +198,60 @@ class CanaryWorld(OperatorWorld):
     def canary_weights(self) -> list[int]:
         """The candidate's weight each time the weights changed, as the data plane saw them."""
         return [percent(o.weights).get(CANARY, 0) for o in self.traffic.timeline]
+
+
+class CanaryFleet(OperatorWorld):
+    """Many Models in one namespace, each with a stable and a candidate server of the same
+    accuracy (different seeds), on managed HTTPRoutes; one Prometheus, one operator."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        tmp_path: Path,
+        servers: Callable[..., ModelServer],
+        prometheus: Callable[..., PrometheusServer],
+        operator: Callable[..., Process],
+        generator: Callable[..., TrafficGenerator],
+        size: int,
+        accuracy: Mapping[str, float],
+        rates: Mapping[str, float],
+        spec: dict[str, Any],
+    ) -> None:
+        self.names = [f"{MODEL}{i}" for i in range(size)]
+        self.servers = {
+            name: {
+                f"{name}-v{n}": servers(name, f"{name}-v{n}", accuracy, seed=10 * i + n)
+                for n in (1, 2)
+            }
+            for i, name in enumerate(self.names)
+        }
+        targets = {v: s.address for pair in self.servers.values() for v, s in pair.items()}
+        self.prometheus = prometheus(scrape_config(targets))
+        super().__init__(kube, namespace, tmp_path, self.prometheus.url, operator, self.names[0])
+        managed = TRAFFIC["gateway-managed"]
+        for name in self.names:
+            kube.create(MODELS, namespace, model(managed, model_name=name, **spec))
+            kube.create(MODEL_VERSIONS, namespace, version(f"{name}-v1", name))
+        self.traffic: dict[str, TrafficGenerator] = {}
+        for i, name in enumerate(self.names):
+            reader = httproute_weights(kube, namespace, name)
+            wait_for(reader, 60, f"{name}-v1 takes all traffic")  # weights written: truthy
+            self.traffic[name] = generator(reader, self.servers[name], rates, seed=i)
+
+    def release(self) -> None:
+        for name in self.names:
+            self.kube.create(MODEL_VERSIONS, self.namespace, version(f"{name}-v2", name))
+
+    def phases(self) -> dict[str, str | None]:
+        """Each candidate's ModelVersion phase."""
+        listed = self.kube.list(MODEL_VERSIONS, self.namespace)
+        phases = {v["metadata"]["name"]: (v.get("status") or {}).get("phase") for v in listed}
+        return {f"{name}-v2": phases.get(f"{name}-v2") for name in self.names}
+
+    def canary_weights(self, name: str) -> list[int]:
+        timeline = self.traffic[name].timeline
+        return [percent(o.weights).get(f"{name}-v2", 0) for o in timeline]
 
 
 def percent(weights: Mapping[str, int]) -> dict[str, int]:

@@ -155,6 +155,7 @@ def test_a_snapshot_older_than_the_step_or_the_interval_is_not_analysed_again() 
     decision = decide(world(recent, snapshot=snapshot(0.5)))
     assert decision.canary is not None
     assert decision.canary.failures == 0
+    assert (stale.analysed, decision.analysed) == (None, None)
 
 
 def test_a_worse_slice_rolls_back_naming_it_with_its_numbers() -> None:
@@ -170,6 +171,7 @@ def test_a_worse_slice_rolls_back_naming_it_with_its_numbers() -> None:
     assert message.startswith("m-v2 failed the analysis at step 1 (10%): accuracy on slice web: ")
     assert "canary 0.8 vs stable 0.9" in message
     assert reason(decision, "RolledBack") == "AnalysisFailed"
+    assert decision.analysed == "fail"
 
 
 @pytest.mark.parametrize(("policy", "phase"), [("rollback", None), ("pause", "Paused")])
@@ -181,6 +183,7 @@ def test_too_little_data_holds_then_ends_as_configured(policy: str, phase: str |
     held = decide(world(at_step(0, 10, inconclusive=1), spec=model, snapshot=sparse))
     assert held.canary is not None
     assert (held.canary.inconclusive, held.canary.failures, held.weight) == (2, 0, 10)
+    assert held.analysed == "inconclusive"
     ended = decide(world(at_step(0, 10, inconclusive=2), spec=model, snapshot=sparse))
     assert (ended.canary.phase if ended.canary else None) == phase
     assert ended.weight == (10 if phase else 0)
@@ -234,6 +237,7 @@ def test_passing_the_last_analysed_step_promotes() -> None:
     assert [(m.version, m.role, m.phase) for m in decision.marks] == [("m-v2", "stable", "Serving")]
     assert reason(decision, "Promoted") == "Promoted"
     assert decision.events[-1].reason == "Promoted"
+    assert decision.analysed == "pass"  # the analysis that promoted is counted too
 
 
 # --------------------------------------------------------------------------- interruptions

@@ -1,7 +1,11 @@
 import asyncio
+import logging
 from collections.abc import Hashable
 
+import pytest
+
 from modelloop.control.workqueue import WorkQueue, work
+from modelloop.kube.rest import KubeError
 
 
 def test_a_waiting_key_absorbs_repeated_adds() -> None:
@@ -36,13 +40,22 @@ def test_failures_back_off_exponentially_and_reset() -> None:
     assert queue.retry_delay("k") == 1
 
 
-def test_worker_retries_a_failing_key_until_it_succeeds() -> None:
+@pytest.mark.parametrize(
+    ("error", "logged"),
+    [
+        (RuntimeError("transient"), "reconciling m failed; retrying in"),
+        (KubeError(409, "Conflict", "the object has been modified"), "m changed while reconciling"),
+    ],
+)
+def test_worker_retries_a_failing_key_until_it_succeeds(
+    error: Exception, logged: str, caplog: pytest.LogCaptureFixture
+) -> None:
     attempts: list[Hashable] = []
 
     def reconcile(key: Hashable) -> None:
         attempts.append(key)
         if len(attempts) < 3:
-            raise RuntimeError("transient")
+            raise error
 
     async def scenario() -> None:
         queue = WorkQueue(base_delay=0.01)
@@ -55,5 +68,9 @@ def test_worker_retries_a_failing_key_until_it_succeeds() -> None:
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
 
-    asyncio.run(scenario())
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
     assert attempts == ["m", "m", "m"]
+    assert [r.getMessage()[: len(logged)] for r in caplog.records] == [logged, logged]
+    # A conflict is routine (optimistic concurrency): no traceback in the log.
+    assert all(r.exc_info is None for r in caplog.records) == isinstance(error, KubeError)

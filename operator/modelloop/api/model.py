@@ -498,7 +498,11 @@ class Analysis(ApiModel):
 
     interval: Duration = Field(default="1m", description="Time between analyses.")
     confidence: float = Field(
-        default=0.95, gt=0.5, lt=1, description="Confidence of the canary-vs-stable tests."
+        default=0.95,
+        gt=0.5,
+        lt=1,
+        description="Confidence of the canary-vs-stable tests: a canary as good as stable "
+        "is rolled back with probability at most 1 - confidence over its whole rollout.",
     )
     failure_limit: int = Field(default=1, ge=1, description="Failed analyses that roll back.")
     consecutive_successes: int = Field(
@@ -724,6 +728,11 @@ class CanaryStatus(ApiModel):
     successes: int = Field(default=0, description="Consecutive successful analyses at this step.")
     failures: int = Field(default=0, description="Failed analyses at this step.")
     inconclusive: int = Field(default=0, description="Inconclusive analyses at this step.")
+    tested: int = Field(
+        default=0,
+        description="Analyses of this rollout that ran a significance test; the level "
+        "(1 - confidence) is spent over them.",
+    )
     last_analysis: datetime | None = Field(
         default=None, description="Time of the evaluation the last analysis used."
     )

@@ -10,6 +10,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Hashable
 
+from ..kube.rest import KubeError
+
 log = logging.getLogger(__name__)
 
 
@@ -62,9 +64,13 @@ async def work(queue: WorkQueue, reconcile: Callable[[Hashable], None]) -> None:
         key = await queue.get()
         try:
             await asyncio.to_thread(reconcile, key)
-        except Exception:
+        except Exception as error:
             delay = queue.retry_delay(key)
-            log.exception("reconciling %s failed; retrying in %.1fs", key, delay)
+            if isinstance(error, KubeError) and error.conflict:
+                # Optimistic concurrency: another writer came first; read the world again.
+                log.info("%s changed while reconciling; again in %.1fs", key, delay)
+            else:
+                log.exception("reconciling %s failed; retrying in %.1fs", key, delay)
             queue.add_after(key, delay)
         else:
             queue.forget(key)

@@ -19,6 +19,7 @@ from ..control.workqueue import WorkQueue, work
 from ..kube.rest import Kube, Obj
 from ..monitoring.evaluator import WatchCache
 from ..retraining.jobs import LABEL_TRAINING
+from ..rollout.telemetry import RolloutTelemetry
 from .evaluation import start_evaluation
 from .serving import reconcile_serving
 from .training import reconcile_training
@@ -38,11 +39,13 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     evaluator = memo["evaluator"]
     loop = asyncio.get_running_loop()
     evaluator.wake = lambda key: loop.call_soon_threadsafe(queue.add, key)
+    rollouts = RolloutTelemetry(evaluator.telemetry.registry)
 
     def reconcile(key: Hashable) -> None:
         assert isinstance(key, tuple)
         namespace, name = str(key[0]), str(key[1])
-        reconcile_serving(kube, namespace, name, evaluator.snapshots.get((namespace, name)))
+        snapshot = evaluator.snapshots.get((namespace, name))
+        reconcile_serving(kube, namespace, name, snapshot, telemetry=rollouts)
         reconcile_training(kube, namespace, name, evaluator.new_data.get((namespace, name)))
 
     memo["kube"] = kube

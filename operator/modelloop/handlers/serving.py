@@ -25,6 +25,7 @@ from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj, Resource
 from ..rollout.machine import RolloutWorld, decide
 from ..rollout.pairs import Snapshot
 from ..rollout.router import TrafficRouter, Written, router_for
+from ..rollout.telemetry import RolloutTelemetry
 from ..rollout.traffic import RouteError, Split
 from ..serving.plan import (
     Apply,
@@ -207,6 +208,7 @@ def reconcile_serving(
     name: str,
     snapshot: Snapshot | None = None,
     now: datetime | None = None,
+    telemetry: RolloutTelemetry | None = None,
 ) -> None:
     """Bring the world in line with the plan for one Model; idempotent and restart-safe.
 
@@ -217,6 +219,8 @@ def reconcile_serving(
     now = now or datetime.now(UTC)
     model = kube.get(MODELS, namespace, name)
     if model is None or model["metadata"].get("deletionTimestamp"):
+        if telemetry is not None:
+            telemetry.forget(namespace, name)
         return  # the garbage collector removes what the Model owned
     try:
         spec = ModelSpec.model_validate(model["spec"])
@@ -268,7 +272,11 @@ def reconcile_serving(
         conditions = [
             condition("Progressing", "True" if canary else "False", "TrafficWriteFailed", message)
         ]
-        decision.events.append(EventNote("TrafficWriteFailed", message, "Warning"))
+        if decision.intent is None:  # the step did not happen: its Events would be untrue
+            decision.events.clear()
+        before = find(status.get("conditions") or [], "Progressing") or {}
+        if before.get("reason") != "TrafficWriteFailed":  # once, not at every retry
+            decision.events.append(EventNote("TrafficWriteFailed", message, "Warning"))
         decision.marks_after.clear()
     serving = _serving_of(spec, canary, written)
     if canary is not None and serving is not None:
@@ -286,3 +294,5 @@ def reconcile_serving(
     _patch_status(
         kube, model, {**plan.status, "conditions": merged, "canary": _canary_dump(canary)}
     )
+    if telemetry is not None:
+        telemetry.record(namespace, name, canary, decision.analysed)

@@ -7,9 +7,12 @@ must also be significant: a one-sided two-proportion z-test (with Yates'
 continuity correction) of "the canary is worse than stable by more than the
 allowance", the normal CDF from ``math.erf``.
 Many pairs are tested each interval, so the p-values are corrected with Holm's
-step-down method: an identical canary fails a whole analysis with probability at
-most 1 - confidence, not once per pair. Too few samples is inconclusive, never
-a failure.
+step-down method, and many analyses are made in one rollout (on overlapping
+windows), so the level is spent over them: the k-th analysis that tests anything
+runs at alpha * 6 / (pi^2 k^2), a series summing to alpha. An identical canary is
+thus rolled back with probability at most 1 - confidence over its whole rollout,
+however many analyses it takes — not once per pair or per analysis. Too few
+samples is inconclusive, never a failure.
 """
 
 import math
@@ -78,22 +81,31 @@ def two_proportion_p_value(pair: Pair) -> float:
 
 
 def _inconclusive(pair: Pair) -> str | None:
+    # Samples first: the evaluation drops the value of a series under minSamples, and
+    # "too few samples" says why where "no value" would not.
+    for who, samples in (("stable", pair.stable_samples), ("canary", pair.canary_samples)):
+        if samples is not None and samples < max(pair.min_samples, 1):
+            return f"too few samples for {who} ({samples:g}, minimum {pair.min_samples:g})"
     if pair.stable is None or pair.canary is None:
         return "no value for " + ("stable" if pair.stable is None else "the canary")
     if any(math.isnan(v) or math.isinf(v) for v in (pair.stable, pair.canary)):
         return "a value is NaN or infinite"
+    # A rate needs its trials; other metrics are held to minSamples only when counted.
     for who, samples in (("stable", pair.stable_samples), ("canary", pair.canary_samples)):
-        # A rate needs its trials; other metrics are held to minSamples when counted.
-        if (samples is None and pair.rate) or (
-            samples is not None and samples < max(pair.min_samples, 1)
-        ):
-            return f"too few samples for {who} ({samples or 0:g}, minimum {pair.min_samples:g})"
+        if samples is None and pair.rate:
+            return f"no sample count for {who}: a proportion needs its number of trials"
     return None
 
 
-def analyse(pairs: list[Pair], confidence: float) -> list[Judged]:
-    """Judge every pair; rate pairs fail only when significant after Holm's correction."""
-    alpha = 1.0 - confidence
+def spent_alpha(confidence: float, test_number: int) -> float:
+    """The level of a rollout's ``test_number``-th testing analysis (1, 2, ...)."""
+    return (1.0 - confidence) * 6.0 / (math.pi**2 * test_number**2)
+
+
+def analyse(pairs: list[Pair], confidence: float, test_number: int = 1) -> list[Judged]:
+    """Judge every pair; rate pairs fail only when significant after Holm's correction,
+    at the level this rollout's ``test_number``-th testing analysis may spend."""
+    alpha = spent_alpha(confidence, test_number)
     judged: dict[int, Judged] = {}
     tested: list[tuple[float, int]] = []
     for index, pair in enumerate(pairs):
@@ -112,7 +124,7 @@ def analyse(pairs: list[Pair], confidence: float) -> list[Judged]:
     for rank, (p_value, index) in enumerate(sorted(tested)):
         rejecting = rejecting and p_value <= alpha / (m - rank)
         pair = pairs[index]
-        text = f"{_describe(pair)}; p = {p_value:.3g} (Holm, {m} tests, alpha {alpha:g})"
+        text = f"{_describe(pair)}; p = {p_value:.3g} (Holm, {m} tests, alpha {alpha:.3g})"
         judged[index] = Judged(pair, "fail" if rejecting else "pass", p_value, text)
     return [judged[i] for i in range(len(pairs))]
 

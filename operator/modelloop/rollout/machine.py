@@ -60,6 +60,7 @@ class RolloutDecision:
     marks_after: list[MarkVersion] = field(default_factory=list)
     events: list[EventNote] = field(default_factory=list)
     conditions: list[Obj] = field(default_factory=list)
+    analysed: str | None = None  # the outcome of an analysis made in this pass
 
 
 def decide(world: RolloutWorld) -> RolloutDecision:
@@ -246,20 +247,29 @@ def _fresh(world: RolloutWorld, canary: CanaryStatus) -> bool:
 
 
 def _analyse(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
+    if not _fresh(world, canary):
+        return _after_analysis(world, canary)
+    assert world.snapshot is not None
+    assert world.stable is not None
     settings = world.spec.rollout.analysis
-    if _fresh(world, canary):
-        assert world.snapshot is not None
-        assert world.stable is not None
-        pairs = build_pairs(world.spec, world.snapshot.evaluated, world.stable, canary.version)
-        judged = analyse(pairs, settings.confidence)
-        canary = _count(canary, judged, world.snapshot)
-        outcome = overall(judged)
-        if canary.failures >= settings.failure_limit:
-            return _rollback(world, canary, "AnalysisFailed", _failure_message(canary, judged))
-        if outcome == "inconclusive" and canary.inconclusive >= settings.max_inconclusive:
-            return _inconclusive_end(
-                world, canary, f"{canary.inconclusive} inconclusive analyses at this step"
-            )
+    pairs = build_pairs(world.spec, world.snapshot.evaluated, world.stable, canary.version)
+    judged = analyse(pairs, settings.confidence, canary.tested + 1)
+    canary = _count(canary, judged, world.snapshot)
+    outcome = overall(judged)
+    if canary.failures >= settings.failure_limit:
+        decision = _rollback(world, canary, "AnalysisFailed", _failure_message(canary, judged))
+    elif outcome == "inconclusive" and canary.inconclusive >= settings.max_inconclusive:
+        why = f"{canary.inconclusive} inconclusive analyses at this step"
+        decision = _inconclusive_end(world, canary, why)
+    else:
+        decision = _after_analysis(world, canary)
+    decision.analysed = outcome
+    return decision
+
+
+def _after_analysis(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
+    """Advance once the step's successes and duration are in, or end at its deadline."""
+    settings = world.spec.rollout.analysis
     assert canary.step_started is not None
     elapsed = world.now - canary.step_started
     step = world.spec.rollout.steps[canary.step]
@@ -283,6 +293,7 @@ def _count(canary: CanaryStatus, judged: list[Judged], snapshot: Snapshot) -> Ca
             "inconclusive": canary.inconclusive + (outcome == "inconclusive"),
             "last_analysis": snapshot.time,
             "analysis": rows(judged),
+            "tested": canary.tested + any(j.p_value is not None for j in judged),
         }
     )
 
