@@ -21,6 +21,8 @@ deps: venv ## Everything the tests need: Debian packages and the Go-built contro
 	hack/install-system-deps.sh
 	hack/controlplane/build.sh
 	hack/thirdparty-crds.sh
+	hack/helm/build.sh
+	hack/checkov.sh
 
 ##@ Development
 .PHONY: crds
@@ -55,6 +57,17 @@ test-integration: deps ## Against a real kube-apiserver, etcd, controllers, kwok
 .PHONY: bench
 bench: deps ## Evaluation at 1, 100 and 1000 Models x 5 metrics x 10 slices (real Prometheus)
 	$(PY) -m bench.evaluation $(BENCH_ARGS)
+
+##@ Installation
+DIST ?= dist
+.PHONY: install-manifests
+install-manifests: ## dist/install.yaml: the chart rendered for `kubectl apply` (namespace modelloop-system)
+	@mkdir -p $(DIST)
+	@helm="$$(hack/helm/build.sh)" && { \
+	  printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: modelloop-system\n'; \
+	  "$$helm" template modelloop charts/modelloop --namespace modelloop-system; \
+	} > $(DIST)/install.yaml
+	@echo "wrote $(DIST)/install.yaml"
 
 ##@ Run
 .PHONY: demo

@@ -15,6 +15,7 @@ import pytest
 
 from modelloop.kube.rest import Kube, Resource
 from tests.harness.apply import install_crds
+from tests.harness.chart import OPERATOR_NAMESPACE, install_operator_identity
 from tests.harness.controlplane import ControlPlane, provide
 from tests.harness.exporter import Exporter
 from tests.harness.modelserver import ModelServer
@@ -38,9 +39,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    cluster = provide(tmp_path_factory.mktemp("cluster"))
+    workdir = tmp_path_factory.mktemp("cluster")
+    cluster = provide(workdir)
     try:
         install_crds(cluster.admin.kube())
+        install_operator_identity(cluster, workdir)
         yield cluster
     finally:
         cluster.stop()
@@ -81,7 +84,8 @@ def operator(
             [namespace],
             name=f"operator-{len(started)}",
             args=args,
-            env=env,
+            # As the chart's Deployment says: its Secrets live in the release namespace.
+            env={"MODELLOOP_NAMESPACE": OPERATOR_NAMESPACE, **(env or {})},
         )
         started.append(process)
         return process

@@ -18,8 +18,16 @@ RESOURCES = {
     "Model": Resource(GROUP, VERSION, "models"),
     "ModelVersion": Resource(GROUP, VERSION, "modelversions"),
     "MetricTemplate": Resource(GROUP, VERSION, "metrictemplates"),
+    "ServiceAccount": Resource("", "v1", "serviceaccounts"),
+    "ConfigMap": Resource("", "v1", "configmaps"),
+    "Service": Resource("", "v1", "services"),
+    "Deployment": Resource("apps", "v1", "deployments"),
+    "ClusterRole": Resource("rbac.authorization.k8s.io", "v1", "clusterroles"),
+    "ClusterRoleBinding": Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
+    "Role": Resource("rbac.authorization.k8s.io", "v1", "roles"),
+    "RoleBinding": Resource("rbac.authorization.k8s.io", "v1", "rolebindings"),
 }
-CLUSTER_SCOPED = {"CustomResourceDefinition", "Namespace"}
+CLUSTER_SCOPED = {"CustomResourceDefinition", "Namespace", "ClusterRole", "ClusterRoleBinding"}
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -27,7 +35,9 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def apply(kube: Kube, manifest: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    """Namespaced objects go to their own namespace, else to ``namespace``."""
     kind = manifest["kind"]
+    namespace = manifest["metadata"].get("namespace", namespace)
     return kube.apply(RESOURCES[kind], None if kind in CLUSTER_SCOPED else namespace, manifest)
 
 

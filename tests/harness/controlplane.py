@@ -7,9 +7,9 @@ and Ready, so the real Deployment controller marks Deployments Available, and
 finish Job pods so the real Job controller completes Jobs — except pods labelled
 ``modelloop.dev/training``, whose result the harness writes as a kubelet would.
 
-Every client (tests, the operator, the components) reaches the API server through
-a kubeconfig file with its own client certificate, so RBAC and admission policies
-see real user names.
+Every client (tests, the components) reaches the API server through a kubeconfig
+file with its own client certificate, so RBAC and admission policies see real user
+names; the operator speaks as the Helm chart's ServiceAccount (tests.harness.chart).
 """
 
 import os
@@ -27,7 +27,6 @@ from modelloop.kube.rest import Kube, Resource
 
 STAGES = Path(__file__).parent / "kwok" / "stages.yaml"
 NODE_NAME = "kwok-node-0"
-OPERATOR_USER = "modelloop-operator"
 MASTERS = ("system:masters",)
 NODES = Resource("", "v1", "nodes")
 SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
@@ -84,7 +83,7 @@ class LocalControlPlane:
         self.processes: list[Process] = []
         self.server = ""
         self.admin: Identity
-        self.operator: Identity
+        self.operator: Identity  # the chart's ServiceAccount: tests.harness.chart
 
     def _start(self, name: str, *args: str) -> Process:
         process = Process(name, [str(self.bin / name), *args], self.logs)
@@ -152,8 +151,6 @@ class LocalControlPlane:
             )
 
         self.admin = Identity("admin", kubeconfig("admin", "admin", MASTERS))
-        # The chart's RBAC comes with the installation issue; until then the operator is an admin.
-        self.operator = Identity(OPERATOR_USER, kubeconfig("operator", OPERATOR_USER, MASTERS))
         controller_manager = kubeconfig("controller-manager", "system:kube-controller-manager", ())
         scheduler = kubeconfig("scheduler", "system:kube-scheduler", ())
         kwok = kubeconfig("kwok", "kwok-controller", MASTERS)
@@ -242,11 +239,11 @@ class LocalControlPlane:
 
 
 class ExternalCluster:
-    """Any cluster given by ``MODELLOOP_TEST_KUBECONFIG``: tests and operator share its identity."""
+    """Any cluster given by ``MODELLOOP_TEST_KUBECONFIG`` (the tests' identity there)."""
 
     def __init__(self, kubeconfig: Path) -> None:
         self.admin = Identity(_whoami(kubeconfig), kubeconfig)
-        self.operator = self.admin
+        self.operator: Identity  # the chart's ServiceAccount: tests.harness.chart
         self.server = ""
 
     def start(self) -> "ExternalCluster":

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from tests.harness import binaries
 from tests.harness.apply import apply, apply_files, install_crds, load
+from tests.harness.chart import install_operator_identity
 from tests.harness.controlplane import ExternalCluster, LocalControlPlane
 from tests.harness.exporter import Exporter
 from tests.harness.operator_process import start_operator
@@ -142,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kube = cluster.admin.kube()
         print("installing CRDs:", ", ".join(install_crds(kube)))
+        install_operator_identity(cluster, WORKDIR)
+        print(f"the operator runs as {cluster.operator.user} (the chart's RBAC)")
         apply(kube, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         traffic = Exporter(WORKDIR, "fraud-detector-v1-metrics", fraud_traffic("fraud-detector-v1"))
         prometheus = PrometheusServer(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.harness.chart import OPERATOR_NAMESPACE
 from tests.harness.exporter import Exporter
 from tests.harness.processes import Process
 from tests.harness.prometheus import PrometheusServer, scrape_config
@@ -288,16 +289,14 @@ def test_provider_credentials_come_from_secrets_in_the_operator_namespace(
     prom = prometheus(
         scrape_config({"model-v1": served.address}), basic_auth=("modelloop", "s3cret")
     )
-    kube.create(
-        Resource("", "v1", "secrets"),
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "prometheus-basic"},
-            "stringData": {"username": "modelloop", "password": "s3cret"},
-        },
-    )
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "prometheus-basic"},
+        "stringData": {"username": "modelloop", "password": "s3cret"},
+    }
+    # Where the chart lets the operator read it, by name (tests/harness/chart-values.yaml).
+    kube.apply(Resource("", "v1", "secrets"), OPERATOR_NAMESPACE, secret)
     providers = tmp_path / "providers.yaml"
     providers.write_text(
         yaml.safe_dump(
@@ -310,7 +309,7 @@ def test_provider_credentials_come_from_secrets_in_the_operator_namespace(
             }
         )
     )
-    operator(f"--providers={providers}", env={"MODELLOOP_NAMESPACE": namespace})
+    operator(f"--providers={providers}")
     metric = PRECISION | {"minSamples": 0}
     for name, provider in (("fraud", "test"), ("plain", "unauthorised"), ("lost", "missing")):
         body = model({"slices": slices("eu"), "metrics": [metric], "metricsProvider": provider})
@@ -335,7 +334,9 @@ def test_provider_credentials_come_from_secrets_in_the_operator_namespace(
     wait_for(lambda: verdict("fraud")[0] == "pass", 60, "a verdict through basic auth")
     wait_for(lambda: "401" in verdict("plain")[1], 60, "the unauthorised provider refused")
     wait_for(
-        lambda: verdict("lost")[1] == f"provider missing: Secret {namespace}/absent not found",
+        lambda: (
+            verdict("lost")[1] == f"provider missing: Secret {OPERATOR_NAMESPACE}/absent not found"
+        ),
         60,
         "the missing Secret named",
     )

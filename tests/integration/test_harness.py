@@ -14,11 +14,10 @@ from tests.harness.processes import free_port
 from tests.harness.prometheus import scrape_config
 from tests.harness.waiting import wait_for
 
-from modelloop.kube.rest import DEPLOYMENTS, Kube, KubeError, Resource
+from modelloop.kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Resource
 
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
-CONFIG_MAPS = Resource("", "v1", "configmaps")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 
 
@@ -124,20 +123,25 @@ def test_admission_policy_holds_only_the_operator(
 
     def create(kube: Kube, name: str) -> None:
         kube.create(
-            CONFIG_MAPS,
+            SERVICES,
             namespace,
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}},
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name},
+                "spec": {"ports": [{"port": 80}]},
+            },
         )
 
     rules = [
         {
             "apiGroups": [""],
             "apiVersions": ["v1"],
-            "resources": ["configmaps"],
+            "resources": ["services"],
             "operations": ["CREATE"],
         }
     ]
-    with deny_operator_writes(control_plane, "deny-cm", rules, "held by the test"):
+    with deny_operator_writes(control_plane, "deny-services", rules, "held by the test"):
         with pytest.raises(KubeError, match="held by the test") as denied:
             create(as_operator, "by-operator")
         assert denied.value.status in (403, 422)

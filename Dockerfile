@@ -1,0 +1,21 @@
+# The operator's image: the modelloop package and its dependencies, nothing else.
+# It cannot be built on the development machine of this repository (no container
+# runtime there); `make e2e-kind` builds it where Docker is available.
+FROM python:3.11-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+RUN python -m venv /opt/modelloop \
+ && /opt/modelloop/bin/pip install --no-cache-dir --upgrade pip \
+ && /opt/modelloop/bin/pip install --no-cache-dir . \
+ && find /opt/modelloop -name '__pycache__' -prune -exec rm -rf {} +
+
+FROM python:3.11-slim-bookworm
+COPY --from=build /opt/modelloop /opt/modelloop
+ENV PATH=/opt/modelloop/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+# The chart runs it as this user with a read-only root filesystem.
+USER 65532:65532
+ENTRYPOINT ["modelloop"]
+CMD ["run"]

@@ -1,0 +1,115 @@
+"""The Helm chart as the tests use it: rendered by a real ``helm template`` (helm is
+built from the Go module proxy by hack/helm/build.sh), and the operator's identity
+made from it — the chart's ServiceAccount and RBAC applied, and a kubeconfig
+carrying a token the TokenRequest API issued for that ServiceAccount. Every test
+that runs the operator thereby proves the chart's RBAC is enough."""
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tests.harness.apply import RESOURCES, apply
+from tests.harness.controlplane import ControlPlane, Identity
+from tests.harness.waiting import wait_for
+
+from modelloop.kube.rest import Kube, KubeError
+
+REPO = Path(__file__).parents[2]
+CHART = REPO / "charts" / "modelloop"
+RELEASE = "modelloop"
+OPERATOR_NAMESPACE = "modelloop-system"
+SERVICE_ACCOUNT = RELEASE
+# The values the suites install with: the providers' Secrets they read, nothing more.
+SUITE_VALUES = Path(__file__).with_name("chart-values.yaml")
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+Obj = dict[str, Any]
+
+
+def helm() -> str:
+    """``MODELLOOP_HELM``, else the cached build (built now when missing)."""
+    explicit = os.environ.get("MODELLOOP_HELM")
+    if explicit:
+        return explicit
+    built = subprocess.run(
+        [str(REPO / "hack" / "helm" / "build.sh")], capture_output=True, text=True, check=True
+    )
+    return built.stdout.strip()
+
+
+def render(*args: str, values: Path | None = SUITE_VALUES) -> list[Obj]:
+    """``helm template`` of the chart into the operator's namespace, as objects."""
+    command = [helm(), "template", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE]
+    if values is not None:
+        command += ["--values", str(values)]
+    result = subprocess.run([*command, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"helm template failed: {result.stderr}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def install_operator_identity(cluster: ControlPlane, workdir: Path) -> None:
+    """Apply the chart's ServiceAccount and RBAC; the operator speaks as that account."""
+    user = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{SERVICE_ACCOUNT}"
+    kubeconfig = _install(cluster.admin.kube(), cluster.admin.kubeconfig, workdir)
+    cluster.operator = Identity(user, kubeconfig)
+
+
+def _install(admin: Kube, admin_kubeconfig: Path, workdir: Path) -> Path:
+    namespaces = RESOURCES["Namespace"]
+    if admin.get(namespaces, None, OPERATOR_NAMESPACE) is None:
+        admin.create(
+            namespaces,
+            None,
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
+        )
+    for manifest in render():
+        if manifest["kind"] in RBAC_KINDS:
+            apply(admin, manifest)
+    token = wait_for(lambda: _token(admin), 30, "a token for the operator's ServiceAccount")
+    config = yaml.safe_load(admin_kubeconfig.read_text())
+    context = next(
+        c["context"] for c in config["contexts"] if c["name"] == config["current-context"]
+    )
+    cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])
+    path = workdir / "operator.kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
+                "contexts": [
+                    {
+                        "name": "operator",
+                        "context": {"cluster": cluster["name"], "user": SERVICE_ACCOUNT},
+                    }
+                ],
+                "current-context": "operator",
+            }
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+def _token(admin: Kube) -> str | None:
+    """A day-long token from the TokenRequest API (None while the account is not there)."""
+    try:
+        review = admin.request(
+            "POST",
+            f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/{SERVICE_ACCOUNT}/token",
+            body={
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": 86400},
+            },
+        )
+    except KubeError as error:
+        if error.not_found:
+            return None
+        raise
+    return str(review["status"]["token"])
