@@ -53,6 +53,14 @@ test-unit: venv ## Fast hermetic tests
 test-integration: deps ## Against a real kube-apiserver, etcd, controllers, kwok and Prometheus
 	$(PYTEST) tests/integration
 
+.PHONY: test-any-cluster
+test-any-cluster: deps ## A subset of the suites on a cluster reached only through a kubeconfig
+	hack/any-cluster.sh
+
+.PHONY: test-e2e
+test-e2e: deps ## The whole loop (MODELLOOP_TEST_KUBECONFIG=<file> runs it on that cluster)
+	$(PYTEST) tests/e2e
+
 ##@ Benchmarks
 .PHONY: bench
 bench: deps ## Evaluation at 1, 100 and 1000 Models x 5 metrics x 10 slices (real Prometheus)

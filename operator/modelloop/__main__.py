@@ -13,7 +13,15 @@ def _run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("modelloop").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     logging.getLogger("urllib3").setLevel(logging.WARNING)  # one line per Prometheus query
-    options = {"providers": args.providers, "metrics_address": args.metrics_address}
+    election = None
+    if args.leader_elect:
+        namespace, _, name = args.leader_elect.rpartition("/")
+        election = (namespace or _operator_namespace(), name)
+    options = {
+        "providers": args.providers,
+        "metrics_address": args.metrics_address,
+        "leader_election": election,
+    }
     kopf.run(
         memo=kopf.Memo(options=options),
         standalone=True,
@@ -22,6 +30,12 @@ def _run(args: argparse.Namespace) -> int:
         liveness_endpoint=args.liveness,
     )
     return 0
+
+
+def _operator_namespace() -> str:
+    from .handlers.evaluation import operator_namespace
+
+    return operator_namespace()
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -48,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         "--metrics-address",
         default="0.0.0.0:8000",
         help="where the operator serves its own /metrics (empty: nowhere)",
+    )
+    run.add_argument(
+        "--leader-elect",
+        metavar="[NAMESPACE/]LEASE",
+        help="act only while holding this Lease (standby replicas); default namespace: "
+        "the operator's",
     )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)

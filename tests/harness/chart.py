@@ -20,7 +20,6 @@ REPO = Path(__file__).parents[2]
 CHART = REPO / "charts" / "modelloop"
 RELEASE = "modelloop"
 OPERATOR_NAMESPACE = "modelloop-system"
-SERVICE_ACCOUNT = RELEASE
 # The values the suites install with: the providers' Secrets they read, nothing more.
 SUITE_VALUES = Path(__file__).with_name("chart-values.yaml")
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
@@ -39,9 +38,9 @@ def helm() -> str:
     return built.stdout.strip()
 
 
-def render(*args: str, values: Path | None = SUITE_VALUES) -> list[Obj]:
+def render(*args: str, values: Path | None = SUITE_VALUES, release: str = RELEASE) -> list[Obj]:
     """``helm template`` of the chart into the operator's namespace, as objects."""
-    command = [helm(), "template", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE]
+    command = [helm(), "template", release, str(CHART), "--namespace", OPERATOR_NAMESPACE]
     if values is not None:
         command += ["--values", str(values)]
     result = subprocess.run([*command, *args], capture_output=True, text=True)
@@ -51,57 +50,59 @@ def render(*args: str, values: Path | None = SUITE_VALUES) -> list[Obj]:
 
 
 def install_operator_identity(cluster: ControlPlane, workdir: Path) -> None:
-    """Apply the chart's ServiceAccount and RBAC; the operator speaks as that account."""
-    user = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{SERVICE_ACCOUNT}"
-    kubeconfig = _install(cluster.admin.kube(), cluster.admin.kubeconfig, workdir)
-    cluster.operator = Identity(user, kubeconfig)
+    """The suites' operator speaks as the chart's ServiceAccount, with cluster-wide RBAC."""
+    cluster.operator = operator_identity(cluster.admin, workdir)
 
 
-def _install(admin: Kube, admin_kubeconfig: Path, workdir: Path) -> Path:
+def operator_identity(
+    admin: Identity, workdir: Path, *helm_args: str, release: str = RELEASE
+) -> Identity:
+    """Apply a release's ServiceAccount and RBAC (rendered with ``helm_args``); return
+    a kubeconfig speaking as that account, with a token from the TokenRequest API."""
+    kube = admin.kube()
     namespaces = RESOURCES["Namespace"]
-    if admin.get(namespaces, None, OPERATOR_NAMESPACE) is None:
-        admin.create(
+    if kube.get(namespaces, None, OPERATOR_NAMESPACE) is None:
+        kube.create(
             namespaces,
             None,
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
         )
-    for manifest in render():
+    manifests = render(*helm_args, release=release)
+    for manifest in manifests:
         if manifest["kind"] in RBAC_KINDS:
-            apply(admin, manifest)
-    token = wait_for(lambda: _token(admin), 30, "a token for the operator's ServiceAccount")
-    config = yaml.safe_load(admin_kubeconfig.read_text())
+            apply(kube, manifest)
+    [account] = [m["metadata"]["name"] for m in manifests if m["kind"] == "ServiceAccount"]
+    token = wait_for(lambda: _token(kube, account), 30, f"a token for {account}")
+    config = yaml.safe_load(admin.kubeconfig.read_text())
     context = next(
         c["context"] for c in config["contexts"] if c["name"] == config["current-context"]
     )
     cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])
-    path = workdir / "operator.kubeconfig"
+    path = workdir / f"{release}.kubeconfig"
     path.write_text(
         yaml.safe_dump(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [cluster],
-                "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
+                "users": [{"name": account, "user": {"token": token}}],
                 "contexts": [
-                    {
-                        "name": "operator",
-                        "context": {"cluster": cluster["name"], "user": SERVICE_ACCOUNT},
-                    }
+                    {"name": account, "context": {"cluster": cluster["name"], "user": account}}
                 ],
-                "current-context": "operator",
+                "current-context": account,
             }
         )
     )
     path.chmod(0o600)
-    return path
+    return Identity(f"system:serviceaccount:{OPERATOR_NAMESPACE}:{account}", path)
 
 
-def _token(admin: Kube) -> str | None:
+def _token(admin: Kube, account: str) -> str | None:
     """A day-long token from the TokenRequest API (None while the account is not there)."""
     try:
         review = admin.request(
             "POST",
-            f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/{SERVICE_ACCOUNT}/token",
+            f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/{account}/token",
             body={
                 "apiVersion": "authentication.k8s.io/v1",
                 "kind": "TokenRequest",

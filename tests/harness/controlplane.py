@@ -274,3 +274,24 @@ def provide(workdir: Path) -> ControlPlane:
     if external:
         return ExternalCluster(Path(external)).start()
     return LocalControlPlane(workdir).start()
+
+
+def main() -> None:
+    """``python -m tests.harness.controlplane WORKDIR``: a local control plane for other
+    programs (e.g. the suites through ``MODELLOOP_TEST_KUBECONFIG``); prints the admin
+    kubeconfig's path and runs until SIGTERM or Ctrl-C."""
+    import signal
+    import sys
+
+    cluster = LocalControlPlane(Path(sys.argv[1])).start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        print(cluster.admin.kubeconfig, flush=True)
+        while True:
+            signal.pause()
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

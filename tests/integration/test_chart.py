@@ -59,7 +59,7 @@ def test_helm_lint_passes_strict() -> None:
 @pytest.mark.parametrize(
     ("setting", "complaint"),
     [
-        ("replicaCount=2", "replicaCount"),
+        ("replicaCount=9", "replicaCount"),
         ("providers[0].name=x,providers[0].url=ftp://prometheus", "url"),
         ("watchNamespaces={Team_A}", "watchNamespaces"),
         ("metrics.port=8080", "port"),

@@ -10,11 +10,13 @@ labels and deterministically named children.
 
 import asyncio
 from collections.abc import Hashable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import kopf
 
 from ..api.resources import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
+from ..control.leader import LeaderElector, default_identity, lead
 from ..control.workqueue import WorkQueue, work
 from ..kube.rest import Kube, Obj
 from ..monitoring.evaluator import WatchCache
@@ -27,14 +29,29 @@ from .training import reconcile_training
 RESYNC_SECONDS = 30  # schedules, cooldowns and backoffs expire without an event
 
 WORKERS = 4
+LEASE_DURATION = timedelta(seconds=15)  # a standby takes over within this after a crash
 
 
 @kopf.on.startup()
 async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Watches run on every replica; the workers and the evaluation only on the leader."""
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.watching.server_timeout = 300
     kube = memo.get("kube") or Kube.from_environment()
-    queue = WorkQueue()
+    memo["kube"] = kube
+    memo["queue"] = WorkQueue()
+    memo["workers"] = []
+    election = (memo.get("options") or {}).get("leader_election")
+    if not election:
+        _act(memo, kube)
+        return
+    namespace, name = election
+    elector = LeaderElector(kube, namespace, name, default_identity(), LEASE_DURATION)
+    memo["workers"].append(asyncio.create_task(lead(elector, lambda: _act(memo, kube))))
+
+
+def _act(memo: Any, kube: Kube) -> None:
+    queue: WorkQueue = memo["queue"]
     evaluation = start_evaluation(memo, kube, _cache(memo))
     evaluator = memo["evaluator"]
     loop = asyncio.get_running_loop()
@@ -48,9 +65,7 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
         reconcile_serving(kube, namespace, name, snapshot, telemetry=rollouts)
         reconcile_training(kube, namespace, name, evaluator.new_data.get((namespace, name)))
 
-    memo["kube"] = kube
-    memo["queue"] = queue
-    memo["workers"] = [asyncio.create_task(work(queue, reconcile)) for _ in range(WORKERS)]
+    memo["workers"] += [asyncio.create_task(work(queue, reconcile)) for _ in range(WORKERS)]
     memo["workers"].append(evaluation)
     memo["workers"].append(asyncio.create_task(_resync(queue, _cache(memo))))
 
