@@ -1,11 +1,11 @@
-"""The rollout world of the e2e tests (fixtures shared by every tier are in tests/conftest.py)."""
+"""The rollout worlds of the e2e tests (fixtures shared by every tier are in tests/conftest.py)."""
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.harness.canary import CanaryFleet, CanaryWorld
+from tests.harness.canary import CanaryFleet, CanaryWorld, RolloutParts
 from tests.harness.modelserver import ModelServer
 from tests.harness.processes import Process
 from tests.harness.prometheus import PrometheusServer
@@ -18,7 +18,7 @@ RATES = {"mobile": 40.0, "web": 40.0}
 
 
 @pytest.fixture
-def canary_world(
+def rollout_parts(
     kube: Kube,
     namespace: str,
     tmp_path: Path,
@@ -27,7 +27,14 @@ def canary_world(
     prometheus: Callable[..., PrometheusServer],
     operator: Callable[..., Process],
     traffic_generator: Callable[..., TrafficGenerator],
-) -> Callable[..., CanaryWorld]:
+) -> RolloutParts:
+    return RolloutParts(
+        kube, namespace, tmp_path, model_servers, prometheus, operator, traffic_generator
+    )
+
+
+@pytest.fixture
+def canary_world(rollout_parts: RolloutParts) -> Callable[..., CanaryWorld]:
     """Makes a churn model's rollout world on the given traffic provider."""
 
     def make(
@@ -37,52 +44,18 @@ def canary_world(
         rates: Mapping[str, float] = RATES,
         **spec: Any,
     ) -> CanaryWorld:
-        return CanaryWorld(
-            kube,
-            namespace,
-            tmp_path,
-            model_servers,
-            prometheus,
-            operator,
-            traffic_generator,
-            traffic,
-            stable,
-            candidate,
-            rates,
-            spec,
-        )
+        return CanaryWorld(rollout_parts, traffic, stable, candidate, rates, spec)
 
     return make
 
 
 @pytest.fixture
-def canary_fleet(
-    kube: Kube,
-    namespace: str,
-    tmp_path: Path,
-    traffic_crds: Path,
-    model_servers: Callable[..., ModelServer],
-    prometheus: Callable[..., PrometheusServer],
-    operator: Callable[..., Process],
-    traffic_generator: Callable[..., TrafficGenerator],
-) -> Callable[..., CanaryFleet]:
+def canary_fleet(rollout_parts: RolloutParts) -> Callable[..., CanaryFleet]:
     """Makes ``size`` Models whose candidates are as good as their stable versions."""
 
     def make(
         size: int, accuracy: Mapping[str, float], rates: Mapping[str, float], **spec: Any
     ) -> CanaryFleet:
-        return CanaryFleet(
-            kube,
-            namespace,
-            tmp_path,
-            model_servers,
-            prometheus,
-            operator,
-            traffic_generator,
-            size,
-            accuracy,
-            rates,
-            spec,
-        )
+        return CanaryFleet(rollout_parts, size, accuracy, rates, spec)
 
     return make

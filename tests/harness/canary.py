@@ -4,6 +4,7 @@ Prometheus scraping both, the operator, and a traffic generator that splits its
 requests by the weights the operator wrote in the route (or the replica counts)."""
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -130,39 +131,50 @@ def weight_reader(kube: Kube, namespace: str, traffic: str) -> WeightReader:
     return replica_weights(kube, namespace, MODEL)
 
 
+@dataclass(frozen=True)
+class RolloutParts:
+    """What every rollout world is made of: the cluster, the test's namespace and
+    directory, and the starters of model servers, Prometheus, the operator and traffic."""
+
+    kube: Kube
+    namespace: str
+    tmp_path: Path
+    servers: Callable[..., ModelServer]
+    prometheus: Callable[..., PrometheusServer]
+    operator: Callable[..., Process]
+    generator: Callable[..., TrafficGenerator]
+
+
 class CanaryWorld(OperatorWorld):
     """Stable serving and taking traffic; ``release`` makes the candidate's ModelVersion."""
 
     def __init__(
         self,
-        kube: Kube,
-        namespace: str,
-        tmp_path: Path,
-        servers: Callable[..., ModelServer],
-        prometheus: Callable[..., PrometheusServer],
-        operator: Callable[..., Process],
-        generator: Callable[..., TrafficGenerator],
+        parts: RolloutParts,
         traffic: str,
         stable: Mapping[str, float],
         candidate: Mapping[str, float],
         rates: Mapping[str, float],
         spec: dict[str, Any],
     ) -> None:
+        kube, namespace = parts.kube, parts.namespace
         self.servers = {
-            STABLE: servers(MODEL, STABLE, stable, seed=1),
-            CANARY: servers(MODEL, CANARY, candidate, seed=2),
+            STABLE: parts.servers(MODEL, STABLE, stable, seed=1),
+            CANARY: parts.servers(MODEL, CANARY, candidate, seed=2),
         }
-        self.prometheus = prometheus(
+        self.prometheus = parts.prometheus(
             scrape_config({name: s.address for name, s in self.servers.items()})
         )
-        super().__init__(kube, namespace, tmp_path, self.prometheus.url, operator, MODEL)
+        super().__init__(
+            kube, namespace, parts.tmp_path, self.prometheus.url, parts.operator, MODEL
+        )
         if traffic == "gateway-patch":
             kube.create(HTTPROUTES, namespace, user_route(namespace))
         kube.create(MODELS, namespace, model(TRAFFIC[traffic], **spec))
         kube.create(MODEL_VERSIONS, namespace, version(STABLE))
         reader = weight_reader(kube, namespace, traffic)
         wait_for(lambda: percent(reader()) == {STABLE: 100}, 60, f"{STABLE} takes all traffic")
-        self.traffic = generator(reader, self.servers, rates)
+        self.traffic = parts.generator(reader, self.servers, rates)
 
     def release(self) -> None:
         """The candidate appears (made outside ModelLoop): validated, then rolled out."""
@@ -206,29 +218,26 @@ class CanaryFleet(OperatorWorld):
 
     def __init__(
         self,
-        kube: Kube,
-        namespace: str,
-        tmp_path: Path,
-        servers: Callable[..., ModelServer],
-        prometheus: Callable[..., PrometheusServer],
-        operator: Callable[..., Process],
-        generator: Callable[..., TrafficGenerator],
+        parts: RolloutParts,
         size: int,
         accuracy: Mapping[str, float],
         rates: Mapping[str, float],
         spec: dict[str, Any],
     ) -> None:
+        kube, namespace = parts.kube, parts.namespace
         self.names = [f"{MODEL}{i}" for i in range(size)]
         self.servers = {
             name: {
-                f"{name}-v{n}": servers(name, f"{name}-v{n}", accuracy, seed=10 * i + n)
+                f"{name}-v{n}": parts.servers(name, f"{name}-v{n}", accuracy, seed=10 * i + n)
                 for n in (1, 2)
             }
             for i, name in enumerate(self.names)
         }
         targets = {v: s.address for pair in self.servers.values() for v, s in pair.items()}
-        self.prometheus = prometheus(scrape_config(targets))
-        super().__init__(kube, namespace, tmp_path, self.prometheus.url, operator, self.names[0])
+        self.prometheus = parts.prometheus(scrape_config(targets))
+        super().__init__(
+            kube, namespace, parts.tmp_path, self.prometheus.url, parts.operator, self.names[0]
+        )
         managed = TRAFFIC["gateway-managed"]
         for name in self.names:
             kube.create(MODELS, namespace, model(managed, model_name=name, **spec))
@@ -237,7 +246,7 @@ class CanaryFleet(OperatorWorld):
         for i, name in enumerate(self.names):
             reader = httproute_weights(kube, namespace, name)
             wait_for(reader, 60, f"{name}-v1 takes all traffic")  # weights written: truthy
-            self.traffic[name] = generator(reader, self.servers[name], rates, seed=i)
+            self.traffic[name] = parts.generator(reader, self.servers[name], rates, seed=i)
 
     def release(self) -> None:
         for name in self.names:
