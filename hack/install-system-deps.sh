@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and the demo need (Prometheus), once.
+# Installs the Debian packages the tests and the demo need (Prometheus; Lua for the
+# Argo CD health checks), once.
 set -euo pipefail
-if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v lua5.4 >/dev/null; then
   exit 0
 fi
 sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus lua5.4 >/dev/null
 # Debian's package starts a system service; the tests run their own servers.
 $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
 $sudo pkill -x prometheus >/dev/null 2>&1 || true

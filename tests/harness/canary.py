@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.modelserver import ModelServer
-from tests.harness.processes import Process
+from tests.harness.processes import Process, free_port
 from tests.harness.prometheus import PrometheusServer, scrape_config
 from tests.harness.traffic import (
     TrafficGenerator,
@@ -162,11 +162,20 @@ class CanaryWorld(OperatorWorld):
             STABLE: parts.servers(MODEL, STABLE, stable, seed=1),
             CANARY: parts.servers(MODEL, CANARY, candidate, seed=2),
         }
+        # Prometheus scrapes the operator too: the dashboard's panels read its metrics.
+        metrics_port = free_port()
+        targets = {name: s.address for name, s in self.servers.items()}
         self.prometheus = parts.prometheus(
-            scrape_config({name: s.address for name, s in self.servers.items()})
+            scrape_config({**targets, "operator": f"127.0.0.1:{metrics_port}"})
         )
         super().__init__(
-            kube, namespace, parts.tmp_path, self.prometheus.url, parts.operator, MODEL
+            kube,
+            namespace,
+            parts.tmp_path,
+            self.prometheus.url,
+            parts.operator,
+            MODEL,
+            metrics_port,
         )
         if traffic == "gateway-patch":
             kube.create(HTTPROUTES, namespace, user_route(namespace))

@@ -72,13 +72,21 @@ def operator_identity(
         if manifest["kind"] in RBAC_KINDS:
             apply(kube, manifest)
     [account] = [m["metadata"]["name"] for m in manifests if m["kind"] == "ServiceAccount"]
-    token = wait_for(lambda: _token(kube, account), 30, f"a token for {account}")
+    return service_account_identity(admin, OPERATOR_NAMESPACE, account, workdir)
+
+
+def service_account_identity(
+    admin: Identity, namespace: str, account: str, workdir: Path
+) -> Identity:
+    """A kubeconfig speaking as a ServiceAccount, with a token from the TokenRequest API."""
+    kube = admin.kube()
+    token = wait_for(lambda: _token(kube, namespace, account), 30, f"a token for {account}")
     config = yaml.safe_load(admin.kubeconfig.read_text())
     context = next(
         c["context"] for c in config["contexts"] if c["name"] == config["current-context"]
     )
     cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])
-    path = workdir / f"{release}.kubeconfig"
+    path = workdir / f"{namespace}-{account}.kubeconfig"
     path.write_text(
         yaml.safe_dump(
             {
@@ -94,15 +102,15 @@ def operator_identity(
         )
     )
     path.chmod(0o600)
-    return Identity(f"system:serviceaccount:{OPERATOR_NAMESPACE}:{account}", path)
+    return Identity(f"system:serviceaccount:{namespace}:{account}", path)
 
 
-def _token(admin: Kube, account: str) -> str | None:
+def _token(admin: Kube, namespace: str, account: str) -> str | None:
     """A day-long token from the TokenRequest API (None while the account is not there)."""
     try:
         review = admin.request(
             "POST",
-            f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts/{account}/token",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
             body={
                 "apiVersion": "authentication.k8s.io/v1",
                 "kind": "TokenRequest",

@@ -11,8 +11,9 @@ re-read when it changes)::
 
 ``GET /metrics`` exports labelled feedback as the operator's queries expect it:
 ``model_predictions_total`` and ``model_correct_predictions_total`` by model, version and
-slice. A prediction counts once its ground truth arrives: at once, or ``label_delay``
-seconds later, which is how label delay looks in production. ``GET /healthz`` says ok.
+slice, and the histogram ``model_prediction_score`` (uniform scores) for drift checks.
+A prediction counts once its ground truth arrives: at once, or ``label_delay`` seconds
+later, which is how label delay looks in production. ``GET /healthz`` says ok.
 """
 
 import argparse
@@ -29,7 +30,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from tests.harness.exporter import write_state
 from tests.harness.processes import Process, free_port, wait_healthy
 
@@ -65,6 +72,11 @@ class _Accuracy:
             accuracy = float(self._state["accuracy"].get(slice_, self._state["default"]))
             return self._rng.random() < accuracy
 
+    def score(self) -> float:
+        """A prediction score, uniform on [0, 1): what drift checks watch."""
+        with self._lock:
+            return self._rng.random()
+
 
 class _Feedback:
     """Counts each prediction when its label arrives: now, or after its label delay.
@@ -82,6 +94,13 @@ class _Feedback:
             "model_correct_predictions_total",
             "Predictions whose label arrived and matched",
             names,
+            registry=registry,
+        )
+        self.scores = Histogram(
+            "model_prediction_score",
+            "Scores of the predictions made",
+            names,
+            buckets=[i / 10 for i in range(1, 10)],
             registry=registry,
         )
         self.model, self.version = model, version
@@ -146,6 +165,9 @@ def _handler(
                 self._reply(400, f"bad request: {error!r}\n".encode())
                 return
             correct = accuracy.draw(slice_)
+            feedback.scores.labels(feedback.model, feedback.version, slice_).observe(
+                accuracy.score()
+            )
             feedback.record(slice_, correct, delay)
             answer = json.dumps({"version": version, "correct": correct}).encode()
             self._reply(200, answer, "application/json")

@@ -74,15 +74,17 @@ class OperatorWorld:
         prometheus_url: str,
         operator: Callable[..., Process],
         model_name: str,
+        metrics_port: int | None = None,
         **provider: str,
     ) -> None:
-        """``provider``: more settings of the one provider, ``test`` (e.g. timeout)."""
+        """``provider``: more settings of the one provider, ``test`` (e.g. timeout);
+        ``metrics_port``: where the operator serves /metrics (default: a free port)."""
         self.kube, self.namespace, self.model_name = kube, namespace, model_name
         providers = tmp_path / "providers.yaml"
         providers.write_text(
             yaml.safe_dump({"providers": [{"name": "test", "url": prometheus_url, **provider}]})
         )
-        self.metrics_port = free_port()
+        self.metrics_port = metrics_port or free_port()
         self._start_operator = operator
         self._operator_args = (
             f"--providers={providers}",

@@ -46,7 +46,9 @@ def variants() -> dict[str, list[dict[str, Any]]]:
     return {
         "cluster-wide": render(),
         "namespaced": render(*NAMESPACED),
-        "monitored": render("--set", "metrics.serviceMonitor.enabled=true"),
+        "monitored": render(
+            "--set", "metrics.serviceMonitor.enabled=true", "--set", "grafanaDashboard.enabled=true"
+        ),
     }
 
 
@@ -96,6 +98,18 @@ def test_the_crds_in_the_chart_are_the_generated_ones_and_survive_uninstall() ->
         assert annotations["helm.sh/resource-policy"] == "keep"
         assert crd == generated[f"{crd['metadata']['name']}.yaml"]
     assert not [m for m in render("--set", "crds.install=false") if m["kind"].startswith("Custom")]
+
+
+def test_the_dashboard_configmap_carries_the_dashboard_for_grafanas_sidecar() -> None:
+    assert not [m for m in render() if m["metadata"]["name"].endswith("-dashboard")]
+    [configmap] = [
+        m
+        for m in render("--set", "grafanaDashboard.enabled=true")
+        if m["metadata"]["name"].endswith("-dashboard")
+    ]
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = CHART / "dashboards" / "modelloop.json"
+    assert json.loads(configmap["data"]["modelloop.json"]) == json.loads(dashboard.read_text())
 
 
 def test_checkov_finds_nothing_unjustified(tmp_path: Path) -> None:

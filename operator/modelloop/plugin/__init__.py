@@ -1,0 +1,1 @@
+"""``kubectl modelloop``: see and steer Models from the terminal."""

@@ -1,0 +1,131 @@
+"""`kubectl modelloop` through a real kubectl (its plugin discovery on PATH) against the
+real control plane: what it prints, what its commands change, and its errors."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.harness import binaries
+from tests.harness.apply import REPO, load
+from tests.harness.chart import service_account_identity
+from tests.harness.controlplane import ControlPlane
+from tests.harness.processes import Process
+from tests.harness.waiting import wait_for
+
+from modelloop.api.resources import GROUP, VERSION
+from modelloop.kube.rest import Kube, Resource
+
+MODELS = Resource(GROUP, VERSION, "models")
+MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
+MODEL = "fraud-detector"
+
+
+def plugin(kubeconfig: Path, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``kubectl modelloop ...``: kubectl finds ``kubectl-modelloop`` on PATH."""
+    kubectl = binaries.control_plane_dir() / "kubectl"
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        [str(kubectl), "modelloop", "--kubeconfig", str(kubeconfig), "-n", namespace, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path},
+    )
+
+
+def spec_of(kube: Kube, namespace: str) -> dict[str, Any]:
+    spec: dict[str, Any] = (kube.get(MODELS, namespace, MODEL) or {})["spec"]
+    return spec
+
+
+def annotation(kube: Kube, namespace: str, key: str) -> str | None:
+    model = kube.get(MODELS, namespace, MODEL) or {}
+    value: str | None = (model["metadata"].get("annotations") or {}).get(f"{GROUP}/{key}")
+    return value
+
+
+def test_status_history_why_and_the_steering_commands(
+    control_plane: ControlPlane,
+    kube: Kube,
+    namespace: str,
+    operator: Callable[..., Process],
+) -> None:
+    admin = control_plane.admin.kubeconfig
+    running = operator()
+    [model] = load(REPO / "examples" / "fraud-detector.yaml")
+    [version] = load(REPO / "examples" / "fraud-detector-v1.yaml")
+    kube.create(MODELS, namespace, model)
+    kube.create(MODEL_VERSIONS, namespace, version)
+
+    def shows_serving() -> bool:
+        out = plugin(admin, namespace, "status").stdout
+        return f"{MODEL}   Serving   fraud-detector-v1" in out
+
+    wait_for(shows_serving, 90, "status shows the version serving")
+    detail = plugin(admin, namespace, "status", MODEL)
+    assert detail.returncode == 0, detail.stderr
+    assert "last decision: " in detail.stdout
+    history = plugin(admin, namespace, "history", MODEL).stdout
+    assert history.splitlines()[0].split() == [
+        "VERSION",
+        "PHASE",
+        "CREATED",
+        "BASE",
+        "TRIGGER",
+        "REASON",
+        "MESSAGE",
+    ]
+    assert history.splitlines()[1].split()[:2] == ["fraud-detector-v1", "Serving"]
+    assert "Ready=True" in plugin(admin, namespace, "why", MODEL).stdout
+
+    assert plugin(admin, namespace, "retrain", MODEL, "--reason", "fresh labels").returncode == 0
+    assert annotation(kube, namespace, "retrain") == "fresh labels"
+    plugin(admin, namespace, "pause", MODEL)
+    assert spec_of(kube, namespace)["paused"] is True
+    plugin(admin, namespace, "resume", MODEL)
+    assert spec_of(kube, namespace)["paused"] is False
+
+    nothing = plugin(admin, namespace, "undo", MODEL)
+    assert (nothing.returncode, nothing.stderr.strip()) == (
+        1,
+        f'error: model "{MODEL}" has no earlier version to go back to',
+    )
+    assert plugin(admin, namespace, "undo", MODEL, "--to", "fraud-detector-v1").returncode == 0
+    assert spec_of(kube, namespace)["pinnedVersion"] == "fraud-detector-v1"
+
+    none = plugin(admin, namespace, "abort", MODEL)
+    assert none.stderr.strip() == f'error: model "{MODEL}" has no rollout in progress'
+    # A rollout as the operator would record it (the operator stopped, so it stays).
+    running.stop()
+    canary = {"version": "fraud-detector-v2", "weight": 50, "step": 1, "phase": "Paused"}
+    kube.merge_patch(MODELS, namespace, MODEL, {"status": {"canary": canary}}, sub="status")
+    assert plugin(admin, namespace, "promote", MODEL).returncode == 0
+    assert annotation(kube, namespace, "approve") == "fraud-detector-v2/1"
+    plugin(admin, namespace, "approve", MODEL, "--step", "3")
+    assert annotation(kube, namespace, "approve") == "fraud-detector-v2/2"
+    plugin(admin, namespace, "abort", MODEL)
+    assert annotation(kube, namespace, "abort") == "fraud-detector-v2"
+
+
+def test_clear_errors_for_a_missing_model_and_no_permission(
+    control_plane: ControlPlane, kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    admin = control_plane.admin.kubeconfig
+    missing = plugin(admin, namespace, "status", "nope")
+    assert (missing.returncode, missing.stderr.strip()) == (
+        1,
+        f'error: model "nope" not found in namespace "{namespace}"',
+    )
+    kube.create(
+        SERVICE_ACCOUNTS,
+        namespace,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "nobody"}},
+    )
+    nobody = service_account_identity(control_plane.admin, namespace, "nobody", tmp_path)
+    refused = plugin(nobody.kubeconfig, namespace, "status")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: not allowed to list models: "), refused.stderr
+    assert "Traceback" not in refused.stderr
