@@ -26,8 +26,9 @@ deps: venv ## Everything the tests need: Debian packages and the Go-built contro
 
 ##@ Development
 .PHONY: crds
-crds: venv ## Regenerate crds/ from the pydantic models
+crds: venv ## Regenerate crds/ and docs/reference.md from the pydantic models
 	$(PY) -m modelloop.api.crdgen crds
+	$(PY) -m modelloop.api.docgen docs/reference.md
 
 .PHONY: lint
 lint: venv ## ruff (lint + format check) and mypy (strict)

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from modelloop.api.crdgen import crd, rendered_files
+from modelloop.api.docgen import render_reference
 from modelloop.api.resources import KINDS, Kind
 
 CRD_DIR = Path(__file__).parents[2] / "crds"
@@ -25,6 +26,23 @@ def test_checked_in_crds_match_the_models() -> None:
     assert actual.keys() == expected.keys(), "run `make crds`"
     for name, text in expected.items():
         assert actual[name] == text, f"{name} is stale: run `make crds`"
+
+
+def test_the_api_reference_is_generated_from_the_same_schemas() -> None:
+    reference = CRD_DIR.parent / "docs" / "reference.md"
+    assert reference.read_text() == render_reference(), (
+        "docs/reference.md is stale: run `make crds`"
+    )
+    text = reference.read_text()
+    for kind in KINDS:  # every field of every kind is listed, with its description
+        schema = crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        for path, _ in _walk(schema, ""):
+            if (
+                path.startswith(("spec.", "status."))
+                and not path.endswith("[]")
+                and "{}" not in path
+            ):
+                assert f"| `{path}`" in text, path
 
 
 def _walk(node: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
