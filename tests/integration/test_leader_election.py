@@ -2,12 +2,14 @@
 acts, and the other takes over when the first is killed."""
 
 import time
+import urllib.request
 from collections.abc import Callable
 
 from tests.harness.apply import REPO, load
 from tests.harness.chart import OPERATOR_NAMESPACE, RELEASE
-from tests.harness.processes import Process
+from tests.harness.processes import Process, free_port
 from tests.harness.waiting import wait_for
+from tests.harness.world import sample
 
 from modelloop.api.resources import GROUP, VERSION
 from modelloop.control.leader import LEASES
@@ -23,6 +25,11 @@ def acted(process: Process, namespace: str) -> bool:
     return f"{namespace}/fraud-detector:" in process.log_text()
 
 
+def leading(port: int) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return sample(response.read().decode(), "modelloop_leader")
+
+
 def holder(kube: Kube) -> str:
     lease = kube.get(LEASES, OPERATOR_NAMESPACE, RELEASE) or {}
     return str((lease.get("spec") or {}).get("holderIdentity") or "")
@@ -32,7 +39,10 @@ def test_two_replicas_one_actor_and_a_takeover(
     kube: Kube, namespace: str, operator: Callable[..., Process]
 ) -> None:
     kube.delete(LEASES, OPERATOR_NAMESPACE, RELEASE)  # none left by an earlier run
-    replicas = [operator(f"--leader-elect={LEASE}") for _ in range(2)]
+    ports = [free_port(), free_port()]
+    replicas = [
+        operator(f"--leader-elect={LEASE}", f"--metrics-address=127.0.0.1:{port}") for port in ports
+    ]
     wait_for(lambda: kube.get(LEASES, OPERATOR_NAMESPACE, RELEASE), 30, "a leader elected")
     [model] = load(REPO / "examples" / "fraud-detector.yaml")
     [version] = load(REPO / "examples" / "fraud-detector-v1.yaml")
@@ -44,6 +54,9 @@ def test_two_replicas_one_actor_and_a_takeover(
     wait_for(lambda: acted(leader, namespace), 30, "the leader's Events")
     assert not acted(standby, namespace), standby.log_tail()
     assert "waiting to lead" in standby.log_text()
+    port_of = dict(zip([r.pid for r in replicas], ports, strict=True))
+    assert leading(port_of[leader.pid]) == 1.0
+    assert leading(port_of[standby.pid]) == 0.0  # a standby serves /metrics too
 
     leader.kill()
     killed = time.monotonic()
@@ -55,5 +68,6 @@ def test_two_replicas_one_actor_and_a_takeover(
     # Bounded by the Lease's 15 s and a renewal period; reported, not asserted.
     print(f"takeover: {time.monotonic() - killed:.1f} s from SIGKILL to the Deployment back")
     assert holder(kube).endswith(f"-{standby.pid}")
+    assert leading(port_of[standby.pid]) == 1.0
     lease = kube.get(LEASES, OPERATOR_NAMESPACE, RELEASE) or {}
     assert lease["spec"]["leaseTransitions"] >= 1

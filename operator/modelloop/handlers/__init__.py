@@ -22,7 +22,7 @@ from ..kube.rest import Kube, Obj
 from ..monitoring.evaluator import WatchCache
 from ..retraining.jobs import LABEL_TRAINING
 from ..rollout.telemetry import RolloutTelemetry
-from .evaluation import start_evaluation
+from .evaluation import serve_metrics, start_evaluation
 from .serving import reconcile_serving
 from .training import reconcile_training
 
@@ -41,6 +41,7 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     memo["kube"] = kube
     memo["queue"] = WorkQueue()
     memo["workers"] = []
+    serve_metrics(memo)
     election = (memo.get("options") or {}).get("leader_election")
     if not election:
         _act(memo, kube)
@@ -52,6 +53,7 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
 
 def _act(memo: Any, kube: Kube) -> None:
     queue: WorkQueue = memo["queue"]
+    memo["telemetry"].leading.set(1)
     evaluation = start_evaluation(memo, kube, _cache(memo))
     evaluator = memo["evaluator"]
     loop = asyncio.get_running_loop()

@@ -29,14 +29,20 @@ def operator_namespace() -> str:
     return "default"
 
 
-def start_evaluation(memo: Any, kube: Kube, cache: WatchCache) -> "asyncio.Task[None]":
-    options = memo.get("options") or {}
-    telemetry = Telemetry()
-    address = options.get("metrics_address")
+def serve_metrics(memo: Any) -> Telemetry:
+    """The operator's /metrics, served from start-up on every replica (a standby too)."""
+    telemetry = memo["telemetry"] = Telemetry()
+    address = (memo.get("options") or {}).get("metrics_address")
     if address:
         host, _, port = address.rpartition(":")
         start_http_server(int(port), addr=host or "0.0.0.0", registry=telemetry.registry)
         log.info("operator metrics on http://%s/metrics", address)
+    return telemetry
+
+
+def start_evaluation(memo: Any, kube: Kube, cache: WatchCache) -> "asyncio.Task[None]":
+    options = memo.get("options") or {}
+    telemetry: Telemetry = memo["telemetry"]
     namespace = operator_namespace()
     sources = {
         config.name: PrometheusSource(

@@ -68,6 +68,11 @@ class Telemetry:
         self.patches = Counter(
             "modelloop_status_patches", "Model status patches made by the evaluation", registry=r
         )
+        self.leading = Gauge(
+            "modelloop_leader",
+            "1 while this replica acts (it holds the Lease, or runs without election)",
+            registry=r,
+        )
         self._series: dict[tuple[str, str], set[tuple[str, ...]]] = {}
         self._children: dict[tuple[int, tuple[str, ...]], Gauge] = {}
 
