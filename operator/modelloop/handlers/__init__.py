@@ -21,6 +21,7 @@ from ..control.workqueue import WorkQueue, work
 from ..kube.rest import Kube, Obj
 from ..monitoring.evaluator import WatchCache
 from ..retraining.jobs import LABEL_TRAINING
+from ..retraining.telemetry import TrainingTelemetry
 from ..rollout.telemetry import RolloutTelemetry
 from .evaluation import serve_metrics, start_evaluation
 from .serving import reconcile_serving
@@ -59,13 +60,15 @@ def _act(memo: Any, kube: Kube) -> None:
     loop = asyncio.get_running_loop()
     evaluator.wake = lambda key: loop.call_soon_threadsafe(queue.add, key)
     rollouts = RolloutTelemetry(evaluator.telemetry.registry)
+    trainings = TrainingTelemetry(evaluator.telemetry.registry)
 
     def reconcile(key: Hashable) -> None:
         assert isinstance(key, tuple)
         namespace, name = str(key[0]), str(key[1])
         snapshot = evaluator.snapshots.get((namespace, name))
         reconcile_serving(kube, namespace, name, snapshot, telemetry=rollouts)
-        reconcile_training(kube, namespace, name, evaluator.new_data.get((namespace, name)))
+        new_data = evaluator.new_data.get((namespace, name))
+        reconcile_training(kube, namespace, name, new_data, telemetry=trainings)
 
     memo["workers"] += [asyncio.create_task(work(queue, reconcile)) for _ in range(WORKERS)]
     memo["workers"].append(evaluation)

@@ -41,6 +41,7 @@ from ..retraining.jobs import (
 )
 from ..retraining.result import ResultError, parse_result
 from ..retraining.retention import expired
+from ..retraining.telemetry import TrainingTelemetry
 from ..validation.gates import validate
 from .serving import MODEL_VERSIONS, MODELS, versions_of
 
@@ -105,6 +106,7 @@ def reconcile_training(
     name: str,
     new_data: float | None = None,
     now: datetime | None = None,
+    telemetry: TrainingTelemetry | None = None,
 ) -> None:
     """``new_data``: the new-data trigger's counter as the evaluation last read it."""
     now = now or datetime.now(UTC)
@@ -137,6 +139,8 @@ def reconcile_training(
         _clear_request(kube, model)  # left behind by a crash after the training started
     if isinstance(decision, Start):
         _start(kube, model, spec, training, decision, world.stable)
+        if telemetry is not None:
+            telemetry.started.labels(namespace, name, decision.record.trigger.kind).inc()
     elif isinstance(decision, EnsureJob):
         _create_job(kube, model, spec, decision.record, world.stable, [])
     elif isinstance(decision, Adopt):
@@ -146,7 +150,9 @@ def reconcile_training(
         _training_patch(kube, model, adopted)
         post_event(kube, model, "TrainingAdopted", f"recorded Job {decision.record.job} again")
     elif isinstance(decision, Finish):
-        _finish(kube, model, training, decision, now)
+        outcome = _finish(kube, model, training, decision, now)
+        if telemetry is not None:
+            telemetry.finished.labels(namespace, name, outcome).inc()
     elif isinstance(decision, Rebaseline):
         _training_patch(
             kube, model, training.model_copy(update={"new_data_baseline": decision.count})
@@ -154,7 +160,9 @@ def reconcile_training(
     elif isinstance(decision, Hold):
         log.debug("%s/%s: %s", namespace, name, decision.reason)
     _report(kube, model, _condition(decision, spec), now)
-    validate_candidates(kube, model, spec, versions, now)
+    for judged in validate_candidates(kube, model, spec, versions, now):
+        if telemetry is not None:
+            telemetry.judged.labels(namespace, name, judged).inc()
     for old in expired(versions, spec.history.keep, world.stable, world.canary):
         if kube.delete(MODEL_VERSIONS, namespace, old):
             post_event(
@@ -277,9 +285,8 @@ def _create_job(
         raise
 
 
-def _finish(
-    kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, now: datetime
-) -> None:
+def _finish(kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, now: datetime) -> str:
+    """Record the finished training; returns its outcome, Succeeded or Failed."""
     namespace = model["metadata"]["namespace"]
     record, job = finish.record, finish.job
     version = None
@@ -326,6 +333,7 @@ def _finish(
         )
     else:
         post_event(kube, model, "TrainingSucceeded", f"training {record.sequence} made {version}")
+    return finished.outcome or "Failed"
 
 
 def _job_failure(job: Obj) -> str:
@@ -337,12 +345,13 @@ def _job_failure(job: Obj) -> str:
 
 def validate_candidates(
     kube: Kube, model: Obj, spec: ModelSpec, versions: list[Obj], now: datetime
-) -> None:
+) -> list[str]:
     """Judge every new ModelVersion of a Model that already serves (the bootstrap version
-    is not a candidate: there is no champion)."""
+    is not a candidate: there is no champion); returns the phases given."""
     stable = (model.get("status") or {}).get("stableVersion")
+    judged: list[str] = []
     if not stable:
-        return
+        return judged
     for version in versions:
         meta, status = version["metadata"], version.get("status") or {}
         if meta["name"] == stable or (meta.get("labels") or {}).get(LABEL_ROLE):
@@ -375,3 +384,5 @@ def validate_candidates(
         )
         text = f"{meta['name']} {phase.lower()} against {stable}: {result.summary()}"
         post_event(kube, model, phase, text, "Normal" if result.validated else "Warning")
+        judged.append(phase)
+    return judged
