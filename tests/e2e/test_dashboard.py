@@ -10,7 +10,7 @@ from pathlib import Path
 from prometheus_api_client import PrometheusConnect
 from tests.harness.apply import REPO
 from tests.harness.canary import CANARY, MODEL, MODELS, CanaryWorld
-from tests.harness.kubelet import PODS, finish_pod
+from tests.harness.kubelet import PODS, TRAINING_JOB, finish_pod
 from tests.harness.waiting import wait_for
 from tests.harness.world import sample
 
@@ -31,20 +31,7 @@ DRIFT = {
 }
 
 
-RETRAINING = {
-    "outputURI": "s3://models/churn",
-    "job": {
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "trainer", "image": "ghcr.io/example/trainer:1"}],
-                }
-            },
-        }
-    },
-}
+RETRAINING = {"outputURI": "s3://models/churn", "job": TRAINING_JOB}
 
 
 def train_once(world: CanaryWorld, tmp_path: Path) -> None:

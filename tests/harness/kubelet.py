@@ -9,6 +9,18 @@ from typing import Any
 from modelloop.kube.rest import Kube, Resource
 
 PODS = Resource("", "v1", "pods")
+# spec.retraining.job of the tests' Models: a pod the harness finishes (kwok leaves it).
+TRAINING_JOB: dict[str, Any] = {
+    "spec": {
+        "backoffLimit": 0,
+        "template": {
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "trainer", "image": "ghcr.io/example/trainer:1"}],
+            }
+        },
+    }
+}
 
 
 def finish_pod(kube: Kube, namespace: str, name: str, message: str, exit_code: int = 0) -> None:

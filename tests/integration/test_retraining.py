@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.harness.admission import deny_operator_writes
 from tests.harness.controlplane import ControlPlane
-from tests.harness.kubelet import finish_pod
+from tests.harness.kubelet import TRAINING_JOB, finish_pod
 from tests.harness.waiting import wait_for
 from tests.harness.world import (
     BAD,
@@ -34,17 +34,7 @@ RETRAIN: dict[str, Any] = {
         "cooldown": "1h",
         "dataWindow": "7d",
         "outputURI": "s3://models/fraud",
-        "job": {
-            "spec": {
-                "backoffLimit": 0,
-                "template": {
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "trainer", "image": "ghcr.io/example/trainer:1"}],
-                    }
-                },
-            }
-        },
+        "job": TRAINING_JOB,
     },
     "validation": {"gates": [{"metric": "precision", "notWorseThan": {"absolute": 0.02}}]},
 }
