@@ -29,14 +29,13 @@ from tests.harness.apply import install_crds
 from tests.harness.controlplane import LocalControlPlane
 from tests.harness.prometheus import PrometheusServer
 
-from modelloop.api.resources import GROUP, VERSION
+from modelloop.api.resources import GROUP, MODELS, VERSION
 from modelloop.kube.rest import Kube, Resource
 from modelloop.monitoring.evaluator import Evaluator, WatchCache
 from modelloop.monitoring.providers import Credentials, ProviderConfig
 from modelloop.monitoring.source import PrometheusSource
 from modelloop.monitoring.telemetry import Telemetry
 
-MODELS = Resource(GROUP, VERSION, "models")
 TEMPLATES = Resource(GROUP, VERSION, "metrictemplates")
 NAMESPACES = Resource("", "v1", "namespaces")
 METRICS = 5

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from prometheus_api_client import PrometheusConnect
 from tests.harness.apply import REPO
-from tests.harness.canary import CANARY, MODEL, MODELS, CanaryWorld
+from tests.harness.canary import CANARY, MODEL, CanaryWorld
 from tests.harness.kubelet import PODS, TRAINING_JOB, finish_pod
 from tests.harness.waiting import wait_for
 from tests.harness.world import sample
 
-from modelloop.api.resources import GROUP
+from modelloop.api.resources import GROUP, MODELS
 from modelloop.sdk import report
 
 DASHBOARD = REPO / "charts" / "modelloop" / "dashboards" / "modelloop.json"

@@ -10,7 +10,6 @@ from tests.harness.admission import deny_operator_writes
 from tests.harness.canary import (
     CANARY,
     MODEL,
-    MODELS,
     STABLE,
     CanaryFleet,
     CanaryWorld,
@@ -22,6 +21,7 @@ from tests.harness.controlplane import ControlPlane
 from tests.harness.waiting import wait_for
 from tests.harness.world import sample
 
+from modelloop.api.resources import MODELS
 from modelloop.kube.rest import EVENTS
 
 GOOD = {"mobile": 0.85, "web": 0.85}

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from tests.harness.waiting import wait_for
 
-from modelloop.api.resources import GROUP, VERSION
+from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
 from modelloop.kube.rest import Kube, Resource
 
 REPO = Path(__file__).parents[2]
@@ -15,8 +15,8 @@ CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 RESOURCES = {
     "CustomResourceDefinition": CRDS,
     "Namespace": Resource("", "v1", "namespaces"),
-    "Model": Resource(GROUP, VERSION, "models"),
-    "ModelVersion": Resource(GROUP, VERSION, "modelversions"),
+    "Model": MODELS,
+    "ModelVersion": MODEL_VERSIONS,
     "MetricTemplate": Resource(GROUP, VERSION, "metrictemplates"),
     "ServiceAccount": Resource("", "v1", "serviceaccounts"),
     "ConfigMap": Resource("", "v1", "configmaps"),

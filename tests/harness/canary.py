@@ -22,12 +22,9 @@ from tests.harness.traffic import (
 from tests.harness.waiting import wait_for
 from tests.harness.world import OperatorWorld
 
-from modelloop.api.resources import GROUP, VERSION
-from modelloop.kube.rest import Kube, Resource
+from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
+from modelloop.kube.rest import DEPLOYMENTS, Kube, Resource
 
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
-DEPLOYMENTS = Resource("apps", "v1", "deployments")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 MODEL, STABLE, CANARY = "churn", "churn-v1", "churn-v2"
 SLICES = ("mobile", "web")

@@ -26,14 +26,13 @@ from tests.harness.operator_process import start_operator
 from tests.harness.prometheus import PrometheusServer, scrape_config
 from tests.harness.waiting import wait_for
 
-from modelloop.api.resources import GROUP, VERSION
+from modelloop.api.resources import MODELS
 from modelloop.kube.rest import Kube, KubeError, Resource
 
 REPO = Path(__file__).parents[2]
 WORKDIR = REPO / ".tmp" / "demo"
 NAMESPACE = "modelloop-demo"
 EXAMPLES = [REPO / "examples" / "fraud-detector.yaml", REPO / "examples" / "fraud-detector-v1.yaml"]
-MODELS = Resource(GROUP, VERSION, "models")
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 

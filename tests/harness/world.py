@@ -13,11 +13,9 @@ from tests.harness.processes import Process, free_port
 from tests.harness.prometheus import PrometheusServer
 from tests.harness.waiting import wait_for
 
-from modelloop.api.resources import GROUP, VERSION
-from modelloop.kube.rest import EVENTS, Kube, Resource
+from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
+from modelloop.kube.rest import EVENTS, Kube
 
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
 MODEL = "fraud"
 STABLE = "fraud-v1"
 PRECISION = {

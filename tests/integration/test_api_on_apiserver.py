@@ -6,11 +6,9 @@ import pytest
 from tests.harness.corpus import CORPUS, CorpusCase
 
 from modelloop.api.manifests import InvalidManifest, validate_manifest
-from modelloop.api.resources import GROUP, VERSION
+from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
 from modelloop.kube.rest import Kube, KubeError, Resource
 
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
 RESOURCES = {
     "Model": MODELS,
     "ModelVersion": MODEL_VERSIONS,

@@ -17,8 +17,6 @@ from tests.harness.world import (
     BAD,
     GOOD,
     MODEL,
-    MODEL_VERSIONS,
-    MODELS,
     PRECISION,
     SPARSE,
     World,
@@ -28,7 +26,7 @@ from tests.harness.world import (
     traffic,
 )
 
-from modelloop.api.resources import GROUP, VERSION
+from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
 from modelloop.kube.rest import Kube, Resource
 
 

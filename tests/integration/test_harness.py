@@ -14,11 +14,11 @@ from tests.harness.processes import free_port
 from tests.harness.prometheus import scrape_config
 from tests.harness.waiting import wait_for
 
+from modelloop.control.leader import LEASES
 from modelloop.kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Resource
 
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
-LEASES = Resource("coordination.k8s.io", "v1", "leases")
 
 
 def pod_template(labels: dict[str, str], restart_policy: str = "Never") -> dict[str, Any]:

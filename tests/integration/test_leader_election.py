@@ -11,12 +11,10 @@ from tests.harness.processes import Process, free_port
 from tests.harness.waiting import wait_for
 from tests.harness.world import sample
 
-from modelloop.api.resources import GROUP, VERSION
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.control.leader import LEASES
-from modelloop.kube.rest import DEPLOYMENTS, Kube, Resource
+from modelloop.kube.rest import DEPLOYMENTS, Kube
 
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
 LEASE = f"{OPERATOR_NAMESPACE}/{RELEASE}"  # the one the chart's Role names
 
 

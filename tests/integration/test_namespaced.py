@@ -13,15 +13,13 @@ from tests.harness.controlplane import ControlPlane, Identity
 from tests.harness.operator_process import start_operator
 from tests.harness.waiting import wait_for
 
-from modelloop.api.resources import GROUP, VERSION
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.kube.rest import DEPLOYMENTS, Kube, KubeError, Resource
 
 pytestmark = pytest.mark.namespaced
 
 POOL = ("modelloop-pool-a", "modelloop-pool-b")
 NAMESPACES = Resource("", "v1", "namespaces")
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
 EXAMPLES = REPO / "examples"
 
 

@@ -15,11 +15,9 @@ from tests.harness.controlplane import ControlPlane
 from tests.harness.processes import Process
 from tests.harness.waiting import wait_for
 
-from modelloop.api.resources import GROUP, VERSION
+from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS
 from modelloop.kube.rest import Kube, Resource
 
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
 SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
 MODEL = "fraud-detector"
 

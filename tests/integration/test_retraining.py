@@ -14,8 +14,6 @@ from tests.harness.world import (
     BAD,
     GOOD,
     MODEL,
-    MODEL_VERSIONS,
-    MODELS,
     PRECISION,
     SPARSE,
     World,
@@ -23,6 +21,7 @@ from tests.harness.world import (
     traffic,
 )
 
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.kube.rest import EVENTS, Kube, Resource
 
 JOBS = Resource("batch", "v1", "jobs")

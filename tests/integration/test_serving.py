@@ -7,11 +7,9 @@ import yaml
 from tests.harness.admission import deny_operator_writes
 from tests.harness.waiting import wait_for
 
-from modelloop.api.resources import GROUP, VERSION
+from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
 from modelloop.kube.rest import DEPLOYMENTS, SERVICES, Kube, Resource
 
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
 EVENTS = Resource("", "v1", "events")
 EXAMPLES = Path(__file__).parents[2] / "examples"
 SELECTOR = "modelloop.dev/model=fraud-detector"

@@ -8,13 +8,12 @@ from typing import Any
 import pytest
 
 from modelloop.api.model import ModelSpec
-from modelloop.api.resources import API_VERSION, GROUP, VERSION
+from modelloop.api.resources import API_VERSION, MODELS
 from modelloop.kube.rest import HTTPROUTES, VIRTUALSERVICES, Kube, KubeError, Resource
 from modelloop.rollout.router import ReplicaRouter, router_for
 from modelloop.rollout.traffic import ReplicaSplit, RouteError, Split
 
 Obj = dict[str, Any]
-MODELS = Resource(GROUP, VERSION, "models")
 VERSIONS = {"fraud-v1", "fraud-v2"}
 SPLITS = [
     Split("fraud-v1", None, 0),

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..kube.rest import Resource
 from .base import DNS_LABEL_PATTERN, ApiModel, CelRule
 from .metrictemplate import MetricTemplateSpec
 from .model import ModelSpec, ModelStatus
@@ -13,6 +14,8 @@ GROUP = "modelloop.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORY = "modelloop"
+MODELS = Resource(GROUP, VERSION, "models")
+MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
 
 # Labels and annotations ModelLoop reads and writes.
 LABEL_MODEL = f"{GROUP}/model"

@@ -11,17 +11,17 @@ from ..api.resources import (
     ANNOTATION_ABORT,
     ANNOTATION_APPROVE,
     ANNOTATION_ROLE_SINCE,
-    GROUP,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     LABEL_ROLE,
     LABEL_VERSION,
     MANAGED_BY,
-    VERSION,
+    MODEL_VERSIONS,
+    MODELS,
 )
 from ..conditions import condition, find, merge_conditions
 from ..kube.events import post_event
-from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj, Resource
+from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj
 from ..rollout.machine import RolloutWorld, decide
 from ..rollout.pairs import Snapshot
 from ..rollout.router import TrafficRouter, Written, router_for
@@ -39,9 +39,6 @@ from ..serving.plan import (
 )
 
 log = logging.getLogger(__name__)
-
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
 
 
 def _timestamp(now: datetime) -> str:

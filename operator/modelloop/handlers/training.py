@@ -16,7 +16,15 @@ from pydantic import ValidationError
 
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus
 from ..api.modelversion import ModelVersionSpec
-from ..api.resources import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, LABEL_ROLE, MANAGED_BY
+from ..api.resources import (
+    GROUP,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    LABEL_ROLE,
+    MANAGED_BY,
+    MODEL_VERSIONS,
+    MODELS,
+)
 from ..conditions import condition, find, merge_conditions
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
@@ -43,7 +51,7 @@ from ..retraining.result import ResultError, parse_result
 from ..retraining.retention import expired
 from ..retraining.telemetry import TrainingTelemetry
 from ..validation.gates import validate
-from .serving import MODEL_VERSIONS, MODELS, versions_of
+from .serving import versions_of
 
 log = logging.getLogger(__name__)
 JOBS = Resource("batch", "v1", "jobs")

@@ -23,10 +23,10 @@ from ..api.durations import parse_duration
 from ..api.metrictemplate import MetricTemplateSpec
 from ..api.model import ModelSpec
 from ..api.modelversion import DataWindow
-from ..api.resources import GROUP, VERSION
+from ..api.resources import MODELS
 from ..conditions import condition, merge_conditions
 from ..kube.events import post_event
-from ..kube.rest import Kube, KubeError, Obj, Resource
+from ..kube.rest import Kube, KubeError, Obj
 from ..rollout.pairs import Snapshot
 from .evaluate import evaluate_model
 from .plan import ModelKey, Request, SeriesKey, Target, plan_cycle
@@ -38,7 +38,6 @@ from .telemetry import Telemetry
 from .verdicts import BreachState
 
 log = logging.getLogger(__name__)
-MODELS = Resource(GROUP, VERSION, "models")
 
 
 @dataclass

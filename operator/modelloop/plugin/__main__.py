@@ -14,12 +14,16 @@ from typing import Any
 
 from kubernetes import config
 
-from ..api.resources import ANNOTATION_ABORT, ANNOTATION_APPROVE, GROUP, VERSION
-from ..kube.rest import EVENTS, Kube, KubeError, Resource
+from ..api.resources import (
+    ANNOTATION_ABORT,
+    ANNOTATION_APPROVE,
+    GROUP,
+    MODEL_VERSIONS,
+    MODELS,
+)
+from ..kube.rest import EVENTS, Kube, KubeError
 from . import views
 
-MODELS = Resource(GROUP, VERSION, "models")
-MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
 ANNOTATION_RETRAIN = f"{GROUP}/retrain"
 Obj = dict[str, Any]
 
