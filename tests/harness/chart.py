@@ -4,6 +4,7 @@ made from it — the chart's ServiceAccount and RBAC applied, and a kubeconfig
 carrying a token the TokenRequest API issued for that ServiceAccount. Every test
 that runs the operator thereby proves the chart's RBAC is enough."""
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -27,8 +28,9 @@ RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "Ro
 Obj = dict[str, Any]
 
 
+@functools.cache
 def helm() -> str:
-    """``MODELLOOP_HELM``, else the cached build (built now when missing)."""
+    """``MODELLOOP_HELM``, else the cached build (built now when missing); asked once per run."""
     explicit = os.environ.get("MODELLOOP_HELM")
     if explicit:
         return explicit
