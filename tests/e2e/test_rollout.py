@@ -62,7 +62,8 @@ def test_a_candidate_worse_on_one_slice_is_rolled_back_at_the_first_step(
     wait_for(lambda: world.canary_weights()[-1] == 0, 30, "weights back to stable")
     weights = world.canary_weights()
     assert max(weights) == 10, weights  # never past the first step
-    rolled_back = world.condition("RolledBack")
+    # The version is marked first; the Model's conditions follow in the same pass.
+    rolled_back = wait_for(lambda: world.condition("RolledBack"), 30, "the RolledBack condition")
     assert rolled_back["reason"] == "AnalysisFailed"
     assert "on slice web" in rolled_back["message"]
     assert "on slice mobile" not in rolled_back["message"]
