@@ -13,12 +13,16 @@ reads from the finished pod, and refuses a result the kubelet would truncate.
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from .retraining.result import MAX_BYTES, parse_result
 
 TERMINATION_LOG = "/dev/termination-log"
+"""Where the kubelet reads the termination message (a container's default
+terminationMessagePath). The variable MODELLOOP_TERMINATION_LOG overrides it, for
+running a trainer outside a pod."""
 Metrics = Mapping[tuple[str, str], float]
 
 
@@ -43,7 +47,7 @@ def report(
     *,
     digest: str | None = None,
     samples: Mapping[tuple[str, str], int] | None = None,
-    path: str = TERMINATION_LOG,
+    path: str | None = None,
 ) -> str:
     """Write the result; returns the JSON written. Raises ValueError when it would not fit
     in a termination message or would not pass the operator's validation."""
@@ -63,5 +67,5 @@ def report(
             "report fewer metrics or slices"
         )
     parse_result(text)  # the same check the operator makes
-    Path(path).write_text(text)
+    Path(path or os.environ.get("MODELLOOP_TERMINATION_LOG") or TERMINATION_LOG).write_text(text)
     return text

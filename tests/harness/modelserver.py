@@ -9,11 +9,18 @@ re-read when it changes)::
 
     {"accuracy": {"mobile": 0.95, "web": 0.9}, "default": 0.9, "seed": 7}
 
+With ``--artifact DIR`` instead of ``--state`` it serves a real model: the churn example's
+logistic regression (examples/trainer/churn.py) from ``DIR/model.npz``, as the example
+trainer wrote it. A request then carries the example and its ground truth,
+``{"slice": "mobile", "features": [0.3, -1.2], "label": 1}``; the answer's ``correct``
+says whether the model's prediction (churn probability >= 0.5) matched the label.
+
 ``GET /metrics`` exports labelled feedback as the operator's queries expect it:
 ``model_predictions_total`` and ``model_correct_predictions_total`` by model, version and
-slice, and the histogram ``model_prediction_score`` (uniform scores) for drift checks.
-A prediction counts once its ground truth arrives: at once, or ``label_delay`` seconds
-later, which is how label delay looks in production. ``GET /healthz`` says ok.
+slice, and the histogram ``model_prediction_score`` (the drawn or predicted scores) for
+drift checks. A prediction counts once its ground truth arrives: at once, or
+``label_delay`` seconds later, which is how label delay looks in production.
+``GET /healthz`` says ok.
 """
 
 import argparse
@@ -27,9 +34,11 @@ import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import numpy as np
+from examples.trainer.churn import SLICES, scores
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -39,6 +48,14 @@ from prometheus_client import (
 )
 from tests.harness.exporter import write_state
 from tests.harness.processes import Process, free_port, wait_healthy
+
+
+class _Judge(Protocol):
+    """Decides whether a request's prediction was right, and its score."""
+
+    def slices(self) -> list[str]: ...
+
+    def judge(self, slice_: str, request: dict[str, Any]) -> tuple[bool, float]: ...
 
 
 class _Accuracy:
@@ -66,16 +83,29 @@ class _Accuracy:
         with self._lock:
             return list(self._state["accuracy"])
 
-    def draw(self, slice_: str) -> bool:
+    def judge(self, slice_: str, request: dict[str, Any]) -> tuple[bool, float]:
+        """Right with the slice's accuracy; the score is uniform on [0, 1)."""
         with self._lock:
             self._reload()
             accuracy = float(self._state["accuracy"].get(slice_, self._state["default"]))
-            return self._rng.random() < accuracy
+            return self._rng.random() < accuracy, self._rng.random()
 
-    def score(self) -> float:
-        """A prediction score, uniform on [0, 1): what drift checks watch."""
-        with self._lock:
-            return self._rng.random()
+
+class _ChurnModel:
+    """The example trainer's model, loaded from its artifact directory."""
+
+    def __init__(self, artifact: Path) -> None:
+        self.weights = np.load(artifact / "model.npz")["weights"]
+
+    def slices(self) -> list[str]:
+        return list(SLICES)
+
+    def judge(self, slice_: str, request: dict[str, Any]) -> tuple[bool, float]:
+        features = np.array([request["features"]], dtype=np.float64)
+        if features.shape != (1, 2) or slice_ not in SLICES:
+            raise ValueError(f"want 2 features and a slice of {SLICES}")
+        score = float(scores(self.weights, features, np.array([SLICES.index(slice_)]))[0])
+        return (score >= 0.5) == (int(request["label"]) == 1), score
 
 
 class _Feedback:
@@ -139,7 +169,7 @@ class _Feedback:
 
 
 def _handler(
-    version: str, accuracy: _Accuracy, feedback: _Feedback, registry: CollectorRegistry
+    version: str, judge: _Judge, feedback: _Feedback, registry: CollectorRegistry
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: the traffic generator reuses connections
@@ -161,13 +191,11 @@ def _handler(
             try:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 slice_, delay = str(request["slice"]), float(request.get("label_delay", 0))
+                correct, score = judge.judge(slice_, request)
             except (TypeError, ValueError, KeyError) as error:
                 self._reply(400, f"bad request: {error!r}\n".encode())
                 return
-            correct = accuracy.draw(slice_)
-            feedback.scores.labels(feedback.model, feedback.version, slice_).observe(
-                accuracy.score()
-            )
+            feedback.scores.labels(feedback.model, feedback.version, slice_).observe(score)
             feedback.record(slice_, correct, delay)
             answer = json.dumps({"version": version, "correct": correct}).encode()
             self._reply(200, answer, "application/json")
@@ -193,14 +221,22 @@ class ModelServer:
         workdir: Path,
         model: str,
         version: str,
-        accuracy: Mapping[str, float],
+        accuracy: Mapping[str, float] | None = None,
         default: float = 0.9,
         seed: int = 7,
+        *,
+        artifact: Path | None = None,
     ) -> None:
-        """``accuracy``: slice -> probability of a correct answer; ``default`` for the rest."""
+        """``accuracy``: slice -> probability of a correct answer; ``default`` for the rest.
+        With ``artifact`` instead, the server scores requests with that trained model."""
+        assert (accuracy is None) != (artifact is None), "give accuracy or an artifact"
         self.model, self.version, self.seed = model, version, seed
         self.state_file = workdir / f"modelserver-{model}-{version}.json"
-        self.set_accuracy(accuracy, default)
+        if accuracy is not None:
+            self.set_accuracy(accuracy, default)
+            judged_by = ("--state", str(self.state_file))
+        else:
+            judged_by = ("--artifact", str(artifact))
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.address}"
@@ -209,7 +245,7 @@ class ModelServer:
             "-m",
             "tests.harness.modelserver",
             *("--port", str(self.port), "--model", model, "--version", version),
-            *("--state", str(self.state_file)),
+            *judged_by,
         ]
         self.process = Process(
             f"modelserver-{model}-{version}", argv, workdir, cwd=Path(__file__).parents[2]
@@ -237,14 +273,20 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--version", required=True)
-    parser.add_argument("--state", type=Path, required=True)
+    judged_by = parser.add_mutually_exclusive_group(required=True)
+    judged_by.add_argument("--state", type=Path, help="accuracy per slice, drawn")
+    judged_by.add_argument("--artifact", type=Path, help="a churn model's directory")
     args = parser.parse_args(argv)
     registry = CollectorRegistry()
-    accuracy = _Accuracy(args.state, args.model, args.version)
+    judge: _Judge = (
+        _ChurnModel(args.artifact)
+        if args.artifact
+        else _Accuracy(args.state, args.model, args.version)
+    )
     feedback = _Feedback(registry, args.model, args.version)
-    for slice_ in accuracy.slices():
+    for slice_ in judge.slices():
         feedback.zero(slice_)
-    handler = _handler(args.version, accuracy, feedback, registry)
+    handler = _handler(args.version, judge, feedback, registry)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
     server.serve_forever()
 

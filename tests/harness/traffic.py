@@ -29,6 +29,8 @@ from modelloop.kube.rest import DEPLOYMENTS, Kube, Resource
 Obj = dict[str, Any]
 WeightReader = Callable[[], dict[str, int]]
 """Returns the weights written right now: version -> weight (relative, not percent)."""
+Example = Callable[[str], dict[str, Any]]
+"""Returns the next request's example for a slice (features and label), to send as is."""
 
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 VIRTUAL_SERVICES = Resource("networking.istio.io", "v1", "virtualservices")
@@ -140,12 +142,15 @@ class TrafficGenerator:
         label_delay: float | None = None,
         workers: int = 4,
         seed: int = 0,
+        example: Example | None = None,
     ) -> None:
-        """``servers``: version -> its server; the test may add servers while this runs."""
+        """``servers``: version -> its server; the test may add servers while this runs.
+        ``example``: what each request carries, for servers of a real model."""
         self.reader, self.servers, self.rates = reader, servers, dict(rates)
         self.refresh = refresh
-        extra = {} if label_delay is None else {"label_delay": label_delay}
-        self._bodies = {s: json.dumps({"slice": s, **extra}).encode() for s in self.rates}
+        self._extra = {} if label_delay is None else {"label_delay": label_delay}
+        self._example = example
+        self._bodies = {s: json.dumps({"slice": s, **self._extra}).encode() for s in self.rates}
         self._rng = random.Random(seed)
         # At most a second of requests waits: past that they are dropped, and counted.
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue(
@@ -260,6 +265,11 @@ class TrafficGenerator:
         for connection in connections.values():
             connection.close()
 
+    def _body(self, slice_: str) -> bytes:
+        if self._example is None:
+            return self._bodies[slice_]
+        return json.dumps({"slice": slice_, **self._extra, **self._example(slice_)}).encode()
+
     def _send(
         self, connections: dict[int, http.client.HTTPConnection], server: ModelServer, slice_: str
     ) -> bool:
@@ -268,7 +278,7 @@ class TrafficGenerator:
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
             connections[server.port] = connection
         try:
-            connection.request("POST", "/predict", self._bodies[slice_])
+            connection.request("POST", "/predict", self._body(slice_))
             response = connection.getresponse()
             answer = json.loads(response.read()) if response.status == 200 else {}
         except (OSError, ValueError, http.client.HTTPException):

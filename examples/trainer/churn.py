@@ -1,0 +1,152 @@
+"""The churn example's data and model, shared by the example trainer and the demo.
+
+The data is a synthetic stream: two features and a churn label per example, in two
+slices (mobile, web). The true boundary turns slowly over time, by ``drift_per_day``
+radians a day per slice, and, when the concept says so, abruptly for one slice at one
+instant (the demo's concept drift). Examples are generated hour by hour from a generator
+seeded by the hour, so any window of the stream can be read again by a trainer.
+
+The model is a logistic regression with weights of its own per slice.
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+SLICES = ("mobile", "web")
+EPOCH = datetime(2026, 1, 1).timestamp()
+SHARPNESS = 3.0  # the true logit's scale: the best possible accuracy is about 0.84
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int_]
+
+
+@dataclass(frozen=True)
+class Shift:
+    """At ``at`` (Unix time) the boundary of ``slice`` turns by ``angle`` radians, at once."""
+
+    slice: str
+    at: float
+    angle: float
+
+
+@dataclass(frozen=True)
+class Concept:
+    """How the stream's truth moves; the default is the example trainer's slow drift."""
+
+    drift_per_day: dict[str, float] = field(
+        default_factory=lambda: {"mobile": 0.02, "web": 0.002}
+    )
+    examples_per_hour: int = 40
+    shift: Shift | None = None
+
+    def angles(self, s: Ints, t: Floats) -> Floats:
+        """The true boundary's angle for each example (slice index, Unix time)."""
+        days = (t - EPOCH) / 86400
+        angle = np.array([self.drift_per_day[SLICES[i]] for i in s]) * days
+        if self.shift is not None:
+            shifted = (s == SLICES.index(self.shift.slice)) & (t >= self.shift.at)
+            angle = angle + np.where(shifted, self.shift.angle, 0.0)
+        return np.asarray(angle, dtype=np.float64)
+
+    def labels(self, rng: np.random.Generator, x: Floats, s: Ints, t: Floats) -> Floats:
+        angle = self.angles(s, t)
+        logit = SHARPNESS * (np.cos(angle) * x[:, 0] + np.sin(angle) * x[:, 1])
+        return (rng.uniform(size=len(s)) < 1 / (1 + np.exp(-logit))).astype(np.float64)
+
+    def to_json(self) -> str:
+        """The CHURN_CONCEPT value that gives a trainer this concept."""
+        value: dict[str, Any] = {
+            "driftPerDay": self.drift_per_day,
+            "examplesPerHour": self.examples_per_hour,
+        }
+        if self.shift is not None:
+            shift = self.shift
+            value["shift"] = {"slice": shift.slice, "at": shift.at, "angle": shift.angle}
+        return json.dumps(value)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "Concept":
+        """From CHURN_CONCEPT; the default concept when it is unset or empty."""
+        if not text:
+            return cls()
+        value = json.loads(text)
+        shift = value.get("shift")
+        return cls(
+            drift_per_day=value.get("driftPerDay", cls().drift_per_day),
+            examples_per_hour=int(value.get("examplesPerHour", cls.examples_per_hour)),
+            shift=Shift(shift["slice"], float(shift["at"]), float(shift["angle"]))
+            if shift
+            else None,
+        )
+
+
+def stream(
+    start: float, end: float, concept: Concept, seed: int = 7
+) -> tuple[Floats, Floats, Ints, Floats]:
+    """(features, labels, slice index, timestamps) of the examples between two instants."""
+    n = concept.examples_per_hour
+    xs, ys, ss, ts = [], [], [], []
+    for hour in range(int(start // 3600), int(end // 3600) + 1):
+        rng = np.random.default_rng([seed, hour])
+        t = hour * 3600 + rng.uniform(0, 3600, n)
+        s = rng.integers(0, len(SLICES), n)
+        x = rng.normal(size=(n, 2))
+        y = concept.labels(rng, x, s, t)
+        keep = (t >= start) & (t <= end)
+        xs.append(x[keep]), ys.append(y[keep]), ss.append(s[keep]), ts.append(t[keep])
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ss), np.concatenate(ts)
+
+
+def design(x: Floats, s: Ints) -> Floats:
+    """Per-slice weights: each slice's features in its own columns, plus a bias each."""
+    columns = []
+    for i in range(len(SLICES)):
+        mask = (s == i).astype(float)[:, None]
+        columns += [x * mask, mask]
+    return np.hstack(columns)
+
+
+def fit(x: Floats, y: Floats, steps: int = 500, rate: float = 0.5) -> Floats:
+    """Logistic regression by gradient descent on the mean log-loss."""
+    w = np.zeros(x.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-x @ w))
+        w -= rate * x.T @ (p - y) / len(y)
+    return w
+
+
+def scores(w: Floats, x: Floats, s: Ints) -> Floats:
+    """The model's churn probabilities."""
+    return np.asarray(1 / (1 + np.exp(-design(x, s) @ w)), dtype=np.float64)
+
+
+def auc(y: Floats, score: Floats) -> float:
+    """Area under the ROC curve by the Mann-Whitney rank statistic (ties averaged)."""
+    order = np.argsort(score, kind="mergesort")
+    ranks = np.empty(len(score))
+    sorted_scores = score[order]
+    i = 0
+    while i < len(score):
+        j = i
+        while j + 1 < len(score) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    positives = y == 1
+    n_pos, n_neg = positives.sum(), (~positives).sum()
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def evaluate(w: Floats, x: Floats, y: Floats, s: Ints) -> dict[tuple[str, str], float]:
+    """AUC and accuracy (at the 0.5 threshold) per slice."""
+    score = scores(w, x, s)
+    result: dict[tuple[str, str], float] = {}
+    for i, name in enumerate(SLICES):
+        mine = s == i
+        result[("auc", name)] = auc(y[mine], score[mine])
+        result[("accuracy", name)] = float(((score[mine] >= 0.5) == (y[mine] == 1)).mean())
+    return result

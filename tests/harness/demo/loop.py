@@ -1,0 +1,317 @@
+"""The whole loop on a local control plane, in a few minutes.
+
+A churn model (examples/demo/churn.yaml) serves two slices, mobile and web, from a
+stream whose concept changes for mobile partway through. What runs:
+
+- the local control plane of the tests (etcd, kube-apiserver, controllers, kwok's node)
+  and a real Prometheus scraping the model servers and the operator;
+- churn-v1, trained by the example trainer (examples/trainer) on the stream's recent past
+  before the demo starts, as the version already in production;
+- the operator, as the chart's ServiceAccount;
+- the demo's stand-ins where a kubelet and a gateway would act (tests/harness/demo/pods.py,
+  tests/harness/traffic.py): a model server process per version serving its trained
+  model, training pods run as local processes, and a traffic generator that sends the
+  stream to the versions in the proportions the operator wrote in the HTTPRoute.
+
+Then the loop: the concept turns → accuracy on mobile breaches → training Job → the new
+version gated offline against the champion → canary 10% → 50% → 100% → promoted, and the
+accuracy on mobile recovers. The timeline is printed as it happens; the end writes a PNG
+plot and a summary, and the exit status says whether the loop closed.
+"""
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from examples.trainer.churn import SLICES, Concept, Shift
+from prometheus_api_client import PrometheusConnect
+from tests.harness.apply import apply, install_crds
+from tests.harness.chart import install_operator_identity
+from tests.harness.controlplane import LocalControlPlane
+from tests.harness.demo.plot import draw
+from tests.harness.demo.pods import IMAGES, Poller, TrainingPods, VersionServers, run_container
+from tests.harness.demo.timeline import Mark, Timeline
+from tests.harness.modelserver import ModelServer
+from tests.harness.operator_process import start_operator
+from tests.harness.processes import Process, free_port
+from tests.harness.prometheus import PrometheusServer, scrape_config
+from tests.harness.thirdparty import traffic_crds_dir
+from tests.harness.traffic import TrafficGenerator, httproute_weights
+
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+
+REPO = Path(__file__).parents[3]
+MANIFEST = REPO / "examples" / "demo" / "churn.yaml"
+NAMESPACE = "modelloop-demo"
+MODEL, FIRST = "churn", "churn-v1"
+RATE = 30.0  # requests per second per slice
+TURN = 1.4  # radians mobile's boundary turns: churn-v1 falls from ~0.84 to ~0.55 there
+SERVED = (
+    'sum by (slice) (increase(model_correct_predictions_total{{model="churn"}}[{window}]))'
+    ' / sum by (slice) (increase(model_predictions_total{{model="churn"}}[{window}]))'
+)
+DECISIONS = {  # the Events the plot marks, with their labels
+    "TrainingStarted": "training",
+    "Validated": "validated",
+    "StepAdvanced": "step",
+    "Promoted": "promoted",
+    "RolledBack": "rolled back",
+}
+
+
+class DemoFailed(Exception):
+    """The loop did not close; the message says where it stopped."""
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How long the healthy start and the recovered end last, in seconds."""
+
+    healthy: float
+    tail: float
+
+
+FULL, SMOKE = Pace(healthy=45, tail=40), Pace(healthy=25, tail=20)
+
+
+class LiveStream:
+    """The stream as it arrives: each request's example drawn from the concept of now."""
+
+    def __init__(self, concept: Concept, seed: int = 11) -> None:
+        self.concept = concept
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()
+
+    def example(self, slice_: str) -> dict[str, Any]:
+        with self._lock:
+            x = self._rng.normal(size=(1, 2))
+            s = np.array([SLICES.index(slice_)])
+            y = self.concept.labels(self._rng, x, s, np.array([time.time()]))
+        return {"features": x[0].tolist(), "label": int(y[0])}
+
+
+def stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def demo_model(models: Path, concept: Concept) -> dict[str, Any]:
+    """examples/demo/churn.yaml with the demo's output directory and stream."""
+    model: dict[str, Any] = yaml.safe_load(MANIFEST.read_text())
+    retraining = model["spec"]["retraining"]
+    retraining["outputURI"] = f"file://{models}"
+    container = retraining["job"]["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "CHURN_CONCEPT", "value": concept.to_json()}]
+    return model
+
+
+def train_first_version(models: Path, concept: Concept, logs: Path, timeline: Timeline) -> str:
+    """churn-v1: the example trainer on the stream's last ten minutes, as a Job would run
+    it (the same env), before any drift. Returns its artifact URI."""
+    end = datetime.now(UTC)
+    env = {
+        "MODELLOOP_MODEL": MODEL,
+        "MODELLOOP_DATA_START": stamp(end - timedelta(minutes=10)),
+        "MODELLOOP_DATA_END": stamp(end),
+        "MODELLOOP_OUTPUT_URI": f"file://{models}/1",
+        "CHURN_CONCEPT": concept.to_json(),
+    }
+    image = next(iter(IMAGES))
+    container = {"image": image, "env": [{"name": k, "value": v} for k, v in env.items()]}
+    done = run_container(container, logs, "train-churn-v1")
+    if done.code != 0:
+        raise DemoFailed(f"training churn-v1 failed ({done.code}): {done.message or done.output}")
+    timeline.say("harness", f"{FIRST} trained on the stream's last 10 minutes: {done.output}")
+    return f"file://{models}/1"
+
+
+class Loop:
+    """Everything the demo started, and the loop's steps; ``close()`` stops it all."""
+
+    def __init__(self, workdir: Path, pace: Pace) -> None:
+        self.workdir, self.pace = workdir, pace
+        self.timeline = Timeline()
+        self.cluster: LocalControlPlane | None = None
+        self.parts: list[Any] = []  # stopped in reverse order
+        self.operator: Process | None = None
+
+    def say(self, source: str, message: str) -> Mark:
+        return self.timeline.say(source, message)
+
+    def run(self) -> dict[str, Any]:
+        say = self.say
+        say("harness", f"local control plane in {self.workdir} (etcd, apiserver, kwok) ...")
+        self.cluster = cluster = LocalControlPlane(self.workdir).start()
+        kube = cluster.admin.kube()
+        install_crds(kube)
+        install_crds(kube, traffic_crds_dir())
+        install_operator_identity(cluster, self.workdir)
+        apply(kube, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+
+        shift_at = time.time() + 30 + self.pace.healthy  # set-up takes well under 30 s
+        concept = Concept(
+            drift_per_day={s: 0.0 for s in SLICES},
+            examples_per_hour=round(RATE * len(SLICES) * 3600),
+            shift=Shift("mobile", shift_at, TURN),
+        )
+        models = self.workdir / "models"
+        uri = train_first_version(models, concept, self.workdir / "pods", self.timeline)
+
+        metrics_port = free_port()
+        operator_target = {"operator": f"127.0.0.1:{metrics_port}"}
+        prometheus = PrometheusServer(self.workdir / "prometheus", scrape_config(operator_target))
+        self.parts.append(prometheus)
+
+        def scrape(servers: dict[str, ModelServer]) -> None:
+            targets = {name: server.address for name, server in servers.items()}
+            prometheus.reload(scrape_config({**operator_target, **targets}))
+
+        servers = VersionServers(kube, NAMESPACE, self.workdir / "servers", say, scrape)
+        servers.poller.start()
+        self.parts.append(servers)
+        training = TrainingPods(kube, NAMESPACE, self.workdir / "pods", say)
+        training.poller.start()
+        self.parts.append(training.poller)
+        events = Poller(lambda: self.timeline.follow(kube, NAMESPACE), say)
+        events.start()
+        self.parts.append(events)
+
+        providers = self.workdir / "providers.yaml"
+        providers.write_text(
+            yaml.safe_dump({"providers": [{"name": "default", "url": prometheus.url}]})
+        )
+        self.operator = start_operator(
+            cluster.operator.kubeconfig,
+            self.workdir / "logs",
+            [NAMESPACE],
+            args=(f"--providers={providers}", f"--metrics-address=127.0.0.1:{metrics_port}"),
+        )
+        say("harness", f"operator pid {self.operator.pid} as {cluster.operator.user}")
+        kube.create(MODELS, NAMESPACE, demo_model(models, concept))
+        kube.create(
+            MODEL_VERSIONS,
+            NAMESPACE,
+            {
+                "apiVersion": "modelloop.dev/v1alpha1",
+                "kind": "ModelVersion",
+                "metadata": {"name": FIRST},
+                "spec": {"model": MODEL, "uri": uri},
+            },
+        )
+        say("harness", f"applied Model/{MODEL} ({MANIFEST.relative_to(REPO)}) and {FIRST}")
+        reader = httproute_weights(kube, NAMESPACE, MODEL)
+        self.wait(lambda: reader().get(FIRST) and FIRST in servers.servers, 60, "churn-v1 live")
+        stream = LiveStream(concept)
+        traffic = TrafficGenerator(
+            reader, servers.servers, dict.fromkeys(SLICES, RATE), example=stream.example
+        )
+        traffic.start()
+        self.parts.append(traffic)
+        say("traffic", f"{RATE:g} requests/s per slice, split by HTTPRoute/{MODEL}'s weights")
+
+        self.wait(lambda: time.time() >= shift_at, 120, "the drift")
+        shift = self.say(
+            "stream", f"the concept of mobile turns by {TURN} rad: churn-v1 is now wrong there"
+        )
+        started = self.wait(lambda: self.timeline.first("TrainingStarted"), 120, "a training")
+        validated = self.wait(lambda: self.timeline.first("Validated"), 120, "a version judged")
+        candidate = self.wait(lambda: _candidate(kube), 30, "the new ModelVersion")
+        self.wait(
+            lambda: _phase(kube, candidate) in ("Serving", "RolledBack", "Rejected"),
+            240,
+            f"{candidate} promoted or rolled back",
+        )
+        if _phase(kube, candidate) != "Serving":
+            raise DemoFailed(f"{candidate} ended {_phase(kube, candidate)}: see the timeline")
+        promoted = self.say("harness", f"{candidate} serves all traffic; watching it recover")
+        time.sleep(self.pace.tail)
+        end = time.time()
+        client = PrometheusConnect(prometheus.url)
+        summary = {
+            "candidate": candidate,
+            "shift": shift,
+            "started": started,
+            "validated": validated,
+            "promoted": promoted,
+            "before": served(client, shift.at, self.timeline.start),
+            "drifted": served(client, started.at, self.timeline.start),
+            "after": served(client, end - self.timeline.start, self.timeline.start),
+            "traffic": traffic.stats(),
+        }
+        plot_path = self.workdir / "demo.png"
+        self.plot(client, traffic, plot_path, end)
+        summary["plot"] = plot_path
+        return summary
+
+    def wait(self, predicate: Any, timeout: float, what: str) -> Any:
+        """The first truthy value of ``predicate``; DemoFailed after ``timeout`` seconds or
+        as soon as a part of the demo died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            for part in self.parts:
+                failure = getattr(part, "failure", None) or getattr(
+                    getattr(part, "poller", None), "failure", None
+                )
+                if failure is not None:
+                    raise DemoFailed(f"the harness failed while waiting for {what}: {failure!r}")
+            if self.operator is not None and not self.operator.running:
+                raise DemoFailed(f"the operator exited while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"no {what} within {timeout:g}s")
+            time.sleep(0.25)
+
+    def plot(self, client: PrometheusConnect, traffic: TrafficGenerator, path: Path, end: float) -> None:
+        start = self.timeline.start
+        accuracy = {}
+        for series in client.custom_query_range(
+            SERVED.format(window="10s"),
+            start_time=datetime.fromtimestamp(start, UTC),
+            end_time=datetime.fromtimestamp(end, UTC),
+            step="1s",
+        ):
+            points = [(float(t) - start, float(v)) for t, v in series["values"]]
+            accuracy[series["metric"]["slice"]] = ([p[0] for p in points], [p[1] for p in points])
+        shares: dict[str, tuple[list[float], list[float]]] = {}
+        timeline = traffic.timeline
+        versions = sorted({v for o in timeline for v in o.weights})
+        for observation in [*timeline, timeline[-1]._replace(wall=end)]:
+            total = sum(observation.weights.values()) or 1
+            for version in versions:
+                times, values = shares.setdefault(version, ([], []))
+                times.append(observation.wall - start)
+                values.append(100 * observation.weights.get(version, 0) / total)
+        marks = [(m, DECISIONS[m.reason]) for m in self.timeline.marks() if m.reason in DECISIONS]
+        draw(path, accuracy, shares, marks, 0.75, "ModelLoop demo: churn, concept drift on mobile")
+
+    def close(self) -> None:
+        for part in reversed(self.parts):
+            part.stop()
+        if self.operator is not None:
+            self.operator.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
+def _candidate(kube: Any) -> str | None:
+    names = [v["metadata"]["name"] for v in kube.list(MODEL_VERSIONS, NAMESPACE)]
+    return next((n for n in sorted(names) if n != FIRST), None)
+
+
+def _phase(kube: Any, name: str) -> str | None:
+    body = kube.get(MODEL_VERSIONS, NAMESPACE, name) or {}
+    phase: str | None = (body.get("status") or {}).get("phase")
+    return phase
+
+
+def served(client: PrometheusConnect, at: float, start: float) -> dict[str, float]:
+    """Accuracy per slice as served (all versions) over the 15 s before ``at``."""
+    when = datetime.fromtimestamp(start + at, UTC)
+    result = client.custom_query(SERVED.format(window="15s"), params={"time": when.timestamp()})
+    return {r["metric"]["slice"]: float(r["value"][1]) for r in result}
