@@ -37,9 +37,7 @@ class Shift:
 class Concept:
     """How the stream's truth moves; the default is the example trainer's slow drift."""
 
-    drift_per_day: dict[str, float] = field(
-        default_factory=lambda: {"mobile": 0.02, "web": 0.002}
-    )
+    drift_per_day: dict[str, float] = field(default_factory=lambda: {"mobile": 0.02, "web": 0.002})
     examples_per_hour: int = 40
     shift: Shift | None = None
 
@@ -97,7 +95,10 @@ def stream(
         x = rng.normal(size=(n, 2))
         y = concept.labels(rng, x, s, t)
         keep = (t >= start) & (t <= end)
-        xs.append(x[keep]), ys.append(y[keep]), ss.append(s[keep]), ts.append(t[keep])
+        xs.append(x[keep])
+        ys.append(y[keep])
+        ss.append(s[keep])
+        ts.append(t[keep])
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ss), np.concatenate(ts)
 
 

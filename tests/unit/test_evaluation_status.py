@@ -2,13 +2,15 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from modelloop.api.model import ModelSpec
 from modelloop.conditions import find
 from modelloop.monitoring.evaluate import Evaluated, evaluate_model
 from modelloop.monitoring.plan import SeriesKey
 from modelloop.monitoring.readings import Readings
 from modelloop.monitoring.status import update_status
-from modelloop.monitoring.verdicts import Observation
+from modelloop.monitoring.verdicts import Observation, VerdictName
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EU = SeriesKey("metric", "precision", "eu", "fd-v1")
@@ -147,3 +149,34 @@ def test_a_failing_value_within_its_for_is_pending_with_a_stable_reason() -> Non
     assert [(e.verdict, e.reason) for e in first + later] == [
         ("pass", "below min 0.8; a breach once it lasts 15m")
     ] * 2
+
+
+PENDING = "below min 0.8; a breach once it lasts 15m"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (("pass", None), ("pass", PENDING), ("Warning", "BreachPending", "(was pass)")),
+        (("pass", PENDING), ("breach", "below min 0.8"), ("Warning", "Breach", "(was pending)")),
+        (("pass", PENDING), ("pass", None), ("Normal", "Recovered", "(was pending)")),
+        (("breach", "below min 0.8"), ("pass", None), ("Normal", "Recovered", "(was breach)")),
+        (
+            ("inconclusive", "no value"),
+            ("pass", PENDING),
+            ("Warning", "BreachPending", "(was inconclusive)"),
+        ),
+    ],
+)
+def test_each_kind_of_change_has_its_own_event(
+    before: tuple[VerdictName, str | None],
+    after: tuple[VerdictName, str | None],
+    expected: tuple[str, str, str],
+) -> None:
+    first = update_status([], [], [Evaluated(EU, before[0], 0.9, 500, before[1])], T0, 1)
+    later = update_status(
+        first.verdicts, first.conditions, [Evaluated(EU, after[0], 0.7, 500, after[1])], T0, 1
+    )
+    [event] = later.events
+    assert (event.type, event.reason) == expected[:2]
+    assert event.message.endswith(expected[2])

@@ -95,22 +95,31 @@ def update_status(
 
 def _events(changes: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> list[EventSpec]:
     """At most one Event per kind of change per evaluation, listing the verdicts with their
-    numbers; a first verdict that passes is not news."""
+    numbers; a first verdict that passes is not news. A failing value that is not a breach
+    yet (a pass with a reason: the rule's ``for`` or ``ofLast`` is not met) is a warning of
+    its own, not a recovery."""
     kinds: tuple[tuple[str, Literal["Normal", "Warning"], str], ...] = (
         ("breach", "Warning", "Breach"),
+        ("pending", "Warning", "BreachPending"),
         ("inconclusive", "Warning", "Inconclusive"),
         ("pass", "Normal", "Recovered"),
     )
     events = []
-    for verdict, type_, reason in kinds:
+    for kind, type_, reason in kinds:
         changed = [
-            describe(entry) + (f" (was {old['verdict']})" if old else "")
+            describe(entry) + (f" (was {_kind(old)})" if old else "")
             for entry, old in changes
-            if entry["verdict"] == verdict and (old is not None or verdict != "pass")
+            if _kind(entry) == kind and (old is not None or kind != "pass")
         ]
         if changed:
             events.append(EventSpec(type_, reason, _join(changed)))
     return events
+
+
+def _kind(entry: dict[str, Any]) -> str:
+    """The verdict, with a failing pass (a breach pending) told apart."""
+    verdict = str(entry["verdict"])
+    return "pending" if verdict == "pass" and entry.get("reason") else verdict
 
 
 def _join(lines: list[str]) -> str:

@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return observe.main(argv)
     parser = argparse.ArgumentParser(
-        prog="make demo", description=(Path(__file__).parent / "loop.py").read_text().split('"""')[1]
+        prog="make demo",
+        description=(Path(__file__).parent / "loop.py").read_text().split('"""')[1],
     )
     parser.add_argument("--smoke", action="store_true", help="shorter healthy start and end (CI)")
     parser.add_argument("--plot", type=Path, help="also copy the PNG plot to this path")
@@ -41,14 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     except DemoFailed as failure:
         print(f"\ndemo failed: {failure}", file=sys.stderr)
         if loop.operator is not None:
-            print(f"operator log ({loop.operator.log}):\n{loop.operator.log_tail()}", file=sys.stderr)
+            print(
+                f"operator log ({loop.operator.log}):\n{loop.operator.log_tail()}", file=sys.stderr
+            )
         return 1
     finally:
         loop.close()
-    print(outcome)
+    print("\n" + outcome.summary())
     if args.plot:
-        shutil.copyfile(outcome["plot"], args.plot)
-    return 0
+        shutil.copyfile(outcome.plot, args.plot)
+        print(f"Plot copied to {args.plot}")
+    problems = outcome.problems()
+    for problem in problems:
+        print(f"demo failed: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

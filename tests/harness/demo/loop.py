@@ -19,6 +19,7 @@ accuracy on mobile recovers. The timeline is printed as it happens; the end writ
 plot and a summary, and the exit status says whether the loop closed.
 """
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from tests.harness.operator_process import start_operator
 from tests.harness.processes import Process, free_port
 from tests.harness.prometheus import PrometheusServer, scrape_config
 from tests.harness.thirdparty import traffic_crds_dir
-from tests.harness.traffic import TrafficGenerator, httproute_weights
+from tests.harness.traffic import Stats, TrafficGenerator, httproute_weights
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 
@@ -55,10 +56,14 @@ SERVED = (
     'sum by (slice) (increase(model_correct_predictions_total{{model="churn"}}[{window}]))'
     ' / sum by (slice) (increase(model_predictions_total{{model="churn"}}[{window}]))'
 )
-DECISIONS = {  # the Events the plot marks, with their labels
+OBJECTIVE = 0.75  # examples/demo/churn.yaml's accuracy objective
+DECISIONS = {  # what the plot marks, with their labels
+    "ConceptShift": "drift",
+    "Breach": "breach",
     "TrainingStarted": "training",
     "Validated": "validated",
-    "StepAdvanced": "step",
+    "WeightChanged": "{weight}",
+    "StepAdvanced": "{weight}",
     "Promoted": "promoted",
     "RolledBack": "rolled back",
 }
@@ -77,6 +82,54 @@ class Pace:
 
 
 FULL, SMOKE = Pace(healthy=45, tail=40), Pace(healthy=25, tail=20)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the demo saw: the new version, the loop's moments, accuracy as served per
+    slice before the drift, just before the training and at the end, and the traffic."""
+
+    candidate: str
+    moments: dict[str, Mark]
+    accuracy: dict[str, dict[str, float]]
+    traffic: Stats
+    plot: Path
+
+    def problems(self) -> list[str]:
+        """Why the loop did not close; nothing when it did."""
+        found = [
+            f"accuracy on {slice_} at the end is {value:.3f}, under the objective {OBJECTIVE}"
+            for slice_, value in sorted(self.accuracy["at the end"].items())
+            if value < OBJECTIVE
+        ]
+        missing = set(SLICES) - set(self.accuracy["at the end"])
+        return found + [f"no accuracy on {s} at the end" for s in sorted(missing)]
+
+    def summary(self) -> str:
+        m = self.moments
+        lines = [
+            f"The loop closed {m['promoted'].at - m['drift'].at:.0f} s after the drift: "
+            f"{self.candidate} serves all traffic.",
+            "",
+        ]
+        for name, mark in m.items():
+            lines.append(f"  {name:<10} +{mark.at:6.1f}s  {mark.message}")
+        lines += ["", "Accuracy as served (15 s windows):"]
+        phases = list(self.accuracy)
+        lines.append("  " + "slice".ljust(8) + "".join(p.rjust(24) for p in phases))
+        for slice_ in SLICES:
+            values = [self.accuracy[p].get(slice_) for p in phases]
+            cells = "".join(("-" if v is None else f"{v:.3f}").rjust(24) for v in values)
+            lines.append(f"  {slice_:<8}{cells}")
+        t = self.traffic
+        lines += [
+            "",
+            f"Traffic: {sum(t.delivered.values())} requests answered "
+            f"({', '.join(f'{v} {n}' for v, n in sorted(t.delivered.items()))}), "
+            f"{sum(t.failed.values())} failed, {t.unrouted} unrouted, {t.dropped} dropped.",
+            f"Plot: {self.plot}",
+        ]
+        return "\n".join(lines)
 
 
 class LiveStream:
@@ -142,7 +195,7 @@ class Loop:
     def say(self, source: str, message: str) -> Mark:
         return self.timeline.say(source, message)
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> Outcome:
         say = self.say
         say("harness", f"local control plane in {self.workdir} (etcd, apiserver, kwok) ...")
         self.cluster = cluster = LocalControlPlane(self.workdir).start()
@@ -152,7 +205,7 @@ class Loop:
         install_operator_identity(cluster, self.workdir)
         apply(kube, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
 
-        shift_at = time.time() + 30 + self.pace.healthy  # set-up takes well under 30 s
+        shift_at = time.time() + 5 + self.pace.healthy  # the rest of the set-up: ~2 s
         concept = Concept(
             drift_per_day={s: 0.0 for s in SLICES},
             examples_per_hour=round(RATE * len(SLICES) * 3600),
@@ -214,11 +267,20 @@ class Loop:
         say("traffic", f"{RATE:g} requests/s per slice, split by HTTPRoute/{MODEL}'s weights")
 
         self.wait(lambda: time.time() >= shift_at, 120, "the drift")
-        shift = self.say(
-            "stream", f"the concept of mobile turns by {TURN} rad: churn-v1 is now wrong there"
+        shift = self.timeline.say(
+            "stream",
+            f"the concept of mobile turns by {TURN} rad: {FIRST} is now wrong there",
+            "ConceptShift",
         )
-        started = self.wait(lambda: self.timeline.first("TrainingStarted"), 120, "a training")
-        validated = self.wait(lambda: self.timeline.first("Validated"), 120, "a version judged")
+        breach = self.wait(lambda: self.timeline.first("Breach"), 120, "a breach")
+        started = self.wait(lambda: self.timeline.first("TrainingStarted"), 60, "a training")
+        validated = self.wait(
+            lambda: self.timeline.first("Validated") or self.timeline.first("Rejected"),
+            120,
+            "the new version judged",
+        )
+        if validated.reason != "Validated":
+            raise DemoFailed(f"the new version was rejected: {validated.message}")
         candidate = self.wait(lambda: _candidate(kube), 30, "the new ModelVersion")
         self.wait(
             lambda: _phase(kube, candidate) in ("Serving", "RolledBack", "Rejected"),
@@ -227,25 +289,31 @@ class Loop:
         )
         if _phase(kube, candidate) != "Serving":
             raise DemoFailed(f"{candidate} ended {_phase(kube, candidate)}: see the timeline")
-        promoted = self.say("harness", f"{candidate} serves all traffic; watching it recover")
+        promoted = self.wait(lambda: self.timeline.first("Promoted"), 10, "the Promoted Event")
+        self.say("harness", f"{candidate} serves all traffic; {self.pace.tail:g}s to recover")
         time.sleep(self.pace.tail)
         end = time.time()
         client = PrometheusConnect(prometheus.url)
-        summary = {
-            "candidate": candidate,
-            "shift": shift,
-            "started": started,
-            "validated": validated,
-            "promoted": promoted,
-            "before": served(client, shift.at, self.timeline.start),
-            "drifted": served(client, started.at, self.timeline.start),
-            "after": served(client, end - self.timeline.start, self.timeline.start),
-            "traffic": traffic.stats(),
-        }
-        plot_path = self.workdir / "demo.png"
-        self.plot(client, traffic, plot_path, end)
-        summary["plot"] = plot_path
-        return summary
+        start = self.timeline.start
+        outcome = Outcome(
+            candidate,
+            {
+                "drift": shift,
+                "breach": breach,
+                "training": started,
+                "validated": validated,
+                "promoted": promoted,
+            },
+            {
+                "before the drift": served(client, start + shift.at),
+                "before the training": served(client, start + started.at),
+                "at the end": served(client, end),
+            },
+            traffic.stats(),
+            self.workdir / "demo.png",
+        )
+        self.plot(client, traffic, outcome.plot, end)
+        return outcome
 
     def wait(self, predicate: Any, timeout: float, what: str) -> Any:
         """The first truthy value of ``predicate``; DemoFailed after ``timeout`` seconds or
@@ -267,7 +335,9 @@ class Loop:
                 raise DemoFailed(f"no {what} within {timeout:g}s")
             time.sleep(0.25)
 
-    def plot(self, client: PrometheusConnect, traffic: TrafficGenerator, path: Path, end: float) -> None:
+    def plot(
+        self, client: PrometheusConnect, traffic: TrafficGenerator, path: Path, end: float
+    ) -> None:
         start = self.timeline.start
         accuracy = {}
         for series in client.custom_query_range(
@@ -287,8 +357,15 @@ class Loop:
                 times, values = shares.setdefault(version, ([], []))
                 times.append(observation.wall - start)
                 values.append(100 * observation.weights.get(version, 0) / total)
-        marks = [(m, DECISIONS[m.reason]) for m in self.timeline.marks() if m.reason in DECISIONS]
-        draw(path, accuracy, shares, marks, 0.75, "ModelLoop demo: churn, concept drift on mobile")
+        marks = [(m, label(m)) for m in self.timeline.marks() if m.reason in DECISIONS]
+        draw(
+            path,
+            accuracy,
+            shares,
+            marks,
+            OBJECTIVE,
+            "ModelLoop demo: churn, concept drift on mobile",
+        )
 
     def close(self) -> None:
         for part in reversed(self.parts):
@@ -310,8 +387,13 @@ def _phase(kube: Any, name: str) -> str | None:
     return phase
 
 
-def served(client: PrometheusConnect, at: float, start: float) -> dict[str, float]:
-    """Accuracy per slice as served (all versions) over the 15 s before ``at``."""
-    when = datetime.fromtimestamp(start + at, UTC)
-    result = client.custom_query(SERVED.format(window="15s"), params={"time": when.timestamp()})
+def label(mark: Mark) -> str:
+    """The plot's label of a decision: the new weight for a step of the rollout."""
+    weight = re.search(r"→ (\d+%)", mark.message)
+    return DECISIONS[mark.reason].format(weight=weight.group(1) if weight else "")
+
+
+def served(client: PrometheusConnect, at: float) -> dict[str, float]:
+    """Accuracy per slice as served (all versions) over the 15 s before ``at`` (Unix time)."""
+    result = client.custom_query(SERVED.format(window="15s"), params={"time": at})
     return {r["metric"]["slice"]: float(r["value"][1]) for r in result}

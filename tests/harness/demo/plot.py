@@ -7,8 +7,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # a file, never a window
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
-from tests.harness.demo.timeline import Mark  # noqa: E402
+import matplotlib.pyplot as plt
+from tests.harness.demo.timeline import Mark
 
 Series = tuple[Sequence[float], Sequence[float]]  # seconds since the start, values
 COLORS = {"mobile": "tab:red", "web": "tab:blue"}

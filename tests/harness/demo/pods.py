@@ -23,7 +23,7 @@ from modelloop.kube.rest import Kube, KubeError
 
 REPO = Path(__file__).parents[3]
 LABEL_TRAINING = "modelloop.dev/training"
-Say = Callable[[str, str], None]
+Say = Callable[[str, str], object]
 """Tells the demo's timeline what happened: (what, message)."""
 
 
@@ -48,17 +48,22 @@ class Exit:
     seconds: float
 
 
+def command_line(container: Mapping[str, Any], image: Image) -> list[str]:
+    """What the container runs: its ``command``, else the image's entrypoint, then ``args``."""
+    return [*(container.get("command") or image.entrypoint), *(container.get("args") or [])]
+
+
 def run_container(container: Mapping[str, Any], logs: Path, name: str) -> Exit:
     """Runs a container of a pod spec as a local process, as a kubelet would run it: the
-    image's directory, its entrypoint unless ``command`` says otherwise, ``args``, the
-    container's env (literal values only), and a termination-message file."""
+    image's directory, its command line, the container's env (literal values only), and a
+    termination-message file. ``python`` is the demo's own interpreter."""
     image = IMAGES.get(container.get("image", ""))
     if image is None:
         return Exit(1, f"image {container.get('image')} is not available to the demo", "", 0.0)
     unsupported = [e["name"] for e in container.get("env") or [] if "value" not in e]
     if unsupported:
         return Exit(1, f"env from references is not supported here: {unsupported}", "", 0.0)
-    argv = [*(container.get("command") or image.entrypoint), *(container.get("args") or [])]
+    argv = command_line(container, image)
     if argv[0] == "python":
         argv[0] = sys.executable
     logs.mkdir(parents=True, exist_ok=True)
@@ -73,7 +78,9 @@ def run_container(container: Mapping[str, Any], logs: Path, name: str) -> Exit:
         )
     lines = (logs / f"{name}.log").read_text().strip().splitlines()
     message = termination.read_text()[:4096] if termination.exists() else ""
-    return Exit(completed.returncode, message, lines[-1] if lines else "", time.monotonic() - started)
+    return Exit(
+        completed.returncode, message, lines[-1] if lines else "", time.monotonic() - started
+    )
 
 
 class Poller:
@@ -103,7 +110,7 @@ class Poller:
                 if not warned:
                     self._say("harness", f"API error, retrying: {error}")
                 warned = True
-            except BaseException as error:  # noqa: BLE001 - reported by the demo's main loop
+            except BaseException as error:  # reported by the demo's main loop
                 self.failure = error
                 return
 
@@ -126,9 +133,11 @@ class TrainingPods:
             if len(containers) != 1:
                 exit_ = Exit(1, "the demo runs training pods of one container", "", 0.0)
             else:
-                command = containers[0].get("command") or IMAGES.get(containers[0]["image"])
-                self.say("kubelet", f"pod {name}: running {containers[0]['image']} ({command})")
-                exit_ = run_container(containers[0], self.logs, name)
+                container = containers[0]
+                image = IMAGES.get(container["image"])
+                shown = " ".join(command_line(container, image)) if image else "?"
+                self.say("kubelet", f"pod {name}: runs {container['image']}: {shown}")
+                exit_ = run_container(container, self.logs, name)
             finish_pod(self.kube, self.namespace, name, exit_.message, exit_.code)
             self.done[name] = exit_
             self.say(
@@ -152,7 +161,7 @@ class VersionServers:
         self.kube, self.namespace, self.workdir, self.say = kube, namespace, workdir, say
         self.on_start = on_start
         self.servers: dict[str, ModelServer] = {}
-        self.poller = Poller(self.poll, say)
+        self.poller = Poller(self.poll, say, interval=0.2)
 
     def poll(self) -> None:
         for version in self.kube.list(MODEL_VERSIONS, self.namespace):
