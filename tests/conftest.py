@@ -148,17 +148,21 @@ def world(
 
 @pytest.fixture
 def model_servers(tmp_path: Path) -> Iterator[Callable[..., ModelServer]]:
-    """Starts a model server process per version, as good per slice as the test says."""
+    """Starts a model server process per version, as good per slice as the test says, or
+    serving a trained churn model (``artifact``)."""
     started: list[ModelServer] = []
 
     def start(
         model: str,
         version: str,
-        accuracy: Mapping[str, float],
+        accuracy: Mapping[str, float] | None = None,
         default: float = 0.9,
         seed: int = 7,
+        artifact: Path | None = None,
     ) -> ModelServer:
-        started.append(ModelServer(tmp_path, model, version, accuracy, default, seed))
+        started.append(
+            ModelServer(tmp_path, model, version, accuracy, default, seed, artifact=artifact)
+        )
         return started[-1]
 
     yield start

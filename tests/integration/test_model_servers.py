@@ -5,10 +5,14 @@ by the replicas of real Deployments, which a real Prometheus sees."""
 import json
 import math
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pytest
 from prometheus_api_client import PrometheusConnect
 from tests.harness.modelserver import ModelServer
 from tests.harness.prometheus import PrometheusServer, scrape_config
@@ -28,7 +32,7 @@ PHASE = 20.0  # seconds of traffic at each split
 Z = 4.0
 
 
-def predict(server: ModelServer, slice_: str, **extra: float) -> dict[str, Any]:
+def predict(server: ModelServer, slice_: str, **extra: Any) -> dict[str, Any]:
     body = json.dumps({"slice": slice_, **extra}).encode()
     request = urllib.request.Request(f"{server.url}/predict", data=body, method="POST")
     with urllib.request.urlopen(request, timeout=5) as response:
@@ -63,6 +67,29 @@ def test_behaviour_follows_the_state_file_and_late_labels_count_when_they_arrive
     assert counted(server, "web") == (21.0, 1.0)
     wait_for(lambda: counted(server, "web") == (26.0, 1.0), 10, "the late labels counted")
     assert time.monotonic() - sent >= 2.0
+
+
+def test_a_trained_model_judges_each_example_by_its_own_prediction(
+    model_servers: Callable[..., ModelServer], tmp_path: Path
+) -> None:
+    # mobile: churn when the first feature is positive; web: when the second is.
+    np.savez(tmp_path / "model.npz", weights=np.array([4.0, 0.0, 0.0, 0.0, 4.0, 0.0]))
+    server = model_servers(MODEL, V1, artifact=tmp_path)
+    assert predict(server, "mobile", features=[1.0, -1.0], label=1)["correct"]
+    assert not predict(server, "mobile", features=[1.0, -1.0], label=0)["correct"]
+    assert predict(server, "web", features=[1.0, -1.0], label=0)["correct"]
+    assert counted(server, "mobile") == (2.0, 1.0)
+    assert counted(server, "web") == (1.0, 1.0)
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    # sigmoid(4) = 0.982 twice on mobile, sigmoid(-4) = 0.018 once on web.
+    assert sample(metrics, "model_prediction_score_bucket", slice="mobile", le="0.9") == 0.0
+    assert sample(metrics, "model_prediction_score_bucket", slice="web", le="0.1") == 1.0
+    for bad in ({"features": [1.0, 2.0, 3.0], "label": 1}, {"features": [1.0, 2.0]}):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            predict(server, "mobile", **bad)
+        refused.value.close()
+        assert refused.value.code == 400
 
 
 def deployment(version: str, replicas: int) -> dict[str, Any]:
