@@ -80,7 +80,7 @@ install-manifests: ## dist/install.yaml: the chart rendered for `kubectl apply` 
 
 ##@ Run
 .PHONY: demo
-demo: deps ## Local control plane + the operator + an example Model
+demo: deps ## The whole loop on a local control plane (DEMO_ARGS=--smoke: shorter)
 	$(PY) -m tests.harness.demo $(DEMO_ARGS)
 
 .PHONY: help

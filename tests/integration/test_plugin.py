@@ -93,6 +93,11 @@ def test_status_history_why_and_the_steering_commands(
     )
     assert plugin(admin, namespace, "undo", MODEL, "--to", "fraud-detector-v1").returncode == 0
     assert spec_of(kube, namespace)["pinnedVersion"] == "fraud-detector-v1"
+    unpinned = plugin(admin, namespace, "unpin", MODEL)
+    assert unpinned.stdout.startswith(f"{MODEL} no longer pinned to fraud-detector-v1: ")
+    assert "pinnedVersion" not in spec_of(kube, namespace)
+    again = plugin(admin, namespace, "unpin", MODEL)
+    assert (again.returncode, again.stderr.strip()) == (1, f'error: model "{MODEL}" is not pinned')
 
     none = plugin(admin, namespace, "abort", MODEL)
     assert none.stderr.strip() == f'error: model "{MODEL}" has no rollout in progress'

@@ -179,10 +179,20 @@ def undo(session: Session, args: argparse.Namespace) -> str:
     if target is None:
         raise PluginError(f'model "{args.model}" has no earlier version to go back to')
     session.patch(args.model, "pin a version", {"spec": {"pinnedVersion": target}})
-    unpin = '{"spec":{"pinnedVersion":null}}'
     return (
         f"{args.model} pinned to {target}: it serves now; no canary starts until the pin "
-        f"is removed: kubectl patch model {args.model} --type merge -p '{unpin}'"
+        f"is removed: kubectl modelloop unpin {args.model}"
+    )
+
+
+def unpin(session: Session, args: argparse.Namespace) -> str:
+    pinned = (session.model(args.model).get("spec") or {}).get("pinnedVersion")
+    if not pinned:
+        raise PluginError(f'model "{args.model}" is not pinned')
+    session.patch(args.model, "remove the pin", {"spec": {"pinnedVersion": None}})
+    return (
+        f"{args.model} no longer pinned to {pinned}: it keeps serving until a newer "
+        "validated version is rolled out (as spec.automation allows)"
     )
 
 
@@ -221,6 +231,7 @@ def parser() -> argparse.ArgumentParser:
     command("resume", resume, "unfreeze")
     back = command("undo", undo, "pin the previous version (or --to VERSION)")
     back.add_argument("--to")
+    command("unpin", unpin, "remove spec.pinnedVersion: rollouts may start again")
     return root
 
 

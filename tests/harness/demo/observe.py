@@ -1,11 +1,11 @@
-"""``make demo``: the operator against a cluster, with an example Model applied.
+"""``make demo`` with ``KUBECONFIG`` set: the operator on that cluster, observing an
+example Model.
 
-With ``KUBECONFIG`` set, that cluster is used (the CRDs are applied to it). Without
-it, a local control plane starts under ``.tmp/demo`` (etcd, kube-apiserver,
-controllers and kwok's simulated node; see tests/harness/controlplane.py). The
-operator runs as a subprocess; the demo applies examples/fraud-detector.yaml and
-its first version, prints the Model as ``kubectl get models`` would, and keeps
-running until Ctrl-C (``--once`` stops as soon as the Model is Ready).
+The CRDs and the chart's ServiceAccount and RBAC are applied to the cluster; the
+operator runs as a local subprocess with that identity; a Prometheus scrapes simulated
+traffic of the example's first version. The demo applies examples/fraud-detector.yaml
+and its first version, prints the Model as ``kubectl get models`` would and the first
+verdicts, and keeps running until Ctrl-C (``--once`` stops once they are printed).
 """
 
 import argparse
@@ -20,7 +20,7 @@ import yaml
 from tests.harness import binaries
 from tests.harness.apply import apply, apply_files, install_crds, load
 from tests.harness.chart import install_operator_identity
-from tests.harness.controlplane import ExternalCluster, LocalControlPlane
+from tests.harness.controlplane import ExternalCluster
 from tests.harness.exporter import Exporter
 from tests.harness.operator_process import start_operator
 from tests.harness.prometheus import PrometheusServer, scrape_config
@@ -29,8 +29,8 @@ from tests.harness.waiting import wait_for
 from modelloop.api.resources import MODELS
 from modelloop.kube.rest import Kube, KubeError, Resource
 
-REPO = Path(__file__).parents[2]
-WORKDIR = REPO / ".tmp" / "demo"
+REPO = Path(__file__).parents[3]
+WORKDIR = REPO / ".tmp" / "demo-observe"
 NAMESPACE = "modelloop-demo"
 EXAMPLES = [REPO / "examples" / "fraud-detector.yaml", REPO / "examples" / "fraud-detector-v1.yaml"]
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -125,18 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="stop once the example Model is Ready")
     args = parser.parse_args(argv)
 
-    if os.environ.get("KUBECONFIG"):
-        cluster: LocalControlPlane | ExternalCluster = ExternalCluster(
-            Path(os.environ["KUBECONFIG"])
-        )
-        print(f"using the cluster of KUBECONFIG={os.environ['KUBECONFIG']}")
-    else:
-        shutil.rmtree(WORKDIR, ignore_errors=True)
-        WORKDIR.mkdir(parents=True)
-        print(
-            f"starting a local control plane in {WORKDIR} (etcd, kube-apiserver, controllers, kwok)"
-        )
-        cluster = LocalControlPlane(WORKDIR).start()
+    cluster = ExternalCluster(Path(os.environ["KUBECONFIG"]))
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    WORKDIR.mkdir(parents=True)
     operator = None
     servers: list[Exporter | PrometheusServer] = []
     try:
@@ -189,10 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"            {kubectl} get models,modelversions,deployments,services -n {NAMESPACE}")
         if args.once:
             return 0
-        print(
-            "running; Ctrl-C stops the operator"
-            + (" and the control plane" if isinstance(cluster, LocalControlPlane) else "")
-        )
+        print("running; Ctrl-C stops the operator")
         while True:
             time.sleep(5)
             operator.check_running()
@@ -208,7 +196,6 @@ def main(argv: list[str] | None = None) -> int:
             operator.stop()
         for server in servers:
             server.stop()
-        cluster.stop()
 
 
 if __name__ == "__main__":
