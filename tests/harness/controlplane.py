@@ -283,7 +283,7 @@ def main() -> None:
     import signal
     import sys
 
-    cluster = LocalControlPlane(Path(sys.argv[1])).start()
+    cluster = LocalControlPlane(Path(sys.argv[1]).resolve()).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         print(cluster.admin.kubeconfig, flush=True)
