@@ -62,6 +62,10 @@ test-any-cluster: deps ## A subset of the suites on a cluster reached only throu
 test-e2e: deps ## The whole loop (MODELLOOP_TEST_KUBECONFIG=<file> runs it on that cluster)
 	$(PYTEST) tests/e2e
 
+.PHONY: e2e-kind
+e2e-kind: deps ## Needs Docker + kind: image, chart and suites on a kind cluster
+	hack/e2e-kind.sh
+
 ##@ Benchmarks
 .PHONY: bench
 bench: deps ## Evaluation at 1, 100 and 1000 Models x 5 metrics x 10 slices (real Prometheus)

@@ -20,7 +20,7 @@ from tests.harness.traffic import (
     virtualservice_weights,
 )
 from tests.harness.waiting import wait_for
-from tests.harness.world import OperatorWorld
+from tests.harness.world import SERVING_IMAGE, OperatorWorld
 
 from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
 from modelloop.kube.rest import DEPLOYMENTS, Kube, Resource
@@ -84,7 +84,7 @@ def model(traffic: dict[str, Any], model_name: str = MODEL, **spec: Any) -> dict
             "serving": {
                 "replicas": 10,
                 "port": PORT,
-                "template": {"spec": {"containers": [{"name": "s", "image": "x:1"}]}},
+                "template": {"spec": {"containers": [{"name": "s", "image": SERVING_IMAGE}]}},
             },
             "traffic": traffic,
             "slices": [{"name": s, "matchLabels": {"slice": s}} for s in SLICES],

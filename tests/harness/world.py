@@ -2,6 +2,7 @@
 exporter process serves counters the test controls, a real Prometheus scraping
 it, and the operator pointed at that Prometheus."""
 
+import os
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,9 @@ from modelloop.kube.rest import EVENTS, Kube
 
 MODEL = "fraud"
 STABLE = "fraud-v1"
+# The served pods' image: kwok "runs" any image; on a cluster with real kubelets
+# (make e2e-kind) it must exist there, e.g. registry.k8s.io/pause:3.10.
+SERVING_IMAGE = os.environ.get("MODELLOOP_TEST_SERVING_IMAGE", "x:1")
 PRECISION = {
     "name": "precision",
     "query": 'sum(increase(fraud_true_positives_total{version="$version", $slice}[$window]))'
@@ -55,7 +59,9 @@ def model(spec: dict[str, Any]) -> dict[str, Any]:
         "spec": {
             "metricsProvider": "test",
             "evaluationInterval": "1s",
-            "serving": {"template": {"spec": {"containers": [{"name": "s", "image": "x:1"}]}}},
+            "serving": {
+                "template": {"spec": {"containers": [{"name": "s", "image": SERVING_IMAGE}]}}
+            },
             **spec,
         },
     }
