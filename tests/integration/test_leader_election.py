@@ -51,7 +51,8 @@ def test_two_replicas_one_actor_and_a_takeover(
     [standby] = [r for r in replicas if r is not leader]
     wait_for(lambda: acted(leader, namespace), 30, "the leader's Events")
     assert not acted(standby, namespace), standby.log_tail()
-    assert "waiting to lead" in standby.log_text()
+    # The standby may still be starting when the leader acts: wait for its word.
+    wait_for(lambda: "waiting to lead" in standby.log_text(), 30, "the standby waiting to lead")
     port_of = dict(zip([r.pid for r in replicas], ports, strict=True))
     assert leading(port_of[leader.pid]) == 1.0
     assert leading(port_of[standby.pid]) == 0.0  # a standby serves /metrics too

@@ -22,10 +22,11 @@ plot and a summary, and the exit status says whether the loop closed.
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import yaml
@@ -44,7 +45,8 @@ from tests.harness.prometheus import PrometheusServer, scrape_config
 from tests.harness.thirdparty import traffic_crds_dir
 from tests.harness.traffic import Stats, TrafficGenerator, httproute_weights
 
-from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.resources import API_VERSION, MODEL_VERSIONS, MODELS
+from modelloop.kube.rest import Kube
 
 REPO = Path(__file__).parents[3]
 MANIFEST = REPO / "examples" / "demo" / "churn.yaml"
@@ -67,6 +69,9 @@ DECISIONS = {  # what the plot marks, with their labels
     "Promoted": "promoted",
     "RolledBack": "rolled back",
 }
+
+
+T = TypeVar("T")
 
 
 class DemoFailed(Exception):
@@ -182,6 +187,10 @@ def train_first_version(models: Path, concept: Concept, logs: Path, timeline: Ti
     return f"file://{models}/1"
 
 
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
 class Loop:
     """Everything the demo started, and the loop's steps; ``close()`` stops it all."""
 
@@ -189,124 +198,147 @@ class Loop:
         self.workdir, self.pace = workdir, pace
         self.timeline = Timeline()
         self.cluster: LocalControlPlane | None = None
-        self.parts: list[Any] = []  # stopped in reverse order
+        self.started: list[Stoppable] = []  # stopped in reverse order
+        self.pollers: list[Poller] = []
         self.operator: Process | None = None
 
     def say(self, source: str, message: str) -> Mark:
         return self.timeline.say(source, message)
 
     def run(self) -> Outcome:
-        say = self.say
-        say("harness", f"local control plane in {self.workdir} (etcd, apiserver, kwok) ...")
-        self.cluster = cluster = LocalControlPlane(self.workdir).start()
-        kube = cluster.admin.kube()
-        install_crds(kube)
-        install_crds(kube, traffic_crds_dir())
-        install_operator_identity(cluster, self.workdir)
-        apply(kube, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-
-        shift_at = time.time() + 5 + self.pace.healthy  # the rest of the set-up: ~2 s
+        kube = self._start_cluster()
         concept = Concept(
-            drift_per_day={s: 0.0 for s in SLICES},
+            drift_per_day=dict.fromkeys(SLICES, 0.0),
             examples_per_hour=round(RATE * len(SLICES) * 3600),
-            shift=Shift("mobile", shift_at, TURN),
+            # the rest of the set-up takes about 2 s
+            shift=Shift("mobile", time.time() + 5 + self.pace.healthy, TURN),
         )
         models = self.workdir / "models"
         uri = train_first_version(models, concept, self.workdir / "pods", self.timeline)
+        prometheus, servers = self._start_stand_ins(kube)
+        self._start_operator(prometheus)
+        kube.create(MODELS, NAMESPACE, demo_model(models, concept))
+        kube.create(MODEL_VERSIONS, NAMESPACE, first_version(uri))
+        self.say("harness", f"applied Model/{MODEL} ({MANIFEST.relative_to(REPO)}) and {FIRST}")
+        traffic = self._start_traffic(kube, servers, concept)
+        assert concept.shift is not None
+        moments = self._follow_the_loop(kube, concept.shift.at)
+        self.say("harness", f"all traffic on the new version; {self.pace.tail:g}s to recover")
+        time.sleep(self.pace.tail)
+        return self._outcome(kube, prometheus, traffic, moments)
 
-        metrics_port = free_port()
-        operator_target = {"operator": f"127.0.0.1:{metrics_port}"}
+    def _start_cluster(self) -> Kube:
+        self.say("harness", f"local control plane in {self.workdir} (etcd, apiserver, kwok) ...")
+        self.cluster = LocalControlPlane(self.workdir).start()
+        kube = self.cluster.admin.kube()
+        install_crds(kube)
+        install_crds(kube, traffic_crds_dir())
+        install_operator_identity(self.cluster, self.workdir)
+        apply(kube, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        return kube
+
+    def _poll(self, poller: Poller) -> None:
+        poller.start()
+        self.pollers.append(poller)
+        self.started.append(poller)
+
+    def _start_stand_ins(self, kube: Kube) -> tuple[PrometheusServer, VersionServers]:
+        """Prometheus; the model servers and training pods the demo runs in place of a
+        kubelet; the operator's Events into the timeline."""
+        self.metrics_port = free_port()
+        operator_target = {"operator": f"127.0.0.1:{self.metrics_port}"}
         prometheus = PrometheusServer(self.workdir / "prometheus", scrape_config(operator_target))
-        self.parts.append(prometheus)
+        self.started.append(prometheus)
 
         def scrape(servers: dict[str, ModelServer]) -> None:
             targets = {name: server.address for name, server in servers.items()}
             prometheus.reload(scrape_config({**operator_target, **targets}))
 
-        servers = VersionServers(kube, NAMESPACE, self.workdir / "servers", say, scrape)
-        servers.poller.start()
-        self.parts.append(servers)
-        training = TrainingPods(kube, NAMESPACE, self.workdir / "pods", say)
-        training.poller.start()
-        self.parts.append(training.poller)
-        events = Poller(lambda: self.timeline.follow(kube, NAMESPACE), say)
-        events.start()
-        self.parts.append(events)
+        servers = VersionServers(kube, NAMESPACE, self.workdir / "servers", self.say, scrape)
+        self.started.append(servers)
+        self._poll(servers.poller)
+        self._poll(TrainingPods(kube, NAMESPACE, self.workdir / "pods", self.say).poller)
+        self._poll(Poller(lambda: self.timeline.follow(kube, NAMESPACE), self.say))
+        return prometheus, servers
 
+    def _start_operator(self, prometheus: PrometheusServer) -> None:
+        assert self.cluster is not None
         providers = self.workdir / "providers.yaml"
         providers.write_text(
             yaml.safe_dump({"providers": [{"name": "default", "url": prometheus.url}]})
         )
         self.operator = start_operator(
-            cluster.operator.kubeconfig,
+            self.cluster.operator.kubeconfig,
             self.workdir / "logs",
             [NAMESPACE],
-            args=(f"--providers={providers}", f"--metrics-address=127.0.0.1:{metrics_port}"),
+            args=(f"--providers={providers}", f"--metrics-address=127.0.0.1:{self.metrics_port}"),
         )
-        say("harness", f"operator pid {self.operator.pid} as {cluster.operator.user}")
-        kube.create(MODELS, NAMESPACE, demo_model(models, concept))
-        kube.create(
-            MODEL_VERSIONS,
-            NAMESPACE,
-            {
-                "apiVersion": "modelloop.dev/v1alpha1",
-                "kind": "ModelVersion",
-                "metadata": {"name": FIRST},
-                "spec": {"model": MODEL, "uri": uri},
-            },
-        )
-        say("harness", f"applied Model/{MODEL} ({MANIFEST.relative_to(REPO)}) and {FIRST}")
+        self.say("harness", f"operator pid {self.operator.pid} as {self.cluster.operator.user}")
+
+    def _start_traffic(
+        self, kube: Kube, servers: VersionServers, concept: Concept
+    ) -> TrafficGenerator:
         reader = httproute_weights(kube, NAMESPACE, MODEL)
-        self.wait(lambda: reader().get(FIRST) and FIRST in servers.servers, 60, "churn-v1 live")
-        stream = LiveStream(concept)
+        self.wait(lambda: reader().get(FIRST) and FIRST in servers.servers, 60, f"{FIRST} live")
         traffic = TrafficGenerator(
-            reader, servers.servers, dict.fromkeys(SLICES, RATE), example=stream.example
+            reader,
+            servers.servers,
+            dict.fromkeys(SLICES, RATE),
+            example=LiveStream(concept).example,
         )
         traffic.start()
-        self.parts.append(traffic)
-        say("traffic", f"{RATE:g} requests/s per slice, split by HTTPRoute/{MODEL}'s weights")
+        self.started.append(traffic)
+        self.say("traffic", f"{RATE:g} requests/s per slice, split by HTTPRoute/{MODEL}'s weights")
+        return traffic
 
+    def _follow_the_loop(self, kube: Kube, shift_at: float) -> dict[str, Mark]:
+        """Waits for each step of the loop, from the drift to the promotion."""
+        first = self.timeline.first
         self.wait(lambda: time.time() >= shift_at, 120, "the drift")
         shift = self.timeline.say(
             "stream",
             f"the concept of mobile turns by {TURN} rad: {FIRST} is now wrong there",
             "ConceptShift",
         )
-        breach = self.wait(lambda: self.timeline.first("Breach"), 120, "a breach")
-        started = self.wait(lambda: self.timeline.first("TrainingStarted"), 60, "a training")
-        validated = self.wait(
-            lambda: self.timeline.first("Validated") or self.timeline.first("Rejected"),
-            120,
-            "the new version judged",
+        breach = self.wait(lambda: first("Breach"), 120, "a breach")
+        started = self.wait(lambda: first("TrainingStarted"), 60, "a training")
+        judged = self.wait(
+            lambda: first("Validated") or first("Rejected"), 120, "the new version judged"
         )
-        if validated.reason != "Validated":
-            raise DemoFailed(f"the new version was rejected: {validated.message}")
-        candidate = self.wait(lambda: _candidate(kube), 30, "the new ModelVersion")
-        self.wait(
-            lambda: _phase(kube, candidate) in ("Serving", "RolledBack", "Rejected"),
-            240,
-            f"{candidate} promoted or rolled back",
+        if judged.reason != "Validated":
+            raise DemoFailed(f"the new version was rejected: {judged.message}")
+        ended = self.wait(
+            lambda: first("Promoted") or first("RolledBack"), 240, "the rollout's end"
         )
-        if _phase(kube, candidate) != "Serving":
-            raise DemoFailed(f"{candidate} ended {_phase(kube, candidate)}: see the timeline")
-        promoted = self.wait(lambda: self.timeline.first("Promoted"), 10, "the Promoted Event")
-        self.say("harness", f"{candidate} serves all traffic; {self.pace.tail:g}s to recover")
-        time.sleep(self.pace.tail)
+        if ended.reason != "Promoted":
+            raise DemoFailed(f"the rollout did not promote: {ended.message}")
+        return {
+            "drift": shift,
+            "breach": breach,
+            "training": started,
+            "validated": judged,
+            "promoted": ended,
+        }
+
+    def _outcome(
+        self,
+        kube: Kube,
+        prometheus: PrometheusServer,
+        traffic: TrafficGenerator,
+        moments: dict[str, Mark],
+    ) -> Outcome:
         end = time.time()
         client = PrometheusConnect(prometheus.url)
         start = self.timeline.start
+        candidate = _candidate(kube)
+        if candidate is None or _phase(kube, candidate) != "Serving":
+            raise DemoFailed(f"the new version {candidate} does not serve production")
         outcome = Outcome(
             candidate,
+            moments,
             {
-                "drift": shift,
-                "breach": breach,
-                "training": started,
-                "validated": validated,
-                "promoted": promoted,
-            },
-            {
-                "before the drift": served(client, start + shift.at),
-                "before the training": served(client, start + started.at),
+                "before the drift": served(client, start + moments["drift"].at),
+                "before the training": served(client, start + moments["training"].at),
                 "at the end": served(client, end),
             },
             traffic.stats(),
@@ -315,7 +347,7 @@ class Loop:
         self.plot(client, traffic, outcome.plot, end)
         return outcome
 
-    def wait(self, predicate: Any, timeout: float, what: str) -> Any:
+    def wait(self, predicate: Callable[[], T | None], timeout: float, what: str) -> T:
         """The first truthy value of ``predicate``; DemoFailed after ``timeout`` seconds or
         as soon as a part of the demo died."""
         deadline = time.monotonic() + timeout
@@ -323,12 +355,9 @@ class Loop:
             value = predicate()
             if value:
                 return value
-            for part in self.parts:
-                failure = getattr(part, "failure", None) or getattr(
-                    getattr(part, "poller", None), "failure", None
-                )
-                if failure is not None:
-                    raise DemoFailed(f"the harness failed while waiting for {what}: {failure!r}")
+            for poller in self.pollers:
+                if poller.failure is not None:
+                    raise DemoFailed(f"the harness failed waiting for {what}: {poller.failure!r}")
             if self.operator is not None and not self.operator.running:
                 raise DemoFailed(f"the operator exited while waiting for {what}")
             if time.monotonic() > deadline:
@@ -358,17 +387,11 @@ class Loop:
                 times.append(observation.wall - start)
                 values.append(100 * observation.weights.get(version, 0) / total)
         marks = [(m, label(m)) for m in self.timeline.marks() if m.reason in DECISIONS]
-        draw(
-            path,
-            accuracy,
-            shares,
-            marks,
-            OBJECTIVE,
-            "ModelLoop demo: churn, concept drift on mobile",
-        )
+        title = "ModelLoop demo: churn, concept drift on mobile"
+        draw(path, accuracy, shares, marks, OBJECTIVE, title)
 
     def close(self) -> None:
-        for part in reversed(self.parts):
+        for part in reversed(self.started):
             part.stop()
         if self.operator is not None:
             self.operator.stop()
@@ -376,12 +399,21 @@ class Loop:
             self.cluster.stop()
 
 
-def _candidate(kube: Any) -> str | None:
+def first_version(uri: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {"name": FIRST},
+        "spec": {"model": MODEL, "uri": uri},
+    }
+
+
+def _candidate(kube: Kube) -> str | None:
     names = [v["metadata"]["name"] for v in kube.list(MODEL_VERSIONS, NAMESPACE)]
     return next((n for n in sorted(names) if n != FIRST), None)
 
 
-def _phase(kube: Any, name: str) -> str | None:
+def _phase(kube: Kube, name: str) -> str | None:
     body = kube.get(MODEL_VERSIONS, NAMESPACE, name) or {}
     phase: str | None = (body.get("status") or {}).get("phase")
     return phase

