@@ -9,6 +9,9 @@ PATCH). It reports Prometheus requests per cycle, operator CPU ms per
 model-cycle, the wall time of a cycle, RSS and status PATCHes per cycle, and it
 asserts the verdict counts the data implies, so it cannot pass on empty data.
 
+The process runs with the operator's garbage-collector thresholds
+(modelloop.gc_tuning), as ``modelloop run`` does.
+
 The five metrics come from MetricTemplates with ``groupBy``: the way to run
 1000 Models is one query per template for all of them.
 """
@@ -29,6 +32,7 @@ from tests.harness.apply import install_crds
 from tests.harness.controlplane import LocalControlPlane
 from tests.harness.prometheus import PrometheusServer
 
+from modelloop import gc_tuning
 from modelloop.api.resources import GROUP, MODELS, VERSION
 from modelloop.kube.rest import Kube, Resource
 from modelloop.monitoring.evaluator import Evaluator, WatchCache
@@ -202,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="1,100,1000")
     parser.add_argument("--out", default=str(REPO / ".tmp" / "bench" / "evaluation.json"))
     args = parser.parse_args(argv)
+    gc_tuning.tune()  # as `modelloop run` does
     sizes = [int(n) for n in args.models.split(",")]
     namespaces = {f"bench-{n}": n for n in sizes}
     work = Path(tempfile.mkdtemp(prefix="modelloop-bench-"))

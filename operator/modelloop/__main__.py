@@ -8,7 +8,9 @@ import sys
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
-    from . import handlers  # noqa: F401  (registers the handlers)
+    from . import gc_tuning, handlers  # noqa: F401  (handlers: registers them)
+
+    gc_tuning.tune()
 
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("modelloop").setLevel(logging.DEBUG if args.verbose else logging.INFO)

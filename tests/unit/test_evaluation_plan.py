@@ -8,7 +8,7 @@ import pytest
 from modelloop.api.metrictemplate import MetricTemplateSpec
 from modelloop.api.model import ModelSpec
 from modelloop.api.modelversion import DataWindow
-from modelloop.monitoring.plan import SeriesKey, Target, plan_cycle
+from modelloop.monitoring.plan import PlanMemo, SeriesKey, Target, plan_cycle
 from modelloop.monitoring.readings import Answer, read
 from modelloop.monitoring.verdicts import Observation
 
@@ -98,6 +98,29 @@ def test_a_metric_that_cannot_be_asked_for_is_a_problem_not_a_request(
     observation = readings.metrics[SeriesKey("metric", "m", "all", "fd-v1")]
     assert observation.error is not None
     assert reason in observation.error
+
+
+def test_a_memo_gives_the_plan_it_would_work_out_and_follows_spec_versions_and_template() -> None:
+    metric = {"name": "ok", "templateRef": {"name": "ok-rate"}}
+    first = Target("ns", "m0", spec(slices=slices(3), metrics=[metric]), ("m0-v1",))
+    canary = Target("ns", "m0", first.spec, ("m0-v1", "m0-v2"))
+    edited = Target("ns", "m0", spec(slices=slices(2), metrics=[metric]), ("m0-v1",))
+    other_template = MetricTemplateSpec.model_validate(
+        {**GROUPED.model_dump(by_alias=True), "groupBy": ["model", "version"]}
+    )
+    memo = PlanMemo()
+    for target, template in [
+        (first, GROUPED),
+        (first, GROUPED),  # from the memo
+        (canary, GROUPED),  # a new live version
+        (edited, GROUPED),  # a new generation: a new spec object
+        (edited, other_template),  # slices no longer readable: problems
+        (edited, other_template),  # the problems from the memo
+    ]:
+        templates = {("ns", "ok-rate"): template}
+        assert plan_cycle([target], templates, NOW, memo) == plan_cycle([target], templates, NOW)
+    memo.forget(("ns", "m0"))
+    assert memo.recall(edited, ()) is None
 
 
 def test_grouped_templates_need_equality_slices_on_grouped_labels() -> None:

@@ -29,7 +29,7 @@ from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj
 from ..rollout.pairs import Snapshot
 from .evaluate import evaluate_model
-from .plan import ModelKey, Request, SeriesKey, Target, plan_cycle
+from .plan import ModelKey, PlanMemo, Request, SeriesKey, Target, plan_cycle
 from .promql import expand
 from .readings import Answer, Readings, read
 from .source import PrometheusSource
@@ -101,6 +101,7 @@ class Evaluator:
         self.specs: dict[ModelKey, tuple[Any, ModelSpec]] = {}
         self.new_data: dict[ModelKey, float] = {}
         self.snapshots: dict[ModelKey, Snapshot] = {}
+        self.plan_memo = PlanMemo()
         # Wakes a Model's reconcile: its new-data counter moved, or its canary has new values.
         self.wake: Callable[[ModelKey], None] | None = None
         self._pools = {
@@ -121,6 +122,7 @@ class Evaluator:
             self.specs.pop(gone, None)
             self.new_data.pop(gone, None)
             self.snapshots.pop(gone, None)
+            self.plan_memo.forget(gone)
             self.telemetry.forget(*gone)
         due = [key for key in cache.models if self.due.get(key, 0.0) <= now_mono]
         targets = []
@@ -147,7 +149,7 @@ class Evaluator:
                 templates[key] = MetricTemplateSpec.model_validate(body.get("spec") or {})
             except ValidationError:
                 continue
-        plan = plan_cycle(targets, templates, now)
+        plan = plan_cycle(targets, templates, now, self.plan_memo)
         readings = read(plan, self._ask(plan.requests))
         self._read_new_data(targets)
         for target in targets:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ..api.metrictemplate import MetricTemplateSpec
 from ..api.model import Drift, LabelMatcher, Metric, ModelSpec, Slice
@@ -105,17 +105,21 @@ def plan_cycle(
     targets: Iterable[Target],
     templates: Mapping[tuple[str, str], MetricTemplateSpec],
     now: datetime,
+    memo: "PlanMemo | None" = None,
 ) -> Plan:
-    """All requests of one cycle for ``targets``; ``templates`` is keyed by (namespace, name)."""
+    """All requests of one cycle for ``targets``; ``templates`` is keyed by (namespace, name).
+    ``memo`` carries what earlier cycles worked out and can be reused (see PlanMemo)."""
     plan = Plan()
     shared: dict[tuple[str, str], _SharedQuery] = {}
     for target in targets:
         for metric in target.spec.metrics:
-            _plan_metric(plan, shared, target, metric, templates)
+            _plan_metric(plan, shared, target, metric, templates, memo)
         for drift in target.spec.drift:
             _plan_drift(plan, target, drift, now)
     for provider_query, group in shared.items():
         plan.requests.append(group.request(provider_query[0]))
+    if memo is not None:
+        memo.settle()
     return plan
 
 
@@ -148,6 +152,7 @@ def _plan_metric(
     target: Target,
     metric: Metric,
     templates: Mapping[tuple[str, str], MetricTemplateSpec],
+    memo: "PlanMemo | None",
 ) -> None:
     series = _series(target, metric)
     query, sample_query = metric.query, metric.sample_query
@@ -164,7 +169,7 @@ def _plan_metric(
             plan.problems += [Problem(target.key, key, str(error)) for _, _, key in series]
             return
         if template.group_by:
-            _plan_grouped(plan, shared, target, metric, template, variables, series)
+            _plan_grouped(plan, shared, target, metric, template, variables, series, memo)
             return
         query, sample_query = template.query, template.sample_query
     assert query is not None
@@ -207,6 +212,7 @@ def _plan_grouped(
     template: MetricTemplateSpec,
     variables: dict[str, str],
     series: list[tuple[Slice, str, SeriesKey]],
+    memo: "PlanMemo | None",
 ) -> None:
     def render(text: str) -> str:
         per_model = sorted(set(PER_MODEL.findall(text)))
@@ -235,6 +241,26 @@ def _plan_grouped(
         (target.spec.metrics_provider, value + "\n" + (samples or "")),
         _SharedQuery(value, samples),
     )
+    memo_key = (target.versions, metric.name, value, samples, tuple(template.group_by))
+    remembered = memo.recall(target, memo_key) if memo is not None else None
+    if remembered is None:
+        remembered = _grouped_slots(target, metric, template, samples is not None, series)
+        if memo is not None:
+            memo.keep(target, memo_key, remembered)
+    group.slots += remembered[0]
+    plan.problems += remembered[1]
+
+
+def _grouped_slots(
+    target: Target,
+    metric: Metric,
+    template: MetricTemplateSpec,
+    with_samples: bool,
+    series: list[tuple[Slice, str, SeriesKey]],
+) -> tuple[list[Slot], list[Problem]]:
+    """Where a Model's series are in a shared answer: its labels, by the template's groupBy."""
+    slots: list[Slot] = []
+    problems: list[Problem] = []
     identity = {"model": target.name, "namespace": target.namespace}
     by_slice = {s.name: slice_matchers(s) for s in target.slices(metric.slices)}
     for slice_, version, key in series:
@@ -245,15 +271,50 @@ def _plan_grouped(
                 f"grouped MetricTemplate needs model, version and the slice's labels "
                 f"({', '.join(unreadable) or 'none'}) in groupBy, compared with '='"
             )
-            plan.problems.append(Problem(target.key, key, reason))
+            problems.append(Problem(target.key, key, reason))
             continue
         select = {
             k: v for k, v in (identity | {"version": version}).items() if k in template.group_by
         }
         select |= {m.label: m.value for m in matchers}
-        group.slots.append(Slot(target.key, key, "value", 0, select))
-        if samples is not None:
-            group.slots.append(Slot(target.key, key, "samples", 1, select))
+        slots.append(Slot(target.key, key, "value", 0, select))
+        if with_samples:
+            slots.append(Slot(target.key, key, "samples", 1, select))
+    return slots, problems
+
+
+class PlanMemo:
+    """The grouped slots of each Model from earlier cycles.
+
+    A Model's place in a shared answer changes only with its spec (the evaluation keeps
+    one parsed spec per generation: the same object), its live versions or the template's
+    query and groupBy; working it out again for 1000 Models x 50 series every cycle would
+    cost more than the rest of the plan. Entries are kept per Model, replaced each time
+    it is planned, and dropped by ``forget``."""
+
+    def __init__(self) -> None:
+        self._models: dict[ModelKey, tuple[ModelSpec, dict[Any, Any]]] = {}
+        self._planning: dict[ModelKey, tuple[ModelSpec, dict[Any, Any]]] = {}
+
+    def recall(self, target: Target, key: Any) -> tuple[list[Slot], list[Problem]] | None:
+        known = self._models.get(target.key)
+        if known is None or known[0] is not target.spec:
+            return None
+        found: tuple[list[Slot], list[Problem]] | None = known[1].get(key)
+        if found is not None:
+            self.keep(target, key, found)
+        return found
+
+    def keep(self, target: Target, key: Any, value: tuple[list[Slot], list[Problem]]) -> None:
+        self._planning.setdefault(target.key, (target.spec, {}))[1][key] = value
+
+    def settle(self) -> None:
+        """End of a plan: what the Models planned used replaces what they had."""
+        self._models.update(self._planning)
+        self._planning = {}
+
+    def forget(self, model: ModelKey) -> None:
+        self._models.pop(model, None)
 
 
 def bucket_query(drift: Drift, slice_: Slice, window: str, modifier: str = "") -> str:

@@ -6,6 +6,7 @@ or braces it holds. Many sub-queries can be joined into one request: each is
 tagged with ``label_replace`` and the results are split apart by the tags.
 """
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,13 +72,15 @@ def quote(value: str) -> str:
 
 def slice_matchers(s: Slice) -> list[LabelMatcher]:
     """``matchLabels`` as ``=`` matchers in key order, then ``matchers``."""
-    # model_construct: the Slice was validated already, and this runs per series per cycle;
-    # render_matchers checks the label names again.
-    equal = [
-        LabelMatcher.model_construct(label=k, op="=", value=v)
-        for k, v in sorted((s.match_labels or {}).items())
-    ]
-    return [*equal, *(s.matchers or [])]
+    return [*_equal_matchers(tuple(sorted((s.match_labels or {}).items()))), *(s.matchers or [])]
+
+
+@functools.lru_cache(maxsize=4096)
+def _equal_matchers(labels: tuple[tuple[str, str], ...]) -> tuple[LabelMatcher, ...]:
+    """Built once per label set: this runs per series per cycle. model_construct: the
+    Slice was validated already, and render_matchers checks the label names again. The
+    matchers are shared, so nobody may change them."""
+    return tuple(LabelMatcher.model_construct(label=k, op="=", value=v) for k, v in labels)
 
 
 def render_matchers(matchers: Sequence[LabelMatcher]) -> str:

@@ -60,19 +60,24 @@ def _slot_answers(request: Request, answer: Answer) -> list[tuple[Slot, list[Sam
         return [(slot, answer.error or "no answer") for slot in request.slots]
     parts = split(answer.result, TAGS)
     # A shared answer holds the series of many Models: index it once per label set,
-    # so picking each slot's series costs a lookup, not a scan.
+    # so picking each slot's series costs a lookup, not a scan. This runs for every
+    # series of every Model each cycle: the label orders are worked out once per key set.
     indexes: dict[tuple[int, tuple[str, ...]], dict[tuple[str | None, ...], list[Sample]]] = {}
+    orders: dict[tuple[str, ...], tuple[str, ...]] = {}
     found: list[tuple[Slot, list[Sample] | str]] = []
     for slot in request.slots:
         samples = parts.get((str(slot.part),), [])
         if slot.select is not None:
-            labels = tuple(sorted(slot.select))
+            keys = tuple(slot.select)
+            labels = orders.get(keys)
+            if labels is None:
+                labels = orders[keys] = tuple(sorted(keys))
             index = indexes.get((slot.part, labels))
             if index is None:
                 index = indexes[(slot.part, labels)] = {}
                 for s in samples:
                     index.setdefault(tuple(map(s.labels.get, labels)), []).append(s)
-            samples = index.get(tuple(slot.select[k] for k in labels), [])
+            samples = index.get(tuple(map(slot.select.__getitem__, labels)), [])
         found.append((slot, samples))
     return found
 

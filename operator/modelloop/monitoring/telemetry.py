@@ -74,7 +74,7 @@ class Telemetry:
             registry=r,
         )
         self._series: dict[tuple[str, str], set[tuple[str, ...]]] = {}
-        self._children: dict[tuple[int, tuple[str, ...]], Gauge] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], tuple[Gauge, float]] = {}
 
     def record(self, namespace: str, model: str, evaluated: Iterable[Evaluated]) -> None:
         """Set the live gauges of one Model, removing series it no longer has."""
@@ -110,15 +110,19 @@ class Telemetry:
             self._discard(verdict_gauge, (*labels, name))
 
     def _set(self, gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
-        """Children are cached: prometheus-client validates labels on every ``labels()``,
-        which would dominate a cycle of 1000 Models x 50 series."""
+        """Children are cached with the value they hold: prometheus-client validates labels
+        on every ``labels()`` and locks on every ``set()``, which would dominate a cycle of
+        1000 Models x 50 series, most of whose values did not change."""
         if value is None:
             self._discard(gauge, labels)
             return
-        child = self._children.get((id(gauge), labels))
-        if child is None:
-            child = self._children[(id(gauge), labels)] = gauge.labels(*labels)
+        key = (id(gauge), labels)
+        known = self._children.get(key)
+        if known is not None and known[1] == value:
+            return
+        child = known[0] if known is not None else gauge.labels(*labels)
         child.set(value)
+        self._children[key] = (child, value)
 
     def _discard(self, gauge: Gauge, labels: tuple[str, ...]) -> None:
         if self._children.pop((id(gauge), labels), None) is not None:
