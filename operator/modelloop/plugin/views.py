@@ -21,13 +21,6 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def condition(obj: Obj, type_: str) -> Obj:
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if c.get("type") == type_:
-            return dict(c)
-    return {}
-
-
 def model_row(model: Obj) -> list[str]:
     status = model.get("status") or {}
     canary = status.get("canary") or {}

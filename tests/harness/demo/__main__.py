@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from tests.harness.demo import loop as whole_loop
 from tests.harness.demo import observe
 from tests.harness.demo.loop import FULL, SMOKE, DemoFailed, Loop
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         return observe.main(argv)
     parser = argparse.ArgumentParser(
         prog="make demo",
-        description=(Path(__file__).parent / "loop.py").read_text().split('"""')[1],
+        description=whole_loop.__doc__,
     )
     parser.add_argument("--smoke", action="store_true", help="shorter healthy start and end (CI)")
     parser.add_argument("--plot", type=Path, help="also copy the PNG plot to this path")

@@ -27,7 +27,9 @@ from tests.harness.prometheus import PrometheusServer, scrape_config
 from tests.harness.waiting import wait_for
 
 from modelloop.api.resources import MODELS
+from modelloop.conditions import find
 from modelloop.kube.rest import Kube, KubeError, Resource
+from modelloop.plugin import views
 
 REPO = Path(__file__).parents[3]
 WORKDIR = REPO / ".tmp" / "demo-observe"
@@ -44,11 +46,7 @@ def table(kube: Kube, resource: Resource, namespace: str) -> str:
         ["" if c is None else str(c) for c in row["cells"][: len(columns)]]
         for row in result["rows"]
     ]
-    widths = [max(len(x) for x in column) for column in zip(columns, *rows, strict=False)]
-    return "\n".join(
-        "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip()
-        for line in [columns, *rows]
-    )
+    return views.table(columns, rows)
 
 
 def fraud_traffic(version: str) -> dict[str, Any]:
@@ -91,7 +89,8 @@ def verdicts(kube: Kube) -> list[dict[str, Any]]:
 
 
 def verdict_table(entries: list[dict[str, Any]]) -> str:
-    rows = [["KIND", "NAME", "SLICE", "VERSION", "VERDICT", "VALUE", "SAMPLES", "REASON"]]
+    header = ["KIND", "NAME", "SLICE", "VERSION", "VERDICT", "VALUE", "SAMPLES", "REASON"]
+    rows = []
     for v in entries:
         value, samples = v.get("value"), v.get("samples")
         rows.append(
@@ -106,16 +105,13 @@ def verdict_table(entries: list[dict[str, Any]]) -> str:
                 v.get("reason", ""),
             ]
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
+    return views.table(header, rows)
 
 
 def ready(kube: Kube) -> bool:
     model = kube.get(MODELS, NAMESPACE, "fraud-detector") or {}
-    conditions = (model.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    found = find((model.get("status") or {}).get("conditions") or [], "Ready")
+    return found is not None and found["status"] == "True"
 
 
 def main(argv: list[str] | None = None) -> int:
