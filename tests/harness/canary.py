@@ -38,7 +38,7 @@ ACCURACY = {
     "sampleQuery": 'sum(increase(model_predictions_total{version="$version", $slice}[$window]))',
     "minSamples": 40,
     "window": "15s",
-    "canary": {"proportion": True},
+    "canary": {"test": "proportion"},
 }
 
 TRAFFIC: dict[str, dict[str, Any]] = {

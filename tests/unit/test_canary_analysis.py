@@ -9,18 +9,20 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from modelloop.api.reasons import PairReason
 from modelloop.rollout.analysis import (
+    CanaryTest,
     Pair,
     analyse,
-    normal_cdf,
     overall,
     spent_alpha,
     two_proportion_p_value,
 )
+from modelloop.stats import normal_cdf
 
 
 def rate(stable: float, canary: float, n: float = 1000, **kw: float) -> Pair:
-    return Pair("precision", "eu", True, stable, canary, n, n, rate=True, min_samples=50, **kw)
+    return Pair("precision", "eu", True, stable, canary, n, n, "proportion", min_samples=50, **kw)
 
 
 @pytest.mark.parametrize("z", [-3.0, -1.0, 0.0, 0.5, 1.96, 4.0])
@@ -35,7 +37,7 @@ def test_normal_cdf_matches_scipy(z: float) -> None:
 def test_the_z_test_is_the_textbook_one(
     stable: float, canary: float, n_s: float, n_c: float, allowed: float
 ) -> None:
-    pair = Pair("p", "s", True, stable, canary, n_s, n_c, rate=True, absolute=allowed)
+    pair = Pair("p", "s", True, stable, canary, n_s, n_c, "proportion", absolute=allowed)
     pooled = (stable * n_s + canary * n_c) / (n_s + n_c)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_s + 1 / n_c))
     correction = 0.5 * (1 / n_s + 1 / n_c)  # Yates
@@ -43,27 +45,65 @@ def test_the_z_test_is_the_textbook_one(
     assert two_proportion_p_value(pair) == pytest.approx(expected, rel=1e-9)
 
 
+def threshold(stable: float, canary: float, **kw: float) -> Pair:
+    return Pair("latency", "eu", False, stable, canary, test="threshold", **kw)
+
+
 @pytest.mark.parametrize(
-    ("pair", "outcome", "reason"),
+    ("pair", "outcome", "code", "reason"),
     [
-        (Pair("latency", "eu", False, 0.20, 0.21, absolute=0.02), "pass", "canary 0.21"),
-        (Pair("latency", "eu", False, 0.20, 0.25, absolute=0.02), "fail", "canary 0.25"),
-        (Pair("auc", "eu", True, 0.90, 0.88, relative=0.01), "fail", "canary 0.88"),
-        (Pair("auc", "eu", True, 0.90, 0.895, relative=0.01), "pass", "canary 0.895"),
-        (rate(0.90, 0.80), "fail", "canary 0.8"),  # clearly worse, many samples
-        (rate(0.90, 0.89, n=200), "pass", "canary 0.89"),  # a small dip is noise at this size
-        (rate(0.90, 0.80, n=10), "inconclusive", "too few samples for stable (10, minimum 50)"),
+        (threshold(0.20, 0.21, absolute=0.02), "pass", "WithinAllowance", "canary 0.21"),
+        (threshold(0.20, 0.25, absolute=0.02), "fail", "BeyondAllowance", "canary 0.25"),
+        (
+            Pair("auc", "eu", True, 0.90, 0.88, test="threshold", relative=0.01),
+            "fail",
+            "BeyondAllowance",
+            "canary 0.88",
+        ),
+        (rate(0.90, 0.80), "fail", "SignificantRegression", "canary 0.8"),  # many samples
+        (rate(0.90, 0.89, n=200), "pass", "NotSignificant", "canary 0.89"),  # noise at this size
+        (rate(0.90, 0.80, n=10), "inconclusive", "TooFewSamples", "too few samples for stable"),
         # The evaluation drops values under minSamples: the count still says why.
-        (replace(rate(0.9, 0.8, n=10), stable=None), "inconclusive", "too few samples for"),
-        (Pair("auc", "eu", True, 0.9, None), "inconclusive", "no value for the canary"),
-        (Pair("auc", "eu", True, 0.9, math.nan), "inconclusive", "a value is NaN or infinite"),
-        (replace(rate(0.9, 0.9), canary_samples=None), "inconclusive", "no sample count for"),
+        (replace(rate(0.9, 0.8, n=10), stable=None), "inconclusive", "TooFewSamples", "too few"),
+        (Pair("auc", "eu", True, 0.9, None), "inconclusive", "NoValue", "no value for the canary"),
+        (Pair("auc", "eu", True, 0.9, math.nan), "inconclusive", "NotFinite", "a value is NaN"),
+        (
+            replace(rate(0.9, 0.9), canary_samples=None),
+            "inconclusive",
+            "NoSampleCount",
+            "no sample count for the canary",
+        ),
+        (replace(rate(0.9, 0.9), stable=1.5), "inconclusive", "NotAProportion", "canary.test is"),
     ],
 )
-def test_single_pairs(pair: Pair, outcome: str, reason: str) -> None:
+def test_single_pairs(pair: Pair, outcome: str, code: str, reason: str) -> None:
     [judged] = analyse([pair], confidence=0.95)
-    assert judged.outcome == outcome, judged.reason
+    assert (judged.outcome, judged.code) == (outcome, PairReason(code)), judged.reason
     assert judged.reason.startswith(reason), judged.reason
+
+
+@pytest.mark.parametrize(
+    ("pair", "method_used"),
+    [
+        # Values in [0, 1] with sample counts on both sides: tested as proportions.
+        (Pair("accuracy", "eu", True, 0.9, 0.8, 1000, 1000), "SignificantRegression"),
+        (Pair("accuracy", "eu", True, 0.9, 0.89, 200, 200), "NotSignificant"),
+        # An error rate, lower is better: the same test, the other direction.
+        (Pair("errors", "eu", False, 0.05, 0.15, 1000, 1000), "SignificantRegression"),
+        # No sample counts: no test; an allowance set on purpose is a threshold.
+        (Pair("auc", "eu", True, 0.9, 0.85, relative=0.02), "BeyondAllowance"),
+        (Pair("auc", "eu", True, 0.9, 0.89, relative=0.02), "WithinAllowance"),
+        # Not a proportion (latency in ms), counted: no test, allowance applies.
+        (Pair("latency", "eu", False, 120, 150, 500, 500, absolute=10), "BeyondAllowance"),
+        # Nothing to test with and no allowance: a raw difference is no evidence.
+        (Pair("auc", "eu", True, 0.9, 0.89), "Untestable"),
+        (Pair("latency", "eu", False, 120, 121, 500, 500), "Untestable"),
+    ],
+)
+def test_the_default_test_is_chosen_by_what_the_metric_offers(pair: Pair, method_used: str) -> None:
+    [judged] = analyse([pair], confidence=0.95)
+    assert judged.code == PairReason(method_used), judged.reason
+    assert pair.test == "auto"
 
 
 def test_holm_corrects_for_the_number_of_pairs() -> None:
@@ -77,14 +117,19 @@ def test_holm_corrects_for_the_number_of_pairs() -> None:
 
 
 def test_the_failing_slice_is_named_with_its_numbers() -> None:
-    worse = Pair("precision", "new-users", True, 0.90, 0.80, 2000, 2000, rate=True)
+    worse = Pair("precision", "new-users", True, 0.90, 0.80, 2000, 2000, "proportion")
     [judged] = analyse([worse], 0.95)
     assert judged.reason.startswith("canary 0.8 vs stable 0.9: worse by 0.1 (allowed 0); p = ")
     assert judged.pair.slice == "new-users"
 
 
 def simulate(
-    seed: int, truth_canary: float, pairs: int = 50, n: int = 500, analyses: int = 1
+    seed: int,
+    truth_canary: float,
+    pairs: int = 50,
+    n: int = 500,
+    analyses: int = 1,
+    test: CanaryTest = "proportion",
 ) -> str:
     """One rollout: ``analyses`` analyses (independent data: the worst case for the
     spending), stopping at the first failure."""
@@ -104,7 +149,7 @@ def simulate(
                     float(canary[i]),
                     n,
                     n,
-                    rate=True,
+                    test=test,
                     min_samples=100,
                 )
                 for i in range(pairs)
@@ -136,3 +181,13 @@ def test_a_truly_worse_slice_is_caught() -> None:
     # 0.9 -> 0.8 on one slice of 50, 1000 labelled samples each side, at the first analysis.
     caught = sum(simulate(seed, 0.8, n=1000) == "fail" for seed in range(200))
     assert caught / 200 >= 0.95
+
+
+def test_an_identical_canary_with_default_settings_is_not_rolled_back() -> None:
+    # The API's defaults (test auto, no allowance) on 10 slices of an accuracy metric
+    # with sample counts: the default test is the z-test, not a raw difference.
+    failures = sum(
+        simulate(seed, 0.9, pairs=10, n=300, analyses=8, test="auto") == "fail"
+        for seed in range(500)
+    )
+    assert failures / 500 <= 0.05

@@ -9,8 +9,8 @@ import pytest
 from modelloop.api.model import CanaryStatus, ModelSpec
 from modelloop.monitoring.evaluate import Evaluated
 from modelloop.monitoring.plan import SeriesKey
-from modelloop.rollout.machine import RolloutDecision, RolloutWorld, decide
-from modelloop.rollout.pairs import Snapshot
+from modelloop.monitoring.snapshot import Snapshot
+from modelloop.rollout.machine import RolloutDecision, RolloutWorld, decide, steps_hash
 from modelloop.serving.plan import VersionView
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -19,7 +19,7 @@ ACCURACY = {
     "query": "q",
     "sampleQuery": "n",
     "minSamples": 100,
-    "canary": {"proportion": True},
+    "canary": {"test": "proportion"},
 }
 
 
@@ -314,3 +314,70 @@ def test_a_promotion_interrupted_after_the_marks_finishes() -> None:
     assert decision.canary is None
     assert decision.marks == []
     assert reason(decision, "Promoted") == "Promoted"
+
+
+# --------------------------------------------------------------------------- edits in flight
+
+TEN_FIFTY = [{"weight": 10, "duration": "1m"}, {"weight": 50}, {"weight": 100}]
+
+
+@pytest.mark.parametrize(
+    ("new_steps", "weight", "event_reason", "condition"),
+    [
+        # Shorter: at step 2 (50%) of 10→50→100, the steps become 20→100.
+        ([{"weight": 20}, {"weight": 100}], 20, "RolloutRestarted", "StepsChanged"),
+        # Longer: 10→25→50→75→100; back to the first step's 10%.
+        (
+            [{"weight": 10}, {"weight": 25}, {"weight": 50}, {"weight": 75}, {"weight": 100}],
+            10,
+            "RolloutRestarted",
+            "StepsChanged",
+        ),
+        # Only a duration changed: a different plan too; restart, fresh counters.
+        (
+            [{"weight": 10, "duration": "10m"}, {"weight": 50}, {"weight": 100}],
+            10,
+            "RolloutRestarted",
+            "StepsChanged",
+        ),
+        # A single step of 100: nothing left to analyse; the canary is promoted.
+        ([{"weight": 100}], 0, "RolloutRestarted", "Promoted"),
+    ],
+)
+def test_edited_steps_restart_the_rollout_at_the_first_step(
+    new_steps: list[dict[str, Any]], weight: int, event_reason: str, condition: str
+) -> None:
+    running = at_step(1, 50, steps_hash=steps_hash(spec().rollout.steps), tested=3, failures=0)
+    edited = spec(rollout={"steps": new_steps})
+    decision = decide(world(running, spec=edited))
+    assert decision.events[0].reason == event_reason
+    assert reason(decision) == condition
+    if decision.canary is not None:
+        assert (decision.canary.step, decision.canary.weight, decision.weight) == (
+            0,
+            weight,
+            weight,
+        )
+        assert decision.canary.steps_hash == steps_hash(edited.rollout.steps)
+        assert decision.canary.tested == 3  # the level already spent stays spent
+        assert decision.canary.step_started == NOW
+    # The next pass follows the new steps without restarting again.
+    if decision.canary is not None:
+        again = decide(world(decision.canary, spec=edited, observed_weight=weight))
+        assert all(e.reason != "RolloutRestarted" for e in again.events)
+
+
+def test_a_rollout_from_before_the_hash_keeps_its_step() -> None:
+    legacy = at_step(1, 50)  # no stepsHash: made by an older operator
+    decision = decide(world(legacy))
+    assert all(e.reason != "RolloutRestarted" for e in decision.events)
+    assert decision.canary is not None
+    assert decision.canary.step == 1
+
+
+def test_a_step_index_past_the_steps_restarts_instead_of_crashing() -> None:
+    broken = at_step(5, 50, steps_hash=steps_hash(spec().rollout.steps))
+    decision = decide(world(broken))
+    assert reason(decision) == "StepsChanged"
+    assert decision.canary is not None
+    assert decision.canary.step == 0

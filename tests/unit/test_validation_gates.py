@@ -157,3 +157,122 @@ def test_every_slice_of_every_gate_is_checked_once() -> None:
         ("latency", "us"),
     ]
     assert result.summary() == "all 3 gate checks pass"
+
+
+def counted(values: dict[tuple[str, str], tuple[float, int]]) -> list[dict[str, Any]]:
+    return [
+        {"metric": m, "slice": s, "value": v, "samples": n} for (m, s), (v, n) in values.items()
+    ]
+
+
+def judged(
+    gates: list[dict[str, Any]],
+    candidate: dict[tuple[str, str], tuple[float, int]],
+    champion: dict[tuple[str, str], tuple[float, int]],
+) -> list[tuple[str, str, str, bool]]:
+    result = validate(
+        spec(gates),
+        OfflineMetrics.model_validate(
+            {"candidate": counted(candidate), "champion": counted(champion)}
+        ),
+    )
+    return [(c.gate, c.slice, c.code.value, c.passed) for c in result.checks]
+
+
+@pytest.mark.parametrize(
+    ("gates", "candidate", "champion", "expected"),
+    [
+        # The default gate: a repair of the broken slice passes although the other slice
+        # is 3 examples in 300 lower — noise.
+        (
+            [],
+            {("auc", "eu"): (0.87, 300), ("auc", "us"): (0.90, 300)},
+            {("auc", "eu"): (0.27, 300), ("auc", "us"): (0.91, 300)},
+            [
+                ("default", "eu", "WithinTolerance", True),
+                ("default", "us", "NotSignificant", True),
+            ],
+        ),
+        # The default gate: a real regression on one slice, with enough examples, rejects.
+        (
+            [],
+            {("auc", "eu"): (0.91, 2000), ("auc", "us"): (0.80, 2000)},
+            {("auc", "eu"): (0.90, 2000), ("auc", "us"): (0.90, 2000)},
+            [
+                ("default", "eu", "WithinTolerance", True),
+                ("default", "us", "SignificantRegression", False),
+            ],
+        ),
+        # The default gate compares only what the result reports for both.
+        (
+            [],
+            {("auc", "eu"): (0.91, 500), ("latency", "eu"): (0.2, 500)},
+            {("auc", "eu"): (0.90, 500)},
+            [("default", "eu", "WithinTolerance", True)],
+        ),
+        # A gate of the spec with a tolerance: judged for noise too, named by its index.
+        (
+            [{"metric": "auc", "min": 0.5}, {"metric": "auc", "notWorseThan": {"absolute": 0.01}}],
+            {("auc", "eu"): (0.88, 300), ("auc", "us"): (0.90, 300)},
+            {("auc", "eu"): (0.90, 300), ("auc", "us"): (0.90, 300)},
+            [
+                ("gates[0]", "eu", "WithinBounds", True),
+                ("gates[0]", "us", "WithinBounds", True),
+                ("gates[1]", "eu", "NotSignificant", True),
+                ("gates[1]", "us", "WithinTolerance", True),
+            ],
+        ),
+        # Values that are not proportions: no noise test, the tolerance holds as given.
+        (
+            [{"metric": "latency", "notWorseThan": {"absolute": 5}}],
+            {("latency", "eu"): (120, 500), ("latency", "us"): (100, 500)},
+            {("latency", "eu"): (110, 500), ("latency", "us"): (130, 500)},
+            [
+                ("gates[0]", "eu", "BeyondTolerance", False),
+                ("gates[0]", "us", "WithinTolerance", True),
+            ],
+        ),
+    ],
+)
+def test_regressions_are_judged_against_noise(
+    gates: list[dict[str, Any]],
+    candidate: dict[tuple[str, str], tuple[float, int]],
+    champion: dict[tuple[str, str], tuple[float, int]],
+    expected: list[tuple[str, str, str, bool]],
+) -> None:
+    assert judged(gates, candidate, champion) == expected
+
+
+def test_the_default_gate_without_sample_counts_tolerates_no_regression() -> None:
+    result = validate(spec([]), offline({("auc", "eu"): 0.89}, {("auc", "eu"): 0.90}))
+    assert result.policy == "default"
+    assert [(c.code.value, c.passed) for c in result.checks] == [("BeyondTolerance", False)]
+    assert (
+        result.summary()
+        == "auc on slice eu: 0.89 vs champion 0.9: worse by 0.01 > 0 (no regression tolerated)"
+    )
+
+
+def test_the_default_gate_rejects_a_result_it_cannot_compare() -> None:
+    result = validate(spec([]), offline({("auc", "eu"): 0.95}))
+    assert not result.validated
+    assert result.failed[0].code.value == "NoChampionValue"
+    assert "cannot compare" in result.summary()
+
+
+def test_the_status_entry_names_the_gate_the_code_and_the_numbers() -> None:
+    result = validate(
+        spec([]),
+        OfflineMetrics.model_validate(
+            {
+                "candidate": counted({("auc", "eu"): (0.89, 300)}),
+                "champion": counted({("auc", "eu"): (0.90, 300)}),
+            }
+        ),
+    )
+    [entry] = [c.to_status() for c in result.checks]
+    assert entry["gate"] == "default"
+    assert entry["code"] == "NotSignificant"
+    assert (entry["candidateSamples"], entry["championSamples"]) == (300, 300)
+    assert 0.05 < entry["pValue"] < 1
+    assert entry["passed"] is True

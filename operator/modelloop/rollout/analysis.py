@@ -1,11 +1,20 @@
 """Canary against stable, per metric and slice, with false alarms under control. Pure.
 
-Each pair is judged on its allowed regression (absolute, or relative to stable, in
-the direction of ``higherIsBetter``). For a rate metric — a proportion with its
-number of trials, such as precision over flagged transactions — the regression
-must also be significant: a one-sided two-proportion z-test (with Yates'
-continuity correction) of "the canary is worse than stable by more than the
-allowance", the normal CDF from ``math.erf``.
+Each pair is judged by its metric's ``canary.test``:
+
+- ``proportion``: the value is a proportion of its sample count (accuracy =
+  correct / predictions). The canary fails only when it is worse than stable by
+  more than the allowance *and* the regression is significant: a one-sided
+  two-proportion z-test (with Yates' continuity correction), the normal CDF from
+  ``math.erf``.
+- ``threshold``: no test; any regression beyond the allowance (absolute, or
+  relative to stable, in the direction of ``higherIsBetter``) fails. Meant for
+  metrics with no sample model (latency) and an allowance chosen on purpose.
+- ``auto`` (the default): ``proportion`` when both values lie in [0, 1] and both
+  have sample counts; else ``threshold`` when an allowance is set; else the pair
+  is inconclusive (``Untestable``) — a raw difference of two noisy numbers with
+  no allowance would roll back an identical canary almost surely.
+
 Many pairs are tested each interval, so the p-values are corrected with Holm's
 step-down method, and many analyses are made in one rollout (on overlapping
 windows), so the level is spent over them: the k-th analysis that tests anything
@@ -13,13 +22,20 @@ runs at alpha * 6 / (pi^2 k^2), a series summing to alpha. An identical canary i
 thus rolled back with probability at most 1 - confidence over its whole rollout,
 however many analyses it takes — not once per pair or per analysis. Too few
 samples is inconclusive, never a failure.
+
+Every judgement carries a reason code (``PairReason``) and its numbers;
+``describe`` renders the words.
 """
 
 import math
 from dataclasses import dataclass
 from typing import Literal
 
+from ..api.reasons import PairReason
+from ..stats import holm, worse_by_more_than
+
 Outcome = Literal["pass", "fail", "inconclusive"]
+CanaryTest = Literal["auto", "proportion", "threshold"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +49,7 @@ class Pair:
     canary: float | None
     stable_samples: float | None = None
     canary_samples: float | None = None
-    rate: bool = False  # a proportion: values in [0, 1], samples are its trials
+    test: CanaryTest = "auto"
     absolute: float = 0.0  # allowed regression
     relative: float = 0.0  # allowed regression, as a fraction of stable's value
     min_samples: float = 0.0  # fewer samples on either side is inconclusive
@@ -43,12 +59,14 @@ class Pair:
 class Judged:
     pair: Pair
     outcome: Outcome
-    p_value: float | None
-    reason: str
+    code: PairReason
+    p_value: float | None = None
+    alpha: float | None = None  # the Holm threshold the p-value was held to
+    tests: int = 0  # pairs tested together in this analysis
 
-
-def normal_cdf(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+    @property
+    def reason(self) -> str:
+        return describe(self)
 
 
 def allowance(pair: Pair) -> float:
@@ -69,31 +87,53 @@ def two_proportion_p_value(pair: Pair) -> float:
     at the allowance): small means the canary is truly worse."""
     assert pair.stable is not None
     assert pair.canary is not None
-    n_s, n_c = float(pair.stable_samples or 0), float(pair.canary_samples or 0)
-    pooled = (pair.stable * n_s + pair.canary * n_c) / (n_s + n_c)
-    variance = pooled * (1.0 - pooled) * (1.0 / n_s + 1.0 / n_c)
-    # Yates' continuity correction: counts are whole numbers; without it the normal
-    # approximation rolls back identical canaries slightly more often than alpha.
-    excess = regression(pair) - allowance(pair) - 0.5 * (1.0 / n_s + 1.0 / n_c)
-    if variance <= 0.0:
-        return 0.0 if excess > 0 else 1.0
-    return 1.0 - normal_cdf(excess / math.sqrt(variance))
+    return worse_by_more_than(
+        pair.stable,
+        float(pair.stable_samples or 0),
+        pair.canary,
+        float(pair.canary_samples or 0),
+        regression(pair),
+        allowance(pair),
+    )
 
 
-def _inconclusive(pair: Pair) -> str | None:
+def _is_proportion(value: float, samples: float | None) -> bool:
+    return 0.0 <= value <= 1.0 and samples is not None and samples > 0
+
+
+def _unjudgeable(pair: Pair) -> PairReason | None:
     # Samples first: the evaluation drops the value of a series under minSamples, and
     # "too few samples" says why where "no value" would not.
-    for who, samples in (("stable", pair.stable_samples), ("canary", pair.canary_samples)):
+    for samples in (pair.stable_samples, pair.canary_samples):
         if samples is not None and samples < max(pair.min_samples, 1):
-            return f"too few samples for {who} ({samples:g}, minimum {pair.min_samples:g})"
+            return PairReason.TOO_FEW_SAMPLES
     if pair.stable is None or pair.canary is None:
-        return "no value for " + ("stable" if pair.stable is None else "the canary")
-    if any(math.isnan(v) or math.isinf(v) for v in (pair.stable, pair.canary)):
-        return "a value is NaN or infinite"
-    # A rate needs its trials; other metrics are held to minSamples only when counted.
-    for who, samples in (("stable", pair.stable_samples), ("canary", pair.canary_samples)):
-        if samples is None and pair.rate:
-            return f"no sample count for {who}: a proportion needs its number of trials"
+        return PairReason.NO_VALUE
+    if not (math.isfinite(pair.stable) and math.isfinite(pair.canary)):
+        return PairReason.NOT_FINITE
+    if pair.test == "proportion":
+        if pair.stable_samples is None or pair.canary_samples is None:
+            return PairReason.NO_SAMPLE_COUNT
+        if not (
+            _is_proportion(pair.stable, pair.stable_samples)
+            and _is_proportion(pair.canary, pair.canary_samples)
+        ):
+            return PairReason.NOT_A_PROPORTION
+    return None
+
+
+def method(pair: Pair) -> Literal["proportion", "threshold"] | None:
+    """How a judgeable pair is judged; None: it cannot be (no test, no allowance)."""
+    if pair.test != "auto":
+        return pair.test
+    assert pair.stable is not None
+    assert pair.canary is not None
+    if _is_proportion(pair.stable, pair.stable_samples) and _is_proportion(
+        pair.canary, pair.canary_samples
+    ):
+        return "proportion"
+    if pair.absolute > 0 or pair.relative > 0:
+        return "threshold"
     return None
 
 
@@ -103,39 +143,71 @@ def spent_alpha(confidence: float, test_number: int) -> float:
 
 
 def analyse(pairs: list[Pair], confidence: float, test_number: int = 1) -> list[Judged]:
-    """Judge every pair; rate pairs fail only when significant after Holm's correction,
-    at the level this rollout's ``test_number``-th testing analysis may spend."""
+    """Judge every pair; proportion pairs fail only when significant after Holm's
+    correction, at the level this rollout's ``test_number``-th testing analysis may spend."""
     alpha = spent_alpha(confidence, test_number)
     judged: dict[int, Judged] = {}
     tested: list[tuple[float, int]] = []
     for index, pair in enumerate(pairs):
-        why = _inconclusive(pair)
+        why = _unjudgeable(pair)
         if why is not None:
-            judged[index] = Judged(pair, "inconclusive", None, why)
+            judged[index] = Judged(pair, "inconclusive", why)
             continue
-        excess = regression(pair) - allowance(pair)
-        if not pair.rate:
-            outcome: Outcome = "fail" if excess > 0 else "pass"
-            judged[index] = Judged(pair, outcome, None, _describe(pair))
-            continue
-        tested.append((two_proportion_p_value(pair), index))
-    m = len(tested)
-    rejecting = True
-    for rank, (p_value, index) in enumerate(sorted(tested)):
-        rejecting = rejecting and p_value <= alpha / (m - rank)
-        pair = pairs[index]
-        text = f"{_describe(pair)}; p = {p_value:.3g} (Holm, {m} tests, alpha {alpha:.3g})"
-        judged[index] = Judged(pair, "fail" if rejecting else "pass", p_value, text)
+        how = method(pair)
+        if how is None:
+            judged[index] = Judged(pair, "inconclusive", PairReason.UNTESTABLE)
+        elif how == "threshold":
+            beyond = regression(pair) - allowance(pair) > 0
+            judged[index] = (
+                Judged(pair, "fail", PairReason.BEYOND_ALLOWANCE)
+                if beyond
+                else Judged(pair, "pass", PairReason.WITHIN_ALLOWANCE)
+            )
+        else:
+            tested.append((two_proportion_p_value(pair), index))
+    decisions = holm([p for p, _ in tested], alpha)
+    for (p_value, index), (rejected, level) in zip(tested, decisions, strict=True):
+        outcome: Outcome = "fail" if rejected else "pass"
+        code = PairReason.SIGNIFICANT if rejected else PairReason.NOT_SIGNIFICANT
+        judged[index] = Judged(pairs[index], outcome, code, p_value, level, len(tested))
     return [judged[i] for i in range(len(pairs))]
 
 
-def _describe(pair: Pair) -> str:
-    assert pair.stable is not None
-    assert pair.canary is not None
-    return (
+def describe(judged: Judged) -> str:
+    """The words for one judged pair, from its reason code and numbers."""
+    pair, code = judged.pair, judged.code
+    if code == PairReason.TOO_FEW_SAMPLES:
+        side, samples = (
+            ("stable", pair.stable_samples)
+            if pair.stable_samples is not None and pair.stable_samples < max(pair.min_samples, 1)
+            else ("canary", pair.canary_samples)
+        )
+        return f"too few samples for {side} ({samples:g}, minimum {pair.min_samples:g})"
+    if code == PairReason.NO_VALUE:
+        return "no value for " + ("stable" if pair.stable is None else "the canary")
+    if code == PairReason.NOT_FINITE:
+        return "a value is NaN or infinite"
+    if code == PairReason.NO_SAMPLE_COUNT:
+        side = "stable" if pair.stable_samples is None else "the canary"
+        return f"no sample count for {side}: a proportion needs its number of trials"
+    if code == PairReason.NOT_A_PROPORTION:
+        return (
+            f"canary.test is proportion but the values ({pair.canary:.4g}, {pair.stable:.4g}) "
+            "are not proportions of positive sample counts"
+        )
+    if code == PairReason.UNTESTABLE:
+        return (
+            f"canary {pair.canary:.4g} vs stable {pair.stable:.4g}: cannot be tested (not a "
+            "proportion with sample counts) and no allowance is set; set canary.absolute or "
+            "canary.relative, or canary.enabled: false"
+        )
+    text = (
         f"canary {pair.canary:.4g} vs stable {pair.stable:.4g}: "
         f"worse by {regression(pair):.4g} (allowed {allowance(pair):.4g})"
     )
+    if judged.p_value is not None:
+        text += f"; p = {judged.p_value:.3g} (Holm, {judged.tests} tests, level {judged.alpha:.3g})"
+    return text
 
 
 def overall(judged: list[Judged]) -> Outcome:

@@ -13,18 +13,21 @@ Promotion is the move into the last step (weight 100): at 100% stable has no
 traffic left to compare with, so the analyses happen at the steps before it.
 """
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..api.durations import parse_duration
-from ..api.model import CanaryStatus, ModelSpec
+from ..api.model import CanaryStatus, ModelSpec, Step
 from ..api.resources import ANNOTATION_ABORT, ANNOTATION_APPROVE
 from ..conditions import condition
+from ..monitoring.snapshot import Snapshot
 from ..serving.plan import EventNote, MarkVersion, VersionView
 from .analysis import Judged, analyse, overall
-from .pairs import Snapshot, build_pairs, rows
+from .pairs import build_pairs, rows
 
 ROLE_CANARY = "canary"
 Obj = dict[str, Any]
@@ -61,6 +64,12 @@ class RolloutDecision:
     events: list[EventNote] = field(default_factory=list)
     conditions: list[Obj] = field(default_factory=list)
     analysed: str | None = None  # the outcome of an analysis made in this pass
+
+
+def steps_hash(steps: Sequence[Step]) -> str:
+    """A short hash of the rollout steps: a rollout remembers the steps it runs."""
+    text = json.dumps([s.model_dump(mode="json", by_alias=True) for s in steps], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def decide(world: RolloutWorld) -> RolloutDecision:
@@ -105,7 +114,11 @@ def _maybe_start(world: RolloutWorld) -> RolloutDecision:
     weights = "→".join(str(s.weight) for s in spec.rollout.steps)
     message = f"rolling out {candidate.name} against {world.stable}: weights {weights}"
     started = CanaryStatus(
-        version=candidate.name, started=world.now, message=message, phase="Progressing"
+        version=candidate.name,
+        started=world.now,
+        message=message,
+        phase="Progressing",
+        steps_hash=steps_hash(spec.rollout.steps),
     )
     return RolloutDecision(
         started,
@@ -128,6 +141,7 @@ def _adopt(world: RolloutWorld) -> CanaryStatus | None:
         version=version.name,
         weight=weight,
         step=step,
+        steps_hash=steps_hash(steps),
         started=world.now,
         step_started=world.now if weight else None,
         message=f"resumed from the world: {version.name} in phase Canary at weight {weight}",
@@ -161,6 +175,11 @@ def _continue(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
         return _rollback(world, canary, "Superseded", f"{newer.name} supersedes {version}")
 
     steps = spec.rollout.steps
+    current = steps_hash(steps)
+    if canary.steps_hash is None and canary.step < len(steps):
+        canary = canary.model_copy(update={"steps_hash": current})  # began before the hash
+    if canary.steps_hash != current or canary.step >= len(steps):
+        return _restart_steps(world, canary, current)
     canary = _adopt_written_weight(world, canary)
     if spec.paused:
         return _hold(canary, "Paused", "the Model is paused: the rollout is frozen")
@@ -175,6 +194,30 @@ def _continue(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
             update={"phase": "Progressing", "step_started": world.now, "inconclusive": 0}
         )
     return _analyse(world, canary)
+
+
+def _restart_steps(world: RolloutWorld, canary: CanaryStatus, current: str) -> RolloutDecision:
+    """The steps were edited during the rollout: start again at the first step, with
+    fresh counters (the level already spent on tests stays spent)."""
+    steps = world.spec.rollout.steps
+    weights = "→".join(str(s.weight) for s in steps)
+    message = (
+        f"{canary.version}: spec.rollout.steps changed during the rollout (now {weights}): "
+        f"restarted at step 1 of {len(steps)} ({steps[0].weight}%)"
+    )
+    restarted = _fresh_step(canary, 0, canary.weight, world.now, message)
+    restarted = restarted.model_copy(update={"steps_hash": current})
+    if steps[0].weight == 100:
+        decision = _advance_or_wait(world, restarted)
+    else:
+        restarted = restarted.model_copy(update={"weight": steps[0].weight})
+        decision = RolloutDecision(
+            restarted,
+            steps[0].weight,
+            conditions=[condition("Progressing", "True", "StepsChanged", message)],
+        )
+    decision.events.insert(0, EventNote("RolloutRestarted", message))
+    return decision
 
 
 def _adopt_written_weight(world: RolloutWorld, canary: CanaryStatus) -> CanaryStatus:

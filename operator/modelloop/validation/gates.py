@@ -3,33 +3,84 @@
 Pure. Each gate of ``spec.validation`` is checked on every slice it names, in the
 spirit of TFMA's value and change thresholds: absolute bounds on the candidate's
 value, and a tolerated regression against the champion measured on the same
-held-out data (the trainer reports both). Which direction is a regression comes
-from the metric's ``higherIsBetter``. A missing value fails its check unless
-``requireAllSlices`` is off — a gate that cannot be checked proves nothing.
+held-out data (the trainer reports both, with their sample counts). Which
+direction is a regression comes from the metric's ``higherIsBetter``. A missing
+value fails its check unless ``requireAllSlices`` is off — a gate that cannot be
+checked proves nothing.
+
+Noise: when both values are proportions with sample counts, a regression beyond
+the tolerance rejects only when it is significant — a one-sided two-proportion
+z-test at ``validation.confidence``, Holm-corrected across the comparisons of one
+candidate — so three examples out of 300 neither reject a good candidate nor
+(with enough data) pass a bad one. The test treats the two as independent samples;
+on the same held-out data they are positively correlated, so it is conservative.
+Without sample counts a regression beyond the tolerance rejects as it is.
+
+Default: a Model with no gates gets one per metric, "no slice worse than the
+champion beyond noise" (tolerance 0), on every metric and slice the result reports
+for both; the checks say which gate they come from (``default`` or ``gates[i]``).
+
+Every check carries a reason code (``GateReason``) and its numbers; ``describe``
+renders the words.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
-from ..api.model import Gate, ModelSpec
+from ..api.model import Gate, Metric, ModelSpec, NotWorseThan
 from ..api.modelversion import OfflineMetric, OfflineMetrics
+from ..api.reasons import GateReason
+from ..stats import holm, worse_by_more_than
+
+DEFAULT_GATE = "default"
 
 
 @dataclass(frozen=True)
 class Check:
     """One gate on one slice."""
 
+    gate: str  # "default", or "gates[i]" for spec.validation.gates[i]
     metric: str
     slice: str
     candidate: float | None
     champion: float | None
     passed: bool
-    reason: str
+    code: GateReason
+    limit: float | None = None  # the bound, or the tolerated regression
+    limit_text: str = ""  # how the limit was given: "0.01", "2% of champion", ...
+    candidate_samples: int | None = None
+    champion_samples: int | None = None
+    p_value: float | None = None
+    level: float | None = None  # the Holm level the p-value was held to
+    regression: float | None = None  # how much worse than the champion (negative: better)
+
+    @property
+    def reason(self) -> str:
+        return describe(self)
+
+    def to_status(self) -> dict[str, Any]:
+        """The check as one entry of ``ModelVersion.status.gates``."""
+        entry: dict[str, Any] = {
+            "gate": self.gate,
+            "metric": self.metric,
+            "slice": self.slice,
+            "candidate": self.candidate,
+            "champion": self.champion,
+            "candidateSamples": self.candidate_samples,
+            "championSamples": self.champion_samples,
+            "pValue": self.p_value,
+            "passed": self.passed,
+            "code": self.code.value,
+            "reason": self.reason[:512],
+        }
+        return {k: v for k, v in entry.items() if v is not None}
 
 
 @dataclass(frozen=True)
 class GateResult:
     checks: tuple[Check, ...]
+    policy: Literal["spec", "default"]
 
     @property
     def validated(self) -> bool:
@@ -42,69 +93,197 @@ class GateResult:
     def summary(self) -> str:
         """One sentence for the Event and the phase message, naming the failing slices."""
         if self.validated:
-            return f"all {len(self.checks)} gate checks pass"
+            gates = "default gate (no slice worse beyond noise)" if self.policy == "default" else ""
+            return f"all {len(self.checks)} gate checks pass" + (
+                f" of the {gates}" if gates else ""
+            )
         shown = "; ".join(f"{c.metric} on slice {c.slice}: {c.reason}" for c in self.failed[:5])
         more = len(self.failed) - 5
         return shown + (f"; and {more} more" if more > 0 else "")
 
 
-def _index(metrics: list[OfflineMetric]) -> dict[tuple[str, str], float]:
-    return {(m.metric, m.slice): m.value for m in metrics}
+def _index(metrics: list[OfflineMetric]) -> dict[tuple[str, str], OfflineMetric]:
+    return {(m.metric, m.slice): m for m in metrics}
+
+
+def default_gates(spec: ModelSpec) -> list[Gate]:
+    """No slice worse than the champion beyond noise, for every metric."""
+    return [
+        Gate(metric=m.name, slices=m.slices, not_worse_than=NotWorseThan()) for m in spec.metrics
+    ]
 
 
 def validate(spec: ModelSpec, metrics: OfflineMetrics) -> GateResult:
     candidate, champion = _index(metrics.candidate), _index(metrics.champion)
-    higher_is_better = {m.name: m.higher_is_better for m in spec.metrics}
-    checks = []
-    for gate in spec.validation.gates:
+    by_name: dict[str, Metric] = {m.name: m for m in spec.metrics}
+    policy: Literal["spec", "default"] = "spec" if spec.validation.gates else "default"
+    named = (
+        [(f"gates[{i}]", g) for i, g in enumerate(spec.validation.gates)]
+        if policy == "spec"
+        else [(DEFAULT_GATE, g) for g in default_gates(spec)]
+    )
+    checks: list[Check] = []
+    for name, gate in named:
+        metric = by_name.get(gate.metric)
         for slice_ in gate.slices or spec.slice_names():
+            key = (gate.metric, slice_)
+            if policy == "default" and (key not in candidate or key not in champion):
+                continue  # the default gate compares what the result reports for both
             checks.append(
                 _check(
+                    name,
                     gate,
                     slice_,
-                    candidate.get((gate.metric, slice_)),
-                    champion.get((gate.metric, slice_)),
-                    higher_is_better.get(gate.metric, True),
+                    candidate.get(key),
+                    champion.get(key),
+                    metric.higher_is_better if metric else True,
                     spec.validation.require_all_slices,
                 )
             )
-    return GateResult(tuple(checks))
+    if policy == "default" and not checks and spec.metrics:
+        checks.append(
+            Check(DEFAULT_GATE, "*", "*", None, None, False, GateReason.NO_CHAMPION_VALUE)
+        )
+    return GateResult(_noise_tested(checks, 1.0 - spec.validation.confidence), policy)
+
+
+def _value(m: OfflineMetric | None) -> float | None:
+    return None if m is None or math.isnan(m.value) else m.value
 
 
 def _check(
+    name: str,
     gate: Gate,
     slice_: str,
-    value: float | None,
-    champion: float | None,
+    candidate: OfflineMetric | None,
+    champion: OfflineMetric | None,
     higher_is_better: bool,
     required: bool,
 ) -> Check:
-    def result(passed: bool, reason: str) -> Check:
-        return Check(gate.metric, slice_, value, champion, passed, reason)
-
-    if value is None or math.isnan(value):
-        return result(not required, "the result has no candidate value")
+    value, reference = _value(candidate), _value(champion)
+    base = Check(
+        name,
+        gate.metric,
+        slice_,
+        value,
+        reference,
+        True,
+        GateReason.WITHIN_BOUNDS,
+        candidate_samples=candidate.samples if candidate else None,
+        champion_samples=champion.samples if champion else None,
+    )
+    if value is None:
+        return replace(base, passed=not required, code=GateReason.NO_CANDIDATE_VALUE)
     if gate.min is not None and value < gate.min:
-        return result(False, f"{value:.4g} < min {gate.min:g}")
+        return replace(base, passed=False, code=GateReason.BELOW_MIN, limit=gate.min)
     if gate.max is not None and value > gate.max:
-        return result(False, f"{value:.4g} > max {gate.max:g}")
+        return replace(base, passed=False, code=GateReason.ABOVE_MAX, limit=gate.max)
     if gate.not_worse_than is None:
-        return result(True, f"{value:.4g} within bounds")
-    if champion is None or math.isnan(champion):
-        return result(not required, "the result has no champion value on the same held-out data")
-    regression = (champion - value) if higher_is_better else (value - champion)
+        return base
+    if reference is None:
+        return replace(base, passed=not required, code=GateReason.NO_CHAMPION_VALUE)
+    regression = (reference - value) if higher_is_better else (value - reference)
+    limit, limit_text = _tolerance(gate.not_worse_than, reference)
+    beyond = regression > limit + 1e-12
+    return replace(
+        base,
+        passed=not beyond,
+        code=GateReason.BEYOND_TOLERANCE if beyond else GateReason.WITHIN_TOLERANCE,
+        limit=limit,
+        limit_text=limit_text,
+        regression=regression,
+    )
+
+
+def _tolerance(tolerance: NotWorseThan, champion: float) -> tuple[float, str]:
+    """The smallest of the tolerances given (each must hold), 0 when none is."""
     limits = []
-    tolerance = gate.not_worse_than
     if tolerance.absolute is not None:
         limits.append((tolerance.absolute, f"{tolerance.absolute:g}"))
     if tolerance.relative is not None:
         limits.append((tolerance.relative * abs(champion), f"{tolerance.relative:.0%} of champion"))
-    if not limits:
-        limits.append((0.0, "0 (no regression tolerated)"))
-    for limit, described in limits:
-        if regression > limit + 1e-12:
-            return result(
-                False,
-                f"{value:.4g} vs champion {champion:.4g}: worse by {regression:.4g} > {described}",
+    return min(limits, default=(0.0, "0 (no regression tolerated)"))
+
+
+def _testable(check: Check) -> bool:
+    return (
+        check.code == GateReason.BEYOND_TOLERANCE
+        and check.candidate is not None
+        and check.champion is not None
+        and 0.0 <= check.candidate <= 1.0
+        and 0.0 <= check.champion <= 1.0
+        and bool(check.candidate_samples)
+        and bool(check.champion_samples)
+    )
+
+
+def _noise_tested(checks: list[Check], alpha: float) -> tuple[Check, ...]:
+    """Regressions beyond the tolerance on proportions with sample counts reject only
+    when significant, Holm-corrected across this candidate's comparisons. Every
+    comparison of a proportion with counts is a test, including those within tolerance."""
+    comparable = [
+        i
+        for i, c in enumerate(checks)
+        if c.code in (GateReason.BEYOND_TOLERANCE, GateReason.WITHIN_TOLERANCE)
+        and _testable(replace(c, code=GateReason.BEYOND_TOLERANCE))
+    ]
+    p_values = []
+    for i in comparable:
+        c = checks[i]
+        assert c.champion is not None and c.candidate is not None and c.limit is not None
+        assert c.regression is not None
+        p_values.append(
+            worse_by_more_than(
+                c.champion,
+                float(c.champion_samples or 0),
+                c.candidate,
+                float(c.candidate_samples or 0),
+                c.regression,
+                c.limit,
             )
-    return result(True, f"{value:.4g} vs champion {champion:.4g}")
+        )
+    result = list(checks)
+    for i, p_value, (rejected, level) in zip(
+        comparable, p_values, holm(p_values, alpha), strict=True
+    ):
+        c = checks[i]
+        if c.code == GateReason.BEYOND_TOLERANCE:
+            code = GateReason.SIGNIFICANT if rejected else GateReason.NOT_SIGNIFICANT
+            result[i] = replace(c, passed=not rejected, code=code, p_value=p_value, level=level)
+        else:
+            result[i] = replace(c, p_value=p_value, level=level)
+    return tuple(result)
+
+
+def describe(check: Check) -> str:
+    """The words for one check, from its reason code and numbers."""
+    code, value, champion = check.code, check.candidate, check.champion
+    if code == GateReason.NO_CANDIDATE_VALUE:
+        return "the result has no candidate value"
+    if code == GateReason.NO_CHAMPION_VALUE:
+        if check.metric == "*":
+            return (
+                "the result reports no metric for both the candidate and the champion: the "
+                "default gate cannot compare them"
+            )
+        return "the result has no champion value on the same held-out data"
+    assert value is not None
+    if code == GateReason.BELOW_MIN:
+        return f"{value:.4g} < min {check.limit:g}"
+    if code == GateReason.ABOVE_MAX:
+        return f"{value:.4g} > max {check.limit:g}"
+    if code == GateReason.WITHIN_BOUNDS:
+        return f"{value:.4g} within bounds"
+    assert champion is not None
+    text = f"{value:.4g} vs champion {champion:.4g}"
+    if code in (GateReason.BEYOND_TOLERANCE, GateReason.SIGNIFICANT, GateReason.NOT_SIGNIFICANT):
+        text += f": worse by {check.regression:.4g} > {check.limit_text}"
+    if check.p_value is not None:
+        samples = f"{check.candidate_samples} vs {check.champion_samples} examples"
+        verdict = {
+            GateReason.SIGNIFICANT: "significant",
+            GateReason.NOT_SIGNIFICANT: "within noise",
+        }.get(code, "")
+        text += f" ({samples}; p = {check.p_value:.3g}, Holm level {check.level:.3g}"
+        text += f"; {verdict})" if verdict else ")"
+    return text
