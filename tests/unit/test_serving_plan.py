@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from modelloop.conditions import merge_conditions
 from modelloop.serving.objects import build_deployment, build_model_service, build_version_service
 from modelloop.serving.plan import (
     Apply,
@@ -73,7 +74,7 @@ def test_bootstrap_creates_deployment_and_services_then_marks_the_version() -> N
     )
     assert plan.status["phase"] == "Serving"
     assert plan.status["stableVersion"] == "m-v1"
-    ready = next(c for c in plan.status["conditions"] if c["type"] == "Ready")
+    ready = next(c for c in plan.conditions if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "DeploymentPending")
     assert plan.status["observedGeneration"] == 3
 
@@ -84,12 +85,12 @@ def test_converged_world_needs_no_action() -> None:
     services = [build_version_service(m, "m-v1"), build_model_service(m)]
     first = plan_serving(m, [version("m-v1", "Serving", "stable")], [deployment], services, NOW)
     assert first.actions == []
-    m["status"] = first.status
+    m["status"] = first.status | {"conditions": merge_conditions([], first.conditions, NOW, 3)}
     again = plan_serving(m, [version("m-v1", "Serving", "stable")], [deployment], services, NOW)
     assert again.actions == []
     assert again.events == []
     assert again.status == first.status
-    ready = next(c for c in again.status["conditions"] if c["type"] == "Ready")
+    ready = next(c for c in again.conditions if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("True", "MinimumReplicasAvailable")
 
 
@@ -122,7 +123,7 @@ def test_pinning_another_version_switches_and_retires_the_old_one() -> None:
     ]
     # The old version stays warm for the scale-down delay: nothing is deleted or scaled.
     assert [a for a in plan.actions if isinstance(a, Delete)] == []
-    pinned = next(c for c in plan.status["conditions"] if c["type"] == "Pinned")
+    pinned = next(c for c in plan.conditions if c["type"] == "Pinned")
     assert (pinned["status"], pinned["reason"]) == ("True", "Pinned")
 
 
@@ -211,7 +212,7 @@ def test_unexplained_world_is_reported_and_nothing_is_deleted() -> None:
     plan = plan_serving(m, [version("m-v1")], [deployment], [], NOW)
     assert plan.actions == []
     assert plan.status["phase"] == "Failed"
-    ready = next(c for c in plan.status["conditions"] if c["type"] == "Ready")
+    ready = next(c for c in plan.conditions if c["type"] == "Ready")
     assert ready["reason"] == "StableVersionMissing"
     assert any(e.type == "Warning" for e in plan.events)
 
@@ -219,6 +220,6 @@ def test_unexplained_world_is_reported_and_nothing_is_deleted() -> None:
 def test_unknown_pin_is_a_condition_not_a_switch() -> None:
     m = model(pinnedVersion="m-v9")
     plan = plan_serving(m, [version("m-v1", "Serving", "stable")], [], [], NOW)
-    pinned = next(c for c in plan.status["conditions"] if c["type"] == "Pinned")
+    pinned = next(c for c in plan.conditions if c["type"] == "Pinned")
     assert (pinned["status"], pinned["reason"]) == ("False", "PinnedVersionNotFound")
     assert plan.status["stableVersion"] == "m-v1"

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from modelloop.api.model import ModelSpec, TrainingRecord, TrainingStatus, TrainingTrigger
+from modelloop.api.reasons import TrainingReason
 from modelloop.retraining.decide import (
     Adopt,
     EnsureJob,
@@ -17,6 +18,8 @@ from modelloop.retraining.decide import (
     Start,
     TrainingWorld,
     decide,
+    kept_history,
+    training_condition,
 )
 from modelloop.retraining.jobs import build_job, job_name, version_name
 
@@ -103,22 +106,29 @@ def job(sequence: int, outcome: str | None = None) -> JobView:
 
 
 @pytest.mark.parametrize(
-    ("changes", "expected"),
+    ("changes", "code", "expected"),
     [
-        ({}, "no trigger"),
-        ({"verdicts": [BREACH | {"verdict": "inconclusive"}]}, "no trigger"),
-        ({"verdicts": [BREACH | {"version": "fd-v2"}]}, "no trigger"),  # a canary's breach
+        ({}, "Idle", "no trigger holds"),
+        ({"verdicts": [BREACH | {"verdict": "inconclusive"}]}, "Idle", "no trigger holds"),
+        (
+            {"verdicts": [BREACH | {"version": "fd-v2"}]},
+            "Idle",
+            "no trigger holds",
+        ),  # a canary's breach
         (
             {"verdicts": [BREACH], "spec": spec(automation="observe")},
+            "Disabled",
             "automation is observe: no retraining",
         ),
-        ({"verdicts": [BREACH], "spec": spec(paused=True)}, "the Model is paused"),
+        ({"verdicts": [BREACH], "spec": spec(paused=True)}, "Paused", "the Model is paused"),
         (
             {"verdicts": [BREACH], "canary": "fd-v2"},
+            "RolloutInProgress",
             "breach trigger held: a rollout of fd-v2 is in progress",
         ),
         (
             {"verdicts": [BREACH], "training": history(record(2, NOW - timedelta(minutes=30)))},
+            "Cooldown",
             "breach trigger held: cooldown 1h since the training of 2026-11-25T11:30:00Z",
         ),
         (
@@ -128,7 +138,8 @@ def job(sequence: int, outcome: str | None = None) -> JobView:
                     record(2, NOW - timedelta(hours=5)), record(3, NOW - timedelta(hours=2))
                 ),
             },
-            "breach trigger held: maxPerDay 2 reached",
+            "MaxPerDay",
+            "breach trigger held: maxPerDay 2 reached (2 in the last 24h)",
         ),
         (
             {
@@ -138,13 +149,15 @@ def job(sequence: int, outcome: str | None = None) -> JobView:
                     failures=2,
                 ),
             },
+            "Backoff",
             "breach trigger held: backoff after 2 failed training(s): 0:10:00 since the last",
         ),
     ],
 )
-def test_holds(changes: dict[str, Any], expected: str) -> None:
+def test_holds(changes: dict[str, Any], code: str, expected: str) -> None:
     decision = decide(world(**changes))
-    assert decision == Hold(expected)
+    assert isinstance(decision, Hold)
+    assert (decision.code, decision.reason) == (TrainingReason(code), expected)
 
 
 @pytest.mark.parametrize(
@@ -215,15 +228,15 @@ def test_the_sequence_is_past_every_job_version_and_record() -> None:
 
 def test_a_manual_request_is_consumed_once() -> None:
     done = history(record(2, NOW - timedelta(hours=3), kind="manual"))  # reason "r"
-    assert decide(world(manual="r", training=done)) == Hold("no trigger")
+    assert decide(world(manual="r", training=done)) == Hold(TrainingReason.IDLE)
 
 
 def test_a_running_training_waits_for_its_job() -> None:
     running = record(2, NOW - timedelta(minutes=5))
     training = TrainingStatus(next_sequence=3, running=running)
-    assert decide(world(training=training, jobs=[job(2)])) == Hold(
-        "training 2 is running (Job fd-train-2)"
-    )
+    held = decide(world(training=training, jobs=[job(2)]))
+    assert held == Hold(TrainingReason.RUNNING, record=running)
+    assert held.reason == "training 2 is running (Job fd-train-2)"
     assert decide(world(training=training)) == EnsureJob(running)
     finished = decide(world(training=training, jobs=[job(2, "Complete")]))
     assert isinstance(finished, Finish)
@@ -239,7 +252,7 @@ def test_a_job_status_forgot_is_adopted_not_duplicated() -> None:
 
 def test_a_finished_job_whose_version_exists_is_not_adopted_again() -> None:
     decision = decide(world(jobs=[job(4, "Complete")], sequences_in_use={1, 4}))
-    assert decision == Hold("no trigger")
+    assert decision == Hold(TrainingReason.IDLE)
 
 
 NEW_DATA = {"triggers": {"newData": {"query": "sum(labelled_total)", "volume": 1000}}}
@@ -249,7 +262,7 @@ NEW_DATA = {"triggers": {"newData": {"query": "sum(labelled_total)", "volume": 1
     ("training", "count", "expected"),
     [
         (TrainingStatus(), 5000.0, Rebaseline(5000.0)),  # the first reading anchors
-        (TrainingStatus(new_data_baseline=5000.0), 5600.0, Hold("no trigger")),
+        (TrainingStatus(new_data_baseline=5000.0), 5600.0, Hold(TrainingReason.IDLE)),
         (TrainingStatus(new_data_baseline=5000.0), 4000.0, Rebaseline(4000.0)),  # a reset
     ],
 )
@@ -279,3 +292,85 @@ def test_long_names_are_shortened_with_a_hash() -> None:
     assert version.endswith("-v1234")
     assert job != job_name(model + "y", 1234)
     assert job_name("fd", 3) == "fd-train-3"
+
+
+def test_max_per_day_counts_what_the_cluster_shows_not_only_the_history() -> None:
+    # 30 trainings today, of which status remembers only the last 20 (a status restored
+    # from an old backup, or trimmed): the ModelVersions they made still count.
+    policy = {"maxPerDay": 30, "cooldown": "1m"}
+    made = {n: NOW - timedelta(minutes=40 * (31 - n)) for n in range(1, 31)}
+    recent = history(*(record(n, made[n]) for n in range(11, 31)))
+    decision = decide(
+        world(
+            spec=spec(retraining=policy),
+            verdicts=[BREACH],
+            training=recent,
+            versions_made=made,
+            sequences_in_use=set(made),
+        )
+    )
+    assert isinstance(decision, Hold)
+    assert (decision.code, decision.count) == (TrainingReason.MAX_PER_DAY, 30)
+    # A day later the oldest ones no longer count.
+    later = decide(
+        world(
+            spec=spec(retraining=policy),
+            verdicts=[BREACH],
+            training=recent,
+            versions_made=made,
+            sequences_in_use=set(made),
+            now=NOW + timedelta(hours=4),
+        )
+    )
+    assert isinstance(later, Start)
+
+
+def test_a_running_job_counts_toward_max_per_day() -> None:
+    policy = {"maxPerDay": 1, "cooldown": "1m"}
+    decision = decide(
+        world(
+            spec=spec(retraining=policy),
+            verdicts=[BREACH],
+            jobs=[job(2, "Failed")],
+            training=history(record(2, NOW - timedelta(minutes=5))),
+        )
+    )
+    assert isinstance(decision, Hold)
+    assert decision.code == TrainingReason.MAX_PER_DAY
+
+
+def test_the_history_keeps_every_training_of_the_last_day() -> None:
+    old = [record(n, NOW - timedelta(days=3)) for n in range(1, 31)]
+    today = [record(n, NOW - timedelta(minutes=n)) for n in range(31, 61)]
+    assert len(kept_history(old, NOW)) == 20
+    assert kept_history(old + today, NOW) == today
+
+
+@pytest.mark.parametrize(
+    ("decision", "status", "reason"),
+    [
+        (Hold(TrainingReason.IDLE), "False", "Idle"),
+        (Hold(TrainingReason.DISABLED, automation="observe"), "False", "Disabled"),
+        (Hold(TrainingReason.PAUSED), "False", "Paused"),
+        (
+            Hold(TrainingReason.COOLDOWN, trigger="breach", limit="1h", since=NOW),
+            "False",
+            "Cooldown",
+        ),
+        (
+            Hold(TrainingReason.MAX_PER_DAY, trigger="drift", limit="3", count=3),
+            "False",
+            "MaxPerDay",
+        ),
+        (Hold(TrainingReason.RUNNING, record=record(2, NOW)), "True", "Running"),
+        (Rebaseline(10.0), "False", "CountingNewData"),
+    ],
+)
+def test_the_training_condition_comes_from_the_reason_code(
+    decision: Any, status: str, reason: str
+) -> None:
+    found = training_condition(decision)
+    assert (found["type"], found["status"], found["reason"]) == ("Training", status, reason)
+    assert found["message"] == (
+        decision.reason if isinstance(decision, Hold) else "counting new data"
+    )

@@ -22,8 +22,9 @@ from ..api.resources import (
 from ..conditions import condition, find, merge_conditions
 from ..kube.events import post_event
 from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj
+from ..kube.status import write_status
+from ..monitoring.snapshot import Snapshot
 from ..rollout.machine import RolloutWorld, decide
-from ..rollout.pairs import Snapshot
 from ..rollout.router import TrafficRouter, Written, router_for
 from ..rollout.telemetry import RolloutTelemetry
 from ..rollout.traffic import RouteError, Split
@@ -54,19 +55,27 @@ def versions_of(kube: Kube, namespace: str, model_name: str) -> list[Obj]:
     return [v for v in kube.list(MODEL_VERSIONS, namespace) if v["spec"]["model"] == model_name]
 
 
-def _patch_status(kube: Kube, model: Obj, status: Obj) -> Obj:
-    """Patch the status when it changed, guarded by resourceVersion; returns the Model."""
-    current = model.get("status") or {}
-    if all(current.get(key) == status.get(key) for key in status):
-        return model
-    meta = model["metadata"]
-    return kube.merge_patch(
-        MODELS,
-        meta["namespace"],
-        meta["name"],
-        {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status},
-        sub="status",
-    )
+def _write_status(
+    kube: Kube,
+    model: Obj,
+    owned: Obj,
+    updates: list[Obj] | None = None,
+    now: datetime | None = None,
+) -> Obj:
+    """Write the status fields serving owns and merge its condition updates by type, on
+    the freshest status (see ``kube.status``); returns the Model as written."""
+    generation = model["metadata"].get("generation")
+
+    def change(status: Obj) -> Obj:
+        new = status | owned
+        if updates:
+            assert now is not None
+            merged = merge_conditions(status.get("conditions") or [], updates, now, generation)
+            new["conditions"] = merged
+        return new
+
+    written = write_status(kube, MODELS, model, change)
+    return written.body if written is not None else model
 
 
 def _mark_version(kube: Kube, namespace: str, mark: MarkVersion, now: datetime) -> None:
@@ -117,6 +126,35 @@ def _execute(kube: Kube, model: Obj, action: Apply | Delete | MarkVersion, now: 
         _mark_version(kube, namespace, action, now)
 
 
+def _execute_all(
+    kube: Kube, model: Obj, actions: list[Apply | Delete | MarkVersion], now: datetime
+) -> Obj | None:
+    """Carry out the plan; a write the API server refuses (422 invalid, 403 forbidden)
+    stops the plan and becomes the Ready condition and a Warning Event naming the object
+    and the server's words, retried at the next reconcile — never only a log line."""
+    for action in actions:
+        try:
+            _execute(kube, model, action, now)
+        except KubeError as error:
+            if error.status not in (400, 403, 422):
+                raise
+            what = _described(action)
+            message = f"the API server refused {what}: {error.message}"[:1000]
+            before = find((model.get("status") or {}).get("conditions") or [], "Ready") or {}
+            if before.get("message") != message:
+                post_event(kube, model, "WriteRefused", message, "Warning")
+            return condition("Ready", "False", "WriteRefused", message)
+    return None
+
+
+def _described(action: Apply | Delete | MarkVersion) -> str:
+    if isinstance(action, Apply):
+        return f"{action.manifest['kind']} {action.manifest['metadata']['name']}"
+    if isinstance(action, Delete):
+        return f"the deletion of {action.kind} {action.name}"
+    return f"the marks of ModelVersion {action.version}"
+
+
 def _report_invalid(kube: Kube, model: Obj, error: ValidationError, now: datetime) -> None:
     message = "; ".join(
         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
@@ -124,10 +162,10 @@ def _report_invalid(kube: Kube, model: Obj, error: ValidationError, now: datetim
     status = model.get("status") or {}
     generation = model["metadata"].get("generation")
     ready = condition("Ready", "False", "InvalidSpec", message)
-    conditions = merge_conditions(status.get("conditions") or [], [ready], now, generation)
-    if conditions != status.get("conditions"):
+    before = find(status.get("conditions") or [], "Ready") or {}
+    _write_status(kube, model, {"observedGeneration": generation}, [ready], now)
+    if (before.get("reason"), before.get("message")) != ("InvalidSpec", message):
         post_event(kube, model, "InvalidSpec", message, "Warning")
-    _patch_status(kube, model, {"conditions": conditions, "observedGeneration": generation})
 
 
 def _available(deployment: Obj) -> bool:
@@ -252,7 +290,7 @@ def reconcile_serving(
         )
     )
     if decision.intent is not None:
-        model = _patch_status(kube, model, {"canary": _canary_dump(decision.intent)})
+        model = _write_status(kube, model, {"canary": _canary_dump(decision.intent)})
     for mark in decision.marks:
         _mark_version(kube, namespace, mark, now)
     versions = _marked(versions, decision.marks, now)
@@ -279,17 +317,15 @@ def reconcile_serving(
     if canary is not None and serving is not None:
         canary = canary.model_copy(update={"achieved_weight": serving.achieved_weight})
     plan = plan_serving(model, versions, deployments, services, now, serving)
-    for action in plan.actions:
-        _execute(kube, model, action, now)
+    refused = _execute_all(kube, model, plan.actions, now)
     for mark in decision.marks_after:
         _mark_version(kube, namespace, mark, now)
+    updates = [*plan.conditions, *conditions]
+    if refused is not None:
+        updates.append(refused)
+    _write_status(kube, model, {**plan.status, "canary": _canary_dump(canary)}, updates, now)
+    # After the write they report: an Event never tells of a change status does not hold.
     for note in [*decision.events, *plan.events]:
         post_event(kube, model, note.reason, note.message, note.type)
-    merged = merge_conditions(
-        plan.status["conditions"], conditions, now, model["metadata"].get("generation")
-    )
-    _patch_status(
-        kube, model, {**plan.status, "conditions": merged, "canary": _canary_dump(canary)}
-    )
     if telemetry is not None:
         telemetry.record(namespace, name, canary, decision.analysed)

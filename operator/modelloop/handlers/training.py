@@ -25,10 +25,13 @@ from ..api.resources import (
     MODEL_VERSIONS,
     MODELS,
 )
+from ..api.versions import made_by_modelloop, sequence_of
 from ..conditions import condition, find, merge_conditions
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
+from ..kube.status import write_status
 from ..retraining.decide import (
+    TRAINING,
     Adopt,
     EnsureJob,
     Finish,
@@ -39,6 +42,8 @@ from ..retraining.decide import (
     TrainingWorld,
     consumed,
     decide,
+    kept_history,
+    training_condition,
 )
 from ..retraining.jobs import (
     LABEL_TRAINING,
@@ -57,8 +62,6 @@ log = logging.getLogger(__name__)
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
 ANNOTATION_RETRAIN = f"{GROUP}/retrain"
-HISTORY = 20
-TRAINING = "Training"
 
 
 def _stamp(now: datetime) -> str:
@@ -79,18 +82,31 @@ def _job_views(kube: Kube, namespace: str, name: str) -> list[JobView]:
     return views
 
 
-def _training_patch(kube: Kube, model: Obj, training: TrainingStatus) -> None:
-    meta = model["metadata"]
-    kube.merge_patch(
-        MODELS,
-        meta["namespace"],
-        meta["name"],
-        {
-            "metadata": {"resourceVersion": meta["resourceVersion"]},
-            "status": {"training": training.model_dump(mode="json", by_alias=True)},
-        },
-        sub="status",
-    )
+def _training_patch(kube: Kube, model: Obj, training: TrainingStatus) -> Obj:
+    """Write status.training (this loop's own field); returns the Model as written.
+
+    The decision was made on the training status as read: if it changed since, the
+    write is refused as a conflict and the reconcile runs again on the new one."""
+    read = (model.get("status") or {}).get("training")
+    dumped = training.model_dump(mode="json", by_alias=True)
+
+    def change(status: Obj) -> Obj:
+        if status.get("training") != read:
+            raise KubeError(409, "Conflict", "status.training changed since it was read")
+        return status | {"training": dumped}
+
+    written = write_status(kube, MODELS, model, change)
+    return written.body if written is not None else model
+
+
+def _versions_made(versions: list[Obj]) -> dict[int, datetime]:
+    """The ModelVersions trainings made, by sequence, with their creation time."""
+    made = {}
+    for v in versions:
+        sequence = sequence_of(v)
+        if made_by_modelloop(v) and sequence is not None:
+            made[sequence] = datetime.fromisoformat(v["metadata"]["creationTimestamp"])
+    return made
 
 
 def _sequences(model: str, versions: list[Obj]) -> set[int]:
@@ -141,16 +157,18 @@ def reconcile_training(
         sequences_in_use=_sequences(name, versions),
         now=now,
         new_data=new_data if spec.retraining and spec.retraining.triggers.new_data else None,
+        versions_made=_versions_made(versions),
     )
     decision = decide(world)
     if world.manual and consumed(world, world.manual):
         _clear_request(kube, model)  # left behind by a crash after the training started
+    refused = None
     if isinstance(decision, Start):
-        _start(kube, model, spec, training, decision, world.stable)
+        refused = _start(kube, model, spec, training, decision, world.stable)
         if telemetry is not None:
             telemetry.started.labels(namespace, name, decision.record.trigger.kind).inc()
     elif isinstance(decision, EnsureJob):
-        _create_job(kube, model, spec, decision.record, world.stable, [])
+        refused = _create_job(kube, model, spec, decision.record, world.stable, [])
     elif isinstance(decision, Adopt):
         adopted = training.model_copy(
             update={"running": decision.record, "next_sequence": decision.next_sequence}
@@ -167,7 +185,7 @@ def reconcile_training(
         )
     elif isinstance(decision, Hold):
         log.debug("%s/%s: %s", namespace, name, decision.reason)
-    _report(kube, model, _condition(decision, spec), now)
+    _report(kube, model, refused or training_condition(decision), now)
     for judged in validate_candidates(kube, model, spec, versions, now):
         if telemetry is not None:
             telemetry.judged.labels(namespace, name, judged).inc()
@@ -181,62 +199,16 @@ def reconcile_training(
             )
 
 
-def _condition(decision: Any, spec: ModelSpec) -> dict[str, Any]:
-    """The Training condition: what the retraining is doing, or why it is not."""
-    if isinstance(decision, Start):
-        record = decision.record
-        return condition(
-            TRAINING,
-            "True",
-            "Started",
-            f"training {record.sequence} (Job {record.job}): {record.trigger.kind}",
-        )
-    if isinstance(decision, EnsureJob | Adopt | Finish):
-        record = decision.record
-        return condition(
-            TRAINING, "True", "Running", f"training {record.sequence} (Job {record.job})"
-        )
-    assert isinstance(decision, Hold | Rebaseline)
-    if isinstance(decision, Rebaseline):
-        return condition(TRAINING, "False", "Idle", "counting new data")
-    if decision.reason.startswith("training "):
-        return condition(TRAINING, "True", "Running", decision.reason)
-    if decision.reason == "no trigger":
-        return condition(TRAINING, "False", "Idle", "no trigger holds")
-    if spec.retraining is None or spec.automation == "observe" or spec.paused:
-        return condition(TRAINING, "False", "Disabled", decision.reason)
-    return condition(TRAINING, "False", "TriggerHeld", decision.reason)
-
-
 def _report(kube: Kube, model: Obj, new: dict[str, Any], now: datetime) -> None:
-    """Set the Training condition when it changed; a conflict waits for the next reconcile."""
-    old = find((model.get("status") or {}).get("conditions") or [], TRAINING) or {}
-    if all(old.get(k) == new[k] for k in ("status", "reason", "message")):
-        return
-    meta = model["metadata"]
-    current = kube.get(MODELS, meta["namespace"], meta["name"])
-    if current is None:
-        return
-    status = current.get("status") or {}
-    conditions = merge_conditions(
-        status.get("conditions") or [], [new], now, current["metadata"].get("generation")
-    )
-    if conditions == (status.get("conditions") or []):
-        return
-    try:
-        kube.merge_patch(
-            MODELS,
-            meta["namespace"],
-            meta["name"],
-            {
-                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
-                "status": {"conditions": conditions},
-            },
-            sub="status",
+    """Set the Training condition when it changed."""
+
+    def change(status: Obj) -> Obj:
+        conditions = merge_conditions(
+            status.get("conditions") or [], [new], now, model["metadata"].get("generation")
         )
-    except KubeError as error:
-        if not error.conflict:
-            raise
+        return status | {"conditions": conditions}
+
+    write_status(kube, MODELS, model, change)
 
 
 def _start(
@@ -246,12 +218,15 @@ def _start(
     training: TrainingStatus,
     start: Start,
     stable: str | None,
-) -> None:
+) -> dict[str, Any] | None:
+    """Reserve the number, then create the Job; the Training condition when it was refused."""
     reserved = training.model_copy(
         update={"running": start.record, "next_sequence": start.next_sequence}
     )
     _training_patch(kube, model, reserved)  # the number is ours before anything exists
-    _create_job(kube, model, spec, start.record, stable, start.failing)
+    refused = _create_job(kube, model, spec, start.record, stable, start.failing)
+    if refused is not None:
+        return refused
     trigger = start.record.trigger
     if trigger.kind == "manual":
         _clear_request(kube, model)
@@ -262,6 +237,7 @@ def _start(
         f"training {start.record.sequence} (Job {start.record.job}) started by "
         f"{trigger.kind}: {trigger.reason}",
     )
+    return None
 
 
 def _clear_request(kube: Kube, model: Obj) -> None:
@@ -281,7 +257,11 @@ def _create_job(
     record: TrainingRecord,
     stable: str | None,
     failing: list[str],
-) -> None:
+) -> dict[str, Any] | None:
+    """Create the training's Job (again, under the same name, after a crash). A Job the API
+    server refuses (an invalid spec.retraining.job, a quota, RBAC) becomes the Training
+    condition and a Warning Event; the reserved training is retried at every reconcile,
+    so fixing the template is enough."""
     base = kube.get(MODEL_VERSIONS, model["metadata"]["namespace"], stable) if stable else None
     base_uri = (base or {}).get("spec", {}).get("uri")
     job = build_job(model, spec, record, stable, failing, base_uri)
@@ -289,8 +269,15 @@ def _create_job(
         kube.create(JOBS, model["metadata"]["namespace"], job)
     except KubeError as error:
         if error.conflict:  # AlreadyExists: made before a crash
-            return
-        raise
+            return None
+        if error.status not in (400, 403, 422):
+            raise
+        message = f"the API server refused Job {record.job}: {error.message}"[:1000]
+        before = find((model.get("status") or {}).get("conditions") or [], TRAINING) or {}
+        if before.get("message") != message:
+            post_event(kube, model, "JobRefused", message, "Warning")
+        return condition(TRAINING, "False", "JobRefused", message)
+    return None
 
 
 def _finish(kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, now: datetime) -> str:
@@ -306,12 +293,15 @@ def _finish(kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, no
             failure = str(error)
         else:
             manifest = build_version(model, job.body, record, result)
+            version = manifest["metadata"]["name"]
             try:
                 kube.create(MODEL_VERSIONS, namespace, manifest)
             except KubeError as error:
-                if not error.conflict:
+                if error.status in (400, 422):  # e.g. a result the schema refuses
+                    failure = f"the API server refused ModelVersion {version}: {error.message}"
+                    version = None
+                elif not error.conflict:
                     raise
-            version = manifest["metadata"]["name"]
     else:
         failure = _job_failure(job.body)
     finished = record.model_copy(
@@ -325,7 +315,7 @@ def _finish(kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, no
     recorded = training.model_copy(
         update={
             "running": None,
-            "history": [*training.history, finished][-HISTORY:],
+            "history": kept_history([*training.history, finished], now),
             "consecutive_failures": training.consecutive_failures + 1 if failure else 0,
         }
     )
@@ -372,9 +362,7 @@ def validate_candidates(
             continue
         result = validate(spec, version_spec.metrics)
         phase = "Validated" if result.validated else "Rejected"
-        gates: list[dict[str, Any]] = [
-            {k: v for k, v in c.__dict__.items() if v is not None} for c in result.checks
-        ]
+        gates = [c.to_status() for c in result.checks]
         kube.merge_patch(
             MODEL_VERSIONS,
             meta["namespace"],

@@ -9,12 +9,15 @@ annotation; guards (cooldown, maxPerDay, backoff after failures, paused, a
 rollout in progress) hold them back and say why.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..api.durations import parse_duration
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TrainingTrigger
+from ..api.reasons import TrainingReason
+from ..conditions import condition
 from .cron import CronError, previous_fire
 from .jobs import job_name, record_of_job
 
@@ -22,6 +25,8 @@ AUTOMATION_TRAINS = ("retrain", "propose", "promote")
 BACKOFF_BASE = timedelta(minutes=5)
 BACKOFF_MAX = timedelta(hours=24)
 DAY = timedelta(days=1)
+HISTORY_MIN = 20  # finished trainings always kept in status, besides the last day's
+TRAINING = "Training"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,9 @@ class TrainingWorld:
     sequences_in_use: set[int]  # of every ModelVersion of the Model
     now: datetime
     new_data: float | None = None  # the new-data counter now, when the trigger is set
+    # The ModelVersions trainings made: sequence -> creation time. With the Jobs and the
+    # history in status, what maxPerDay counts (status alone can be lost or trimmed).
+    versions_made: Mapping[int, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,21 @@ class Finish:
 
 @dataclass(frozen=True)
 class Hold:
-    reason: str
+    """No training starts now: the reason code and the numbers behind it."""
+
+    code: TrainingReason
+    trigger: str | None = None  # the trigger held back by a guard
+    record: TrainingRecord | None = None  # the running training
+    automation: str | None = None
+    canary: str | None = None
+    limit: str | None = None  # the guard's setting: cooldown, maxPerDay
+    count: int | None = None  # trainings in the last 24 hours, failures in a row
+    since: datetime | None = None  # the last training's start or end
+    wait: timedelta | None = None  # the backoff
+
+    @property
+    def reason(self) -> str:
+        return describe_hold(self)
 
 
 @dataclass(frozen=True)
@@ -120,7 +142,7 @@ def decide(world: TrainingWorld) -> Decision:
         if job is None:
             return EnsureJob(running)
         if job.outcome is None:
-            return Hold(f"training {running.sequence} is running (Job {running.job})")
+            return Hold(TrainingReason.RUNNING, record=running)
         return Finish(running, job)
     recorded = {r.sequence for r in world.training.history}
     for job in world.jobs:
@@ -135,22 +157,22 @@ def decide(world: TrainingWorld) -> Decision:
 def _maybe_start(world: TrainingWorld) -> Decision:
     spec = world.spec
     if spec.retraining is None or spec.automation not in AUTOMATION_TRAINS:
-        return Hold(f"automation is {spec.automation}: no retraining")
+        return Hold(TrainingReason.DISABLED, automation=spec.automation)
     if spec.paused:
-        return Hold("the Model is paused")
+        return Hold(TrainingReason.PAUSED)
     baseline = _new_data_baseline(world)
     if world.new_data is not None and (baseline is None or world.new_data < baseline):
         return Rebaseline(world.new_data)
     found = _trigger(world)
     if found is None:
-        return Hold("no trigger")
+        return Hold(TrainingReason.IDLE)
     if world.canary is not None and not spec.retraining.during_rollout:
         return Hold(
-            f"{found.trigger.kind} trigger held: a rollout of {world.canary} is in progress"
+            TrainingReason.ROLLOUT_IN_PROGRESS, trigger=found.trigger.kind, canary=world.canary
         )
     guard = _guard(world)
     if guard is not None:
-        return Hold(f"{found.trigger.kind} trigger held: {guard}")
+        return replace(guard, trigger=found.trigger.kind)
     sequence = next_sequence(world)
     record = TrainingRecord(
         sequence=sequence,
@@ -237,20 +259,84 @@ def _last_started(world: TrainingWorld) -> datetime | None:
     return max((r.started for r in world.training.history), default=None)
 
 
-def _guard(world: TrainingWorld) -> str | None:
+def started_in_last_day(world: TrainingWorld) -> int:
+    """Trainings started in the last 24 hours, as the cluster shows them: the history and
+    the running one in status, the Jobs, and the ModelVersions trainings made."""
+    started = {r.sequence: r.started for r in world.training.history}
+    if world.training.running is not None:
+        started[world.training.running.sequence] = world.training.running.started
+    for job in world.jobs:
+        record = record_of_job(job.body)
+        if record is not None:
+            started.setdefault(record.sequence, record.started)
+    for sequence, created in world.versions_made.items():
+        started.setdefault(sequence, created)
+    return sum(1 for when in started.values() if world.now - when < DAY)
+
+
+def _guard(world: TrainingWorld) -> Hold | None:
     assert world.spec.retraining is not None
     policy = world.spec.retraining
     last = _last_started(world)
     cooldown = parse_duration(policy.cooldown)
     if last is not None and world.now - last < cooldown:
-        return f"cooldown {policy.cooldown} since the training of {last:%Y-%m-%dT%H:%M:%SZ}"
-    today = [r for r in world.training.history if world.now - r.started < DAY]
-    if len(today) >= policy.max_per_day:
-        return f"maxPerDay {policy.max_per_day} reached"
+        return Hold(TrainingReason.COOLDOWN, limit=policy.cooldown, since=last)
+    today = started_in_last_day(world)
+    if today >= policy.max_per_day:
+        return Hold(TrainingReason.MAX_PER_DAY, limit=str(policy.max_per_day), count=today)
     failures = world.training.consecutive_failures
     ended = max((r.finished or r.started for r in world.training.history), default=None)
     if failures and ended is not None:
         wait = min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
         if world.now - ended < wait:
-            return f"backoff after {failures} failed training(s): {wait} since the last"
+            return Hold(TrainingReason.BACKOFF, count=failures, since=ended, wait=wait)
     return None
+
+
+def kept_history(history: list[TrainingRecord], now: datetime) -> list[TrainingRecord]:
+    """The finished trainings status keeps: every one of the last 24 hours (maxPerDay
+    counts them) and at least the last ``HISTORY_MIN``."""
+    recent = [r for r in history if now - r.started < DAY]
+    return history[-max(len(recent), HISTORY_MIN) :]
+
+
+def describe_hold(hold: Hold) -> str:
+    """The words for a hold, from its code and numbers."""
+    code = hold.code
+    if code == TrainingReason.RUNNING:
+        assert hold.record is not None
+        return f"training {hold.record.sequence} is running (Job {hold.record.job})"
+    if code == TrainingReason.DISABLED:
+        return f"automation is {hold.automation}: no retraining"
+    if code == TrainingReason.PAUSED:
+        return "the Model is paused"
+    if code == TrainingReason.IDLE:
+        return "no trigger holds"
+    held = f"{hold.trigger} trigger held: "
+    if code == TrainingReason.ROLLOUT_IN_PROGRESS:
+        return held + f"a rollout of {hold.canary} is in progress"
+    if code == TrainingReason.COOLDOWN:
+        assert hold.since is not None
+        return held + f"cooldown {hold.limit} since the training of {hold.since:%Y-%m-%dT%H:%M:%SZ}"
+    if code == TrainingReason.MAX_PER_DAY:
+        return held + f"maxPerDay {hold.limit} reached ({hold.count} in the last 24h)"
+    assert code == TrainingReason.BACKOFF
+    return held + f"backoff after {hold.count} failed training(s): {hold.wait} since the last"
+
+
+def training_condition(decision: Decision) -> dict[str, Any]:
+    """The Training condition: what the retraining is doing, or why it is not."""
+    if isinstance(decision, Start):
+        record = decision.record
+        message = f"training {record.sequence} (Job {record.job}): {record.trigger.kind}"
+        return condition(TRAINING, "True", TrainingReason.STARTED.value, message)
+    if isinstance(decision, EnsureJob | Adopt | Finish):
+        record = decision.record
+        message = f"training {record.sequence} (Job {record.job})"
+        return condition(TRAINING, "True", TrainingReason.RUNNING.value, message)
+    if isinstance(decision, Rebaseline):
+        return condition(
+            TRAINING, "False", TrainingReason.COUNTING_NEW_DATA.value, "counting new data"
+        )
+    running = decision.code == TrainingReason.RUNNING
+    return condition(TRAINING, "True" if running else "False", decision.code.value, decision.reason)

@@ -15,10 +15,16 @@ from typing import Any
 
 from ..api.durations import parse_duration
 from ..api.model import ModelSpec, Slice, TrainingRecord, TrainingTrigger
-from ..api.resources import API_VERSION, GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
+from ..api.resources import (
+    API_VERSION,
+    GROUP,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    MANAGED_BY,
+    owner_reference,
+)
 from ..kube.rest import Obj
 from ..monitoring.promql import slice_matchers
-from ..serving.objects import owner_reference
 from .result import TrainingResult
 
 LABEL_TRAINING = f"{GROUP}/training"  # the sequence number, on the Job and its pods

@@ -1,10 +1,13 @@
-"""Which ModelVersions to delete: keep the newest ``history.keep`` besides those that
-serve or are in a rollout, so daily retraining of many models does not grow etcd
-without bound. Pure."""
+"""Which ModelVersions to delete: keep the newest ``history.keep`` of those ModelLoop's
+trainings made, besides those that serve or are in a rollout, so daily retraining of
+many models does not grow etcd without bound. Never a version applied from outside
+(GitOps, kubectl apply): it belongs to its repository. Newest means the highest
+training sequence, never creation time (a re-created object is not newer). Pure."""
 
 from typing import Any
 
 from ..api.resources import LABEL_ROLE
+from ..api.versions import made_by_modelloop, sequence_of
 
 
 def expired(
@@ -16,10 +19,9 @@ def expired(
         for v in versions
         if v["metadata"]["name"] not in protected
         and not (v["metadata"].get("labels") or {}).get(LABEL_ROLE)
+        and made_by_modelloop(v)
     ]
     newest_first = sorted(
-        candidates,
-        key=lambda v: (v["metadata"]["creationTimestamp"], v["metadata"]["name"]),
-        reverse=True,
+        candidates, key=lambda v: (sequence_of(v) or 0, v["metadata"]["name"]), reverse=True
     )
     return sorted(v["metadata"]["name"] for v in newest_first[keep:])

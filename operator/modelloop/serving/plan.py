@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from ..api.durations import parse_duration
 from ..api.resources import ANNOTATION_ROLE_SINCE, LABEL_ROLE, LABEL_VERSION
-from ..conditions import condition, find, merge_conditions
+from ..api.versions import sequence_of
+from ..conditions import condition, find
 from .objects import (
     applied_hash,
     build_deployment,
@@ -36,6 +37,14 @@ class VersionView:
     role_since: str | None
     created: str
     transitioned: str | None = None  # status.lastTransitionTime: when it entered its phase
+    sequence: int | None = None  # the training sequence, or N of a name <model>-vN
+
+    @property
+    def order(self) -> tuple[int, str, str]:
+        """Newer sorts higher: by training sequence (or the N a person gave it in
+        <model>-vN), creation time only among versions with neither — a version
+        re-created by a GitOps tool keeps its place."""
+        return (self.sequence or 0, self.created, self.name)
 
     @classmethod
     def of(cls, obj: Obj) -> "VersionView":
@@ -48,6 +57,7 @@ class VersionView:
             role_since=(meta.get("annotations") or {}).get(ANNOTATION_ROLE_SINCE),
             created=meta.get("creationTimestamp", ""),
             transitioned=(obj.get("status") or {}).get("lastTransitionTime"),
+            sequence=sequence_of(obj),
         )
 
 
@@ -76,7 +86,7 @@ def choose_stable(
         )
     serving = [v for v in versions if v.phase == "Serving"]
     if serving:
-        latest = max(serving, key=lambda v: (v.created, v.name))
+        latest = max(serving, key=lambda v: v.order)
         return StableChoice(latest.name, "ServingPhase", f"{latest.name} is in phase Serving")
     if status_stable and status_stable in by_name:
         return StableChoice(status_stable, "Status", f"status.stableVersion is {status_stable}")
@@ -96,7 +106,7 @@ def choose_stable(
             f"the serving version ({missing}) has no ModelVersion; refusing to pick another",
         )
     candidates = sorted(
-        (v for v in versions if v.phase in (None, "Pending")), key=lambda v: (v.created, v.name)
+        (v for v in versions if v.phase in (None, "Pending")), key=lambda v: v.order
     )
     if candidates:
         first = candidates[0].name
@@ -146,7 +156,8 @@ class EventNote:
 class ServingPlan:
     choice: StableChoice
     actions: list[Apply | Delete | MarkVersion] = field(default_factory=list)
-    status: Obj = field(default_factory=dict)
+    status: Obj = field(default_factory=dict)  # the fields serving owns, conditions aside
+    conditions: list[Obj] = field(default_factory=list)  # updates, merged by type when written
     events: list[EventNote] = field(default_factory=list)
 
 
@@ -314,7 +325,7 @@ def plan_serving(
     ready = _ready(choice, deployments_by_name.get(choice.version or ""))
     pin = _pinned(pinned, choice)
     generation = model["metadata"].get("generation")
-    conditions = merge_conditions(status.get("conditions") or [], [ready, pin], now, generation)
+    plan.conditions = [ready, pin]
     for new in (ready, pin):
         old = find(status.get("conditions") or [], new["type"])
         if old is None or old.get("status") != new["status"] or old.get("reason") != new["reason"]:
@@ -335,7 +346,6 @@ def plan_serving(
     plan.status = {
         "phase": phase,
         "stableVersion": stable.name if stable else status.get("stableVersion"),
-        "conditions": conditions,
         "observedGeneration": generation,
     }
     return plan

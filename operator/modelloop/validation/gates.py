@@ -230,7 +230,9 @@ def _noise_tested(checks: list[Check], alpha: float) -> tuple[Check, ...]:
     p_values = []
     for i in comparable:
         c = checks[i]
-        assert c.champion is not None and c.candidate is not None and c.limit is not None
+        assert c.champion is not None
+        assert c.candidate is not None
+        assert c.limit is not None
         assert c.regression is not None
         p_values.append(
             worse_by_more_than(
