@@ -1,5 +1,7 @@
 from typing import Any
 
+from tests.unit.models import spec_of
+
 from modelloop.serving.objects import (
     applied_hash,
     build_deployment,
@@ -34,7 +36,7 @@ MODEL: dict[str, Any] = {
 
 
 def test_deployment_selects_by_model_and_version_and_is_owned() -> None:
-    d = build_deployment(MODEL, "fraud-v3", "s3://f/3", 2)
+    d = build_deployment(MODEL, spec_of(MODEL), "fraud-v3", "s3://f/3", 2)
     assert d["metadata"]["name"] == "fraud-v3"
     assert d["spec"]["selector"]["matchLabels"] == {
         "modelloop.dev/model": "fraud",
@@ -49,7 +51,7 @@ def test_deployment_selects_by_model_and_version_and_is_owned() -> None:
 
 
 def test_every_container_gets_the_serving_env_and_user_env_is_kept() -> None:
-    d = build_deployment(MODEL, "fraud-v3", "s3://f/3", 1)
+    d = build_deployment(MODEL, spec_of(MODEL), "fraud-v3", "s3://f/3", 1)
     for container in d["spec"]["template"]["spec"]["containers"]:
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["MODEL_NAME"] == "fraud"
@@ -62,8 +64,8 @@ def test_every_container_gets_the_serving_env_and_user_env_is_kept() -> None:
 
 
 def test_services_select_one_version_or_the_whole_model() -> None:
-    version = build_version_service(MODEL, "fraud-v3")
-    whole = build_model_service(MODEL)
+    version = build_version_service(MODEL, spec_of(MODEL), "fraud-v3")
+    whole = build_model_service(MODEL, spec_of(MODEL))
     assert version["spec"]["selector"]["modelloop.dev/version"] == "fraud-v3"
     assert whole["spec"]["selector"] == {"modelloop.dev/model": "fraud"}
     assert whole["metadata"]["name"] == "fraud"
@@ -71,7 +73,11 @@ def test_services_select_one_version_or_the_whole_model() -> None:
 
 
 def test_hash_changes_with_content_only() -> None:
-    a = build_deployment(MODEL, "fraud-v3", "s3://f/3", 1)
-    assert applied_hash(a) == applied_hash(build_deployment(MODEL, "fraud-v3", "s3://f/3", 1))
-    assert applied_hash(a) != applied_hash(build_deployment(MODEL, "fraud-v3", "s3://f/4", 1))
+    a = build_deployment(MODEL, spec_of(MODEL), "fraud-v3", "s3://f/3", 1)
+    assert applied_hash(a) == applied_hash(
+        build_deployment(MODEL, spec_of(MODEL), "fraud-v3", "s3://f/3", 1)
+    )
+    assert applied_hash(a) != applied_hash(
+        build_deployment(MODEL, spec_of(MODEL), "fraud-v3", "s3://f/4", 1)
+    )
     assert not any(k.startswith("kopf.zalando.org") for k in a["metadata"]["annotations"])

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.unit.models import spec_of
 
 from modelloop.conditions import merge_conditions
 from modelloop.serving.objects import build_deployment, build_model_service, build_version_service
@@ -56,7 +57,7 @@ def available(deployment: dict[str, Any], status: str = "True") -> dict[str, Any
 
 
 def test_bootstrap_creates_deployment_and_services_then_marks_the_version() -> None:
-    plan = plan_serving(model(), [version("m-v1")], [], [], NOW)
+    plan = plan_serving(model(), spec_of(model()), [version("m-v1")], [], [], NOW)
     kinds = [(type(a).__name__, getattr(a, "manifest", {}).get("kind")) for a in plan.actions]
     assert kinds == [
         ("Apply", "Deployment"),
@@ -81,12 +82,16 @@ def test_bootstrap_creates_deployment_and_services_then_marks_the_version() -> N
 
 def test_converged_world_needs_no_action() -> None:
     m = model()
-    deployment = available(build_deployment(m, "m-v1", "s3://m/m-v1", 2))
-    services = [build_version_service(m, "m-v1"), build_model_service(m)]
-    first = plan_serving(m, [version("m-v1", "Serving", "stable")], [deployment], services, NOW)
+    deployment = available(build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2))
+    services = [build_version_service(m, spec_of(m), "m-v1"), build_model_service(m, spec_of(m))]
+    first = plan_serving(
+        m, spec_of(m), [version("m-v1", "Serving", "stable")], [deployment], services, NOW
+    )
     assert first.actions == []
     m["status"] = first.status | {"conditions": merge_conditions([], first.conditions, NOW, 3)}
-    again = plan_serving(m, [version("m-v1", "Serving", "stable")], [deployment], services, NOW)
+    again = plan_serving(
+        m, spec_of(m), [version("m-v1", "Serving", "stable")], [deployment], services, NOW
+    )
     assert again.actions == []
     assert again.events == []
     assert again.status == first.status
@@ -96,11 +101,16 @@ def test_converged_world_needs_no_action() -> None:
 
 def test_template_change_reapplies_only_the_deployment() -> None:
     old = model()
-    deployment = build_deployment(old, "m-v1", "s3://m/m-v1", 2)
-    services = [build_version_service(old, "m-v1"), build_model_service(old)]
+    deployment = build_deployment(old, spec_of(old), "m-v1", "s3://m/m-v1", 2)
+    services = [
+        build_version_service(old, spec_of(old), "m-v1"),
+        build_model_service(old, spec_of(old)),
+    ]
     new = model()
     new["spec"]["serving"]["template"]["spec"]["containers"][0]["image"] = "img:2"
-    plan = plan_serving(new, [version("m-v1", "Serving", "stable")], [deployment], services, NOW)
+    plan = plan_serving(
+        new, spec_of(new), [version("m-v1", "Serving", "stable")], [deployment], services, NOW
+    )
     assert len(plan.actions) == 1
     action = plan.actions[0]
     assert isinstance(action, Apply)
@@ -110,10 +120,10 @@ def test_template_change_reapplies_only_the_deployment() -> None:
 
 def test_pinning_another_version_switches_and_retires_the_old_one() -> None:
     m = model(pinnedVersion="m-v2")
-    deployment = build_deployment(m, "m-v1", "s3://m/m-v1", 2)
-    services = [build_version_service(m, "m-v1"), build_model_service(m)]
+    deployment = build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2)
+    services = [build_version_service(m, spec_of(m), "m-v1"), build_model_service(m, spec_of(m))]
     versions = [version("m-v1", "Serving", "stable"), version("m-v2", "Validated")]
-    plan = plan_serving(m, versions, [deployment], services, NOW)
+    plan = plan_serving(m, spec_of(m), versions, [deployment], services, NOW)
     applied = [a.manifest["metadata"]["name"] for a in plan.actions if isinstance(a, Apply)]
     assert applied == ["m-v2", "m-v2"]
     marks = [a for a in plan.actions if isinstance(a, MarkVersion)]
@@ -142,14 +152,16 @@ def retired(name: str, ago: timedelta, phase: str = "Retired") -> VersionView:
     ],
 )
 def test_versions_that_stopped_serving_scale_down(other: VersionView, replicas: int | None) -> None:
-    m = model(traffic={"provider": "gatewayAPI"})
+    m = model(traffic={"provider": "gatewayAPI", "gatewayAPI": {}})
     stable = version("m-v1", "Serving", "stable")
     deployments = [
-        available(build_deployment(m, "m-v1", "s3://m/m-v1", 2)),
-        build_deployment(m, "m-v0", "s3://m/m-v0", 2),
+        available(build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2)),
+        build_deployment(m, spec_of(m), "m-v0", "s3://m/m-v0", 2),
     ]
-    services = [build_version_service(m, v) for v in ("m-v1", "m-v0")] + [build_model_service(m)]
-    plan = plan_serving(m, [stable, other], deployments, services, NOW)
+    services = [build_version_service(m, spec_of(m), v) for v in ("m-v1", "m-v0")] + [
+        build_model_service(m, spec_of(m))
+    ]
+    plan = plan_serving(m, spec_of(m), [stable, other], deployments, services, NOW)
     scaled = [a.manifest["spec"]["replicas"] for a in plan.actions if isinstance(a, Apply)]
     assert scaled == ([] if replicas is None else [replicas])
     assert [a for a in plan.actions if isinstance(a, Delete)] == []
@@ -158,11 +170,13 @@ def test_versions_that_stopped_serving_scale_down(other: VersionView, replicas: 
 def test_no_warm_period_behind_the_one_service_of_the_replicas_provider() -> None:
     m = model(traffic={"provider": "replicas"})
     deployments = [
-        available(build_deployment(m, "m-v1", "s3://m/m-v1", 2)),
-        build_deployment(m, "m-v0", "s3://m/m-v0", 2),
+        available(build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2)),
+        build_deployment(m, spec_of(m), "m-v0", "s3://m/m-v0", 2),
     ]
     recent = retired("m-v0", timedelta(seconds=1))
-    plan = plan_serving(m, [version("m-v1", "Serving", "stable"), recent], deployments, [], NOW)
+    plan = plan_serving(
+        m, spec_of(m), [version("m-v1", "Serving", "stable"), recent], deployments, [], NOW
+    )
     scaled = {
         a.manifest["metadata"]["name"]: a.manifest["spec"]["replicas"]
         for a in plan.actions
@@ -174,11 +188,15 @@ def test_no_warm_period_behind_the_one_service_of_the_replicas_provider() -> Non
 def test_objects_of_a_deleted_version_are_deleted_last() -> None:
     m = model()
     deployments = [
-        available(build_deployment(m, "m-v1", "s3://m/m-v1", 2)),
-        build_deployment(m, "m-gone", "s3://m/m-gone", 2),
+        available(build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2)),
+        build_deployment(m, spec_of(m), "m-gone", "s3://m/m-gone", 2),
     ]
-    services = [build_version_service(m, v) for v in ("m-v1", "m-gone")] + [build_model_service(m)]
-    plan = plan_serving(m, [version("m-v1", "Serving", "stable")], deployments, services, NOW)
+    services = [build_version_service(m, spec_of(m), v) for v in ("m-v1", "m-gone")] + [
+        build_model_service(m, spec_of(m))
+    ]
+    plan = plan_serving(
+        m, spec_of(m), [version("m-v1", "Serving", "stable")], deployments, services, NOW
+    )
     assert all(isinstance(a, Delete) for a in plan.actions)
     assert [(a.kind, a.name) for a in plan.actions if isinstance(a, Delete)] == [
         ("Deployment", "m-gone"),
@@ -189,9 +207,11 @@ def test_objects_of_a_deleted_version_are_deleted_last() -> None:
 def test_a_canary_is_served_beside_stable_with_the_replicas_asked() -> None:
     m = model()
     versions = [version("m-v1", "Serving", "stable"), version("m-v2", "Canary", "canary")]
-    deployments = [available(build_deployment(m, "m-v1", "s3://m/m-v1", 2))]
-    services = [build_version_service(m, "m-v1"), build_model_service(m)]
-    plan = plan_serving(m, versions, deployments, services, NOW, CanaryServing("m-v2", 3, 1))
+    deployments = [available(build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2))]
+    services = [build_version_service(m, spec_of(m), "m-v1"), build_model_service(m, spec_of(m))]
+    plan = plan_serving(
+        m, spec_of(m), versions, deployments, services, NOW, CanaryServing("m-v2", 3, 1)
+    )
     applied = [
         (a.manifest["kind"], a.manifest["metadata"]["name"], a.manifest["spec"].get("replicas"))
         for a in plan.actions
@@ -208,8 +228,8 @@ def test_a_canary_is_served_beside_stable_with_the_replicas_asked() -> None:
 def test_unexplained_world_is_reported_and_nothing_is_deleted() -> None:
     m = model()
     m["status"] = {"stableVersion": "m-v7"}
-    deployment = build_deployment(m, "m-v7", "s3://m/m-v7", 2)
-    plan = plan_serving(m, [version("m-v1")], [deployment], [], NOW)
+    deployment = build_deployment(m, spec_of(m), "m-v7", "s3://m/m-v7", 2)
+    plan = plan_serving(m, spec_of(m), [version("m-v1")], [deployment], [], NOW)
     assert plan.actions == []
     assert plan.status["phase"] == "Failed"
     ready = next(c for c in plan.conditions if c["type"] == "Ready")
@@ -219,7 +239,7 @@ def test_unexplained_world_is_reported_and_nothing_is_deleted() -> None:
 
 def test_unknown_pin_is_a_condition_not_a_switch() -> None:
     m = model(pinnedVersion="m-v9")
-    plan = plan_serving(m, [version("m-v1", "Serving", "stable")], [], [], NOW)
+    plan = plan_serving(m, spec_of(m), [version("m-v1", "Serving", "stable")], [], [], NOW)
     pinned = next(c for c in plan.conditions if c["type"] == "Pinned")
     assert (pinned["status"], pinned["reason"]) == ("False", "PinnedVersionNotFound")
     assert plan.status["stableVersion"] == "m-v1"

@@ -4,8 +4,8 @@ import copy
 from typing import Any
 
 import pytest
+from tests.unit.models import spec_of
 
-from modelloop.api.model import ModelSpec
 from modelloop.rollout.router import (
     GATEWAY_API,
     ISTIO,
@@ -41,11 +41,16 @@ SPLITS = [
     Split("fraud-v2", None, 0),
 ]
 
+TEMPLATE = {"spec": {"containers": [{"name": "server", "image": "server:1"}]}}
+
 
 def model(traffic: Obj | None = None) -> Obj:
     return {
         "metadata": {"name": "fraud", "namespace": "prod", "uid": "u-1"},
-        "spec": {"serving": {"port": 9000, "template": {}}, "traffic": traffic or {}},
+        "spec": {
+            "serving": {"port": 9000, "replicas": 3, "template": TEMPLATE},
+            "traffic": traffic or {},
+        },
     }
 
 
@@ -125,7 +130,7 @@ GATEWAY: Obj = {"provider": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name":
 def test_managed_httproute_has_one_rule_with_explicit_weights(
     split: Split, backend_refs: list[tuple[str, int]]
 ) -> None:
-    route = build_httproute(model(GATEWAY), split)
+    route = build_httproute(model(GATEWAY), spec_of(model(GATEWAY)), split)
     assert route["spec"]["rules"] == [
         {"backendRefs": [{"name": n, "port": 9000, "weight": w} for n, w in backend_refs]}
     ]
@@ -133,7 +138,7 @@ def test_managed_httproute_has_one_rule_with_explicit_weights(
 
 def test_managed_httproute_is_the_models_and_takes_parents_and_hostnames() -> None:
     traffic = {**GATEWAY, "gatewayAPI": {**GATEWAY["gatewayAPI"], "hostnames": ["fraud.example"]}}
-    route = build_httproute(model(traffic), Split("fraud-v1", None, 0))
+    route = build_httproute(model(traffic), spec_of(model(traffic)), Split("fraud-v1", None, 0))
     meta = route["metadata"]
     assert (route["apiVersion"], route["kind"]) == ("gateway.networking.k8s.io/v1", "HTTPRoute")
     assert (meta["name"], meta["namespace"]) == ("fraud", "prod")
@@ -141,14 +146,24 @@ def test_managed_httproute_is_the_models_and_takes_parents_and_hostnames() -> No
     assert meta["ownerReferences"][0]["uid"] == "u-1"
     assert route["spec"]["parentRefs"] == [{"name": "edge"}]
     assert route["spec"]["hostnames"] == ["fraud.example"]
-    assert "hostnames" not in build_httproute(model(GATEWAY), Split("fraud-v1", None, 0))["spec"]
+    assert (
+        "hostnames"
+        not in build_httproute(model(GATEWAY), spec_of(model(GATEWAY)), Split("fraud-v1", None, 0))[
+            "spec"
+        ]
+    )
 
 
 def test_managed_route_hash_follows_the_split() -> None:
-    hashes = {applied_hash(build_httproute(model(GATEWAY), split)) for split in SPLITS}
+    hashes = {
+        applied_hash(build_httproute(model(GATEWAY), spec_of(model(GATEWAY)), split))
+        for split in SPLITS
+    }
     assert len(hashes) == len(SPLITS)
-    again = build_httproute(model(GATEWAY), SPLITS[3])
-    assert applied_hash(again) == applied_hash(build_httproute(model(GATEWAY), SPLITS[3]))
+    again = build_httproute(model(GATEWAY), spec_of(model(GATEWAY)), SPLITS[3])
+    assert applied_hash(again) == applied_hash(
+        build_httproute(model(GATEWAY), spec_of(model(GATEWAY)), SPLITS[3])
+    )
 
 
 def new_ref(name: str, weight: int) -> Obj:
@@ -287,7 +302,7 @@ def test_observed_httproute_split(backend_refs: list[Obj], split: Split | None) 
 
 @pytest.mark.parametrize("split", SPLITS)
 def test_managed_httproute_reads_back_as_its_split(split: Split) -> None:
-    route = build_httproute(model(GATEWAY), split)
+    route = build_httproute(model(GATEWAY), spec_of(model(GATEWAY)), split)
     assert observed_httproute_split(route, "fraud", VERSIONS) == split
 
 
@@ -337,14 +352,18 @@ def virtualservice(*routes: list[Obj]) -> Obj:
 def test_managed_virtualservice_has_one_route_with_explicit_weights(
     split: Split, destinations: list[Obj]
 ) -> None:
-    service = build_virtualservice(model(ISTIO_TRAFFIC), split)
+    service = build_virtualservice(model(ISTIO_TRAFFIC), spec_of(model(ISTIO_TRAFFIC)), split)
     assert service["spec"] == {"hosts": ["fraud"], "http": [{"route": destinations}]}
     assert observed_virtualservice_split(service, "fraud", VERSIONS) == split
 
 
 def test_managed_virtualservice_takes_hosts_and_gateways() -> None:
     settings = {"hosts": ["fraud.example"], "gateways": ["istio-system/edge"]}
-    service = build_virtualservice(model({"provider": "istio", "istio": settings}), SPLITS[0])
+    service = build_virtualservice(
+        model({"provider": "istio", "istio": settings}),
+        spec_of(model({"provider": "istio", "istio": settings})),
+        SPLITS[0],
+    )
     meta = service["metadata"]
     assert (service["apiVersion"], service["kind"]) == ("networking.istio.io/v1", "VirtualService")
     assert (meta["name"], meta["namespace"], meta["ownerReferences"][0]["uid"]) == (
@@ -547,12 +566,12 @@ def test_replica_split_refuses_impossible_inputs(total: int, weight: int) -> Non
     ("traffic", "router"),
     [
         ({}, ReplicaRouter(3)),
-        (GATEWAY, ManagedRoute(GATEWAY_API)),
+        (GATEWAY, ManagedRoute(GATEWAY_API, spec_of(model(GATEWAY)))),
         (
             {"provider": "gatewayAPI", "gatewayAPI": {"mode": "patch", "routeName": "shop"}},
             PatchedRoute(GATEWAY_API, "shop", 9000),
         ),
-        (ISTIO_TRAFFIC, ManagedRoute(ISTIO)),
+        (ISTIO_TRAFFIC, ManagedRoute(ISTIO, spec_of(model(ISTIO_TRAFFIC)))),
         (
             {"provider": "istio", "istio": {"mode": "patch", "virtualServiceName": "shop"}},
             PatchedRoute(ISTIO, "shop", 9000),
@@ -560,5 +579,5 @@ def test_replica_split_refuses_impossible_inputs(total: int, weight: int) -> Non
     ],
 )
 def test_router_for_the_provider_and_mode(traffic: Obj, router: TrafficRouter) -> None:
-    spec = {"serving": {"template": {}, "port": 9000, "replicas": 3}, "traffic": traffic}
-    assert router_for(ModelSpec.model_validate(spec)) == router
+    spec = spec_of(model(traffic))
+    assert router_for(spec) == router

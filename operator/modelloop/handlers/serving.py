@@ -316,7 +316,7 @@ def reconcile_serving(
     serving = _serving_of(spec, canary, written)
     if canary is not None and serving is not None:
         canary = canary.model_copy(update={"achieved_weight": serving.achieved_weight})
-    plan = plan_serving(model, versions, deployments, services, now, serving)
+    plan = plan_serving(model, spec, versions, deployments, services, now, serving)
     refused = _execute_all(kube, model, plan.actions, now)
     for mark in decision.marks_after:
         _mark_version(kube, namespace, mark, now)

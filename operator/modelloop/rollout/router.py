@@ -52,7 +52,7 @@ class RouteApi:
 
     kind: str
     resource: Resource
-    build: Callable[[Obj, Split], Obj]
+    build: Callable[[Obj, ModelSpec, Split], Obj]
     patch: Callable[[Obj, str, Set[str], Split, int], list[Obj]]
     observe: Callable[[Obj, str, Set[str]], Split | None]
 
@@ -81,9 +81,10 @@ class ManagedRoute:
     """ModelLoop's own route, named after the Model: built whole, server-side applied."""
 
     api: RouteApi
+    spec: ModelSpec
 
     def write(self, kube: Kube, model: Obj, split: Split, versions: Set[str]) -> Written:
-        desired = self.api.build(model, split)
+        desired = self.api.build(model, self.spec, split)
         meta = model["metadata"]
         existing = kube.get(self.api.resource, meta["namespace"], meta["name"])
         changed = applied_hash(existing) != applied_hash(desired)
@@ -148,16 +149,18 @@ def router_for(spec: ModelSpec) -> TrafficRouter:
     traffic, port = spec.traffic, spec.serving.port
     if traffic.provider == "gatewayAPI":
         gateway = traffic.gateway_api or GatewayAPITraffic()
-        return _route_router(GATEWAY_API, gateway.mode, gateway.route_name, port)
+        return _route_router(spec, GATEWAY_API, gateway.mode, gateway.route_name, port)
     if traffic.provider == "istio":
         istio = traffic.istio or IstioTraffic()
-        return _route_router(ISTIO, istio.mode, istio.virtual_service_name, port)
+        return _route_router(spec, ISTIO, istio.mode, istio.virtual_service_name, port)
     return ReplicaRouter(spec.serving.replicas)
 
 
-def _route_router(api: RouteApi, mode: str, name: str | None, port: int) -> TrafficRouter:
+def _route_router(
+    spec: ModelSpec, api: RouteApi, mode: str, name: str | None, port: int
+) -> TrafficRouter:
     if mode != "patch":
-        return ManagedRoute(api)
+        return ManagedRoute(api, spec)
     if name is None:  # the Model's validation requires it
         raise RouteError(f"{api.kind} patch mode needs the name of the route to patch")
     return PatchedRoute(api, name, port)

@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
 from typing import Any
 
-from ..serving.objects import model_labels, owner_reference, with_hash
+from ..api.model import GatewayAPITraffic, IstioTraffic, ModelSpec
+from ..api.resources import owner_reference
+from ..serving.objects import model_labels, with_hash
 
 Obj = dict[str, Any]
-_DEFAULT_PORT = 8080
 
 
 class RouteError(ValueError):
@@ -56,11 +57,6 @@ class Split:
         if self.canary is None:
             return [(self.stable, 100)]
         return [(self.stable, self.stable_weight), (self.canary, self.canary_weight)]
-
-
-def _port(model: Obj) -> int:
-    """The port of every version's Service, hence of every backend."""
-    return int(model["spec"]["serving"].get("port", _DEFAULT_PORT))
 
 
 def _round_half_up(numerator: int, denominator: int) -> int:
@@ -242,20 +238,20 @@ def _managed_route(model: Obj, api_version: str, kind: str, spec: Obj) -> Obj:
     )
 
 
-def _settings(model: Obj, provider: str) -> Obj:
-    settings: Obj = (model["spec"].get("traffic") or {}).get(provider) or {}
-    return settings
-
-
 # --------------------------------------------------------------------------- Gateway API
 
 
-def build_httproute(model: Obj, split: Split) -> Obj:
+def build_httproute(model: Obj, model_spec: ModelSpec, split: Split) -> Obj:
     """The managed HTTPRoute: parentRefs and hostnames from spec.traffic.gatewayAPI, one rule
     whose backendRefs carry the split with explicit weights."""
-    settings = _settings(model, "gatewayAPI")
-    spec = {key: settings[key] for key in ("parentRefs", "hostnames") if settings.get(key)}
-    spec["rules"] = [{"backendRefs": _weighted(HTTPROUTE, split, _port(model), {})}]
+    settings = model_spec.traffic.gateway_api or GatewayAPITraffic()
+    spec: Obj = {}
+    if settings.parent_refs:
+        spec["parentRefs"] = settings.parent_refs
+    if settings.hostnames:
+        spec["hostnames"] = settings.hostnames
+    port = model_spec.serving.port
+    spec["rules"] = [{"backendRefs": _weighted(HTTPROUTE, split, port, {})}]
     return _managed_route(model, "gateway.networking.k8s.io/v1", "HTTPRoute", spec)
 
 
@@ -278,14 +274,15 @@ def observed_httproute_split(route: Obj, model_name: str, versions: Set[str]) ->
 # --------------------------------------------------------------------------- Istio
 
 
-def build_virtualservice(model: Obj, split: Split) -> Obj:
+def build_virtualservice(model: Obj, model_spec: ModelSpec, split: Split) -> Obj:
     """The managed VirtualService: hosts (default: the Model's Service, so in-mesh calls to
     it are split) and gateways from spec.traffic.istio, one http route with the split."""
-    settings = _settings(model, "istio")
-    spec: Obj = {"hosts": settings.get("hosts") or [model["metadata"]["name"]]}
-    if settings.get("gateways"):
-        spec["gateways"] = settings["gateways"]
-    spec["http"] = [{"route": _weighted(VIRTUALSERVICE, split, _port(model), {})}]
+    settings = model_spec.traffic.istio or IstioTraffic()
+    spec: Obj = {"hosts": settings.hosts or [model["metadata"]["name"]]}
+    if settings.gateways:
+        spec["gateways"] = settings.gateways
+    port = model_spec.serving.port
+    spec["http"] = [{"route": _weighted(VIRTUALSERVICE, split, port, {})}]
     return _managed_route(model, "networking.istio.io/v1", "VirtualService", spec)
 
 

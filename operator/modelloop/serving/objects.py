@@ -5,29 +5,18 @@ import hashlib
 import json
 from typing import Any
 
+from ..api.model import ModelSpec
 from ..api.resources import (
-    API_VERSION,
     GROUP,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     LABEL_VERSION,
     MANAGED_BY,
+    owner_reference,
 )
 
 ANNOTATION_APPLIED_HASH = f"{GROUP}/applied-hash"
 Obj = dict[str, Any]
-
-
-def owner_reference(model: Obj) -> Obj:
-    meta = model["metadata"]
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Model",
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def model_labels(model_name: str) -> dict[str, str]:
@@ -61,16 +50,15 @@ def _serving_env(model_name: str, version: str, uri: str) -> list[Obj]:
     ]
 
 
-def build_deployment(model: Obj, version: str, uri: str, replicas: int) -> Obj:
+def build_deployment(model: Obj, spec: ModelSpec, version: str, uri: str, replicas: int) -> Obj:
     """The Deployment of one version: the user's pod template plus ModelLoop's labels and env.
 
     The version is part of the selector (selectors are immutable), so each
     version has its own Deployment and traffic moves without restarting pods.
     """
     name = model["metadata"]["name"]
-    serving = model["spec"]["serving"]
     labels = version_labels(name, version)
-    template = copy.deepcopy(serving["template"])
+    template = copy.deepcopy(spec.serving.template)
     meta = template.setdefault("metadata", {})
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
     env = _serving_env(name, version, uri)
@@ -97,8 +85,9 @@ def build_deployment(model: Obj, version: str, uri: str, replicas: int) -> Obj:
     )
 
 
-def _service(model: Obj, name: str, labels: dict[str, str], selector: dict[str, str]) -> Obj:
-    port = model["spec"]["serving"].get("port", 8080)
+def _service(
+    model: Obj, port: int, name: str, labels: dict[str, str], selector: dict[str, str]
+) -> Obj:
     return with_hash(
         {
             "apiVersion": "v1",
@@ -117,18 +106,19 @@ def _service(model: Obj, name: str, labels: dict[str, str], selector: dict[str, 
     )
 
 
-def build_version_service(model: Obj, version: str) -> Obj:
+def build_version_service(model: Obj, spec: ModelSpec, version: str) -> Obj:
     """A Service for one version: the backend that traffic providers weight."""
     name = model["metadata"]["name"]
     return _service(
         model,
+        spec.serving.port,
         version,
         version_labels(name, version),
         {LABEL_MODEL: name, LABEL_VERSION: version},
     )
 
 
-def build_model_service(model: Obj) -> Obj:
+def build_model_service(model: Obj, spec: ModelSpec) -> Obj:
     """The Model's own Service, selecting every serving version's pods."""
     name = model["metadata"]["name"]
-    return _service(model, name, model_labels(name), {LABEL_MODEL: name})
+    return _service(model, spec.serving.port, name, model_labels(name), {LABEL_MODEL: name})

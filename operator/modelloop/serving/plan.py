@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ..api.durations import parse_duration
+from ..api.model import ModelSpec
 from ..api.resources import ANNOTATION_ROLE_SINCE, LABEL_ROLE, LABEL_VERSION
 from ..api.versions import sequence_of
 from ..conditions import condition, find
@@ -222,6 +223,7 @@ def _keeps_warm(version: VersionView, delay: timedelta, now: datetime) -> bool:
 
 def plan_serving(
     model: Obj,
+    spec: ModelSpec,
     versions: list[VersionView],
     deployments: list[Obj],
     services: list[Obj],
@@ -238,9 +240,8 @@ def plan_serving(
     provider, where its pods would still take traffic), then at zero replicas
     until its ModelVersion is removed.
     """
-    spec = model["spec"]
     status = model.get("status") or {}
-    pinned = spec.get("pinnedVersion")
+    pinned = spec.pinned_version
     deployed = [d["metadata"].get("labels", {}).get(LABEL_VERSION, "") for d in deployments]
     choice = choose_stable(pinned, status.get("stableVersion"), versions, deployed)
     plan = ServingPlan(choice)
@@ -250,23 +251,23 @@ def plan_serving(
     stable = by_name.get(choice.version) if choice.version else None
 
     if stable is not None:
-        replicas = int(spec["serving"].get("replicas", 1))
+        replicas = spec.serving.replicas
         serving = [(stable, canary.stable_replicas if canary else replicas)]
         canary_view = by_name.get(canary.version) if canary else None
         if canary is not None and canary_view is not None:
             serving.append((canary_view, canary.canary_replicas))
         for view, count in serving:
             _apply_if_changed(
-                build_deployment(model, view.name, view.uri, count),
+                build_deployment(model, spec, view.name, view.uri, count),
                 deployments_by_name.get(view.name),
                 plan.actions,
             )
             _apply_if_changed(
-                build_version_service(model, view.name),
+                build_version_service(model, spec, view.name),
                 services_by_name.get(view.name),
                 plan.actions,
             )
-        model_service = build_model_service(model)
+        model_service = build_model_service(model, spec)
         _apply_if_changed(
             model_service, services_by_name.get(model["metadata"]["name"]), plan.actions
         )
@@ -299,8 +300,8 @@ def plan_serving(
                     )
                 )
         serving_names = {view.name for view, _count in serving}
-        delay = parse_duration(spec.get("rollout", {}).get("scaleDownDelay", "10m"))
-        if (spec.get("traffic") or {}).get("provider", "replicas") == "replicas":
+        delay = parse_duration(spec.rollout.scale_down_delay)
+        if spec.traffic.provider == "replicas":
             delay = timedelta(0)  # behind the Model's one Service, warm pods would take traffic
         for name in sorted(deployments_by_name):
             idle = by_name.get(name)
@@ -309,7 +310,9 @@ def plan_serving(
             if idle.role == ROLE_STABLE or idle.phase == "Serving":
                 continue  # retired by this plan: warm until its phase records the time
             _apply_if_changed(
-                build_deployment(model, name, idle.uri, 0), deployments_by_name[name], plan.actions
+                build_deployment(model, spec, name, idle.uri, 0),
+                deployments_by_name[name],
+                plan.actions,
             )
         plan.actions.extend(
             Delete("Deployment", name)
@@ -339,7 +342,7 @@ def plan_serving(
             )
     if stable is None:
         phase = "Failed" if choice.reason == "StableVersionMissing" else "Pending"
-    elif spec.get("paused"):
+    elif spec.paused:
         phase = "Paused"
     else:
         phase = "Progressing" if canary else "Serving"
