@@ -10,7 +10,13 @@ from modelloop.api.model import CanaryStatus, ModelSpec
 from modelloop.monitoring.evaluate import Evaluated
 from modelloop.monitoring.plan import SeriesKey
 from modelloop.monitoring.snapshot import Snapshot
-from modelloop.rollout.machine import RolloutDecision, RolloutWorld, decide, steps_hash
+from modelloop.rollout.machine import (
+    RolloutDecision,
+    RolloutWorld,
+    decide,
+    steps_hash,
+    traffic_write_failed,
+)
 from modelloop.serving.plan import VersionView
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -27,7 +33,7 @@ def spec(**overrides: Any) -> ModelSpec:
     return ModelSpec.model_validate(
         {
             "metricsProvider": "p",
-            "serving": {"template": {}},
+            "serving": {"template": {"spec": {"containers": [{"name": "s"}]}}},
             "slices": [{"name": "web", "matchLabels": {"s": "web"}}],
             "metrics": [ACCURACY],
             "automation": "promote",
@@ -381,3 +387,30 @@ def test_a_step_index_past_the_steps_restarts_instead_of_crashing() -> None:
     assert reason(decision) == "StepsChanged"
     assert decision.canary is not None
     assert decision.canary.step == 0
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_a_failed_weight_write_keeps_the_step_and_drops_its_events() -> None:
+    running = at_step(0, 10)
+    advancing = decide(world(running, snapshot=snapshot(0.9)))
+    assert [e.reason for e in advancing.events] == ["StepAdvanced"]
+    failed = traffic_write_failed(advancing, running, None, "403 Forbidden: httproutes")
+    assert failed.canary == running  # the step did not happen
+    assert [(e.reason, e.type) for e in failed.events] == [("TrafficWriteFailed", "Warning")]
+    assert reason(failed) == "TrafficWriteFailed"
+    assert "403 Forbidden" in failed.conditions[0]["message"]
+    # At the next retry the condition already says so: no second Warning.
+    again = traffic_write_failed(advancing, running, failed.conditions[0], "403 Forbidden")
+    assert again.events == []
+
+
+def test_a_failed_rollback_write_keeps_its_intent_and_its_event() -> None:
+    running = at_step(0, 10)
+    rolling_back = decide(world(running, snapshot=snapshot(0.5)))
+    assert rolling_back.intent is not None
+    failed = traffic_write_failed(rolling_back, running, None, "route gone")
+    assert failed.canary == rolling_back.intent  # persisted before: the rollback finishes
+    assert failed.marks_after == []  # RolledBack is marked only once stable has the traffic
+    assert [e.reason for e in failed.events] == ["RolledBack", "TrafficWriteFailed"]

@@ -6,7 +6,7 @@ import pytest
 
 from modelloop.api.model import ModelSpec
 from modelloop.api.modelversion import OfflineMetrics
-from modelloop.validation.gates import validate
+from modelloop.validation.gates import awaiting_judgement, validate
 
 SERVING = {"template": {"spec": {"containers": [{"name": "s", "image": "x"}]}}}
 SLICES = [
@@ -276,3 +276,25 @@ def test_the_status_entry_names_the_gate_the_code_and_the_numbers() -> None:
     assert (entry["candidateSamples"], entry["championSamples"]) == (300, 300)
     assert 0.05 < entry["pValue"] < 1
     assert entry["passed"] is True
+
+
+def test_only_new_versions_of_a_serving_model_await_judgement() -> None:
+    def mv(name: str, phase: str | None = None, role: str | None = None) -> dict[str, Any]:
+        labels = {"modelloop.dev/role": role} if role else {}
+        status = {"phase": phase} if phase else {}
+        return {"metadata": {"name": name, "labels": labels}, "status": status}
+
+    versions = [
+        mv("m-v1", "Serving", "stable"),
+        mv("m-v2"),  # just made
+        mv("m-v3", "Pending"),
+        mv("m-v4", "Validated"),
+        mv("m-v5", "Rejected"),
+        mv("m-v6", "Canary", "canary"),
+        mv("m-v7", None, "canary"),  # a role without a phase: chosen already
+    ]
+    assert [v["metadata"]["name"] for v in awaiting_judgement(versions, "m-v1")] == [
+        "m-v2",
+        "m-v3",
+    ]
+    assert awaiting_judgement(versions, None) == []  # bootstrap: nothing to compare with

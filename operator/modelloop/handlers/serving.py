@@ -24,7 +24,7 @@ from ..kube.events import post_event
 from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj
 from ..kube.status import write_status
 from ..monitoring.snapshot import Snapshot
-from ..rollout.machine import RolloutWorld, decide
+from ..rollout.machine import RolloutWorld, decide, traffic_write_failed
 from ..rollout.router import TrafficRouter, Written, router_for
 from ..rollout.telemetry import RolloutTelemetry
 from ..rollout.traffic import RouteError, Split
@@ -32,7 +32,6 @@ from ..serving.plan import (
     Apply,
     CanaryServing,
     Delete,
-    EventNote,
     MarkVersion,
     VersionView,
     choose_stable,
@@ -302,17 +301,9 @@ def reconcile_serving(
             split = Split(stable.version, canary.version if canary else None, decision.weight)
             written = router.write(kube, model, split, names)
     except (KubeError, RouteError) as error:
-        canary = decision.intent or previous
-        message = f"the traffic split could not be written: {error}"[:1000]
-        conditions = [
-            condition("Progressing", "True" if canary else "False", "TrafficWriteFailed", message)
-        ]
-        if decision.intent is None:  # the step did not happen: its Events would be untrue
-            decision.events.clear()
-        before = find(status.get("conditions") or [], "Progressing") or {}
-        if before.get("reason") != "TrafficWriteFailed":  # once, not at every retry
-            decision.events.append(EventNote("TrafficWriteFailed", message, "Warning"))
-        decision.marks_after.clear()
+        before = find(status.get("conditions") or [], "Progressing")
+        decision = traffic_write_failed(decision, previous, before, str(error))
+        canary, conditions = decision.canary, decision.conditions
     serving = _serving_of(spec, canary, written)
     if canary is not None and serving is not None:
         canary = canary.model_copy(update={"achieved_weight": serving.achieved_weight})

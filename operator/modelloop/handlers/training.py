@@ -20,7 +20,6 @@ from ..api.resources import (
     GROUP,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
-    LABEL_ROLE,
     MANAGED_BY,
     MODEL_VERSIONS,
     MODELS,
@@ -55,7 +54,7 @@ from ..retraining.jobs import (
 from ..retraining.result import ResultError, parse_result
 from ..retraining.retention import expired
 from ..retraining.telemetry import TrainingTelemetry
-from ..validation.gates import validate
+from ..validation.gates import awaiting_judgement, validate
 from .serving import versions_of
 
 log = logging.getLogger(__name__)
@@ -348,14 +347,8 @@ def validate_candidates(
     is not a candidate: there is no champion); returns the phases given."""
     stable = (model.get("status") or {}).get("stableVersion")
     judged: list[str] = []
-    if not stable:
-        return judged
-    for version in versions:
-        meta, status = version["metadata"], version.get("status") or {}
-        if meta["name"] == stable or (meta.get("labels") or {}).get(LABEL_ROLE):
-            continue
-        if status.get("phase") not in (None, "Pending"):
-            continue
+    for version in awaiting_judgement(versions, stable):
+        meta = version["metadata"]
         try:
             version_spec = ModelVersionSpec.model_validate(version["spec"])
         except ValidationError:

@@ -16,7 +16,7 @@ traffic left to compare with, so the analyses happen at the steps before it.
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -85,7 +85,7 @@ def decide(world: RolloutWorld) -> RolloutDecision:
 def _candidate(world: RolloutWorld) -> VersionView | None:
     """The newest Validated version that does not serve."""
     waiting = [v for v in world.versions if v.phase == "Validated" and v.name != world.stable]
-    return max(waiting, key=lambda v: (v.created, v.name)) if waiting else None
+    return max(waiting, key=lambda v: v.order) if waiting else None
 
 
 def _idle(reason: str, message: str) -> RolloutDecision:
@@ -133,7 +133,7 @@ def _adopt(world: RolloutWorld) -> CanaryStatus | None:
     in_canary = [v for v in world.versions if v.phase == "Canary" and v.name != world.stable]
     if not in_canary:
         return None
-    version = max(in_canary, key=lambda v: (v.created, v.name))
+    version = max(in_canary, key=lambda v: v.order)
     weight = world.observed_weight or 0
     steps = world.spec.rollout.steps
     step = max((i for i, s in enumerate(steps) if s.weight <= weight), default=0)
@@ -170,7 +170,7 @@ def _continue(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
     if (
         spec.rollout.on_newer_version == "supersede"
         and newer is not None
-        and newer.created > view.created
+        and newer.order > view.order
     ):
         return _rollback(world, canary, "Superseded", f"{newer.name} supersedes {version}")
 
@@ -411,6 +411,34 @@ def _advance_or_wait(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecisi
         weight,
         events=[EventNote("StepAdvanced", message)],
         conditions=[condition("Progressing", "True", "StepAdvanced", message)],
+    )
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def traffic_write_failed(
+    decision: RolloutDecision,
+    previous: CanaryStatus | None,
+    progressing: Obj | None,
+    error: str,
+) -> RolloutDecision:
+    """The decision once its traffic split could not be written (route missing or refused,
+    API error): status keeps the rollout as it was (or the rollback intent already
+    persisted), the step's Events are dropped (they would be untrue), nothing that follows
+    the split is marked, and a Warning says why — once, not at every retry."""
+    canary = decision.intent or previous
+    message = f"the traffic split could not be written: {error}"[:1000]
+    status = "True" if canary else "False"
+    events = decision.events if decision.intent is not None else []
+    if (progressing or {}).get("reason") != "TrafficWriteFailed":
+        events = [*events, EventNote("TrafficWriteFailed", message, "Warning")]
+    return replace(
+        decision,
+        canary=canary,
+        events=events,
+        marks_after=[],
+        conditions=[condition("Progressing", status, "TrafficWriteFailed", message)],
     )
 
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from ..api.model import Gate, Metric, ModelSpec, NotWorseThan
 from ..api.modelversion import OfflineMetric, OfflineMetrics
 from ..api.reasons import GateReason
+from ..api.resources import LABEL_ROLE
 from ..stats import holm, worse_by_more_than
 
 DEFAULT_GATE = "default"
@@ -100,6 +101,21 @@ class GateResult:
         shown = "; ".join(f"{c.metric} on slice {c.slice}: {c.reason}" for c in self.failed[:5])
         more = len(self.failed) - 5
         return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def awaiting_judgement(versions: list[dict[str, Any]], stable: str | None) -> list[dict[str, Any]]:
+    """The ModelVersions the gates must judge now: new ones (no phase, or Pending) of a Model
+    that serves. The bootstrap version is no candidate — there is no champion — and a
+    version that serves or rolls out (a role label) was judged or chosen already."""
+    if not stable:
+        return []
+    return [
+        v
+        for v in versions
+        if v["metadata"]["name"] != stable
+        and not (v["metadata"].get("labels") or {}).get(LABEL_ROLE)
+        and (v.get("status") or {}).get("phase") in (None, "Pending")
+    ]
 
 
 def _index(metrics: list[OfflineMetric]) -> dict[tuple[str, str], OfflineMetric]:
