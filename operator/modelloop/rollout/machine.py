@@ -23,7 +23,7 @@ from typing import Any
 from ..api.durations import parse_duration
 from ..api.model import CanaryStatus, ModelSpec, Step
 from ..api.resources import ANNOTATION_ABORT, ANNOTATION_APPROVE
-from ..conditions import condition
+from ..conditions import ConditionStatus, condition
 from ..monitoring.snapshot import Snapshot
 from ..serving.plan import EventNote, MarkVersion, VersionView
 from .analysis import Judged, analyse, overall
@@ -429,7 +429,7 @@ def traffic_write_failed(
     the split is marked, and a Warning says why — once, not at every retry."""
     canary = decision.intent or previous
     message = f"the traffic split could not be written: {error}"[:1000]
-    status = "True" if canary else "False"
+    status: ConditionStatus = "True" if canary else "False"
     events = decision.events if decision.intent is not None else []
     if (progressing or {}).get("reason") != "TrafficWriteFailed":
         events = [*events, EventNote("TrafficWriteFailed", message, "Warning")]
