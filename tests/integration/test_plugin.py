@@ -112,6 +112,39 @@ def test_status_history_why_and_the_steering_commands(
     plugin(admin, namespace, "abort", MODEL)
     assert annotation(kube, namespace, "abort") == "fraud-detector-v2"
 
+    # A candidate the offline gate rejected, as the operator records it: `why` shows its checks.
+    rejected = version | {"metadata": {"name": "fraud-detector-v3"}}
+    kube.create(MODEL_VERSIONS, namespace, rejected)
+    gate = {
+        "gate": "default",
+        "metric": "precision",
+        "slice": "eu",
+        "candidate": 0.7,
+        "candidateSamples": 900,
+        "champion": 0.8,
+        "championSamples": 900,
+        "pValue": 1e-9,
+        "passed": False,
+        "code": "SignificantRegression",
+    }
+    status = {"phase": "Rejected", "gates": [gate]}
+    kube.merge_patch(MODEL_VERSIONS, namespace, "fraud-detector-v3", {"status": status}, "status")
+    why = plugin(admin, namespace, "why", MODEL).stdout
+    assert "offline gates of fraud-detector-v3 (Rejected):" in why
+    row = next(line for line in why.splitlines() if line.startswith("default"))
+    assert row.split() == [
+        "default",
+        "precision",
+        "eu",
+        "0.7",
+        "(900)",
+        "0.8",
+        "(900)",
+        "1e-09",
+        "FAIL",
+        "SignificantRegression",
+    ]
+
 
 def test_clear_errors_for_a_missing_model_and_no_permission(
     control_plane: ControlPlane, kube: Kube, namespace: str, tmp_path: Path

@@ -24,6 +24,7 @@ MODEL: dict[str, Any] = {
                     "outcome": "pass",
                     "stable": 0.84,
                     "canary": 0.91,
+                    "code": "NotSignificant",
                     "reason": "canary 0.91 vs stable 0.84",
                 },
             ],
@@ -78,7 +79,7 @@ def test_verdicts_sorted_with_values_and_reasons() -> None:
         ["accuracy", "web", "churn-v1", "breach", "0.6123", "412", "below min 0.8"],
     ]
     assert views.analysis_rows(MODEL) == [
-        ["accuracy", "web", "pass", "0.84", "0.91", "canary 0.91 vs stable 0.84"]
+        ["accuracy", "web", "pass", "0.84", "0.91", "NotSignificant", "canary 0.91 vs stable 0.84"]
     ]
 
 
@@ -121,3 +122,50 @@ def test_history_is_in_creation_order_with_lineage() -> None:
         ["a", "Retired", "2026-11-01T00:00:00Z", "x", "breach"],
         ["b", "Serving", "2026-11-02T00:00:00Z", "x", "breach"],
     ]
+
+
+def test_the_gate_table_shows_each_check_with_its_examples_and_code() -> None:
+    judged = {
+        "metadata": {"name": "churn-v3", "creationTimestamp": "2026-11-03T00:00:00Z"},
+        "status": {
+            "phase": "Rejected",
+            "gates": [
+                {
+                    "gate": "default",
+                    "metric": "accuracy",
+                    "slice": "web",
+                    "candidate": 0.8,
+                    "candidateSamples": 2000,
+                    "champion": 0.9,
+                    "championSamples": 2000,
+                    "pValue": 1e-12,
+                    "passed": False,
+                    "code": "SignificantRegression",
+                },
+                {"metric": "accuracy", "slice": "mobile", "candidate": 0.9, "passed": True},
+            ],
+        },
+    }
+    assert views.gate_rows(judged) == [
+        [
+            "default",
+            "accuracy",
+            "web",
+            "0.8 (2000)",
+            "0.9 (2000)",
+            "1e-12",
+            "FAIL",
+            "SignificantRegression",
+        ],
+        ["-", "accuracy", "mobile", "0.9", "-", "-", "pass", "-"],
+    ]
+    older = {
+        "metadata": {"name": "churn-v2", "creationTimestamp": "2026-11-02T00:00:00Z"},
+        "status": {"phase": "Validated"},
+    }
+    serving = {
+        "metadata": {"name": "churn-v4", "creationTimestamp": "2026-11-04T00:00:00Z"},
+        "status": {"phase": "Serving"},
+    }
+    assert views.last_judged([older, judged, serving]) is judged
+    assert views.last_judged([serving]) is None

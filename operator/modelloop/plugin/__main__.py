@@ -138,10 +138,17 @@ def why(session: Session, args: argparse.Namespace) -> str:
         for c in (model.get("status") or {}).get("conditions") or []
     ]
     decisions = views.last_decisions(session.events(args.model), args.events)
-    return "\n".join(
+    text = "\n".join(
         ["conditions:", *("  " + line for line in lines), "decisions (newest last):"]
         + ["  " + d for d in decisions or ["none yet"]]
     )
+    judged = views.last_judged(session.versions(args.model))
+    if judged is not None:
+        phase = (judged.get("status") or {}).get("phase")
+        rows = views.gate_rows(judged)
+        text += f"\noffline gates of {judged['metadata']['name']} ({phase}):\n"
+        text += views.table(views.GATE_HEADER, rows) if rows else "  none"
+    return text
 
 
 def retrain(session: Session, args: argparse.Namespace) -> str:

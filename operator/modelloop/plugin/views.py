@@ -68,13 +68,46 @@ def analysis_rows(model: Obj) -> list[list[str]]:
             a["outcome"],
             _number(a.get("stable")),
             _number(a.get("canary")),
+            a.get("code") or "-",
             a.get("reason") or "",
         ]
         for a in canary.get("analysis") or []
     ]
 
 
-ANALYSIS_HEADER = ("METRIC", "SLICE", "OUTCOME", "STABLE", "CANARY", "WHY")
+ANALYSIS_HEADER = ("METRIC", "SLICE", "OUTCOME", "STABLE", "CANARY", "CODE", "WHY")
+
+
+def gate_rows(version: Obj) -> list[list[str]]:
+    """The offline gate's checks of one ModelVersion, with the examples behind each value."""
+
+    def counted(value: Any, samples: Any) -> str:
+        return _number(value) + (f" ({samples})" if samples is not None else "")
+
+    return [
+        [
+            g.get("gate") or "-",
+            g["metric"],
+            g["slice"],
+            counted(g.get("candidate"), g.get("candidateSamples")),
+            counted(g.get("champion"), g.get("championSamples")),
+            _number(g.get("pValue")),
+            "pass" if g.get("passed") else "FAIL",
+            g.get("code") or "-",
+        ]
+        for g in (version.get("status") or {}).get("gates") or []
+    ]
+
+
+GATE_HEADER = ("GATE", "METRIC", "SLICE", "CANDIDATE", "CHAMPION", "P", "CHECK", "CODE")
+
+
+def last_judged(versions: Sequence[Obj]) -> Obj | None:
+    """The newest version the offline gates judged (Validated or Rejected)."""
+    judged = [
+        v for v in versions if (v.get("status") or {}).get("phase") in ("Validated", "Rejected")
+    ]
+    return max(judged, key=lambda v: v["metadata"].get("creationTimestamp") or "", default=None)
 
 
 def history_rows(versions: Sequence[Obj]) -> list[list[str]]:
