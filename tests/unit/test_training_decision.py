@@ -19,7 +19,9 @@ from modelloop.retraining.decide import (
     TrainingWorld,
     decide,
     kept_history,
+    sequences_taken,
     training_condition,
+    versions_made,
 )
 from modelloop.retraining.jobs import build_job, job_name, version_name
 
@@ -374,3 +376,23 @@ def test_the_training_condition_comes_from_the_reason_code(
     assert found["message"] == (
         decision.reason if isinstance(decision, Hold) else "counting new data"
     )
+
+
+def test_sequences_taken_and_versions_made_read_the_cluster() -> None:
+    def mv(name: str, sequence: int | None, managed: bool = True) -> dict[str, Any]:
+        labels = {"app.kubernetes.io/managed-by": "modelloop"} if managed else {}
+        lineage = {"sequence": sequence} if sequence else {}
+        return {
+            "metadata": {
+                "name": name,
+                "labels": labels,
+                "creationTimestamp": "2026-11-25T10:00:00+00:00",
+            },
+            "spec": {"model": "fd", "uri": "s3://x", "lineage": lineage},
+        }
+
+    versions = [mv("fd-v3", 3), mv("fd-v9", None, managed=False), mv("fd-candidate", 5)]
+    assert sequences_taken("fd", versions) == {3, 5, 9}
+    made = versions_made(versions)
+    assert sorted(made) == [3, 5]  # a version a person named fd-v9 is not a training's
+    assert made[3] == datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -8,7 +8,6 @@ A crash between any two writes leaves a state the next reconcile completes.
 """
 
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +23,6 @@ from ..api.resources import (
     MODEL_VERSIONS,
     MODELS,
 )
-from ..api.versions import made_by_modelloop, sequence_of
 from ..conditions import condition, find, merge_conditions
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
@@ -42,12 +40,15 @@ from ..retraining.decide import (
     consumed,
     decide,
     kept_history,
+    sequences_taken,
     training_condition,
+    versions_made,
 )
 from ..retraining.jobs import (
     LABEL_TRAINING,
     build_job,
     build_version,
+    job_failure,
     job_outcome,
     termination_message,
 )
@@ -98,31 +99,6 @@ def _training_patch(kube: Kube, model: Obj, training: TrainingStatus) -> Obj:
     return written.body if written is not None else model
 
 
-def _versions_made(versions: list[Obj]) -> dict[int, datetime]:
-    """The ModelVersions trainings made, by sequence, with their creation time."""
-    made = {}
-    for v in versions:
-        sequence = sequence_of(v)
-        if made_by_modelloop(v) and sequence is not None:
-            made[sequence] = datetime.fromisoformat(v["metadata"]["creationTimestamp"])
-    return made
-
-
-def _sequences(model: str, versions: list[Obj]) -> set[int]:
-    """Sequence numbers taken: from lineage, and from names like <model>-v7 that a person
-    or a pipeline chose (the next training must not collide with them)."""
-    taken = set()
-    pattern = re.compile(rf"{re.escape(model)}-v(\d+)")
-    for v in versions:
-        sequence = (v["spec"].get("lineage") or {}).get("sequence")
-        if sequence:
-            taken.add(int(sequence))
-        named = pattern.fullmatch(v["metadata"]["name"])
-        if named:
-            taken.add(int(named.group(1)))
-    return taken
-
-
 def reconcile_training(
     kube: Kube,
     namespace: str,
@@ -153,10 +129,10 @@ def reconcile_training(
         manual=(model["metadata"].get("annotations") or {}).get(ANNOTATION_RETRAIN),
         created=datetime.fromisoformat(model["metadata"]["creationTimestamp"]),
         jobs=_job_views(kube, namespace, name),
-        sequences_in_use=_sequences(name, versions),
+        sequences_in_use=sequences_taken(name, versions),
         now=now,
         new_data=new_data if spec.retraining and spec.retraining.triggers.new_data else None,
-        versions_made=_versions_made(versions),
+        versions_made=versions_made(versions),
     )
     decision = decide(world)
     if world.manual and consumed(world, world.manual):
@@ -302,7 +278,7 @@ def _finish(kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, no
                 elif not error.conflict:
                     raise
     else:
-        failure = _job_failure(job.body)
+        failure = job_failure(job.body)
     finished = record.model_copy(
         update={
             "finished": now,
@@ -331,13 +307,6 @@ def _finish(kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, no
     else:
         post_event(kube, model, "TrainingSucceeded", f"training {record.sequence} made {version}")
     return finished.outcome or "Failed"
-
-
-def _job_failure(job: Obj) -> str:
-    for c in (job.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Failed" and c.get("status") == "True":
-            return f"Job {job['metadata']['name']} failed: {c.get('reason')}: {c.get('message')}"
-    return f"Job {job['metadata']['name']} failed"
 
 
 def validate_candidates(

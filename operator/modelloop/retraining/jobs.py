@@ -178,6 +178,14 @@ def build_version(model: Obj, job: Obj, record: TrainingRecord, result: Training
     }
 
 
+def job_failure(job: Obj) -> str:
+    """Why a failed Job failed, in the Job controller's words."""
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Failed" and c.get("status") == "True":
+            return f"Job {job['metadata']['name']} failed: {c.get('reason')}: {c.get('message')}"
+    return f"Job {job['metadata']['name']} failed"
+
+
 def job_outcome(job: Obj) -> str | None:
     """'Complete' or 'Failed' once the Job controller says so, else None."""
     for c in (job.get("status") or {}).get("conditions") or []:
