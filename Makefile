@@ -31,10 +31,11 @@ crds: venv ## Regenerate crds/ and docs/reference.md from the pydantic models
 	$(PY) -m modelloop.api.docgen docs/reference.md
 
 .PHONY: lint
-lint: venv ## ruff (lint + format check) and mypy (strict)
+lint: venv ## ruff (lint + format check), mypy (strict) and the import contracts (layers)
 	$(VENV)/bin/ruff check operator tests bench examples
 	$(VENV)/bin/ruff format --check operator tests bench examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 .PHONY: fmt
 fmt: venv ## Format and autofix

@@ -1,11 +1,21 @@
 """Building blocks shared by every ModelLoop resource model."""
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel, to_snake
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 # Names that end up in object names and label values: a DNS-1035 label.
 DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -43,25 +53,43 @@ class ApiModel(BaseModel):
 
     @model_validator(mode="after")
     def _check_cel_rules(self) -> "ApiModel":
-        _check_list_map_keys(self)
+        _check_list_keys(self)
         enforce(self, self.cel_rules)
         return self
 
 
-def _check_list_map_keys(model: ApiModel) -> None:
-    """Lists keyed by name hold each key once, as the API server enforces for list maps."""
+class RuleViolation(ValueError):
+    """A rule failed at ``field_path`` below the object being validated (CEL's fieldPath).
+
+    Kept apart from the message so that a manifest's error names the field as the
+    API server does: ``spec.retraining.triggers.onBreach: <message>``.
+    """
+
+    def __init__(self, message: str, field_path: str = "") -> None:
+        super().__init__(f"{field_path.lstrip('.')}: {message}" if field_path else message)
+        self.message = message
+        self.field_path = field_path
+
+
+def _check_list_keys(model: ApiModel) -> None:
+    """Each key once in a list map, each value once in a set, as the API server enforces."""
     for name, info in type(model).model_fields.items():
         extra = info.json_schema_extra
-        if not isinstance(extra, dict) or "x-kubernetes-list-map-keys" not in extra:
+        if not isinstance(extra, dict) or "x-kubernetes-list-type" not in extra:
             continue
-        keys = extra["x-kubernetes-list-map-keys"]
-        assert isinstance(keys, list)
-        items = getattr(model, name) or []
-        seen = [tuple(getattr(item, to_snake(str(k))) for k in keys) for item in items]
-        if not unique(seen):
-            raise ValueError(
-                f"{info.alias or name}: Duplicate value of {', '.join(map(str, keys))}"
-            )
+        keys = extra.get("x-kubernetes-list-map-keys")
+        seen: set[Any] = set()
+        for index, item in enumerate(getattr(model, name) or []):
+            if isinstance(keys, list):  # a list map: compare the key fields
+                value: Any = {str(k): getattr(item, to_snake(str(k))) for k in keys}
+                key: Any = tuple(value.values())
+            else:
+                value = key = item
+            if key in seen:
+                raise RuleViolation(
+                    f"Duplicate value: {json.dumps(value)}", f".{info.alias or name}[{index}]"
+                )
+            seen.add(key)
 
 
 class CelRule:
@@ -92,11 +120,42 @@ class CelRule:
 
 
 def enforce(model: Any, rules: Iterable[CelRule]) -> None:
-    """Raise ValueError with the rule's message for the first rule that fails."""
+    """Raise RuleViolation with the rule's message for the first rule that fails."""
     for rule in rules:
         if not rule.check(model):
-            where = f"{rule.field_path.lstrip('.')}: " if rule.field_path else ""
-            raise ValueError(f"{where}{rule.message}")
+            raise RuleViolation(rule.message, rule.field_path or "")
+
+
+class FieldRule:
+    """A rule on one field's value, in ``Annotated[type, FieldRule(...)]``.
+
+    Like CelRule, enforced twice: as CEL (``self`` is the value) in the field's
+    ``x-kubernetes-validations``, and by ``check`` when pydantic parses the field.
+    The API server and pydantic both prefix the message with the field's path.
+    """
+
+    def __init__(self, rule: str, message: str, check: Callable[[Any], bool]) -> None:
+        self.rule = rule
+        self.message = message
+        self.check = check
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._validate, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        rules = json_schema.setdefault("x-kubernetes-validations", [])
+        rules.append({"rule": self.rule, "message": self.message})
+        return json_schema
+
+    def _validate(self, value: Any) -> Any:
+        if not self.check(value):
+            raise ValueError(self.message)
+        return value
 
 
 def list_map(*keys: str, max_items: int) -> dict[str, Any]:
@@ -110,27 +169,41 @@ def list_map(*keys: str, max_items: int) -> dict[str, Any]:
     }
 
 
-def unique(names: Iterable[Any]) -> bool:
-    seen: set[Any] = set()
-    for name in names:
-        if name in seen:
-            return False
-        seen.add(name)
-    return True
+def list_set(*, max_items: int) -> dict[str, Any]:
+    """Field schema extras for a list of distinct values (``x-kubernetes-list-type: set``)."""
+    return {"json_schema_extra": {"x-kubernetes-list-type": "set"}, "max_length": max_items}
 
 
-def preserved_object(description: str) -> Any:
-    """An embedded Kubernetes template (pod or Job) the API server validates later.
+class OpenObject(ApiModel):
+    """Part of an embedded Kubernetes object: the fields ModelLoop reads are declared and
+    checked, every other field is kept as written (``x-kubernetes-preserve-unknown-fields``)
+    for the API server to validate when the operator creates the real object."""
 
-    The schema keeps the object open (``x-kubernetes-preserve-unknown-fields``)
-    because the API server validates the real Deployment or Job when the
-    operator creates it; ``x-kubernetes-embedded-resource`` is deliberately not
-    set, it would force users to write apiVersion and kind inside a template.
+    model_config = ConfigDict(extra="allow")
+
+
+class Embedded:
+    """``Annotated[dict[str, Any], Embedded(Shape)]``: validated against an OpenObject shape
+    and kept a plain dict, as the API server stores it: the shape's defaults filled in, null
+    fields left out.
+
+    ``x-kubernetes-embedded-resource`` is deliberately not used: it would force
+    users to write apiVersion and kind inside a template.
     """
-    return Field(
-        description=description,
-        json_schema_extra={"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-    )
+
+    def __init__(self, shape: type[OpenObject]) -> None:
+        self.shape = shape
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _as_dict, handler.generate_schema(self.shape)
+        )
+
+
+def _as_dict(value: OpenObject) -> dict[str, Any]:
+    return value.model_dump(by_alias=True, exclude_none=True)
 
 
 class Condition(ApiModel):

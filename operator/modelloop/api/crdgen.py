@@ -8,6 +8,7 @@ in wire form, ``additionalProperties: true`` as preserve-unknown-fields.
 """
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         if "$ref" in node:
             rest = {k: v for k, v in node.items() if k != "$ref"}
             # The field's own keys (description, default) win over the referenced model's.
-            node = {**defs[node["$ref"].rsplit("/", 1)[-1]], **rest}
+            node = {**copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[-1]]), **rest}
         elif "anyOf" in node:
             options = [o for o in node["anyOf"] if o.get("type") != "null"]
             if len(options) != 1:

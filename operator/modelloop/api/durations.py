@@ -1,8 +1,13 @@
-"""Durations in Prometheus syntax (``30s``, ``15m``, ``1h30m``, ``7d``).
+"""Durations in Prometheus syntax (``30s``, ``15m``, ``1h30m``, ``7d``), with bounds.
 
 One regex serves pydantic and the CRD schema alike: CEL's ``duration()`` only
 knows Go syntax (no ``d``, ``w`` or ``y``), and users write these values next
 to PromQL, where Prometheus syntax is what they already know.
+
+Every duration field also has bounds that fit what it times (``Within``): one
+Model's absurd value must not stall the work all Models share. Pydantic checks
+them on the parsed value; the API server checks them with a CEL rule that adds
+up the parts in milliseconds (``cel_milliseconds``).
 """
 
 import re
@@ -10,6 +15,8 @@ from datetime import timedelta
 from typing import Annotated
 
 from pydantic import StringConstraints
+
+from .base import FieldRule
 
 DURATION_PATTERN = r"^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 _UNIT_MILLISECONDS = {
@@ -22,6 +29,7 @@ _UNIT_MILLISECONDS = {
     "ms": 1,
 }
 _PART = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
+_LONGEST = timedelta.max // timedelta(milliseconds=1)
 
 Duration = Annotated[
     str,
@@ -29,9 +37,49 @@ Duration = Annotated[
 ]
 
 
-def parse_duration(text: str) -> timedelta:
-    """Parse a Prometheus duration; raises ValueError on anything else."""
+def milliseconds(text: str) -> int:
+    """A Prometheus duration in milliseconds; raises ValueError on anything else."""
     if len(text) < 2 or not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"not a duration in Prometheus syntax (e.g. 30s, 15m, 7d): {text!r}")
-    milliseconds = sum(int(n) * _UNIT_MILLISECONDS[unit] for n, unit in _PART.findall(text))
-    return timedelta(milliseconds=milliseconds)
+    return sum(int(n) * _UNIT_MILLISECONDS[unit] for n, unit in _PART.findall(text))
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Prometheus duration; raises ValueError on anything else."""
+    total = milliseconds(text)
+    if total > _LONGEST:
+        raise ValueError(f"duration too long: {text!r}")
+    return timedelta(milliseconds=total)
+
+
+def cel_milliseconds(expression: str) -> str:
+    """CEL for the milliseconds of a duration string ``expression`` that matches the pattern.
+
+    Each part (``1h``, ``30m``, ...) is a number times its unit; doubles, so that
+    no value a user writes overflows (sums up to 2^53 ms, ~285,000 years, are exact).
+    """
+    units = ", ".join(f"'{unit}': {ms}.0" for unit, ms in _UNIT_MILLISECONDS.items())
+    return (
+        f"{expression}.findAll('[0-9]+[a-z]+')"
+        f".map(p, double(p.find('^[0-9]+')) * {{{units}}}[p.find('[a-z]+$')]).sum()"
+    )
+
+
+class Within(FieldRule):
+    """The bounds of a duration field, for ``Annotated[Duration, Within("5s", "1h")]``."""
+
+    def __init__(self, low: str, high: str) -> None:
+        self.lowest, self.highest = milliseconds(low), milliseconds(high)
+        if self.lowest == 0:
+            message = f"must be a duration of at most {high}"
+            test = f"ms <= {self.highest}.0"
+        else:
+            message = f"must be a duration from {low} to {high}"
+            test = f"ms >= {self.lowest}.0 && ms <= {self.highest}.0"
+        super().__init__(
+            # A value that is no duration at all fails the pattern; this rule stays quiet.
+            # [x].all(ms, ...) names the sum once (the API server's CEL has no cel.bind).
+            f"!self.matches('{DURATION_PATTERN}') || [{cel_milliseconds('self')}].all(ms, {test})",
+            message,
+            lambda text: self.lowest <= milliseconds(text) <= self.highest,
+        )

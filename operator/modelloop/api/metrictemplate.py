@@ -25,10 +25,13 @@ class MetricTemplateSpec(ApiModel):
     )
     group_by: list[str] = Field(
         default_factory=list,
-        description="Labels that identify model, version and slice in the result, so the "
-        "metric can be evaluated for many Models in one query.",
+        description="Labels, each once, that identify model, version and slice in the result, "
+        "so the metric can be evaluated for many Models in one query.",
         max_length=16,
-        json_schema_extra={"items": {"type": "string", "pattern": LABEL_NAME_PATTERN}},
+        json_schema_extra={
+            "items": {"type": "string", "pattern": LABEL_NAME_PATTERN},
+            "x-kubernetes-list-type": "set",
+        },
     )
     variables: list[TemplateVariable] = Field(
         default_factory=list, description="Declared variables.", **list_map("name", max_items=32)

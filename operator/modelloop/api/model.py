@@ -12,11 +12,14 @@ from .base import (
     ApiModel,
     CelRule,
     Condition,
+    Embedded,
     conditions_field,
     list_map,
-    preserved_object,
+    list_set,
 )
-from .durations import Duration
+from .durations import DURATION_PATTERN, Duration, Within, cel_milliseconds, milliseconds
+from .schedule import Schedule
+from .templates import JobTemplate, PodTemplate
 
 DnsName = Annotated[
     str,
@@ -104,10 +107,11 @@ class OfLast(ApiModel):
 class BreachRule(ApiModel):
     """When failing evaluations add up to a breach, so one noisy point does not act."""
 
-    for_: Duration | None = Field(
+    for_: Annotated[Duration, Within("0s", "30d")] | None = Field(
         default=None,
         alias="for",
-        description="The value must stay outside the objective this long (e.g. 10m).",
+        description="The value must stay outside the objective this long (e.g. 10m). At most "
+        "30d: a breach that must last longer would never act in time.",
     )
     of_last: OfLast | None = Field(
         default=None, description="Or: M failing evaluations out of the last N."
@@ -152,13 +156,16 @@ class CanaryCheck(ApiModel):
         description="Allowed regression as a fraction of stable's value (0.02 = 2%); the "
         "larger of absolute and relative applies.",
     )
-    proportion: bool = Field(
-        default=False,
-        description="The metric is a proportion of the sampleQuery's count (accuracy = "
-        "correct / predictions): a regression beyond the allowance must also be significant "
-        "by a one-sided two-proportion z-test at rollout.analysis.confidence, Holm-corrected "
-        "across the pairs of one analysis. Without it any regression beyond the allowance "
-        "fails.",
+    test: Literal["auto", "proportion", "threshold"] = Field(
+        default="auto",
+        description="How a difference is judged. proportion: the value is a proportion of the "
+        "sampleQuery's count (accuracy = correct / predictions); a regression beyond the "
+        "allowance must also be significant by a one-sided two-proportion z-test at "
+        "rollout.analysis.confidence, Holm-corrected across the pairs of one analysis. "
+        "threshold: any regression beyond the allowance fails (for metrics with no sample "
+        "model, e.g. latency, with an allowance chosen on purpose). auto: proportion when "
+        "both values lie in [0, 1] with sample counts, else threshold when an allowance is "
+        "set, else inconclusive: a raw difference of noisy values is no evidence.",
     )
     enabled: bool = Field(default=True, description="false leaves this metric out of the canary.")
 
@@ -198,19 +205,26 @@ class Metric(ApiModel):
     objective: Objective | None = Field(
         default=None, description="The acceptable range; without one the metric is only reported."
     )
-    window: Duration = Field(default="5m", description="The $window the query aggregates over.")
+    window: Annotated[Duration, Within("1s", "90d")] = Field(
+        default="5m",
+        description="The $window the query aggregates over, from 1s to 90d. Queries of all "
+        "Models on a provider are grouped: an empty range would fail the whole group, and "
+        "Prometheus reads every sample in the window, so one huge window would slow all.",
+    )
     breach: BreachRule | None = Field(
         default=None,
         description="When failing evaluations count as a breach; default: the first one.",
     )
     slices: list[str] | None = Field(
         default=None,
-        description="Slices this metric is evaluated on (names from spec.slices); default: all.",
-        max_length=64,
+        description="Slices this metric is evaluated on (names from spec.slices), each once; "
+        "default: all.",
+        **list_set(max_items=64),
     )
     canary: CanaryCheck = Field(
         default_factory=CanaryCheck,
-        description="How the canary is judged on this metric; default: no regression allowed.",
+        description="How the canary is judged on this metric; default: a significant "
+        "regression fails (test auto).",
     )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
@@ -232,8 +246,10 @@ class Metric(ApiModel):
 class DriftReference(ApiModel):
     """What the current distribution is compared against."""
 
-    offset: Duration | None = Field(
-        default=None, description="The same window this long ago (e.g. 7d)."
+    offset: Annotated[Duration, Within("1s", "365d")] | None = Field(
+        default=None,
+        description="The same window this long ago (e.g. 7d): from 1s to 365d (a year of "
+        "seasonality), and at least the window, so that the two do not overlap.",
     )
     training_window: bool = Field(
         default=False,
@@ -259,7 +275,11 @@ class Drift(ApiModel):
         "Jensen-Shannon divergence (base 2).",
     )
     threshold: float = Field(gt=0, description="Drift when the statistic exceeds this.")
-    window: Duration = Field(default="1h", description="The current window.")
+    window: Annotated[Duration, Within("1s", "30d")] = Field(
+        default="1h",
+        description="The current window, from 1s to 30d: every bucket series is read over it, "
+        "in a query grouped with those of all Models on the provider.",
+    )
     reference: DriftReference = Field(
         default_factory=lambda: DriftReference(offset="7d"),
         description="The reference distribution; default: the same window 7d earlier.",
@@ -269,8 +289,8 @@ class Drift(ApiModel):
     )
     slices: list[str] | None = Field(
         default=None,
-        description="Slices to test (names from spec.slices); default: all.",
-        max_length=64,
+        description="Slices to test (names from spec.slices), each once; default: all.",
+        **list_set(max_items=64),
     )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
@@ -279,6 +299,23 @@ class Drift(ApiModel):
             "a drift reference takes exactly one of offset or trainingWindow: true",
             lambda d: (d.reference.offset is not None) != d.reference.training_window,
             field_path=".reference",
+        ),
+        CelRule(
+            "!has(self.reference.offset) || !self.reference.offset.matches('"
+            + DURATION_PATTERN
+            + "') || !self.window.matches('"
+            + DURATION_PATTERN
+            + "') || "
+            + cel_milliseconds("self.reference.offset")
+            + " >= "
+            + cel_milliseconds("self.window"),
+            "a drift reference offset must be at least the window: the reference must not "
+            "overlap the current window",
+            lambda d: (
+                d.reference.offset is None
+                or milliseconds(d.reference.offset) >= milliseconds(d.window)
+            ),
+            field_path=".reference.offset",
         ),
     )
 
@@ -289,10 +326,11 @@ class Drift(ApiModel):
 class Serving(ApiModel):
     """How one version is served: a Deployment per version, plus Services."""
 
-    template: dict[str, Any] = preserved_object(
-        "Pod template (metadata and spec) of every version's Deployment. ModelLoop adds the "
-        "labels modelloop.dev/model and modelloop.dev/version and the env MODEL_NAME, "
-        "MODEL_VERSION and MODEL_URI to every container."
+    template: Annotated[dict[str, Any], Embedded(PodTemplate)] = Field(
+        description="Pod template (metadata and spec) of every version's Deployment, with at "
+        "least one container. ModelLoop adds the labels modelloop.dev/model and "
+        "modelloop.dev/version and the env MODEL_NAME, MODEL_VERSION and MODEL_URI to every "
+        "container."
     )
     replicas: int = Field(default=1, ge=0, le=1000, description="Replicas of the stable version.")
     port: int = Field(default=8080, ge=1, le=65535, description="Container port served.")
@@ -397,19 +435,20 @@ class Triggers(ApiModel):
 
     on_breach: list[str] | None = Field(
         default=None,
-        description="Metrics (names from spec.metrics) whose sustained breach retrains.",
-        max_length=32,
+        description="Metrics (names from spec.metrics), each once, whose sustained breach "
+        "retrains.",
+        **list_set(max_items=32),
     )
     on_drift: list[str] | None = Field(
         default=None,
-        description="Drift entries (names from spec.drift) that retrain.",
-        max_length=32,
+        description="Drift entries (names from spec.drift), each once, that retrain.",
+        **list_set(max_items=32),
     )
-    schedule: str | None = Field(
+    schedule: Schedule | None = Field(
         default=None,
-        description="Cron schedule (5 fields, UTC), e.g. '0 3 * * 1'.",
-        pattern=r"^\S+ \S+ \S+ \S+ \S+$",
-        max_length=128,
+        description="Cron schedule (5 fields, UTC: minute 0-59, hour 0-23, day of month "
+        "1-31, month 1-12, day of week 0-7), e.g. '0 3 * * 1'. Each field is *, a number, a "
+        "range a-b, a step */n or a-b/n, or a comma-separated list of these.",
     )
     new_data: NewDataTrigger | None = Field(default=None, description="New-data volume trigger.")
     manual: bool = Field(
@@ -423,10 +462,14 @@ class Retraining(ApiModel):
     """Training policy: triggers, guards and the Job that trains."""
 
     triggers: Triggers = Field(default_factory=Triggers, description="What starts a training.")
-    cooldown: Duration = Field(default="1h", description="Minimum time between two trainings.")
+    cooldown: Annotated[Duration, Within("0s", "30d")] = Field(
+        default="1h",
+        description="Minimum time between two trainings; at most 30d (use schedule for "
+        "rarer trainings).",
+    )
     max_per_day: int = Field(default=4, ge=1, le=1440, description="Trainings per 24h at most.")
-    data_window: Duration = Field(
-        default="7d", description="How much recent data the trainer is given."
+    data_window: Annotated[Duration, Within("1s", "5y")] = Field(
+        default="7d", description="How much recent data the trainer is given, from 1s to 5y."
     )
     during_rollout: bool = Field(
         default=False, description="Allow triggers while a rollout is in progress."
@@ -436,10 +479,10 @@ class Retraining(ApiModel):
         description="Where artifacts go; each training writes below it (e.g. s3://b/models/fraud).",
         max_length=1024,
     )
-    job: dict[str, Any] = preserved_object(
-        "batch/v1 Job template (metadata and spec) that trains. ModelLoop adds the env "
-        "MODELLOOP_* (model, base version, trigger, failing slices, data window, output URI) "
-        "to every container."
+    job: Annotated[dict[str, Any], Embedded(JobTemplate)] = Field(
+        description="batch/v1 Job template (metadata and spec) that trains, with at least "
+        "one container. ModelLoop adds the env MODELLOOP_* (model, base version, trigger, "
+        "failing slices, data window, output URI) to every container."
     )
 
 
@@ -460,7 +503,9 @@ class Gate(ApiModel):
 
     metric: str = Field(description="Metric name (from spec.metrics).", max_length=63)
     slices: list[str] | None = Field(
-        default=None, description="Slices the gate applies to; default: all.", max_length=64
+        default=None,
+        description="Slices the gate applies to, each once; default: all.",
+        **list_set(max_items=64),
     )
     min: float | None = Field(default=None, description="Absolute lower bound.")
     max: float | None = Field(default=None, description="Absolute upper bound.")
@@ -472,9 +517,22 @@ class Gate(ApiModel):
 class Validation(ApiModel):
     """Offline gates that decide Validated or Rejected."""
 
-    gates: list[Gate] = Field(default_factory=list, description="The gates.", max_length=64)
+    gates: list[Gate] = Field(
+        default_factory=list,
+        description="The gates. None: a default gate per metric, no slice worse than the "
+        "champion beyond noise.",
+        max_length=64,
+    )
     require_all_slices: bool = Field(
         default=True, description="A slice or metric missing from the result fails the gate."
+    )
+    confidence: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1,
+        description="Confidence of the noise test: a regression beyond a gate's tolerance, on "
+        "proportions with sample counts, rejects only when significant at this level "
+        "(one-sided two-proportion z-test, Holm-corrected across the candidate's checks).",
     )
 
 
@@ -485,7 +543,10 @@ class Step(ApiModel):
     """One canary step."""
 
     weight: int = Field(ge=1, le=100, description="Percent of traffic to the canary.")
-    duration: Duration = Field(default="5m", description="Minimum time at this weight.")
+    duration: Annotated[Duration, Within("0s", "7d")] = Field(
+        default="5m",
+        description="Minimum time at this weight, at most 7d and at most analysis.stepTimeout.",
+    )
     approval: bool = Field(default=False, description="Wait for an approval before advancing.")
 
 
@@ -496,7 +557,11 @@ def _default_steps() -> list[Step]:
 class Analysis(ApiModel):
     """How a canary is judged against stable, per metric and slice."""
 
-    interval: Duration = Field(default="1m", description="Time between analyses.")
+    interval: Annotated[Duration, Within("1s", "1h")] = Field(
+        default="1m",
+        description="Time between analyses, from 1s to 1h (an analysis judges the latest "
+        "evaluation; a longer interval would leave a step unjudged for hours).",
+    )
     confidence: float = Field(
         default=0.95,
         gt=0.5,
@@ -516,8 +581,10 @@ class Analysis(ApiModel):
         description="What happens after maxInconclusive, or when a step outlives stepTimeout "
         "without concluding.",
     )
-    step_timeout: Duration = Field(
-        default="1h", description="The deadline of one step, counted from reaching its weight."
+    step_timeout: Annotated[Duration, Within("1s", "30d")] = Field(
+        default="1h",
+        description="The deadline of one step, counted from reaching its weight; from 1s to "
+        "30d, and at least every step's duration.",
     )
 
 
@@ -531,8 +598,9 @@ class Rollout(ApiModel):
         max_length=20,
     )
     analysis: Analysis = Field(default_factory=Analysis, description="Canary analysis.")
-    scale_down_delay: Duration = Field(
-        default="10m", description="How long the previous stable stays warm after a promotion."
+    scale_down_delay: Annotated[Duration, Within("0s", "7d")] = Field(
+        default="10m",
+        description="How long the previous stable stays warm after a promotion, at most 7d.",
     )
     on_newer_version: Literal["wait", "supersede"] = Field(
         default="wait",
@@ -549,9 +617,26 @@ class Rollout(ApiModel):
             field_path=".steps",
         ),
         CelRule(
-            "self.steps[size(self.steps) - 1].weight == 100",
+            "size(self.steps) == 0 || self.steps[size(self.steps) - 1].weight == 100",
             "the last rollout step must have weight 100",
             lambda r: r.steps[-1].weight == 100,
+            field_path=".steps",
+        ),
+        CelRule(
+            "!self.analysis.stepTimeout.matches('"
+            + DURATION_PATTERN
+            + "') || self.steps.all(s, !s.duration.matches('"
+            + DURATION_PATTERN
+            + "') || "
+            + cel_milliseconds("s.duration")
+            + " <= "
+            + cel_milliseconds("self.analysis.stepTimeout")
+            + ")",
+            "a rollout step's duration must not exceed analysis.stepTimeout: the step would "
+            "always time out",
+            lambda r: all(
+                milliseconds(s.duration) <= milliseconds(r.analysis.step_timeout) for s in r.steps
+            ),
             field_path=".steps",
         ),
     )
@@ -566,6 +651,10 @@ class History(ApiModel):
 # --------------------------------------------------------------------------- spec
 
 _SLICE_NAMES = "(size(self.slices) == 0 ? ['all'] : self.slices.map(x, x.name))"
+# Verdicts per metric x slice x version (stable and canary) and drift x slice live in the
+# status, itself at most 4096 verdicts and well below etcd's object size limit (1.5 MiB).
+MAX_PAIRS = 512
+_CEL_PAIRS = "has({0}.slices) ? size({0}.slices) : (size(self.slices) == 0 ? 1 : size(self.slices))"
 
 
 class ModelSpec(ApiModel):
@@ -578,8 +667,10 @@ class ModelSpec(ApiModel):
         description="Name of a Prometheus endpoint configured in the operator.",
         max_length=63,
     )
-    evaluation_interval: Duration = Field(
-        default="30s", description="How often metrics and drift are evaluated."
+    evaluation_interval: Annotated[Duration, Within("1s", "1h")] = Field(
+        default="30s",
+        description="How often metrics and drift are evaluated, from 1s (the evaluation "
+        "scheduler's tick) to 1h (breach rules and canary analyses need fresh verdicts).",
     )
     slices: list[Slice] = Field(
         default_factory=list,
@@ -680,6 +771,20 @@ class ModelSpec(ApiModel):
             lambda s: s.automation != "retrain" or s.retraining is not None,
             field_path=".automation",
         ),
+        CelRule(
+            f"self.metrics.map(m, {_CEL_PAIRS.format('m')}).sum() <= {MAX_PAIRS}",
+            f"at most {MAX_PAIRS} metric x slice pairs: their verdicts (for the stable and the "
+            "canary version) must fit in the Model's status",
+            lambda s: _pairs(s, s.metrics) <= MAX_PAIRS,
+            field_path=".metrics",
+        ),
+        CelRule(
+            f"self.drift.map(d, {_CEL_PAIRS.format('d')}).sum() <= {MAX_PAIRS}",
+            f"at most {MAX_PAIRS} drift x slice pairs: their verdicts must fit in the Model's "
+            "status",
+            lambda s: _pairs(s, s.drift) <= MAX_PAIRS,
+            field_path=".drift",
+        ),
     )
 
     def slice_names(self) -> list[str]:
@@ -688,6 +793,11 @@ class ModelSpec(ApiModel):
 
 def _known_slices(spec: ModelSpec, names: list[str] | None) -> bool:
     return names is None or set(names) <= set(spec.slice_names())
+
+
+def _pairs(spec: ModelSpec, checks: list[Metric] | list[Drift]) -> int:
+    """The slices each metric or drift check is evaluated on, added up."""
+    return sum(len(c.slices) if c.slices is not None else len(spec.slice_names()) for c in checks)
 
 
 # --------------------------------------------------------------------------- status
@@ -704,6 +814,12 @@ class AnalysisRow(ApiModel):
     stable_samples: float | None = Field(default=None, description="Stable's sample count.")
     canary_samples: float | None = Field(default=None, description="The canary's sample count.")
     p_value: float | None = Field(default=None, description="Of the z-test, for proportions.")
+    code: str | None = Field(
+        default=None,
+        description="The reason code (TooFewSamples, NoValue, Untestable, WithinAllowance, "
+        "BeyondAllowance, NotSignificant, SignificantRegression, ...).",
+        max_length=63,
+    )
     reason: str = Field(default="", max_length=512)
 
 
@@ -718,6 +834,12 @@ class CanaryStatus(ApiModel):
         "replicas over all replicas, in percent.",
     )
     step: int = Field(default=0, description="Index of the current rollout step.")
+    steps_hash: str | None = Field(
+        default=None,
+        description="A hash of spec.rollout.steps when this rollout last started a step: an "
+        "edit of the steps during a rollout restarts it at the first step.",
+        max_length=16,
+    )
     phase: Literal["Progressing", "WaitingForApproval", "Paused", "RollingBack"] = Field(
         default="Progressing", description="Where the rollout stands."
     )
@@ -762,6 +884,18 @@ class Verdict(ApiModel):
     samples: float | None = Field(default=None, description="Samples when the verdict changed.")
     reason: str | None = Field(
         default=None, description="Why: the objective it fails, or why it is inconclusive."
+    )
+    failing_since: datetime | None = Field(
+        default=None,
+        description="A 'for' breach rule: when the current failing streak began (the breach "
+        "is declared 'for' after it, across operator restarts and failovers).",
+    )
+    recent: str | None = Field(
+        default=None,
+        description="An 'ofLast' breach rule: its last conclusive outcomes, oldest first "
+        "('x' failing, '.' within the objective).",
+        pattern=r"^[.x]*$",
+        max_length=100,
     )
 
 

@@ -96,8 +96,17 @@ class GateCheck(ApiModel):
     metric: str = Field(max_length=63)
     slice: str = Field(max_length=63)
     candidate: float | None = Field(default=None, description="This version's value.")
+    gate: str | None = Field(
+        default=None,
+        description="The gate checked: gates[i] of the Model's spec.validation, or default.",
+        max_length=63,
+    )
     champion: float | None = Field(default=None, description="The champion's value.")
+    candidate_samples: int | None = Field(default=None, description="Held-out examples.")
+    champion_samples: int | None = Field(default=None, description="The champion's examples.")
+    p_value: float | None = Field(default=None, description="Of the noise test, when made.")
     passed: bool
+    code: str | None = Field(default=None, description="The reason code.", max_length=63)
     reason: str = Field(default="", max_length=512)
 
 

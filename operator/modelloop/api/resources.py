@@ -4,8 +4,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..kube.rest import Resource
 from .base import DNS_LABEL_PATTERN, ApiModel, CelRule
+from .gvr import Resource
 from .metrictemplate import MetricTemplateSpec
 from .model import ModelSpec, ModelStatus
 from .modelversion import ModelVersionSpec, ModelVersionStatus
@@ -27,6 +27,20 @@ ANNOTATION_ROLE_SINCE = f"{GROUP}/role-since"
 # On a Model: approve the canary's step, "<version>/<step index>"; abort (roll back) "<version>".
 ANNOTATION_APPROVE = f"{GROUP}/approve"
 ANNOTATION_ABORT = f"{GROUP}/abort"
+
+
+def owner_reference(model: dict[str, Any]) -> dict[str, Any]:
+    """The Model as an object's controller: the garbage collector deletes the object with it."""
+    meta = model["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Model",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
 
 _DNS_LABEL_NAME_RULE = CelRule(
     "size(self.metadata.name) <= 63 && self.metadata.name.matches('" + DNS_LABEL_PATTERN + "')",

@@ -8,10 +8,12 @@ merge patches with optimistic concurrency and status subresources are one call.
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, config
+
+# Re-exported: callers name the kinds they read and write with it.
+from ..api.gvr import Resource as Resource
 
 Obj = dict[str, Any]
 
@@ -52,30 +54,6 @@ class KubeError(Exception):
         """A JSON patch did not apply: a ``test`` op failed (the object changed since it was
         read) or a path is gone. Nothing changed; read again and rebuild the patch."""
         return self.invalid and self.message == PATCH_NOT_APPLICABLE
-
-
-@dataclass(frozen=True)
-class Resource:
-    """Where a kind lives in the REST API."""
-
-    group: str
-    version: str
-    plural: str
-
-    def path(self, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{name}"
-        if sub:
-            base += f"/{sub}"
-        return base
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
 
 
 DEPLOYMENTS = Resource("apps", "v1", "deployments")

@@ -1,20 +1,10 @@
 """From one evaluation of a Model to the canary-vs-stable pairs the analysis judges. Pure."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 
 from ..api.model import AnalysisRow, ModelSpec
 from ..monitoring.evaluate import Evaluated
 from .analysis import Judged, Pair
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The live values of one evaluation cycle of a Model (kept in memory by the evaluator)."""
-
-    time: datetime
-    evaluated: tuple[Evaluated, ...]
 
 
 def build_pairs(
@@ -42,7 +32,7 @@ def build_pairs(
                     canary=c.value if c else None,
                     stable_samples=s.samples if s else None,
                     canary_samples=c.samples if c else None,
-                    rate=metric.canary.proportion,
+                    test=metric.canary.test,
                     absolute=metric.canary.absolute,
                     relative=metric.canary.relative,
                     min_samples=metric.min_samples,
@@ -63,6 +53,7 @@ def rows(judged: list[Judged]) -> list[AnalysisRow]:
             stable_samples=j.pair.stable_samples,
             canary_samples=j.pair.canary_samples,
             p_value=j.p_value,
+            code=j.code.value,
             reason=j.reason[:512],
         )
         for j in judged
