@@ -135,13 +135,14 @@ def world(
     exporter: Callable[[str, dict[str, Any]], Exporter],
     prometheus: Callable[[dict[str, Any]], PrometheusServer],
     operator: Callable[..., Process],
-) -> Callable[[dict[str, Any], dict[str, Any]], World]:
+) -> Callable[..., World]:
     """Makes the fraud model's world: its exporter, a Prometheus and the operator."""
 
-    def make(spec: dict[str, Any], state: dict[str, Any]) -> World:
+    def make(spec: dict[str, Any], state: dict[str, Any], **options: Any) -> World:
+        """``options``: more settings of the operator (providers, operator_args)."""
         served = exporter("exporter-v1", state)
         prom = prometheus(scrape_config({"model-v1": served.address}))
-        return World(kube, namespace, tmp_path, served, prom, operator, spec)
+        return World(kube, namespace, tmp_path, served, prom, operator, spec, **options)
 
     return make
 

@@ -4,7 +4,7 @@ it, and the operator pointed at that Prometheus."""
 
 import os
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,26 +79,32 @@ class OperatorWorld:
         operator: Callable[..., Process],
         model_name: str,
         metrics_port: int | None = None,
+        providers: Sequence[Mapping[str, Any]] = (),
+        operator_args: Sequence[str] = (),
         **provider: str,
     ) -> None:
         """``provider``: more settings of the one provider, ``test`` (e.g. timeout);
-        ``metrics_port``: where the operator serves /metrics (default: a free port)."""
+        ``providers``: more providers beside it; ``operator_args``: more operator flags
+        (e.g. --leader-elect); ``metrics_port``: where the operator serves /metrics
+        (default: a free port)."""
         self.kube, self.namespace, self.model_name = kube, namespace, model_name
-        providers = tmp_path / "providers.yaml"
-        providers.write_text(
-            yaml.safe_dump({"providers": [{"name": "test", "url": prometheus_url, **provider}]})
-        )
+        configured = [{"name": "test", "url": prometheus_url, **provider}, *map(dict, providers)]
+        providers_file = tmp_path / "providers.yaml"
+        providers_file.write_text(yaml.safe_dump({"providers": configured}))
         self.metrics_port = metrics_port or free_port()
         self._start_operator = operator
-        self._operator_args = (
-            f"--providers={providers}",
-            f"--metrics-address=127.0.0.1:{self.metrics_port}",
-        )
-        self.operator = operator(*self._operator_args)
+        self._operator_args = (f"--providers={providers_file}", *operator_args)
+        self.operator = self.start_replica(self.metrics_port)
+
+    def start_replica(self, metrics_port: int | None = None) -> Process:
+        """One more operator process with the same configuration (with --leader-elect, a
+        replica of an HA pair), serving /metrics on ``metrics_port`` (default: a free port)."""
+        address = f"--metrics-address=127.0.0.1:{metrics_port or free_port()}"
+        return self._start_operator(*self._operator_args, address)
 
     def start_operator_again(self) -> None:
         """After a crash: a fresh operator process with the same configuration."""
-        self.operator = self._start_operator(*self._operator_args)
+        self.operator = self.start_replica(self.metrics_port)
 
     def status(self) -> dict[str, Any]:
         return (self.kube.get(MODELS, self.namespace, self.model_name) or {}).get("status") or {}
@@ -132,9 +138,13 @@ class World(OperatorWorld):
         prometheus: PrometheusServer,
         operator: Callable[..., Process],
         spec: dict[str, Any],
+        **options: Any,
     ) -> None:
+        """``options``: more settings of the operator (see OperatorWorld)."""
         self.exporter, self.prometheus = exporter, prometheus
-        super().__init__(kube, namespace, tmp_path, prometheus.url, operator, MODEL, timeout="2s")
+        super().__init__(
+            kube, namespace, tmp_path, prometheus.url, operator, MODEL, timeout="2s", **options
+        )
         kube.create(MODELS, namespace, model(spec))
         kube.create(
             MODEL_VERSIONS,

@@ -83,6 +83,29 @@ def test_an_outage_is_inconclusive_never_a_breach_and_recovers(world: Callable[.
     assert w.events("Breach") == []
 
 
+def test_a_slice_without_traffic_is_no_data_and_the_status_stays_writable(
+    world: Callable[..., World],
+) -> None:
+    """0 / 0 is NaN: it must never reach status, where the API server would refuse it and
+    then every later write of the Model."""
+    idle = (0.0, 0.0)
+    w = world(
+        {"slices": slices("eu", "us"), "metrics": [PRECISION]}, traffic({"eu": GOOD, "us": idle})
+    )
+    no_data = "no data: the query returned NaN (no traffic on this slice?)"
+
+    def us() -> dict[str, Any]:
+        return next((v for v in w.status().get("verdicts") or [] if v["slice"] == "us"), {})
+
+    wait_for(lambda: us().get("reason") == no_data, 60, "the idle slice said to have no data")
+    assert (us()["verdict"], "value" in us()) == ("inconclusive", False)
+    assert no_data in w.condition("Healthy")["message"]
+
+    w.exporter.update(traffic({"eu": BAD, "us": idle}))
+    w.await_verdicts({"precision/eu": "breach", "precision/us": "inconclusive"})
+    assert any("on slice eu" in m for m in w.events("Breach"))
+
+
 def test_a_breach_shorter_than_its_for_does_not_count(world: Callable[..., World]) -> None:
     metric = PRECISION | {"breach": {"for": "20s"}}
     w = world({"slices": slices("eu"), "metrics": [metric]}, traffic({"eu": GOOD}))

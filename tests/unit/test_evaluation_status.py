@@ -1,16 +1,20 @@
 """Verdicts into status: changes only when a verdict does, conditions and Events explain it."""
 
+import json
+import math
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
 
 import pytest
 
-from modelloop.api.model import ModelSpec
+from modelloop.api.model import ModelSpec, Verdict
 from modelloop.conditions import find
 from modelloop.monitoring.evaluate import Evaluated, evaluate_model
 from modelloop.monitoring.plan import SeriesKey
 from modelloop.monitoring.readings import Readings
-from modelloop.monitoring.status import update_status
-from modelloop.monitoring.verdicts import Observation, VerdictName
+from modelloop.monitoring.status import StatusUpdate, recall_states, update_status
+from modelloop.monitoring.verdicts import BreachState, Observation, VerdictName, no_data
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EU = SeriesKey("metric", "precision", "eu", "fd-v1")
@@ -180,3 +184,115 @@ def test_each_kind_of_change_has_its_own_event(
     [event] = later.events
     assert (event.type, event.reason) == expected[:2]
     assert event.message.endswith(expected[2])
+
+
+def spec_with(breach: dict[str, object]) -> ModelSpec:
+    return ModelSpec.model_validate(
+        {
+            "serving": {"template": {"spec": {"containers": [{"name": "s", "image": "x"}]}}},
+            "slices": [{"name": "eu", "matchLabels": {"region": "eu"}}],
+            "metrics": [
+                {"name": "precision", "query": "x", "objective": {"min": 0.8}, "breach": breach}
+            ],
+        }
+    )
+
+
+FOR_15M = spec_with({"for": "15m"})
+TWO_OF_THREE = spec_with({"ofLast": {"failures": 2, "evaluations": 3}})
+
+
+def evaluations(
+    spec: ModelSpec,
+    values: list[float],
+    start: int = 0,
+    previous: list[dict[str, Any]] | None = None,
+) -> list[StatusUpdate]:
+    """One evaluation a minute from T0 + ``start`` minutes; the breach states come from the
+    status alone when ``previous`` is given (a restarted operator), else from memory."""
+    status = previous or []
+    states = recall_states(status)
+    updates: list[StatusUpdate] = []
+    for i, value in enumerate(values, start):
+        readings = Readings(metrics={EU: Observation(value, None)})
+        evaluated, states = evaluate_model(spec, readings, states, T0 + i * timedelta(minutes=1))
+        conditions = updates[-1].conditions if updates else []
+        updates.append(
+            update_status(status, conditions, evaluated, T0 + i * timedelta(minutes=1), 1)
+        )
+        status = updates[-1].verdicts
+    return updates
+
+
+def test_a_pending_breach_keeps_when_its_streak_began_and_writes_it_once() -> None:
+    first, second = evaluations(FOR_15M, [0.7, 0.65])
+    [entry] = first.verdicts
+    assert (entry["verdict"], entry["failingSince"]) == ("pass", "2026-11-25T12:00:00Z")
+    assert second.verdicts == first.verdicts  # nothing changed: no write
+    assert second.events == []
+
+
+def test_a_restarted_operator_declares_the_breach_for_after_the_streak_began() -> None:
+    before = evaluations(FOR_15M, [0.7, 0.7, 0.7])
+    # The operator restarts with nothing but the status; it evaluates again at minute 10.
+    after = evaluations(FOR_15M, [0.7] * 6, start=10, previous=before[-1].verdicts)
+    assert [u.verdicts[0]["verdict"] for u in after] == ["pass"] * 5 + ["breach"]
+    assert [e.reason for u in after for e in u.events] == ["Breach"]  # no second BreachPending
+    breach = after[-1].verdicts[0]
+    assert (breach["since"], breach["failingSince"]) == (
+        "2026-11-25T12:15:00Z",
+        "2026-11-25T12:00:00Z",
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "recent", "writes"),
+    [
+        ([0.9, 0.9, 0.9, 0.9, 0.9], "...", 3),  # fills up, then stays
+        ([0.7, 0.9, 0.9, 0.9], "...", 4),  # a pending breach, then a recovery
+        ([0.9, 0.7, 0.9, 0.7], "x.x", 4),  # mixed outcomes: a change each time
+    ],
+)
+def test_of_last_keeps_the_recent_outcomes(values: list[float], recent: str, writes: int) -> None:
+    updates = evaluations(TWO_OF_THREE, values)
+    assert updates[-1].verdicts[0]["recent"] == recent
+    statuses: list[list[dict[str, Any]]] = [[]] + [u.verdicts for u in updates]
+    assert sum(a != b for a, b in pairwise(statuses)) == writes
+
+
+def test_the_breach_states_are_recalled_from_status() -> None:
+    status = [
+        {"metric": "precision", "slice": "eu", "version": "fd-v1", "verdict": "pass"},
+        {
+            "metric": "precision",
+            "slice": "us",
+            "version": "fd-v1",
+            "verdict": "pass",
+            "reason": PENDING,
+            "failingSince": "2026-11-25T12:00:00Z",
+        },
+        {"kind": "drift", "metric": "amount", "slice": "eu", "version": "fd-v1", "verdict": "pass"},
+    ]
+    assert recall_states(status) == {US: BreachState(T0)}
+
+
+def test_no_data_never_reaches_status() -> None:
+    nan = Evaluated(EU, "inconclusive", math.nan, 0.0, no_data("query", math.nan))
+    inf = Evaluated(US, "inconclusive", 3.0, math.inf, no_data("sample-count query", math.inf))
+    update = update_status([], [], [nan, inf], T0, 1)
+    assert [(v.get("value"), v.get("samples")) for v in update.verdicts] == [
+        (None, 0.0),
+        (3.0, None),
+    ]
+    json.dumps(update.verdicts, allow_nan=False)
+    healthy = find(update.conditions, "Healthy")
+    assert healthy is not None
+    assert (healthy["status"], healthy["reason"]) == ("Unknown", "Inconclusive")
+    assert "no data: the query returned NaN" in healthy["message"]
+
+
+def test_verdict_entries_are_valid_status() -> None:
+    pending = evaluations(FOR_15M, [0.7])[-1].verdicts
+    mixed = evaluations(TWO_OF_THREE, [0.9, 0.7])[-1].verdicts
+    for entry in pending + mixed:
+        assert Verdict.model_validate(entry).to_wire() == entry

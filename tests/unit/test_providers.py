@@ -1,11 +1,15 @@
-"""The operator's provider configuration: the example file, env fallback, errors."""
+"""The operator's provider configuration: the example file, env fallback, errors; a
+provider that cannot be asked says why instead of raising."""
 
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from modelloop.monitoring.providers import load_providers
+from modelloop.monitoring.providers import Credentials, ProviderConfig, load_providers
+from modelloop.monitoring.readings import Answer
+from modelloop.monitoring.source import PrometheusSource
+from modelloop.monitoring.telemetry import Telemetry
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "operator" / "providers.yaml"
 
@@ -35,3 +39,30 @@ def test_a_mistyped_field_fails_at_start_up(tmp_path: Path) -> None:
     config.write_text("providers:\n  - name: default\n    url: http://p\n    timout: 5s\n")
     with pytest.raises(ValidationError, match="timout"):
         load_providers(str(config))
+
+
+def source(tmp_path: Path, credentials: Credentials | None = None) -> PrometheusSource:
+    config = ProviderConfig.model_validate(
+        {"name": "central", "url": "https://127.0.0.1:1", "tls": {"caFile": str(tmp_path / "ca")}}
+    )
+    return PrometheusSource(config, credentials or Credentials(), Telemetry())
+
+
+def test_an_unreadable_ca_file_is_the_providers_fault_not_a_crash(tmp_path: Path) -> None:
+    unusable = source(tmp_path)
+    problem = f"provider central: tls.caFile {tmp_path / 'ca'} cannot be read: "
+    assert unusable.problem() == problem + "No such file or directory"
+    assert unusable.query("up") == Answer(error=problem + "No such file or directory")
+    (tmp_path / "ca").mkdir()
+    assert unusable.problem() == problem + "Is a directory"
+
+
+def test_a_ca_file_mounted_late_is_used(tmp_path: Path) -> None:
+    late = source(tmp_path)
+    (tmp_path / "ca").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert late.problem() is None
+
+
+def test_missing_credentials_come_first(tmp_path: Path) -> None:
+    missing = source(tmp_path, Credentials(error="provider central: Secret x/y not found"))
+    assert missing.problem() == "provider central: Secret x/y not found"

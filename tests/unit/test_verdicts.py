@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from modelloop.api.model import BreachRule, Objective, OfLast
-from modelloop.monitoring.verdicts import BreachState, Observation, Outcome, advance, judge
+from modelloop.monitoring.verdicts import (
+    BreachState,
+    Observation,
+    Outcome,
+    advance,
+    judge,
+    recalled,
+    remembered,
+)
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 AT_LEAST_08 = Objective(min=0.8)
@@ -35,10 +43,38 @@ AT_MOST_025 = Objective(max=0.25)
             AT_LEAST_08,
             200,
             "inconclusive",
-            "the sample-count query returned no value",
+            "no data: the sample-count query returned no value",
         ),
-        (Observation(math.nan, 500), AT_LEAST_08, 0, "inconclusive", "the query returned nan"),
-        (Observation(math.inf, 500), AT_MOST_025, 0, "inconclusive", "the query returned inf"),
+        # A slice without traffic divides 0 by 0: no data, never a value in status.
+        (
+            Observation(math.nan, 0),
+            AT_LEAST_08,
+            0,
+            "inconclusive",
+            "no data: the query returned NaN (no traffic on this slice?)",
+        ),
+        (
+            Observation(0.9, math.nan),
+            AT_LEAST_08,
+            20,
+            "inconclusive",
+            "no data: the sample-count query returned NaN (no traffic on this slice?)",
+        ),
+        (
+            Observation(math.inf, 500),
+            AT_MOST_025,
+            0,
+            "inconclusive",
+            "no data: the query returned +inf (a division by zero?)",
+        ),
+        (
+            Observation(-math.inf, 500),
+            AT_MOST_025,
+            0,
+            "inconclusive",
+            "no data: the query returned -inf (a division by zero?)",
+        ),
+        (Observation(0.9, math.nan), AT_LEAST_08, 0, "ok", None),  # samples not asked for
         (
             Observation(None, None, "Prometheus default unreachable"),
             AT_LEAST_08,
@@ -105,3 +141,103 @@ def test_breach_rules(
 
 def test_a_breach_shorter_than_for_does_not_count() -> None:
     assert run(FOR_3M, ["failing", "failing", "failing", "ok"], MINUTE) == ["pass"] * 4
+
+
+@pytest.mark.parametrize(
+    ("rule", "outcomes", "state"),
+    [
+        # Each rule remembers only what it reads: status carries no more than that.
+        (None, ["failing", "failing"], BreachState()),
+        (FOR_3M, ["ok", "failing", "failing"], BreachState(T0 + MINUTE)),
+        (FOR_3M, ["failing", "inconclusive"], BreachState()),
+        (FOR_3M, ["failing", "ok"], BreachState()),
+        (TWO_OF_THREE, ["failing", "ok"], BreachState(None, (True, False))),
+        (TWO_OF_THREE, ["failing", "ok", "ok", "failing"], BreachState(None, (False, False, True))),
+        (TWO_OF_THREE, ["failing", "inconclusive"], BreachState(None, (True,))),
+    ],
+)
+def test_the_state_holds_what_the_rule_reads(
+    rule: BreachRule | None, outcomes: list[Outcome], state: BreachState
+) -> None:
+    current = BreachState()
+    for i, outcome in enumerate(outcomes):
+        _, current = advance(current, outcome, rule, T0 + i * MINUTE)
+    assert current == state
+
+
+def test_a_streak_starts_on_a_whole_second() -> None:
+    _, state = advance(BreachState(), "failing", FOR_3M, T0 + timedelta(microseconds=700_000))
+    assert state.failing_since == T0
+
+
+@pytest.mark.parametrize(
+    ("state", "fields"),
+    [
+        (BreachState(), {}),
+        (BreachState(T0), {"failingSince": "2026-11-25T12:00:00Z"}),
+        (BreachState(None, (False, True, False, True)), {"recent": ".x.x"}),
+        (BreachState(None, (False, False)), {"recent": ".."}),
+    ],
+)
+def test_a_state_is_remembered_in_a_verdict_entry_and_recalled(
+    state: BreachState, fields: dict[str, str]
+) -> None:
+    assert remembered(state) == fields
+    assert recalled(fields | {"verdict": "pass"}) == state
+
+
+@pytest.mark.parametrize(
+    ("entry", "state"),
+    [
+        ({"failingSince": "2026-11-25T12:00:00"}, BreachState(T0)),  # no zone: UTC
+        ({"failingSince": "2026-11-25T13:00:00+01:00"}, BreachState(T0)),
+        ({"failingSince": "yesterday"}, BreachState()),
+        ({"failingSince": 12}, BreachState()),
+        ({"recent": "x?x"}, BreachState()),
+        ({"recent": ""}, BreachState()),
+    ],
+)
+def test_what_does_not_parse_is_a_fresh_streak(
+    entry: dict[str, object], state: BreachState
+) -> None:
+    assert recalled(entry) == state
+
+
+OUTCOMES: list[Outcome] = ["ok", "failing", "failing", "inconclusive", "failing", "ok", "failing"]
+OUTCOMES += ["failing", "failing", "failing", "failing", "ok"]
+
+
+@pytest.mark.parametrize("rule", [None, FOR_3M, TWO_OF_THREE])
+@pytest.mark.parametrize("restart", range(len(OUTCOMES)))
+def test_a_restart_resumes_where_the_state_was(rule: BreachRule | None, restart: int) -> None:
+    """A restart between two evaluations, with nothing but the verdict entry kept, gives the
+    verdicts an uninterrupted run gives (steps off the whole second, as real clocks are)."""
+    step = timedelta(seconds=50, microseconds=250_000)
+    uninterrupted = run(rule, OUTCOMES, step)
+    state = BreachState()
+    verdicts: list[str] = []
+    for i, outcome in enumerate(OUTCOMES):
+        if i == restart:
+            state = recalled(remembered(state))
+        verdict, state = advance(state, outcome, rule, T0 + i * step + timedelta(milliseconds=300))
+        verdicts.append(verdict)
+    assert verdicts == uninterrupted
+
+
+@pytest.mark.parametrize(
+    ("rule", "outcomes"),
+    [
+        (FOR_3M, ["failing", "failing", "failing"]),  # failingSince: once per streak
+        (TWO_OF_THREE, ["ok", "ok", "ok", "ok", "ok"]),  # recent: full, then unchanged
+        (TWO_OF_THREE, ["failing", "failing", "failing", "failing"]),
+    ],
+)
+def test_steady_outcomes_keep_the_remembered_fields(
+    rule: BreachRule, outcomes: list[Outcome]
+) -> None:
+    state = BreachState()
+    seen = []
+    for i, outcome in enumerate(outcomes):
+        _, state = advance(state, outcome, rule, T0 + i * MINUTE)
+        seen.append(remembered(state))
+    assert seen[-1] == seen[-2]

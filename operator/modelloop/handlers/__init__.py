@@ -42,6 +42,9 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     memo["kube"] = kube
     memo["queue"] = WorkQueue()
     memo["workers"] = []
+    # Before the first watch event: each object's memo is a shallow copy of this one, so a
+    # standby fills the same cache its evaluation reads once it leads.
+    _cache(memo)
     serve_metrics(memo)
     election = (memo.get("options") or {}).get("leader_election")
     if not election:

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +54,33 @@ def start_evaluation(memo: Any, kube: Kube, cache: WatchCache) -> "asyncio.Task[
     log.info(
         "metrics providers: %s", ", ".join(f"{n}={s.url}" for n, s in sources.items()) or "none"
     )
+    for source in sources.values():
+        problem = source.problem()
+        if problem is not None:
+            log.warning("%s: its Models are MetricsUnavailable until it is fixed", problem)
     evaluator = Evaluator(kube, sources, telemetry)
     memo["evaluator"] = evaluator
     return asyncio.create_task(_run(evaluator, cache))
 
 
 async def _run(evaluator: Evaluator, cache: WatchCache) -> None:
+    """One loop per lane (provider), each on its own thread: a provider that hangs until
+    its timeout holds up only its own Models."""
+    try:
+        await asyncio.gather(*(_tick_lane(evaluator, cache, lane) for lane in evaluator.lanes()))
+    finally:
+        evaluator.close()
+
+
+async def _tick_lane(evaluator: Evaluator, cache: WatchCache, lane: str) -> None:
+    loop = asyncio.get_running_loop()
+    thread = ThreadPoolExecutor(1, thread_name_prefix=f"evaluate-{lane or 'unconfigured'}")
     try:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
-                await asyncio.to_thread(evaluator.tick, cache)
+                await loop.run_in_executor(thread, evaluator.tick, cache, lane)
             except Exception:
-                log.exception("evaluation cycle failed; retrying at the next tick")
+                log.exception("evaluation cycle of lane %r failed; retrying at the next tick", lane)
     finally:
-        evaluator.close()
+        thread.shutdown(wait=False, cancel_futures=True)

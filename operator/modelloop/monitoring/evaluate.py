@@ -1,7 +1,7 @@
 """One Model's readings become verdicts. Pure: breach states go in and come out."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..api.model import BreachRule, ModelSpec
@@ -21,6 +21,8 @@ class Evaluated:
     samples: float | None
     reason: str | None = None
     unavailable: bool = False  # inconclusive because the data could not be read at all
+    # What the breach rule remembers after this evaluation (status keeps it).
+    state: BreachState = field(default_factory=BreachState)
 
 
 def evaluate_model(
@@ -52,6 +54,7 @@ def evaluate_model(
                 observation.samples,
                 reason,
                 unavailable=observation.error is not None,
+                state=new_states[key],
             )
         )
     for key, reading in sorted(readings.drift.items(), key=lambda kv: _order(kv[0])):

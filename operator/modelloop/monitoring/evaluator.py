@@ -6,6 +6,19 @@ sends the requests (bounded per provider, below Prometheus' own concurrency
 limit), folds the answers into verdicts, and patches a Model's status only when a
 verdict or condition changed. Models come from the watch cache the kopf event
 handlers fill, so an unchanged evaluation costs no Kubernetes API call at all.
+
+Faults stay with the Models they concern:
+
+- Each provider is a *lane* (``lanes``), ticked on its own thread by the operator:
+  a provider that hangs until its timeout delays only its own Models.
+- A provider that cannot be asked (an unreadable CA file, missing credentials) or is
+  not configured makes its Models ``MetricsUnavailable`` with the cause.
+- An exception while concluding one Model (bad data, a refused status write) is
+  logged with the Model and reported on it (the ``Healthy`` condition and a Warning
+  Event, once per distinct fault); the other Models are concluded all the same.
+
+What a breach rule remembers is in each verdict entry of the status; a Model this
+evaluator has no state for (a restart, a new leader) resumes from there.
 """
 
 import logging
@@ -15,7 +28,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -27,17 +39,20 @@ from ..api.resources import MODELS
 from ..conditions import condition, merge_conditions
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj
-from ..rollout.pairs import Snapshot
+from ..kube.status import write_status
 from .evaluate import evaluate_model
 from .plan import ModelKey, PlanMemo, Request, SeriesKey, Target, plan_cycle
 from .promql import expand
 from .readings import Answer, Readings, read
+from .snapshot import Snapshot
 from .source import PrometheusSource
-from .status import METRICS_UNAVAILABLE, update_status
+from .status import HEALTHY, METRICS_UNAVAILABLE, StatusUpdate, recall_states, update_status
 from .telemetry import Telemetry
 from .verdicts import BreachState
 
 log = logging.getLogger(__name__)
+UNCONFIGURED = ""  # the lane of Models whose provider is not configured, or whose spec is invalid
+ProviderProblem = tuple[str, str]  # the MetricsUnavailable reason and message
 
 
 @dataclass
@@ -49,24 +64,29 @@ class WatchCache:
     versions: dict[ModelKey, Obj] = field(default_factory=dict)
 
 
-def target_of(
-    body: Obj, versions: Mapping[ModelKey, Obj], specs: dict[ModelKey, tuple[Any, ModelSpec]]
-) -> Target | None:
-    """The Model as the evaluation sees it; None when its spec is invalid (serving says why).
+def parsed_spec(
+    body: Obj, specs: dict[ModelKey, tuple[object, ModelSpec | None]]
+) -> ModelSpec | None:
+    """The Model's spec; None when it is invalid (serving says why).
 
-    ``specs`` caches parsed specs by generation: parsing 1000 specs every cycle would
-    cost more than evaluating them."""
-    meta, status = body["metadata"], body.get("status") or {}
+    ``specs`` caches parsed specs (and refusals) by generation: parsing 1000 specs every
+    cycle would cost more than evaluating them."""
+    meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
     cached = specs.get(key)
     if cached is not None and cached[0] == meta.get("generation"):
-        spec = cached[1]
-    else:
-        try:
-            spec = ModelSpec.model_validate(body.get("spec") or {})
-        except ValidationError:
-            return None
-        specs[key] = (meta.get("generation"), spec)
+        return cached[1]
+    try:
+        spec: ModelSpec | None = ModelSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        spec = None
+    specs[key] = (meta.get("generation"), spec)
+    return spec
+
+
+def target_of(body: Obj, spec: ModelSpec, versions: Mapping[ModelKey, Obj]) -> Target:
+    """The Model as the evaluation sees it."""
+    meta, status = body["metadata"], body.get("status") or {}
     live = [status.get("stableVersion"), (status.get("canary") or {}).get("version")]
     live_versions = tuple(v for v in live if v)
     window = None
@@ -80,8 +100,16 @@ def target_of(
 def _single_value(answer: Answer) -> float | None:
     if answer.result is None or len(answer.result) != 1:
         return None
-    value = float(answer.result[0]["value"][1])
+    try:
+        value = float(answer.result[0]["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
     return value if math.isfinite(value) else None
+
+
+def _fault(error: Exception) -> str:
+    text = str(error).splitlines()[0][:300] if str(error) else ""
+    return text if isinstance(error, KubeError) else f"{type(error).__name__}: {text}"
 
 
 class Evaluator:
@@ -98,10 +126,13 @@ class Evaluator:
         self.clock = clock
         self.states: dict[ModelKey, dict[SeriesKey, BreachState]] = {}
         self.due: dict[ModelKey, float] = {}
-        self.specs: dict[ModelKey, tuple[Any, ModelSpec]] = {}
+        self.specs: dict[ModelKey, tuple[object, ModelSpec | None]] = {}
         self.new_data: dict[ModelKey, float] = {}
         self.snapshots: dict[ModelKey, Snapshot] = {}
-        self.plan_memo = PlanMemo()
+        self.failures: dict[ModelKey, str] = {}  # the fault last reported on each Model
+        # One per lane: a memo is not shared between threads.
+        self.plan_memos: dict[str | None, PlanMemo] = {}
+        self._evaluated: dict[str | None, int] = {}
         # Wakes a Model's reconcile: its new-data counter moved, or its canary has new values.
         self.wake: Callable[[ModelKey], None] | None = None
         self._pools = {
@@ -113,54 +144,103 @@ class Evaluator:
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def tick(self, cache: WatchCache) -> int:
-        """Evaluate the Models that are due; returns how many were evaluated."""
+    def lanes(self) -> list[str]:
+        """What can be ticked apart, each on its own thread: one lane per configured
+        provider, and one for the Models that name no configured provider."""
+        return [*self.sources, UNCONFIGURED]
+
+    def lane_of(self, spec: ModelSpec | None) -> str:
+        if spec is None or spec.metrics_provider not in self.sources:
+            return UNCONFIGURED
+        return spec.metrics_provider
+
+    def tick(self, cache: WatchCache, lane: str | None = None) -> int:
+        """Evaluate the Models of ``lane`` (None: of every lane) that are due; returns how
+        many were evaluated. Lanes may tick at once on different threads."""
         now_mono = time.monotonic()
-        for gone in set(self.due) - set(cache.models):
+        models = dict(cache.models)  # the watch changes the cache meanwhile, on its thread
+        self._forget_gone(models)
+        targets = []
+        for key, body in models.items():
+            if self.due.get(key, 0.0) > now_mono:
+                continue
+            spec = parsed_spec(body, self.specs)
+            if lane is not None and self.lane_of(spec) != lane:
+                continue
+            interval = parse_duration(
+                spec.evaluation_interval
+                if spec is not None
+                else ModelSpec.model_fields["evaluation_interval"].default
+            ).total_seconds()
+            self.due[key] = now_mono + max(interval, 1.0)
+            if spec is not None:
+                targets.append(target_of(body, spec, cache.versions))
+        if targets:
+            with self.telemetry.cycle_seconds.time():
+                self.cycle(targets, cache, lane)
+            self._evaluated[lane] = len(targets)
+            self.telemetry.models.set(sum(self._evaluated.values()))
+        return len(targets)
+
+    def _forget_gone(self, models: Mapping[ModelKey, Obj]) -> None:
+        for gone in (set(self.due) | set(self.states) | set(self.snapshots)) - models.keys():
             self.due.pop(gone, None)
             self.states.pop(gone, None)
             self.specs.pop(gone, None)
             self.new_data.pop(gone, None)
             self.snapshots.pop(gone, None)
-            self.plan_memo.forget(gone)
+            self.failures.pop(gone, None)
+            for memo in list(self.plan_memos.values()):
+                memo.forget(gone)
             self.telemetry.forget(*gone)
-        due = [key for key in cache.models if self.due.get(key, 0.0) <= now_mono]
-        targets = []
-        for key in due:
-            body = cache.models[key]
-            target = target_of(body, cache.versions, self.specs)
-            interval = parse_duration(
-                (body.get("spec") or {}).get("evaluationInterval", "30s")
-            ).total_seconds()
-            self.due[key] = now_mono + max(interval, 1.0)
-            if target is not None:
-                targets.append(target)
-        if targets:
-            with self.telemetry.cycle_seconds.time():
-                self.cycle(targets, cache)
-            self.telemetry.models.set(len(targets))
-        return len(targets)
 
-    def cycle(self, targets: list[Target], cache: WatchCache) -> None:
+    def cycle(self, targets: list[Target], cache: WatchCache, lane: str | None = None) -> None:
         now = self.clock()
         templates = {}
-        for key, body in cache.templates.items():
+        for key, body in dict(cache.templates).items():
             try:
                 templates[key] = MetricTemplateSpec.model_validate(body.get("spec") or {})
             except ValidationError:
                 continue
-        plan = plan_cycle(targets, templates, now, self.plan_memo)
+        memo = self.plan_memos.setdefault(lane, PlanMemo())
+        plan = plan_cycle(targets, templates, now, memo)
         readings = read(plan, self._ask(plan.requests))
         self._read_new_data(targets)
+        problems = {
+            name: source.problem()
+            for name, source in self.sources.items()
+            if lane is None or lane == name
+        }
         for target in targets:
-            provider_error = None
-            if target.spec.metrics_provider not in self.sources:
-                known = ", ".join(sorted(self.sources)) or "none"
-                provider_error = (
-                    f"metricsProvider {target.spec.metrics_provider!r} is not configured in the "
-                    f"operator (configured: {known})"
+            try:
+                self._conclude(
+                    target,
+                    readings.get(target.key, Readings()),
+                    self._provider_problem(target, problems),
+                    now,
+                    cache,
                 )
-            self._conclude(target, readings.get(target.key, Readings()), provider_error, now, cache)
+            except KubeError as error:
+                if not error.not_found:  # a Model deleted meanwhile is no fault
+                    self._failed(target, error, now, cache)
+            except Exception as error:
+                self._failed(target, error, now, cache)
+            else:
+                self.failures.pop(target.key, None)
+
+    def _provider_problem(
+        self, target: Target, problems: Mapping[str, str | None]
+    ) -> ProviderProblem | None:
+        provider = target.spec.metrics_provider
+        if provider not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none"
+            return (
+                "UnknownProvider",
+                f"metricsProvider {provider!r} is not configured in the operator "
+                f"(configured: {known})",
+            )
+        problem = problems.get(provider)
+        return ("ProviderUnusable", problem) if problem is not None else None
 
     def _read_new_data(self, targets: list[Target]) -> None:
         """The counters of the new-data trigger; a changed one wakes the training reconcile."""
@@ -210,60 +290,64 @@ class Evaluator:
         self,
         target: Target,
         readings: Readings,
-        provider_error: str | None,
+        problem: ProviderProblem | None,
         now: datetime,
         cache: WatchCache,
     ) -> None:
-        evaluated, states = evaluate_model(
-            target.spec, readings, self.states.get(target.key, {}), now
-        )
-        self.states[target.key] = states
+        body = cache.models.get(target.key)
+        if body is None:
+            return
+        states = self.states.get(target.key)
+        if states is None:  # a restart or a new leader: resume the breach clocks in status
+            states = recall_states((body.get("status") or {}).get("verdicts") or [])
+        evaluated, self.states[target.key] = evaluate_model(target.spec, readings, states, now)
         self.telemetry.record(target.namespace, target.name, evaluated)
         self.snapshots[target.key] = Snapshot(now, tuple(evaluated))
         if len(target.versions) > 1 and self.wake is not None:
             self.wake(target.key)  # the canary analysis reads these values
-        body = cache.models.get(target.key)
-        for _attempt in range(2):
-            if body is None:
-                return
-            status = body.get("status") or {}
+        generation = body["metadata"].get("generation")
+        updates: list[StatusUpdate] = []
+
+        def change(status: Obj) -> Obj:
             update = update_status(
                 status.get("verdicts") or [],
                 status.get("conditions") or [],
                 evaluated,
                 now,
-                body["metadata"].get("generation"),
+                generation,
             )
+            updates.append(update)
             conditions = update.conditions
-            if provider_error is not None:
-                conditions = merge_conditions(
-                    conditions,
-                    [condition(METRICS_UNAVAILABLE, "True", "UnknownProvider", provider_error)],
-                    now,
-                    body["metadata"].get("generation"),
-                )
-            if update.verdicts == (status.get("verdicts") or []) and conditions == (
-                status.get("conditions") or []
-            ):
-                return
-            try:
-                self.kube.merge_patch(
-                    MODELS,
-                    target.namespace,
-                    target.name,
-                    {
-                        "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
-                        "status": {"verdicts": update.verdicts, "conditions": conditions},
-                    },
-                    sub="status",
-                )
-            except KubeError as error:
-                if not error.conflict:
-                    log.warning("status of %s/%s: %s", *target.key, error)
-                    return
-                body = self.kube.get(MODELS, target.namespace, target.name)
-                continue
-            self.telemetry.patches.inc()
-            for event in update.events:
-                post_event(self.kube, body, event.reason, event.message, event.type)
+            if problem is not None:
+                unavailable = condition(METRICS_UNAVAILABLE, "True", *problem)
+                conditions = merge_conditions(conditions, [unavailable], now, generation)
+            return status | {"verdicts": update.verdicts, "conditions": conditions}
+
+        written = write_status(self.kube, MODELS, body, change)
+        if written is None or not written.written:
             return
+        self.telemetry.patches.inc()
+        for event in updates[-1].events:
+            post_event(self.kube, written.body, event.reason, event.message, event.type)
+
+    def _failed(self, target: Target, error: Exception, now: datetime, cache: WatchCache) -> None:
+        """One Model's fault: logged with the Model, and said on it once (the Healthy
+        condition, when the status still takes a write, and a Warning Event)."""
+        log.error("evaluation of %s/%s failed", *target.key, exc_info=error)
+        message = f"evaluation failed: {_fault(error)}"
+        body = cache.models.get(target.key)
+        if body is None or self.failures.get(target.key) == message:
+            return
+        self.failures[target.key] = message
+        generation = body["metadata"].get("generation")
+        failed = condition(HEALTHY, "Unknown", "EvaluationFailed", message)
+
+        def change(status: Obj) -> Obj:
+            current = status.get("conditions") or []
+            return status | {"conditions": merge_conditions(current, [failed], now, generation)}
+
+        try:
+            write_status(self.kube, MODELS, body, change)
+        except Exception as refused:  # e.g. the same refusal again: the Event still says it
+            log.warning("status of %s/%s: %s", *target.key, _fault(refused))
+        post_event(self.kube, body, "EvaluationFailed", message, "Warning")

@@ -1,6 +1,11 @@
 """One configured Prometheus endpoint: instant queries with a timeout, each failure
 named by kind, every request counted. Synchronous (prometheus-api-client uses
-requests): call it from worker threads, never from the event loop."""
+requests): call it from worker threads, never from the event loop.
+
+A fault stays the fault of one query: nothing a query meets raises out of ``query``.
+No retries: a refused connection fails at once and a silent endpoint after its
+timeout, so the next cycle asks again instead of the client sleeping between tries
+(prometheus-api-client retries three times with back-off by default)."""
 
 import time
 from typing import Any
@@ -8,11 +13,14 @@ from typing import Any
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
+from urllib3.util.retry import Retry
 
 from ..api.durations import parse_duration
 from .providers import Credentials, ProviderConfig
 from .readings import Answer
 from .telemetry import Telemetry
+
+NO_RETRIES = Retry(total=0, read=False)  # as requests' own default: a read timeout stays one
 
 
 class PrometheusSource:
@@ -23,38 +31,66 @@ class PrometheusSource:
         self.url = config.url
         self.max_concurrency = config.max_concurrency
         self._timeout = parse_duration(config.timeout).total_seconds()
-        self._unusable = credentials.error
+        self._credentials_error = credentials.error
+        self._ca_file = config.tls.ca_file
         self._telemetry = telemetry
         session = requests.Session()
-        if config.tls.ca_file:
+        # The client ignores disable_ssl when given a session: the session says it.
+        if config.tls.insecure_skip_verify:
+            session.verify = False
+        elif config.tls.ca_file:
             session.verify = config.tls.ca_file
         # The library's annotations are narrower than what it accepts (None, float).
-        options: dict[str, Any] = {"headers": credentials.headers, "auth": credentials.auth}
+        options: dict[str, Any] = {
+            "headers": credentials.headers,
+            "auth": credentials.auth,
+            "timeout": self._timeout,
+            "retry": NO_RETRIES,
+        }
         self._client = PrometheusConnect(
             url=config.url,
-            disable_ssl=config.tls.insecure_skip_verify,
             session=session,
-            timeout=self._timeout,  # type: ignore[arg-type]
             # Combined queries get long; POST keeps them out of URL length limits.
             method="POST",
             **options,
         )
 
+    def problem(self) -> str | None:
+        """Why no query can be sent now (credentials, an unreadable CA file), or None.
+        The CA file is checked every time: a Secret volume may be mounted late."""
+        if self._credentials_error is not None:
+            return self._credentials_error
+        if self._ca_file is not None:
+            try:
+                with open(self._ca_file, "rb") as ca:
+                    ca.read(1)
+            except OSError as error:
+                cause = error.strerror or type(error).__name__
+                return f"provider {self.name}: tls.caFile {self._ca_file} cannot be read: {cause}"
+        return None
+
     def query(self, promql: str) -> Answer:
-        if self._unusable is not None:
-            return Answer(error=self._unusable)
+        problem = self.problem()
+        if problem is not None:
+            return Answer(error=problem)
         started = time.monotonic()
         kind = None
         try:
             result = self._client.custom_query(promql, params={"timeout": f"{self._timeout:g}"})
         except requests.Timeout:
             kind, error = "timeout", f"Prometheus {self.name} timed out after {self._timeout:g}s"
+        except requests.exceptions.SSLError as exc:
+            kind, error = "tls", f"Prometheus {self.name}: TLS: {_first_line(exc)}"
         except requests.ConnectionError as exc:
             kind, error = "connection", f"Prometheus {self.name} unreachable: {_first_line(exc)}"
         except PrometheusApiClientException as exc:
             kind, error = "http", f"Prometheus {self.name} refused the query: {_first_line(exc)}"
         except (requests.RequestException, ValueError, KeyError) as exc:
             kind, error = "response", f"Prometheus {self.name}: bad response: {_first_line(exc)}"
+        except Exception as exc:  # whatever else one query meets is that query's error
+            problem = self.problem()  # e.g. the CA file went away since the last check
+            kind = "other"
+            error = problem or f"Prometheus {self.name}: {type(exc).__name__}: {_first_line(exc)}"
         finally:
             self._telemetry.request_seconds.labels(self.name).observe(time.monotonic() - started)
         if kind is not None:

@@ -5,14 +5,21 @@ Status changes only when a verdict (or its reason) does: a verdict entry keeps
 the value and the sample count as of its last change, and condition messages are built from those
 entries, so an evaluation that changes no verdict yields an identical status and
 costs no API call. Live values go to the operator's /metrics instead.
+
+A verdict entry also keeps what its breach rule remembers (``failingSince``,
+``recent``; see ``verdicts.remembered``), so a restarted or newly elected operator
+resumes every breach clock where the old one left it (``recall_states``).
 """
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from ..conditions import condition, merge_conditions
 from .evaluate import Evaluated
+from .plan import SeriesKey
+from .verdicts import REMEMBERED, BreachState, recalled, remembered, stamp
 
 HEALTHY = "Healthy"
 DEGRADED = "Degraded"
@@ -38,8 +45,19 @@ def _key(v: dict[str, Any]) -> tuple[str, str, str, str]:
     return (v.get("kind", "metric"), v["metric"], v["slice"], v["version"])
 
 
-def _stamp(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _finite(value: float | None) -> bool:
+    """Whether a number may go into status: the API server refuses NaN and infinities."""
+    return value is not None and math.isfinite(value)
+
+
+def recall_states(verdicts: list[dict[str, Any]]) -> dict[SeriesKey, BreachState]:
+    """The breach states the verdict entries of a Model's status keep: where a restarted or
+    newly elected operator resumes each series' breach rule."""
+    return {
+        SeriesKey(v.get("kind", "metric"), v["metric"], v["slice"], v["version"]): recalled(v)
+        for v in verdicts
+        if any(field in v for field in REMEMBERED)
+    }
 
 
 def describe(v: dict[str, Any]) -> str:
@@ -78,15 +96,16 @@ def update_status(
             "version": e.series.version,
             "verdict": e.verdict,
         }
+        memory = remembered(e.state)
         old = before.get(_key(entry))
         if old is not None and (old.get("verdict"), old.get("reason")) == (e.verdict, e.reason):
-            verdicts.append(old)
+            verdicts.append({k: v for k, v in old.items() if k not in REMEMBERED} | memory)
             continue
-        entry |= {"since": _stamp(now)}
-        entry |= {k: v for k, v in (("value", e.value), ("samples", e.samples)) if v is not None}
+        entry |= {"since": stamp(now)}
+        entry |= {k: v for k, v in (("value", e.value), ("samples", e.samples)) if _finite(v)}
         if e.reason:
             entry["reason"] = e.reason
-        verdicts.append(entry)
+        verdicts.append(entry | memory)
         changes.append((entry, old))
     return StatusUpdate(
         verdicts, _conditions(conditions, verdicts, evaluated, now, generation), _events(changes)

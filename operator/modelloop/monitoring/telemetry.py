@@ -55,7 +55,7 @@ class Telemetry:
         )
         self.errors = Counter(
             "modelloop_prometheus_errors",
-            "Failed Prometheus queries by kind (timeout, connection, http, response)",
+            "Failed Prometheus queries by kind (timeout, tls, connection, http, response, other)",
             ("provider", "kind"),
             registry=r,
         )

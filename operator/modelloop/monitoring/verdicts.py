@@ -1,18 +1,21 @@
 """From one observation to a verdict: the objective, the minimum-sample rule and
-the breach rule. Pure: the caller keeps each series' ``BreachState`` between cycles.
+the breach rule. Pure: the caller keeps each series' ``BreachState`` between cycles, and
+each verdict entry in status keeps it across a restart or a failover.
 
 Reasons never carry live numbers (the value and sample count travel beside them),
 so a reason changes only when the cause does.
 
 Honest uncertainty: a failed query, no series, NaN or Inf, or too few samples is
 ``inconclusive`` — never ``breach`` — and it interrupts a failing streak, so a
-breach always rests on consecutive conclusive evidence.
+breach always rests on consecutive conclusive evidence. A value that is not a
+number is "no data" and never reaches status (the API server refuses NaN).
 """
 
 import math
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from ..api.durations import parse_duration
 from ..api.model import BreachRule, Objective
@@ -41,12 +44,12 @@ def judge(observation: Observation, objective: Objective | None, min_samples: in
     if observation.error is not None:
         return Judgement("inconclusive", observation.error)
     value = observation.value
-    if value is None or math.isnan(value) or math.isinf(value):
-        return Judgement("inconclusive", f"the query returned {value}")  # NaN, Inf: stable text
+    if value is None or not math.isfinite(value):
+        return Judgement("inconclusive", no_data("query", value))
     if min_samples > 0:
         samples = observation.samples
-        if samples is None or math.isnan(samples):
-            return Judgement("inconclusive", "the sample-count query returned no value")
+        if samples is None or not math.isfinite(samples):
+            return Judgement("inconclusive", no_data("sample-count query", samples))
         if samples < min_samples:
             return Judgement("inconclusive", f"fewer samples than minSamples {min_samples}")
     if objective is None:
@@ -58,34 +61,89 @@ def judge(observation: Observation, objective: Objective | None, min_samples: in
     return Judgement("ok")
 
 
+def no_data(query: str, value: float | None) -> str:
+    """Why a value that is not a number is no evidence: a slice without traffic divides
+    0 by 0. Stable text: the same cause gives the same reason every cycle."""
+    if value is None:
+        return f"no data: the {query} returned no value"
+    if math.isnan(value):
+        return f"no data: the {query} returned NaN (no traffic on this slice?)"
+    return f"no data: the {query} returned {value:+} (a division by zero?)"
+
+
 @dataclass(frozen=True)
 class BreachState:
-    """What the breach rule remembers about one series between evaluations."""
+    """What the breach rule remembers about one series between evaluations: only what its
+    rule reads, so a verdict entry in status can carry it across a restart or a failover
+    (``remembered`` and ``recalled``)."""
 
-    failing_since: datetime | None = None
-    recent: tuple[bool, ...] = ()  # conclusive outcomes, newest last: True = failing
+    failing_since: datetime | None = None  # a 'for' rule: when the failing streak began
+    # An 'ofLast' rule: the last conclusive outcomes, newest last; True = failing.
+    recent: tuple[bool, ...] = ()
 
 
 def advance(
     state: BreachState, outcome: Outcome, rule: BreachRule | None, now: datetime
 ) -> tuple[VerdictName, BreachState]:
     """Fold one outcome into the breach rule; return the verdict and the new state."""
+    lasting = parse_duration(rule.for_) if rule is not None and rule.for_ is not None else None
+    of_last = rule.of_last if rule is not None else None
+    recent = state.recent[-of_last.evaluations :] if of_last is not None else ()
     if outcome == "inconclusive":
-        return "inconclusive", replace(state, failing_since=None)
+        return "inconclusive", BreachState(None, recent)
     failing = outcome == "failing"
-    keep = rule.of_last.evaluations if rule and rule.of_last else 1
-    state = BreachState(
-        failing_since=(state.failing_since or now) if failing else None,
-        recent=(*state.recent, failing)[-keep:],
-    )
+    since = None
+    if failing and lasting is not None:
+        # Whole seconds: the state in memory is the one its verdict entry gives back.
+        since = state.failing_since or now.replace(microsecond=0)
+    if of_last is not None:
+        recent = (*recent, failing)[-of_last.evaluations :]
+    state = BreachState(since, recent)
     if not failing:
         return "pass", state
-    if rule is None or (rule.for_ is None and rule.of_last is None):
-        return "breach", state
-    if rule.of_last is not None:
-        held = sum(state.recent) >= rule.of_last.failures
+    if of_last is not None:
+        held = sum(recent) >= of_last.failures
+    elif lasting is not None and since is not None:
+        held = now - since >= lasting
     else:
-        assert rule.for_ is not None
-        assert state.failing_since is not None
-        held = now - state.failing_since >= parse_duration(rule.for_)
+        held = True
     return ("breach" if held else "pass"), state
+
+
+FAILING, OK = "x", "."
+REMEMBERED = ("failingSince", "recent")  # the fields of a verdict entry that hold a BreachState
+
+
+def stamp(moment: datetime) -> str:
+    """A time as status writes it (RFC 3339, whole seconds, UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def remembered(state: BreachState) -> dict[str, str]:
+    """The fields of a verdict entry that keep ``state``: ``failingSince`` while a 'for'
+    rule's streak lasts, ``recent`` (e.g. ``"..x.x"``) for an 'ofLast' rule. Both stay the
+    same between evaluations that change nothing, so they cost no status write."""
+    fields = {}
+    if state.failing_since is not None:
+        fields["failingSince"] = stamp(state.failing_since)
+    if state.recent:
+        fields["recent"] = "".join(FAILING if failing else OK for failing in state.recent)
+    return fields
+
+
+def recalled(entry: Mapping[str, Any]) -> BreachState:
+    """The state a verdict entry keeps; what does not parse is forgotten (a fresh streak)."""
+    since = None
+    raw = entry.get("failingSince")
+    if isinstance(raw, str):
+        try:
+            since = datetime.fromisoformat(raw)
+        except ValueError:
+            since = None
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    recent = entry.get("recent")
+    outcomes: tuple[bool, ...] = ()
+    if isinstance(recent, str) and set(recent) <= {FAILING, OK}:
+        outcomes = tuple(c == FAILING for c in recent)
+    return BreachState(since, outcomes)
