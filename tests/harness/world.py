@@ -67,6 +67,23 @@ def model(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def create_served_model(kube: Kube, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    """A Model like the World's, named ``name``, with ``spec``, and its first version."""
+    body = model(spec)
+    body["metadata"]["name"] = name
+    kube.create(MODELS, namespace, body)
+    kube.create(
+        MODEL_VERSIONS,
+        namespace,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ModelVersion",
+            "metadata": {"name": f"{name}-v1"},
+            "spec": {"model": name, "uri": f"s3://m/{name}"},
+        },
+    )
+
+
 class OperatorWorld:
     """The operator pointed at a test Prometheus, and what tests read of the Model it runs."""
 

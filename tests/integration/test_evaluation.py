@@ -20,6 +20,7 @@ from tests.harness.world import (
     PRECISION,
     SPARSE,
     World,
+    create_served_model,
     model,
     sample,
     slices,
@@ -333,19 +334,8 @@ def test_provider_credentials_come_from_secrets_in_the_operator_namespace(
     operator(f"--providers={providers}")
     metric = PRECISION | {"minSamples": 0}
     for name, provider in (("fraud", "test"), ("plain", "unauthorised"), ("lost", "missing")):
-        body = model({"slices": slices("eu"), "metrics": [metric], "metricsProvider": provider})
-        body["metadata"]["name"] = name
-        kube.create(MODELS, namespace, body)
-        kube.create(
-            MODEL_VERSIONS,
-            namespace,
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ModelVersion",
-                "metadata": {"name": f"{name}-v1"},
-                "spec": {"model": name, "uri": f"s3://m/{name}"},
-            },
-        )
+        spec = {"slices": slices("eu"), "metrics": [metric], "metricsProvider": provider}
+        create_served_model(kube, namespace, name, spec)
 
     def verdict(name: str) -> tuple[str, str]:
         status = (kube.get(MODELS, namespace, name) or {}).get("status") or {}

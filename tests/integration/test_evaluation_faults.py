@@ -14,9 +14,18 @@ from tests.harness.admission import deny_operator_writes
 from tests.harness.controlplane import ControlPlane
 from tests.harness.processes import free_port
 from tests.harness.waiting import wait_for
-from tests.harness.world import BAD, GOOD, PRECISION, World, model, sample, slices, traffic
+from tests.harness.world import (
+    BAD,
+    GOOD,
+    PRECISION,
+    World,
+    create_served_model,
+    sample,
+    slices,
+    traffic,
+)
 
-from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
+from modelloop.api.resources import GROUP, MODELS, VERSION
 from modelloop.kube.rest import EVENTS, Kube
 
 SILENT_TIMEOUT = 20  # seconds: a cycle that waited for this provider would be this late
@@ -33,19 +42,8 @@ def silent() -> Iterator[str]:
 
 def add_model(kube: Kube, namespace: str, name: str, provider: str) -> None:
     """Another Model like the World's, on ``provider``, with its first version."""
-    body = model({"slices": slices("eu"), "metrics": [PRECISION], "metricsProvider": provider})
-    body["metadata"]["name"] = name
-    kube.create(MODELS, namespace, body)
-    kube.create(
-        MODEL_VERSIONS,
-        namespace,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "ModelVersion",
-            "metadata": {"name": f"{name}-v1"},
-            "spec": {"model": name, "uri": f"s3://m/{name}"},
-        },
-    )
+    spec = {"slices": slices("eu"), "metrics": [PRECISION], "metricsProvider": provider}
+    create_served_model(kube, namespace, name, spec)
 
 
 def status(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
