@@ -27,14 +27,24 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from .rest import Kube, KubeError, Obj, Resource
+from .rest import KubeError, Obj, Resource
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 4
 
 StatusChange = Callable[[Obj], Obj]
+
+
+class StatusApi(Protocol):
+    """What the writer needs of the API client (``kube.rest.Kube`` is one)."""
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None: ...
+
+    def merge_patch(
+        self, resource: Resource, namespace: str | None, name: str, patch: Obj, sub: str = ""
+    ) -> Obj: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ def json_safe(value: Any) -> Any:
 
 
 def write_status(
-    kube: Kube,
+    kube: StatusApi,
     resource: Resource,
     body: Obj,
     change: StatusChange,

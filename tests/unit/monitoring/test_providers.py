@@ -11,7 +11,7 @@ from modelloop.monitoring.readings import Answer
 from modelloop.monitoring.source import PrometheusSource
 from modelloop.monitoring.telemetry import Telemetry
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "operator" / "providers.yaml"
+EXAMPLE = Path(__file__).parents[3] / "examples" / "operator" / "providers.yaml"
 
 
 def test_the_example_configuration_loads() -> None:

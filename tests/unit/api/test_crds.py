@@ -10,7 +10,7 @@ from modelloop.api.crdgen import crd, rendered_files
 from modelloop.api.docgen import render_reference
 from modelloop.api.resources import KINDS, Kind
 
-CRD_DIR = Path(__file__).parents[2] / "crds"
+CRD_DIR = Path(__file__).parents[3] / "crds"
 # The only places where unknown fields are kept: embedded templates the API
 # server validates when the operator creates the Deployment, Job or route (only
 # the parts the operator reads are declared in them).
