@@ -8,11 +8,14 @@ import pytest
 from prometheus_api_client import PrometheusConnect
 from tests.harness.admission import deny_operator_writes
 from tests.harness.canary import (
+    ACCURACY,
     CANARY,
     MODEL,
     STABLE,
     CanaryFleet,
     CanaryWorld,
+    StatusLog,
+    changes,
     forward_only,
     percent,
     rollout,
@@ -89,7 +92,7 @@ def test_too_little_labelled_traffic_stays_inconclusive_until_the_deadline(
     assert {row["outcome"] for row in canary["analysis"]} == {"inconclusive"}
     # Each row says why: too few samples, or no series at all in the window yet.
     for row in canary["analysis"]:
-        assert row["reason"].startswith(("too few samples for", "no value for")), row
+        assert row["code"] in ("TooFewSamples", "NoValue"), row
     world.await_phase(CANARY, "RolledBack", timeout=60)
     assert world.condition("RolledBack")["reason"] == "Inconclusive"
     assert max(world.canary_weights()) == 10
@@ -218,3 +221,77 @@ def test_identical_candidates_with_noisy_metrics_are_never_rolled_back(
         "the data plane follows every promotion",
     )
     assert all(forward_only(fleet.canary_weights(name)) for name in fleet.names)
+
+
+def test_an_identical_candidate_under_the_default_canary_check_is_promoted_on_10_slices(
+    canary_world: Callable[..., CanaryWorld], control_plane: ControlPlane
+) -> None:
+    """The metric says nothing of how to judge the canary (no ``canary`` settings): the
+    default, test auto, z-tests the proportions with their sample counts. An identical
+    candidate on 10 slices passes; the old default (a raw difference, nothing allowed)
+    failed one of the 10 pairs at the first analysis almost surely. The confidence is the
+    null case's: at most 1 run in 1000 rolls it back by chance."""
+    ten = [f"s{i}" for i in range(10)]
+    steps = rollout(confidence=0.999)
+    steps["steps"] = [{"weight": 50, "duration": "6s"}, {"weight": 100}]
+    default_check = {k: v for k, v in ACCURACY.items() if k != "canary"}
+    same = dict.fromkeys(ten, 0.85)
+    world = canary_world(
+        "gateway-managed",
+        same,
+        same,
+        dict.fromkeys(ten, 8.0),
+        slices=[{"name": s, "matchLabels": {"slice": s}} for s in ten],
+        metrics=[default_check],
+        rollout=steps,
+    )
+    log = StatusLog(control_plane.admin.kubeconfig, world.namespace, MODEL)
+    try:
+        world.release()
+        world.await_phase(CANARY, "Serving", timeout=150)
+    finally:
+        log.stop()
+    assert world.events("RolledBack") == []
+    analyses = log.analyses()
+    assert not [r for rows in analyses for r in rows if r["outcome"] == "fail"], analyses
+    # The promotion rests on analyses that z-tested all 10 slices and found no regression.
+    passed = [
+        rows
+        for rows in analyses
+        if {(r["outcome"], r["code"]) for r in rows} == {("pass", "NotSignificant")}
+    ]
+    assert passed, analyses
+    assert all(sorted(r["slice"] for r in rows) == ten for rows in passed)
+    wait_for(lambda: world.canary_weights()[-1] == 100, 30, "the data plane follows")
+    assert [w for w in changes(world.canary_weights()) if w] == [50, 100]
+
+
+def test_steps_shortened_at_the_second_step_restart_the_rollout_at_the_first(
+    canary_world: Callable[..., CanaryWorld], control_plane: ControlPlane
+) -> None:
+    """10→50→100 edited to 20→100 while the canary is at 50%: the documented rule restarts
+    the rollout at the first step of the new steps (weight 20), says so in an Event and the
+    Progressing condition, and goes on to promotion, once (no restart loop)."""
+    steps = rollout()
+    steps["steps"][1]["duration"] = "5m"  # the rollout waits at 50% for the edit
+    world = canary_world("gateway-managed", GOOD, BETTER, rollout=steps)
+    world.release()
+    wait_for(lambda: (world.status().get("canary") or {}).get("weight") == 50, 120, "step 2 at 50%")
+    log = StatusLog(control_plane.admin.kubeconfig, world.namespace, MODEL)
+    try:
+        shorter = [{"weight": 20, "duration": "4s"}, {"weight": 100}]
+        world.kube.merge_patch(
+            MODELS, world.namespace, MODEL, {"spec": {"rollout": {"steps": shorter}}}
+        )
+        world.await_phase(CANARY, "Serving", timeout=150)
+    finally:
+        log.stop()
+    [restarted] = world.events("RolloutRestarted")
+    assert "restarted at step 1 of 2 (20%)" in restarted
+    assert "StepsChanged" in log.reasons("Progressing"), log.reasons("Progressing")
+    # From step 2 at 50% straight to step 1 at 20%, analysed there, then promoted.
+    assert log.steps()[:2] == [(1, 50), (0, 20)], log.steps()
+    wait_for(lambda: world.canary_weights()[-1] == 100, 30, "the data plane follows")
+    assert [w for w in changes(world.canary_weights()) if w] == [10, 50, 20, 100]
+    assert world.condition("Promoted")["reason"] == "Promoted"
+    assert world.operator.running

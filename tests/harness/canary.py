@@ -3,12 +3,14 @@ processes (stable and candidate) whose per-slice accuracy the test controls, a r
 Prometheus scraping both, the operator, and a traffic generator that splits its
 requests by the weights the operator wrote in the route (or the replica counts)."""
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from kubernetes import client, config, watch
 from tests.harness.modelserver import ModelServer
 from tests.harness.processes import Process, free_port
 from tests.harness.prometheus import PrometheusServer, scrape_config
@@ -25,6 +27,7 @@ from tests.harness.world import SERVING_IMAGE, OperatorWorld
 from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
 from modelloop.kube.rest import DEPLOYMENTS, Kube, Resource
 
+T = TypeVar("T")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 MODEL, STABLE, CANARY = "churn", "churn-v1", "churn-v2"
 SLICES = ("mobile", "web")
@@ -61,7 +64,9 @@ def rollout(**analysis: Any) -> dict[str, Any]:
         "steps": [
             {"weight": 10, "duration": "4s"},
             {"weight": 50, "duration": "4s"},
-            {"weight": 100},
+            # Promotion is the move into 100%: no time is spent there, and a duration would
+            # count against analysis.stepTimeout like the others.
+            {"weight": 100, "duration": "0s"},
         ],
         "analysis": {
             "interval": "2s",
@@ -96,12 +101,22 @@ def model(traffic: dict[str, Any], model_name: str = MODEL, **spec: Any) -> dict
     }
 
 
-def version(name: str, model_name: str = MODEL) -> dict[str, Any]:
+def version(name: str, model_name: str = MODEL, slices: Sequence[str] = SLICES) -> dict[str, Any]:
+    """A version made outside ModelLoop, with its trainer's offline evaluation: as good as
+    the champion on every slice (what the tests vary shows online only), so that the
+    default offline gate (no slice worse beyond noise) validates it."""
+    offline = [
+        {"metric": ACCURACY["name"], "slice": s, "value": 0.9, "samples": 1000} for s in slices
+    ]
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelVersion",
         "metadata": {"name": name},
-        "spec": {"model": model_name, "uri": f"s3://models/{model_name}/{name}"},
+        "spec": {
+            "model": model_name,
+            "uri": f"s3://models/{model_name}/{name}",
+            "metrics": {"candidate": offline, "champion": offline},
+        },
     }
 
 
@@ -176,15 +191,16 @@ class CanaryWorld(OperatorWorld):
         )
         if traffic == "gateway-patch":
             kube.create(HTTPROUTES, namespace, user_route(namespace))
-        kube.create(MODELS, namespace, model(TRAFFIC[traffic], **spec))
-        kube.create(MODEL_VERSIONS, namespace, version(STABLE))
+        created = kube.create(MODELS, namespace, model(TRAFFIC[traffic], **spec))
+        self.slices = [s["name"] for s in created["spec"]["slices"]]
+        kube.create(MODEL_VERSIONS, namespace, version(STABLE, slices=self.slices))
         reader = weight_reader(kube, namespace, traffic)
         wait_for(lambda: percent(reader()) == {STABLE: 100}, 60, f"{STABLE} takes all traffic")
         self.traffic = parts.generator(reader, self.servers, rates)
 
     def release(self) -> None:
         """The candidate appears (made outside ModelLoop): validated, then rolled out."""
-        self.kube.create(MODEL_VERSIONS, self.namespace, version(CANARY))
+        self.kube.create(MODEL_VERSIONS, self.namespace, version(CANARY, slices=self.slices))
 
     def phase_of(self, name: str) -> str | None:
         body = self.kube.get(MODEL_VERSIONS, self.namespace, name) or {}
@@ -278,3 +294,79 @@ def percent(weights: Mapping[str, int]) -> dict[str, int]:
 def forward_only(weights: list[int]) -> bool:
     """No flapping: within a rollout the canary's weight only grows."""
     return all(a <= b for a, b in pairwise(weights))
+
+
+def changes(values: Sequence[T]) -> list[T]:
+    """The values without their repeats in a row: [10, 10, 50, 50, 20] -> [10, 50, 20]."""
+    return [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
+
+
+class StatusLog:
+    """Every status a Model had, in order, as a watch delivers each write: a condition that
+    one reconcile writes and the next replaces is seen too, where a poll could miss it."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, name: str) -> None:
+        self._api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+        self._statuses: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watching = threading.Event()
+        self._thread = threading.Thread(
+            target=self._watch, args=(namespace, name), name="status-log", daemon=True
+        )
+        self._thread.start()
+        wait_for(self._watching.is_set, 30, f"a watch on Model {name}")
+
+    def _watch(self, namespace: str, name: str) -> None:
+        models = client.CustomObjectsApi(self._api)
+        resource_version: str | None = None  # each watch goes on where the last one ended
+        while not self._stopping.is_set():
+            stream = watch.Watch()  # type: ignore[no-untyped-call]
+            try:
+                for event in stream.stream(  # type: ignore[no-untyped-call]
+                    models.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    "models",
+                    field_selector=f"metadata.name={name}",
+                    resource_version=resource_version,
+                    timeout_seconds=2,
+                ):
+                    body = event["object"]
+                    resource_version = body["metadata"]["resourceVersion"]
+                    with self._lock:
+                        self._statuses.append(body.get("status") or {})
+                    self._watching.set()
+                    if self._stopping.is_set():
+                        stream.stop()  # type: ignore[no-untyped-call]
+            except client.ApiException:
+                resource_version = None  # 410 Gone: watch again from the current state
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        self._api.close()
+
+    @property
+    def statuses(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._statuses)
+
+    def reasons(self, type_: str) -> list[str]:
+        """The reasons the condition ``type_`` had, in order, without repeats in a row."""
+        seen = [
+            next((c["reason"] for c in s.get("conditions") or [] if c["type"] == type_), None)
+            for s in self.statuses
+        ]
+        return changes([r for r in seen if r])
+
+    def steps(self) -> list[tuple[int, int]]:
+        """The canary's (step, weight) in order, without repeats in a row."""
+        return changes([(c["step"], c["weight"]) for s in self.statuses if (c := s.get("canary"))])
+
+    def analyses(self) -> list[list[dict[str, Any]]]:
+        """Each analysis the canary status showed, in order: its rows per metric and slice."""
+        return changes(
+            [c["analysis"] for s in self.statuses if (c := s.get("canary")) and c.get("analysis")]
+        )

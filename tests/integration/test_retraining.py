@@ -1,9 +1,10 @@
 """From a trigger to a validated (or rejected) ModelVersion, on the real control plane:
 the real Job controller, the harness finishing training pods as a kubelet would."""
 
+import copy
 import json
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.harness.admission import deny_operator_writes
@@ -21,11 +22,20 @@ from tests.harness.world import (
     traffic,
 )
 
-from modelloop.api.resources import MODEL_VERSIONS, MODELS
-from modelloop.kube.rest import EVENTS, Kube, Resource
+from modelloop.api.resources import (
+    GROUP,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    MANAGED_BY,
+    MODEL_VERSIONS,
+    MODELS,
+    VERSION,
+)
+from modelloop.kube.rest import EVENTS, Kube, KubeError, Resource
 
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
+QUOTAS = Resource("", "v1", "resourcequotas")
 RETRAIN: dict[str, Any] = {
     "automation": "retrain",
     "retraining": {
@@ -100,6 +110,28 @@ def quiet_world(world: Callable[..., World], **spec: Any) -> World:
     )
     w.await_verdicts({"precision/eu": "pass", "precision/us": "pass"})
     return w
+
+
+def training_condition(w: World, describe: str, **expected: Any) -> dict[str, Any]:
+    """The Training condition, once it has the ``expected`` fields (reason, ...)."""
+
+    def found() -> dict[str, Any]:
+        condition = w.condition("Training")
+        return condition if expected.items() <= condition.items() else {}
+
+    return wait_for(found, 60, describe)
+
+
+def looked(w: World) -> dict[str, Any]:
+    """Edit the spec (the data window, by an hour) and return the Training condition that a
+    reconcile of the edit wrote: proof that the operator looked, before a test asserts
+    that nothing happened."""
+    generation = (w.kube.get(MODELS, w.namespace, MODEL) or {})["metadata"]["generation"]
+    patch = {"spec": {"retraining": {"dataWindow": f"{7 * 24 + generation}h"}}}
+    edited = w.kube.merge_patch(MODELS, w.namespace, MODEL, patch)["metadata"]["generation"]
+    return training_condition(
+        w, f"the Training condition of generation {edited}", observedGeneration=edited
+    )
 
 
 def test_a_manual_request_trains_once_and_a_good_result_is_validated(
@@ -208,17 +240,17 @@ def test_a_breach_that_holds_starts_exactly_one_training(world: Callable[..., Wo
     assert json.loads(env["MODELLOOP_FAILING_SLICES"]) == [
         {"name": "us", "matchers": [{"label": "region", "op": "=", "value": "us"}]}
     ]
-    time.sleep(5)  # the breach holds on: still one training (one at a time)
+    assert looked(w)["reason"] == "Running"  # the breach holds on: still one training
     assert len(jobs(w)) == 1
 
     finish_training(w, result(us=0.95))
     wait_for(lambda: training(w).get("history"), 60, "the training recorded")
     wait_for(lambda: not jobs(w), 60, "the recorded Job deleted")
-    time.sleep(5)  # still breached, but within the 1h cooldown
+    # Still breached, but within the 1h cooldown: a reconcile after the training says so.
+    held = training_condition(w, "the breach trigger held by the cooldown", reason="Cooldown")
     assert jobs(w) == []
     assert w.verdicts()["precision/us"] == "breach"
-    held = w.condition("Training")
-    assert (held["status"], held["reason"]) == ("False", "TriggerHeld")
+    assert held["status"] == "False"
     assert held["message"].startswith("breach trigger held: cooldown 1h since the training of ")
 
 
@@ -233,10 +265,9 @@ def test_observe_only_never_trains(world: Callable[..., World]) -> None:
     )
     w.await_verdicts({"precision/eu": "pass", "precision/us": "breach"})
     request_retraining(w, "please")
-    time.sleep(5)  # several reconciles of the breached, annotated Model
+    disabled = looked(w)  # a reconcile of the breached, annotated Model
     assert jobs(w) == []
     assert training(w).get("running") is None
-    disabled = w.condition("Training")
     assert (disabled["reason"], disabled["message"]) == (
         "Disabled",
         "automation is observe: no retraining",
@@ -265,7 +296,7 @@ def test_a_crash_between_the_reservation_and_the_job_makes_exactly_one_job(
     w.start_operator_again()
     [job] = wait_for(lambda: jobs(w), 60, "the Job after the restart")
     assert job["metadata"]["name"] == "fraud-train-2"
-    time.sleep(3)
+    assert looked(w)["reason"] == "Running"
     assert len(jobs(w)) == 1
     assert kube.get(MODELS, w.namespace, MODEL) is not None
 
@@ -308,7 +339,7 @@ def test_a_crash_before_the_request_is_cleared_does_not_train_twice(
         60,
         "the request cleared",
     )
-    time.sleep(3)
+    assert looked(w)["reason"] == "Idle"
     assert jobs(w) == []  # the request was consumed by the first training
     assert len(training(w)["history"]) == 1
 
@@ -335,20 +366,48 @@ def test_a_crash_after_the_version_before_the_record_keeps_one_version(
     assert version_names(w) == ["fraud-v1", "fraud-v2"]
 
 
-def test_a_crash_before_the_version_loses_nothing(
-    world: Callable[..., World], control_plane: ControlPlane
-) -> None:
+def version_quota(count: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "modelversions"},
+        "spec": {"hard": {"count/modelversions.modelloop.dev": str(count)}},
+    }
+
+
+def version_creatable(kube: Kube, namespace: str) -> bool:
+    """A ModelVersion may be created now (a dry run passes admission, the quota included)."""
+    probe = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelVersion",
+        "metadata": {"name": "probe"},
+        "spec": {"model": MODEL, "uri": "s3://probe"},
+    }
+    try:
+        kube.request("POST", MODEL_VERSIONS.path(namespace), body=probe, query={"dryRun": "All"})
+    except KubeError as error:
+        if error.status == 403:
+            return False
+        raise
+    return True
+
+
+def test_a_crash_before_the_version_loses_nothing(world: Callable[..., World], kube: Kube) -> None:
+    """The Job finished, but its ModelVersion cannot be made for now: a ResourceQuota on
+    ModelVersions forbids it (a 403, retried; unlike a 422, no verdict on the result).
+    The operator crashes meanwhile; once the quota is gone, the version is made once."""
     w = quiet_world(world)
     start_training(w, "version")
-    message = "crash test: no ModelVersions"
-    with deny_operator_writes(
-        control_plane, "deny-version", _rule("modelloop.dev", "modelversions", "CREATE"), message
-    ):
-        finish_training(w, result(us=0.95))
-        wait_for(lambda: message in w.operator.log_text(), 60, "the denied ModelVersion")
-        assert w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") is None
-        assert training(w)["running"]["sequence"] == 2
-        w.operator.kill()
+    kube.create(QUOTAS, w.namespace, version_quota(1))  # fraud-v1 takes it
+    wait_for(lambda: not version_creatable(kube, w.namespace), 30, "the quota in force")
+    finish_training(w, result(us=0.95))
+    refused = 'modelversions.modelloop.dev "fraud-v2" is forbidden'  # by the quota: a 403
+    wait_for(lambda: refused in w.operator.log_text(), 60, "the quota refusing fraud-v2")
+    assert w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") is None
+    assert training(w)["running"]["sequence"] == 2
+    w.operator.kill()
+    kube.delete(QUOTAS, w.namespace, "modelversions")
+    wait_for(lambda: version_creatable(kube, w.namespace), 30, "the quota lifted")
     w.start_operator_again()
     wait_for(
         lambda: (
@@ -406,7 +465,7 @@ def test_inconclusive_data_never_trains(world: Callable[..., World]) -> None:
         traffic({"eu": SPARSE, "us": SPARSE}),
     )
     w.await_verdicts({"precision/eu": "inconclusive", "precision/us": "inconclusive"})
-    time.sleep(5)
+    assert looked(w)["reason"] == "Idle"
     assert jobs(w) == []
 
 
@@ -421,3 +480,185 @@ def test_a_failed_job_makes_no_version_and_backs_off(world: Callable[..., World]
     assert record["message"].startswith("Job fraud-train-2 failed: ")
     assert training(w)["consecutiveFailures"] == 1
     assert w.kube.get(MODEL_VERSIONS, w.namespace, "fraud-v2") is None
+
+
+def stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def made_version(sequence: int) -> dict[str, Any]:
+    """A ModelVersion as one of ModelLoop's trainings makes it: the operator's labels and
+    the training's lineage."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelVersion",
+        "metadata": {
+            "name": f"{MODEL}-v{sequence}",
+            "labels": {LABEL_MODEL: MODEL, LABEL_MANAGED_BY: MANAGED_BY},
+        },
+        "spec": {
+            "model": MODEL,
+            "uri": f"s3://models/fraud/{sequence}/model.joblib",
+            "lineage": {
+                "sequence": sequence,
+                "job": f"{MODEL}-train-{sequence}",
+                "trigger": {"kind": "manual", "reason": f"training {sequence}"},
+            },
+        },
+    }
+
+
+def train(w: World, reason: str) -> dict[str, Any]:
+    """One whole training, finished by the harness; returns its history entry."""
+    request_retraining(w, reason)
+    [job] = wait_for(lambda: jobs(w), 60, f"the Job of {reason!r}")
+    finish_training(w, result(us=0.95))
+    sequence = int(job["metadata"]["name"].rsplit("-", 1)[1])
+    recorded: dict[str, Any] = wait_for(
+        lambda: next(
+            (r for r in training(w).get("history") or [] if r["sequence"] == sequence), {}
+        ),
+        60,
+        f"training {sequence} recorded",
+    )
+    return recorded
+
+
+def test_max_per_day_30_holds_the_31st_training_of_the_day(world: Callable[..., World]) -> None:
+    """maxPerDay counts the trainings of the last 24 hours as the cluster shows them — the
+    history in status, the Jobs, and the ModelVersions trainings made — whatever its value
+    (it used to count a history capped at 20). 27 trainings of the last hours are in the
+    cluster as the ModelVersions they made, status recalls only the last 3 of them, then
+    3 real trainings run: the 31st of the day is held."""
+    retraining = RETRAIN["retraining"] | {"cooldown": "1s", "maxPerDay": 30}
+    w = quiet_world(world, retraining=retraining, history={"keep": 50})
+    for sequence in range(2, 29):
+        w.kube.create(MODEL_VERSIONS, w.namespace, made_version(sequence))
+    now = datetime.now(UTC)
+    recalled = [
+        {
+            "sequence": n,
+            "job": f"{MODEL}-train-{n}",
+            "trigger": {"kind": "manual", "reason": f"training {n}"},
+            "started": stamp(now - timedelta(hours=29 - n)),
+            "finished": stamp(now - timedelta(hours=29 - n, minutes=-5)),
+            "outcome": "Succeeded",
+            "version": f"{MODEL}-v{n}",
+        }
+        for n in (26, 27, 28)
+    ]
+    w.kube.merge_patch(
+        MODELS,
+        w.namespace,
+        MODEL,
+        {"status": {"training": {"history": recalled, "nextSequence": 29}}},
+        sub="status",
+    )
+    for n in (29, 30, 31):
+        assert train(w, f"training {n}")["outcome"] == "Succeeded"
+    wait_for(lambda: not jobs(w), 60, "the recorded Jobs deleted")
+
+    request_retraining(w, "one too many")
+    held = training_condition(w, "the 31st training held by maxPerDay", reason="MaxPerDay")
+    assert held["status"] == "False"
+    assert held["message"] == "manual trigger held: maxPerDay 30 reached (30 in the last 24h)"
+    assert jobs(w) == []
+    assert len(training(w)["history"]) == 6  # status alone recalls 6 of the 30
+
+    # Status lost (a restore from backup): the ModelVersions still say 30.
+    w.kube.merge_patch(MODELS, w.namespace, MODEL, {"status": {"training": None}}, sub="status")
+    held = looked(w)
+    assert (held["reason"], held["message"]) == (
+        "MaxPerDay",
+        "manual trigger held: maxPerDay 30 reached (30 in the last 24h)",
+    )
+    assert jobs(w) == []
+    assert training(w).get("running") is None
+
+
+def test_retention_deletes_only_versions_modelloop_made_newest_by_sequence(
+    world: Callable[..., World],
+) -> None:
+    """history.keep 2: of the versions ModelLoop's trainings made, the two with the highest
+    sequence stay, whatever the order they were created in; versions applied from outside
+    (kubectl apply, Argo CD) are never deleted, though they are the oldest objects."""
+    w = quiet_world(world, history={"keep": 2})
+    # From Git, first: a copy of a trained version re-applied with kubectl apply (which
+    # records what it applied), and one a pipeline made, tracked by Argo CD's label.
+    applied = made_version(3)
+    applied["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(applied)
+    }
+    w.kube.create(MODEL_VERSIONS, w.namespace, applied)
+    tracked = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelVersion",
+        "metadata": {
+            "name": f"{MODEL}-champion",
+            "labels": {LABEL_MODEL: MODEL, "app.kubernetes.io/instance": "fraud-models"},
+        },
+        "spec": {"model": MODEL, "uri": "s3://models/fraud/champion/model.joblib"},
+    }
+    w.kube.create(MODEL_VERSIONS, w.namespace, tracked)
+    # Made by ModelLoop's trainings, created out of order (e.g. restored from a backup).
+    for sequence in (7, 5, 6):
+        w.kube.create(MODEL_VERSIONS, w.namespace, made_version(sequence))
+    wait_for(
+        lambda: (
+            version_names(w) == ["fraud-champion", "fraud-v1", "fraud-v3", "fraud-v6", "fraud-v7"]
+        ),
+        60,
+        "fraud-v5 expired",
+    )
+    assert train(w, "one more")["version"] == "fraud-v8"
+    wait_for(
+        lambda: (
+            version_names(w) == ["fraud-champion", "fraud-v1", "fraud-v3", "fraud-v7", "fraud-v8"]
+        ),
+        60,
+        "fraud-v6 expired",
+    )
+    expired = [
+        "deleted ModelVersion fraud-v5: history.keep is 2",
+        "deleted ModelVersion fraud-v6: history.keep is 2",
+    ]
+    wait_for(lambda: sorted(w.events("VersionExpired")) == expired, 30, "an Event per deletion")
+
+
+def test_a_job_the_api_server_refuses_is_a_condition_and_one_event_until_fixed(
+    world: Callable[..., World],
+) -> None:
+    """A training Job template the Model's schema accepts (the template is kept as written)
+    but the API server refuses: the Training condition and one Warning Event say why, the
+    reserved training is retried, and fixing the template is enough."""
+    refused = copy.deepcopy(TRAINING_JOB)
+    refused["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"memory": "2Gi"},
+        "limits": {"memory": "1Gi"},
+    }
+    w = quiet_world(world, retraining=RETRAIN["retraining"] | {"job": refused})
+    request_retraining(w, "a template the API server refuses")
+    condition = training_condition(w, "the Training condition JobRefused", reason="JobRefused")
+    assert condition["status"] == "False"
+    assert condition["message"].startswith("the API server refused Job fraud-train-2: ")
+    assert "resources.requests" in condition["message"]  # the field, in the API server's words
+    # A reconcile after an unrelated edit retries the Job, refused again, announced once.
+    assert looked(w)["reason"] == "JobRefused"
+    [event] = [
+        e
+        for e in w.kube.list(EVENTS, w.namespace)
+        if e["reason"] == "JobRefused" and e["involvedObject"]["name"] == MODEL
+    ]
+    assert event["type"] == "Warning"
+    assert event["message"] == condition["message"]
+    assert jobs(w) == []
+    assert training(w)["running"]["job"] == "fraud-train-2"
+
+    w.kube.merge_patch(MODELS, w.namespace, MODEL, {"spec": {"retraining": {"job": TRAINING_JOB}}})
+    [job] = wait_for(lambda: jobs(w), 60, "the Job, once the template is fixed")
+    assert job["metadata"]["name"] == "fraud-train-2"
+    finish_training(w, result(us=0.95))
+    wait_for(lambda: training(w).get("history"), 60, "the training recorded")
+    [record] = training(w)["history"]
+    assert (record["outcome"], record["version"]) == ("Succeeded", "fraud-v2")
+    assert len(w.events("JobRefused")) == 1

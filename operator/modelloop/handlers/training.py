@@ -161,6 +161,10 @@ def reconcile_training(
     elif isinstance(decision, Hold):
         log.debug("%s/%s: %s", namespace, name, decision.reason)
     _report(kube, model, refused or training_condition(decision), now)
+    if refused is not None:  # after the condition it explains, once per distinct refusal
+        before = find((model.get("status") or {}).get("conditions") or [], TRAINING) or {}
+        if before.get("message") != refused["message"]:
+            post_event(kube, model, "JobRefused", refused["message"], "Warning")
     for judged in validate_candidates(kube, model, spec, versions, now):
         if telemetry is not None:
             telemetry.judged.labels(namespace, name, judged).inc()
@@ -234,9 +238,9 @@ def _create_job(
     failing: list[str],
 ) -> dict[str, Any] | None:
     """Create the training's Job (again, under the same name, after a crash). A Job the API
-    server refuses (an invalid spec.retraining.job, a quota, RBAC) becomes the Training
-    condition and a Warning Event; the reserved training is retried at every reconcile,
-    so fixing the template is enough."""
+    server refuses (an invalid spec.retraining.job, a quota, RBAC) is returned as the
+    Training condition (the reconcile writes it, then posts a Warning Event); the reserved
+    training is retried at every reconcile, so fixing the template is enough."""
     base = kube.get(MODEL_VERSIONS, model["metadata"]["namespace"], stable) if stable else None
     base_uri = (base or {}).get("spec", {}).get("uri")
     job = build_job(model, spec, record, stable, failing, base_uri)
@@ -248,9 +252,6 @@ def _create_job(
         if error.status not in (400, 403, 422):
             raise
         message = f"the API server refused Job {record.job}: {error.message}"[:1000]
-        before = find((model.get("status") or {}).get("conditions") or [], TRAINING) or {}
-        if before.get("message") != message:
-            post_event(kube, model, "JobRefused", message, "Warning")
         return condition(TRAINING, "False", "JobRefused", message)
     return None
 
