@@ -14,6 +14,7 @@ names; the operator speaks as the Helm chart's ServiceAccount (tests.harness.cha
 
 import os
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,8 +121,7 @@ class LocalControlPlane:
 
         port = free_port()
         self.server = f"https://127.0.0.1:{port}"
-        apiserver = self._start(
-            "kube-apiserver",
+        self._apiserver_args = (
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
@@ -139,9 +139,11 @@ class LocalControlPlane:
             "--profiling=false",
             "--v=1",
         )
+        apiserver = self._start("kube-apiserver", *self._apiserver_args)
         admin_cert = ca.client("admin", "admin", MASTERS)
         tls = ssl.create_default_context(cafile=str(ca.cert))
         tls.load_cert_chain(str(admin_cert.cert), str(admin_cert.key))
+        self._admin_tls = tls
         wait_healthy(apiserver, f"{self.server}/readyz", 120, context=tls)
 
         def kubeconfig(stem: str, user: str, groups: tuple[str, ...]) -> Path:
@@ -231,6 +233,20 @@ class LocalControlPlane:
     def check_running(self) -> None:
         for process in self.processes:
             process.check_running()
+
+    def restart_apiserver(self, down: float = 0.0) -> None:
+        """An API server crash as its clients see it: SIGKILL kube-apiserver, wait ``down``
+        seconds, start it again with the same flags (address, certificates, etcd), and
+        return once it is ready. The other components and every client reconnect."""
+        [index] = [i for i, p in enumerate(self.processes) if p.name == "kube-apiserver"]
+        self.processes[index].kill()
+        time.sleep(down)
+        self.processes[index] = Process(
+            "kube-apiserver",
+            [str(self.bin / "kube-apiserver"), *self._apiserver_args],
+            self.logs,
+        )
+        wait_healthy(self.processes[index], f"{self.server}/readyz", 120, context=self._admin_tls)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
