@@ -9,6 +9,8 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
 
     from . import gc_tuning, handlers  # noqa: F401  (handlers: registers them)
+    from .kube.discovery import wait_for_discovery
+    from .kube.rest import Kube
 
     gc_tuning.tune()
 
@@ -19,6 +21,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.leader_elect:
         namespace, _, name = args.leader_elect.rpartition("/")
         election = (namespace or _operator_namespace(), name)
+    kube = Kube.from_environment()
+    wait_for_discovery(kube)  # before kopf resolves what it watches, once
+    kube.close()
     options = {
         "providers": args.providers,
         "metrics_address": args.metrics_address,

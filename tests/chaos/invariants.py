@@ -241,7 +241,8 @@ def final_state(
     lineage = ((expected_body or {}).get("spec") or {}).get("lineage") or {}
     trained_until = (lineage.get("dataWindow") or {}).get("end")
     if last_drift is not None and (trained_until is None or _when(trained_until) < last_drift):
-        numbers = {"version": expected, "trainedUntil": trained_until, "drift": last_drift}
+        drift = last_drift.strftime("%Y-%m-%dT%H:%M:%SZ")
+        numbers = {"version": expected, "trainedUntil": trained_until, "drift": drift}
         found.append(Violation("NotRetrainedAfterDrift", model, numbers))
     ready = find(status.get("conditions") or [], "Ready") or {}
     if ready.get("status") != "True":

@@ -17,6 +17,7 @@ from tests.harness.processes import Process
 LEASE = f"{OPERATOR_NAMESPACE}/{RELEASE}"  # the one the chart's Role names
 STARTING = "Starting Kopf"  # the first line of each incarnation in a replica's log
 UNRESOLVED = "Unresolved resources cannot be served"
+REFUSED = r"KubeError: 422 Invalid: (.*)$"
 
 
 @dataclass
@@ -111,3 +112,10 @@ def blind_replicas(slot: int, log: str) -> list[Violation]:
         kinds = re.findall(r"any_name='([^']+)'", unresolved)
         found.append(Violation(code, subject, {"unwatched": kinds}))
     return found
+
+
+def refused_writes(logs: list[str]) -> list[Violation]:
+    """Each distinct write the API server refused as invalid (422), from the replicas'
+    logs: what the API accepts, the operator must be able to write back."""
+    messages = sorted({m for log in logs for m in re.findall(REFUSED, log, re.MULTILINE)})
+    return [Violation("WriteRefused", "operator", {"message": m}) for m in messages]

@@ -43,7 +43,7 @@ from tests.chaos.invariants import (
 from tests.chaos.phases import failing
 from tests.chaos.plan import Kill, Plan, Settings
 from tests.chaos.record import Recorder
-from tests.chaos.replicas import Pair, blind_replicas
+from tests.chaos.replicas import Pair, blind_replicas, refused_writes
 from tests.chaos.report import Figures, KillRecord, ModelFigures, Outage
 from tests.chaos.stand_ins import Poller, TrainingKubelet, VersionServers
 from tests.chaos.watch import wait_all_listed
@@ -120,6 +120,7 @@ class Chaos:
         self._print = say
         self.start = time.monotonic()
         self.cluster: LocalControlPlane | None = None
+        self._kube: Kube | None = None
         self.stoppables: list[Any] = []  # stopped in reverse order
         self.pair: Pair | None = None
         self.recorder: Recorder | None = None
@@ -193,7 +194,7 @@ class Chaos:
     def _start_cluster(self) -> Kube:
         self.say("harness", f"local control plane in {self.workdir} ...")
         self.cluster = LocalControlPlane(self.workdir / "cluster").start()
-        kube = Kube.from_kubeconfig(str(self._admin_config), timeout=5)
+        kube = self._kube = Kube.from_kubeconfig(str(self._admin_config), timeout=5)
         install_crds(kube)
         install_crds(kube, traffic_crds_dir())
         install_operator_identity(self.cluster, self.workdir)
@@ -449,8 +450,10 @@ class Chaos:
         violations += jobs_per_sequence(recorder.jobs.values(), trainings)
         violations += versions_per_training(recorder.versions_seen.values(), trainings)
         violations += events_once(recorder.events)
-        for replica in self.pair.replicas:
-            violations += blind_replicas(replica.slot, replica.process.log_text())
+        logs = [replica.process.log_text() for replica in self.pair.replicas]
+        for replica, log in zip(self.pair.replicas, logs, strict=True):
+            violations += blind_replicas(replica.slot, log)
+        violations += refused_writes(logs)
         per_model = []
         for d in drifts:
             name = models.model_name(d.index)
@@ -498,6 +501,8 @@ class Chaos:
     def close(self) -> None:
         for thing in reversed(self.stoppables):
             thing.stop()
+        if self._kube is not None:
+            self._kube.close()
         if self.cluster is not None:
             self.cluster.stop()
 

@@ -61,6 +61,7 @@ class Watch:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=10)
+        self._api.close()  # type: ignore[no-untyped-call]
 
     def _run(self) -> None:
         version: str | None = None

@@ -20,7 +20,7 @@ from tests.chaos.invariants import (
 )
 from tests.chaos.phases import phase
 from tests.chaos.plan import FULL, SHORT, WITH_RESTART, make_plan
-from tests.chaos.replicas import blind_replicas
+from tests.chaos.replicas import blind_replicas, refused_writes
 
 NOW = datetime(2026, 12, 1, 20, 0, 0, tzinfo=UTC)
 
@@ -274,4 +274,17 @@ def test_replicas_that_never_watched_what_they_need() -> None:
             {"unwatched": ["modelversions", "jobs"]},
         ),
         ("StandbyWithoutWatches", "operator-b incarnation 3", {"unwatched": ["deployments"]}),
+    ]
+
+
+REFUSED = """Traceback (most recent call last):
+modelloop.kube.rest.KubeError: 422 Invalid: Model.modelloop.dev "m" is invalid: [too many: 21]
+modelloop.kube.rest.KubeError: 409 Conflict: the object has been modified
+"""
+
+
+def test_writes_the_api_server_refused_once_each() -> None:
+    found = refused_writes([REFUSED, REFUSED])
+    assert [(v.code, v.numbers) for v in found] == [
+        ("WriteRefused", {"message": 'Model.modelloop.dev "m" is invalid: [too many: 21]'})
     ]

@@ -935,7 +935,10 @@ class TrainingStatus(ApiModel):
     )
     running: TrainingRecord | None = Field(default=None, description="The running training.")
     history: list[TrainingRecord] = Field(
-        default_factory=list, description="Recent finished trainings, newest last.", max_length=20
+        default_factory=list,
+        description="Finished trainings, newest last: every one of the last 24 hours "
+        "(maxPerDay counts them), and at least the last 20.",
+        max_length=1460,
     )
     consecutive_failures: int = Field(
         default=0, ge=0, description="Failed trainings in a row (exponential backoff)."

@@ -86,6 +86,10 @@ class Kube:
         config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
         return cls(client.ApiClient(configuration), timeout)
 
+    def close(self) -> None:
+        """Close the connection pool (its sockets) and the client's thread pool."""
+        self._api.close()  # type: ignore[no-untyped-call]
+
     def request(
         self,
         method: str,
