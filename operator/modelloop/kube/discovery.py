@@ -10,10 +10,18 @@ discovery closes that window.
 
 import logging
 import time
+from typing import Protocol
 
-from .rest import Kube, KubeError
+from .rest import KubeError, Obj
 
 log = logging.getLogger(__name__)
+
+
+class DiscoveryApi(Protocol):
+    """What the wait needs of the API client (``kube.rest.Kube`` is one)."""
+
+    def request(self, method: str, path: str) -> Obj: ...
+
 
 # (group/version path, plural) of everything the operator watches.
 WATCHED = (
@@ -27,7 +35,7 @@ WATCHED = (
 )
 
 
-def missing_resources(kube: Kube) -> list[str]:
+def missing_resources(kube: DiscoveryApi) -> list[str]:
     """The watched resources discovery does not list yet (all of them when it fails)."""
     try:
         groups = {g["name"] for g in kube.request("GET", "/apis").get("groups") or []}
@@ -48,7 +56,7 @@ def missing_resources(kube: Kube) -> list[str]:
         return [f"discovery unavailable: {str(error).splitlines()[0][:200]}"]
 
 
-def wait_for_discovery(kube: Kube, timeout: float = 120.0, poll: float = 0.2) -> bool:
+def wait_for_discovery(kube: DiscoveryApi, timeout: float = 120.0, poll: float = 0.2) -> bool:
     """True once discovery lists every watched resource; False after ``timeout`` (the
     operator then starts anyway, and kopf reports what it cannot watch)."""
     deadline = time.monotonic() + timeout
