@@ -1,9 +1,15 @@
 """Conditions in the ``metav1.Condition`` shape, merged the way Kubernetes expects."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+def stamp(moment: datetime) -> str:
+    """A time as the Kubernetes API writes it (RFC 3339, whole seconds, UTC); an aware time
+    is converted to UTC first."""
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def condition(
@@ -24,15 +30,15 @@ def merge_conditions(
     merging the same updates twice yields the same list (no needless PATCH).
     """
     by_type = {c["type"]: c for c in current}
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    written = stamp(now)
     for update in updates:
         previous = by_type.get(update["type"])
         unchanged = previous is not None and previous.get("status") == update["status"]
         by_type[update["type"]] = {
             **update,
-            "lastTransitionTime": previous.get("lastTransitionTime", stamp)
+            "lastTransitionTime": previous.get("lastTransitionTime", written)
             if previous is not None and unchanged
-            else stamp,
+            else written,
             **({"observedGeneration": generation} if generation is not None else {}),
         }
     return sorted(by_type.values(), key=lambda c: str(c["type"]))

@@ -15,16 +15,23 @@ APPLIED_FROM_OUTSIDE = (
 )
 
 
+def lineage_sequence(version: dict[str, Any]) -> int | None:
+    """The training sequence a version's lineage records."""
+    sequence = ((version.get("spec") or {}).get("lineage") or {}).get("sequence")
+    return int(sequence) if sequence else None
+
+
+def named_sequence(model: str, name: str) -> int | None:
+    """The N of a name <model>-vN: a person's or a pipeline's explicit order."""
+    named = re.fullmatch(rf"{re.escape(model)}-v(\d+)", name)
+    return int(named.group(1)) if named else None
+
+
 def sequence_of(version: dict[str, Any]) -> int | None:
     """A ModelVersion's place in its Model's order: lineage.sequence, else the N of a
-    name <model>-vN (a person's or a pipeline's explicit order)."""
-    spec = version.get("spec") or {}
-    sequence = (spec.get("lineage") or {}).get("sequence")
-    if sequence:
-        return int(sequence)
-    model = re.escape(str(spec.get("model", "")))
-    named = re.fullmatch(rf"{model}-v(\d+)", version["metadata"]["name"])
-    return int(named.group(1)) if named else None
+    name <model>-vN."""
+    model = str((version.get("spec") or {}).get("model", ""))
+    return lineage_sequence(version) or named_sequence(model, version["metadata"]["name"])
 
 
 def made_by_modelloop(version: dict[str, Any]) -> bool:

@@ -19,10 +19,10 @@ from ..api.resources import (
     MODEL_VERSIONS,
     MODELS,
 )
-from ..conditions import condition, find, merge_conditions
+from ..conditions import condition, find, stamp
 from ..kube.events import post_event
 from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj
-from ..kube.status import write_status
+from ..kube.status import owned_fields, write_status
 from ..monitoring.snapshot import Snapshot
 from ..rollout.machine import RolloutWorld, decide, traffic_write_failed
 from ..rollout.router import TrafficRouter, Written, router_for
@@ -39,10 +39,6 @@ from ..serving.plan import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _timestamp(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _owned_by(obj: Obj, model: Obj) -> bool:
@@ -63,22 +59,13 @@ def _write_status(
 ) -> Obj:
     """Write the status fields serving owns and merge its condition updates by type, on
     the freshest status (see ``kube.status``); returns the Model as written."""
-    generation = model["metadata"].get("generation")
-
-    def change(status: Obj) -> Obj:
-        new = status | owned
-        if updates:
-            assert now is not None
-            merged = merge_conditions(status.get("conditions") or [], updates, now, generation)
-            new["conditions"] = merged
-        return new
-
+    change = owned_fields(owned, updates or (), now, model["metadata"].get("generation"))
     written = write_status(kube, MODELS, model, change)
     return written.body if written is not None else model
 
 
 def _mark_version(kube: Kube, namespace: str, mark: MarkVersion, now: datetime) -> None:
-    stamp = _timestamp(now)
+    written = stamp(now)
     kube.merge_patch(
         MODEL_VERSIONS,
         namespace,
@@ -86,7 +73,7 @@ def _mark_version(kube: Kube, namespace: str, mark: MarkVersion, now: datetime) 
         {
             "metadata": {
                 "labels": {LABEL_ROLE: mark.role},
-                "annotations": {ANNOTATION_ROLE_SINCE: stamp if mark.role else None},
+                "annotations": {ANNOTATION_ROLE_SINCE: written if mark.role else None},
             }
         },
     )
@@ -100,7 +87,7 @@ def _mark_version(kube: Kube, namespace: str, mark: MarkVersion, now: datetime) 
                     "phase": mark.phase,
                     "reason": mark.reason,
                     "message": mark.message,
-                    "lastTransitionTime": stamp,
+                    "lastTransitionTime": written,
                 }
             },
             sub="status",
@@ -227,7 +214,7 @@ def _marked(views: list[VersionView], marks: list[MarkVersion], now: datetime) -
         replace(
             v,
             role=by_name[v.name].role,
-            role_since=_timestamp(now),
+            role_since=stamp(now),
             phase=by_name[v.name].phase or v.phase,
         )
         if v.name in by_name

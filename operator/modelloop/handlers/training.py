@@ -23,10 +23,10 @@ from ..api.resources import (
     MODEL_VERSIONS,
     MODELS,
 )
-from ..conditions import condition, find, merge_conditions
+from ..conditions import condition, find, stamp
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
-from ..kube.status import write_status
+from ..kube.status import owned_fields, write_status
 from ..retraining.decide import (
     TRAINING,
     Adopt,
@@ -62,10 +62,6 @@ log = logging.getLogger(__name__)
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
 ANNOTATION_RETRAIN = f"{GROUP}/retrain"
-
-
-def _stamp(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _job_views(kube: Kube, namespace: str, name: str) -> list[JobView]:
@@ -180,14 +176,9 @@ def reconcile_training(
 
 def _report(kube: Kube, model: Obj, new: dict[str, Any], now: datetime) -> None:
     """Set the Training condition when it changed."""
-
-    def change(status: Obj) -> Obj:
-        conditions = merge_conditions(
-            status.get("conditions") or [], [new], now, model["metadata"].get("generation")
-        )
-        return status | {"conditions": conditions}
-
-    write_status(kube, MODELS, model, change)
+    write_status(
+        kube, MODELS, model, owned_fields({}, [new], now, model["metadata"].get("generation"))
+    )
 
 
 def _start(
@@ -336,7 +327,7 @@ def validate_candidates(
                     "reason": "GatesPassed" if result.validated else "GatesFailed",
                     "message": result.summary()[:1024],
                     "gates": gates,
-                    "lastTransitionTime": _stamp(now),
+                    "lastTransitionTime": stamp(now),
                 }
             },
             sub="status",

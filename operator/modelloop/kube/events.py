@@ -5,6 +5,7 @@ import time
 from datetime import UTC, datetime
 from typing import Literal
 
+from ..conditions import stamp
 from .rest import EVENTS, Kube, KubeError, Obj
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ def post_event(
 ) -> None:
     """Post a core/v1 Event about ``involved``; a failure to post is logged, never raised."""
     meta = involved["metadata"]
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = stamp(datetime.now(UTC))
     event = {
         "apiVersion": "v1",
         "kind": "Event",

@@ -25,10 +25,12 @@ did not happen, and a retried write posts nothing twice.
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
+from ..conditions import merge_conditions
 from .rest import KubeError, Obj, Resource
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,26 @@ class StatusWrite:
 
     body: Obj
     written: bool
+
+
+def owned_fields(
+    owned: Obj,
+    conditions: Sequence[Obj] = (),
+    now: datetime | None = None,
+    generation: int | None = None,
+) -> StatusChange:
+    """The change of a writer that sets ``owned`` and merges its ``conditions`` (by type,
+    ``merge_conditions``) into the conditions as they are at the time of the write."""
+
+    def change(status: Obj) -> Obj:
+        new = status | owned
+        if conditions:
+            assert now is not None
+            current = status.get("conditions") or []
+            new["conditions"] = merge_conditions(current, list(conditions), now, generation)
+        return new
+
+    return change
 
 
 def json_safe(value: Any) -> Any:

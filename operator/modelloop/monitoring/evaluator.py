@@ -39,7 +39,7 @@ from ..api.resources import MODELS
 from ..conditions import condition, merge_conditions
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj
-from ..kube.status import write_status
+from ..kube.status import owned_fields, write_status
 from .evaluate import evaluate_model
 from .plan import ModelKey, PlanMemo, Request, SeriesKey, Target, plan_cycle
 from .promql import expand
@@ -339,13 +339,8 @@ class Evaluator:
         if body is None or self.failures.get(target.key) == message:
             return
         self.failures[target.key] = message
-        generation = body["metadata"].get("generation")
         failed = condition(HEALTHY, "Unknown", "EvaluationFailed", message)
-
-        def change(status: Obj) -> Obj:
-            current = status.get("conditions") or []
-            return status | {"conditions": merge_conditions(current, [failed], now, generation)}
-
+        change = owned_fields({}, [failed], now, body["metadata"].get("generation"))
         try:
             write_status(self.kube, MODELS, body, change)
         except Exception as refused:  # e.g. the same refusal again: the Event still says it

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from ..conditions import condition, merge_conditions
+from ..conditions import condition, merge_conditions, stamp
 from .evaluate import Evaluated
 from .plan import SeriesKey
-from .verdicts import REMEMBERED, BreachState, recalled, remembered, stamp
+from .verdicts import REMEMBERED, BreachState, recalled, remembered
 
 HEALTHY = "Healthy"
 DEGRADED = "Degraded"

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from ..api.durations import parse_duration
 from ..api.model import BreachRule, Objective
+from ..conditions import stamp
 
 VerdictName = Literal["pass", "breach", "inconclusive"]
 Outcome = Literal["ok", "failing", "inconclusive"]
@@ -112,11 +113,6 @@ def advance(
 
 FAILING, OK = "x", "."
 REMEMBERED = ("failingSince", "recent")  # the fields of a verdict entry that hold a BreachState
-
-
-def stamp(moment: datetime) -> str:
-    """A time as status writes it (RFC 3339, whole seconds, UTC)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def remembered(state: BreachState) -> dict[str, str]:

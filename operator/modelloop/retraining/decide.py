@@ -9,7 +9,6 @@ annotation; guards (cooldown, maxPerDay, backoff after failures, paused, a
 rollout in progress) hold them back and say why.
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from typing import Any
 from ..api.durations import parse_duration
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TrainingTrigger
 from ..api.reasons import TrainingReason
-from ..api.versions import made_by_modelloop, sequence_of
+from ..api.versions import lineage_sequence, made_by_modelloop, named_sequence, sequence_of
 from ..conditions import condition
 from .cron import CronError, previous_fire
 from .jobs import job_name, record_of_job
@@ -126,16 +125,8 @@ class _Trigger:
 def sequences_taken(model: str, versions: list[dict[str, Any]]) -> set[int]:
     """Sequence numbers taken by the Model's ModelVersions: from lineage, and from names
     like <model>-v7 that a person or a pipeline chose (a training must not collide)."""
-    taken = set()
-    pattern = re.compile(rf"{re.escape(model)}-v(\d+)")
-    for v in versions:
-        sequence = (v["spec"].get("lineage") or {}).get("sequence")
-        if sequence:
-            taken.add(int(sequence))
-        named = pattern.fullmatch(v["metadata"]["name"])
-        if named:
-            taken.add(int(named.group(1)))
-    return taken
+    found = ((lineage_sequence(v), named_sequence(model, v["metadata"]["name"])) for v in versions)
+    return {sequence for pair in found for sequence in pair if sequence is not None}
 
 
 def versions_made(versions: list[dict[str, Any]]) -> dict[int, datetime]:

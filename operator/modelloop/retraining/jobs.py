@@ -23,6 +23,7 @@ from ..api.resources import (
     MANAGED_BY,
     owner_reference,
 )
+from ..conditions import stamp
 from ..kube.rest import Obj
 from ..monitoring.promql import slice_matchers
 from .result import TrainingResult
@@ -50,10 +51,6 @@ def job_name(model: str, sequence: int) -> str:
 
 def version_name(model: str, sequence: int) -> str:
     return _name(model, f"-v{sequence}")
-
-
-def _stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def failing_slices(spec: ModelSpec, names: list[str]) -> list[dict[str, Any]]:
@@ -92,8 +89,8 @@ def build_job(
         {"name": "MODELLOOP_BASE_URI", "value": base_uri or ""},
         {"name": "MODELLOOP_TRIGGER", "value": record.trigger.model_dump_json()},
         {"name": "MODELLOOP_FAILING_SLICES", "value": json.dumps(failing_slices(spec, failing))},
-        {"name": "MODELLOOP_DATA_START", "value": _stamp(start)},
-        {"name": "MODELLOOP_DATA_END", "value": _stamp(end)},
+        {"name": "MODELLOOP_DATA_START", "value": stamp(start)},
+        {"name": "MODELLOOP_DATA_END", "value": stamp(end)},
         {"name": "MODELLOOP_OUTPUT_URI", "value": output},
     ]
     labels = {LABEL_MODEL: name, LABEL_TRAINING: str(record.sequence), LABEL_MANAGED_BY: MANAGED_BY}
@@ -119,9 +116,9 @@ def build_job(
                 **(template_meta.get("annotations") or {}),
                 ANNOTATION_TRIGGER: record.trigger.model_dump_json(),
                 ANNOTATION_BASE_VERSION: base_version or "",
-                ANNOTATION_DATA_START: _stamp(start),
-                ANNOTATION_DATA_END: _stamp(end),
-                ANNOTATION_STARTED: _stamp(record.started),
+                ANNOTATION_DATA_START: stamp(start),
+                ANNOTATION_DATA_END: stamp(end),
+                ANNOTATION_STARTED: stamp(record.started),
             },
             "ownerReferences": [owner_reference(model)],
         },
