@@ -32,15 +32,15 @@ crds: venv ## Regenerate crds/ and docs/reference.md from the pydantic models
 
 .PHONY: lint
 lint: venv ## ruff (lint + format check), mypy (strict) and the import contracts (layers)
-	$(VENV)/bin/ruff check operator tests bench examples
-	$(VENV)/bin/ruff format --check operator tests bench examples
+	$(VENV)/bin/ruff check operator localcluster tests bench examples
+	$(VENV)/bin/ruff format --check operator localcluster tests bench examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 .PHONY: fmt
 fmt: venv ## Format and autofix
-	$(VENV)/bin/ruff format operator tests bench examples
-	$(VENV)/bin/ruff check --fix operator tests bench examples
+	$(VENV)/bin/ruff format operator localcluster tests bench examples
+	$(VENV)/bin/ruff check --fix operator localcluster tests bench examples
 
 ##@ Tests
 .PHONY: test
@@ -90,7 +90,7 @@ install-manifests: ## dist/install.yaml: the chart rendered for `kubectl apply` 
 ##@ Run
 .PHONY: demo
 demo: deps ## The whole loop on a local control plane (DEMO_ARGS=--smoke: shorter)
-	$(PY) -m tests.harness.demo $(DEMO_ARGS)
+	$(PY) -m localcluster.demo $(DEMO_ARGS)
 
 .PHONY: help
 help: ## This list

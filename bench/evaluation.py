@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.harness import binaries
-from tests.harness.apply import install_crds
-from tests.harness.controlplane import LocalControlPlane
-from tests.harness.prometheus import PrometheusServer
+from localcluster import binaries
+from localcluster.apply import install_crds
+from localcluster.controlplane import LocalControlPlane
+from localcluster.prometheus import PrometheusServer
 
 from modelloop import gc_tuning
 from modelloop.api.resources import GROUP, MODELS, VERSION

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workdir="$(mktemp -d)"
-.venv/bin/python -m tests.harness.controlplane "$workdir" >"$workdir/kubeconfig.path" &
+.venv/bin/python -m localcluster.controlplane "$workdir" >"$workdir/kubeconfig.path" &
 cluster=$!
 trap 'kill $cluster; wait $cluster || true; rm -rf "$workdir"' EXIT
 for _ in $(seq 120); do [[ -s "$workdir/kubeconfig.path" ]] && break; sleep 1; done

@@ -32,7 +32,7 @@ workdir="$PWD/.tmp/kind"
 mkdir -p "$workdir"
 kubeconfig="$workdir/kubeconfig"
 helm="$(hack/helm/build.sh)"
-kubectl="$(.venv/bin/python -c 'from tests.harness import binaries; print(binaries.control_plane_dir() / "kubectl")')"
+kubectl="$(.venv/bin/python -c 'from localcluster import binaries; print(binaries.control_plane_dir() / "kubectl")')"
 k() { "$kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
 kind create cluster --name "$cluster" --kubeconfig "$kubeconfig" --wait 180s

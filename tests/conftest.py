@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localcluster.apply import install_crds
+from localcluster.chart import OPERATOR_NAMESPACE, install_operator_identity
+from localcluster.controlplane import ControlPlane, provide
+from localcluster.exporter import Exporter
+from localcluster.modelserver import ModelServer
+from localcluster.operator_process import start_operator
+from localcluster.processes import Process
+from localcluster.prometheus import PrometheusServer, scrape_config
+from localcluster.thirdparty import traffic_crds_dir
+from localcluster.traffic import TrafficGenerator, WeightReader
 
 from modelloop.kube.rest import Kube, Resource
-from tests.harness.apply import install_crds
-from tests.harness.chart import OPERATOR_NAMESPACE, install_operator_identity
-from tests.harness.controlplane import ControlPlane, provide
-from tests.harness.exporter import Exporter
-from tests.harness.modelserver import ModelServer
-from tests.harness.operator_process import start_operator
-from tests.harness.processes import Process
-from tests.harness.prometheus import PrometheusServer, scrape_config
-from tests.harness.thirdparty import traffic_crds_dir
-from tests.harness.traffic import TrafficGenerator, WeightReader
 from tests.harness.world import World
 
 NAMESPACES = Resource("", "v1", "namespaces")

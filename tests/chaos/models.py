@@ -19,7 +19,7 @@ from examples.trainer.churn import SLICES, Concept, Shift
 
 from modelloop.api.resources import API_VERSION
 
-TRAINER = "ghcr.io/modelloop-examples/trainer:0.1"  # tests/harness/demo/pods.py runs it
+TRAINER = "ghcr.io/modelloop-examples/trainer:0.1"  # localcluster/demo/pods.py runs it
 TURNS = (1.4, 1.4, -1.3, -1.4, 1.3)  # radians per drift, by Model index
 OBJECTIVE = 0.75
 EXAMPLES_PER_HOUR = 150_000  # ~40/s: a 1m data window holds ~2500 examples

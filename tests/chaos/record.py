@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from localcluster.traffic import weights_of_httproute
+
 from modelloop.api.resources import LABEL_MODEL, MODEL_VERSIONS, MODELS
 from modelloop.kube.events import COMPONENT
 from modelloop.kube.rest import EVENTS, HTTPROUTES, Obj, Resource
@@ -23,7 +25,6 @@ from tests.chaos.invariants import (
 )
 from tests.chaos.phases import phase
 from tests.chaos.watch import Watch
-from tests.harness.traffic import weights_of_httproute
 
 JOBS = Resource("batch", "v1", "jobs")
 Say = Callable[[str, str], None]

@@ -7,12 +7,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from localcluster.chart import OPERATOR_NAMESPACE, RELEASE
+from localcluster.operator_process import start_operator
+from localcluster.processes import Process
+
 from modelloop.control.leader import LEASES
 from modelloop.kube.rest import Kube
 from tests.chaos.invariants import Violation
-from tests.harness.chart import OPERATOR_NAMESPACE, RELEASE
-from tests.harness.operator_process import start_operator
-from tests.harness.processes import Process
 
 LEASE = f"{OPERATOR_NAMESPACE}/{RELEASE}"  # the one the chart's Role names
 STARTING = "Starting Kopf"  # the first line of each incarnation in a replica's log

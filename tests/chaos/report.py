@@ -4,10 +4,11 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
+from localcluster.traffic import Stats
+
 from tests.chaos.invariants import Violation
 from tests.chaos.phases import ORDER
 from tests.chaos.plan import Settings
-from tests.harness.traffic import Stats
 
 
 @dataclass(frozen=True)

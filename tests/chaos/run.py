@@ -27,6 +27,14 @@ from typing import Any
 
 import yaml
 from examples.trainer.churn import SLICES
+from localcluster.apply import apply, install_crds
+from localcluster.chart import install_operator_identity
+from localcluster.controlplane import LocalControlPlane
+from localcluster.demo.pods import run_container
+from localcluster.modelserver import ModelServer
+from localcluster.prometheus import PrometheusServer, scrape_config
+from localcluster.thirdparty import traffic_crds_dir
+from localcluster.traffic import TrafficGenerator, httproute_weights
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.conditions import find
@@ -47,14 +55,6 @@ from tests.chaos.replicas import Pair, blind_replicas, refused_writes
 from tests.chaos.report import Figures, KillRecord, ModelFigures, Outage
 from tests.chaos.stand_ins import Poller, TrainingKubelet, VersionServers
 from tests.chaos.watch import wait_all_listed
-from tests.harness.apply import apply, install_crds
-from tests.harness.chart import install_operator_identity
-from tests.harness.controlplane import LocalControlPlane
-from tests.harness.demo.pods import run_container
-from tests.harness.modelserver import ModelServer
-from tests.harness.prometheus import PrometheusServer, scrape_config
-from tests.harness.thirdparty import traffic_crds_dir
-from tests.harness.traffic import TrafficGenerator, httproute_weights
 
 NAMESPACE = "modelloop-chaos"
 TICK = 0.2

@@ -1,4 +1,4 @@
-"""The demo's stand-ins for a kubelet (tests/harness/demo/pods.py), made to outlast API
+"""The demo's stand-ins for a kubelet (localcluster/demo/pods.py), made to outlast API
 server restarts: every poll that fails to reach the API server is retried on the next
 tick, and a training pod's result, once its process ran, is written until it lands (the
 process never runs twice). Model servers of versions that stopped serving are stopped, so
@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import urllib3
+from localcluster.demo.pods import LABEL_TRAINING, Exit, run_container
+from localcluster.kubelet import PODS, finish_pod
+from localcluster.modelserver import ModelServer
 
 from modelloop.api.resources import MODEL_VERSIONS
 from modelloop.kube.rest import Kube, KubeError
-from tests.harness.demo.pods import LABEL_TRAINING, Exit, run_container
-from tests.harness.kubelet import PODS, finish_pod
-from tests.harness.modelserver import ModelServer
 
 UNREACHABLE = (KubeError, urllib3.exceptions.HTTPError, OSError)
 DONE = ("Rejected", "RolledBack", "Retired")  # a version in these phases serves no more
@@ -52,7 +52,7 @@ class Poller:
 
 class TrainingKubelet:
     """Runs each training pod kwok leaves Running as a local process, once, then writes its
-    phase and termination message in one status write (tests.harness.kubelet)."""
+    phase and termination message in one status write (localcluster.kubelet)."""
 
     def __init__(self, kube: Kube, namespace: str, logs: Path) -> None:
         self.kube, self.namespace, self.logs = kube, namespace, logs

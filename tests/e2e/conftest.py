@@ -5,11 +5,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localcluster.modelserver import ModelServer
+from localcluster.processes import Process
+from localcluster.prometheus import PrometheusServer
+from localcluster.traffic import TrafficGenerator
 from tests.harness.canary import CanaryFleet, CanaryWorld, RolloutParts
-from tests.harness.modelserver import ModelServer
-from tests.harness.processes import Process
-from tests.harness.prometheus import PrometheusServer
-from tests.harness.traffic import TrafficGenerator
 
 from modelloop.kube.rest import Kube
 

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from localcluster.apply import REPO
+from localcluster.kubelet import PODS, TRAINING_JOB, finish_pod
+from localcluster.waiting import wait_for
 from prometheus_api_client import PrometheusConnect
-from tests.harness.apply import REPO
 from tests.harness.canary import CANARY, MODEL, CanaryWorld
-from tests.harness.kubelet import PODS, TRAINING_JOB, finish_pod
-from tests.harness.waiting import wait_for
 from tests.harness.world import sample
 
 from modelloop.api.resources import GROUP, MODELS

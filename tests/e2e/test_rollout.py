@@ -5,6 +5,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+from localcluster.controlplane import ControlPlane
+from localcluster.waiting import wait_for
 from prometheus_api_client import PrometheusConnect
 from tests.harness.admission import deny_operator_writes
 from tests.harness.canary import (
@@ -20,8 +22,6 @@ from tests.harness.canary import (
     percent,
     rollout,
 )
-from tests.harness.controlplane import ControlPlane
-from tests.harness.waiting import wait_for
 from tests.harness.world import sample
 
 from modelloop.api.resources import MODELS

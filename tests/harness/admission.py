@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.harness.controlplane import ControlPlane
-from tests.harness.waiting import wait_for
+from localcluster.controlplane import ControlPlane
+from localcluster.waiting import wait_for
 
 from modelloop.kube.rest import Kube, KubeError, Resource
 

@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kubernetes import client, config, watch
-from tests.harness.modelserver import ModelServer
-from tests.harness.processes import Process, free_port
-from tests.harness.prometheus import PrometheusServer, scrape_config
-from tests.harness.traffic import (
+from localcluster.modelserver import ModelServer
+from localcluster.processes import Process, free_port
+from localcluster.prometheus import PrometheusServer, scrape_config
+from localcluster.traffic import (
     TrafficGenerator,
     WeightReader,
     httproute_weights,
     replica_weights,
     virtualservice_weights,
 )
-from tests.harness.waiting import wait_for
+from localcluster.waiting import wait_for
 from tests.harness.world import SERVING_IMAGE, OperatorWorld
 
 from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION

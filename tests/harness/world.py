@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.harness.exporter import Exporter
-from tests.harness.processes import Process, free_port
-from tests.harness.prometheus import PrometheusServer
-from tests.harness.waiting import wait_for
+from localcluster.exporter import Exporter
+from localcluster.processes import Process, free_port
+from localcluster.prometheus import PrometheusServer
+from localcluster.waiting import wait_for
 
 from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
 from modelloop.kube.rest import EVENTS, Kube

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.harness.chart import OPERATOR_NAMESPACE, RELEASE
-from tests.harness.waiting import wait_for
+from localcluster.chart import OPERATOR_NAMESPACE, RELEASE
+from localcluster.waiting import wait_for
 from tests.harness.world import BAD, GOOD, PRECISION, World, model, slices, traffic
 
 from modelloop.api.durations import parse_duration

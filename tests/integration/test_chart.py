@@ -3,7 +3,7 @@ Kubernetes schemas, checkov's Kubernetes checks, least-privilege RBAC, a real
 ``helm install`` into the test cluster, and dist/install.yaml applied with kubectl.
 
 The operator of every other test runs as the chart's ServiceAccount
-(tests/harness/chart.py), which proves the rules are enough; these prove they are
+(localcluster/chart.py), which proves the rules are enough; these prove they are
 no more than that and that the rest of the chart installs."""
 
 import json
@@ -14,10 +14,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from tests.harness import binaries
-from tests.harness.chart import CHART, OPERATOR_NAMESPACE, REPO, helm, render
-from tests.harness.controlplane import ControlPlane
-from tests.harness.waiting import wait_for
+from localcluster import binaries
+from localcluster.chart import CHART, OPERATOR_NAMESPACE, REPO, helm, render
+from localcluster.controlplane import ControlPlane
+from localcluster.waiting import wait_for
 
 from modelloop.kube.rest import DEPLOYMENTS, Kube
 
@@ -53,7 +53,7 @@ def variants() -> dict[str, list[dict[str, Any]]]:
 
 
 def test_helm_lint_passes_strict() -> None:
-    for args in ([], ["--values", str(REPO / "tests/harness/chart-values.yaml")], list(NAMESPACED)):
+    for args in ([], ["--values", str(REPO / "localcluster/chart-values.yaml")], list(NAMESPACED)):
         result = run(helm(), "lint", "--strict", str(CHART), *args)
         assert result.returncode == 0, result.stdout + result.stderr
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.harness.chart import OPERATOR_NAMESPACE
-from tests.harness.exporter import Exporter
-from tests.harness.processes import Process
-from tests.harness.prometheus import PrometheusServer, scrape_config
-from tests.harness.waiting import wait_for
+from localcluster.chart import OPERATOR_NAMESPACE
+from localcluster.exporter import Exporter
+from localcluster.processes import Process
+from localcluster.prometheus import PrometheusServer, scrape_config
+from localcluster.waiting import wait_for
 from tests.harness.world import (
     BAD,
     GOOD,
@@ -317,7 +317,7 @@ def test_provider_credentials_come_from_secrets_in_the_operator_namespace(
         "metadata": {"name": "prometheus-basic"},
         "stringData": {"username": "modelloop", "password": "s3cret"},
     }
-    # Where the chart lets the operator read it, by name (tests/harness/chart-values.yaml).
+    # Where the chart lets the operator read it, by name (localcluster/chart-values.yaml).
     kube.apply(Resource("", "v1", "secrets"), OPERATOR_NAMESPACE, secret)
     providers = tmp_path / "providers.yaml"
     providers.write_text(

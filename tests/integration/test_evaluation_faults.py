@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localcluster.controlplane import ControlPlane
+from localcluster.processes import free_port
+from localcluster.waiting import wait_for
 from tests.harness.admission import deny_operator_writes
-from tests.harness.controlplane import ControlPlane
-from tests.harness.processes import free_port
-from tests.harness.waiting import wait_for
 from tests.harness.world import (
     BAD,
     GOOD,

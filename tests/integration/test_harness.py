@@ -6,13 +6,13 @@ from http.server import HTTPServer
 from typing import Any
 
 import pytest
+from localcluster.controlplane import ControlPlane
+from localcluster.processes import free_port
+from localcluster.prometheus import scrape_config
+from localcluster.waiting import wait_for
 from prometheus_api_client import PrometheusConnect
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from tests.harness.admission import deny_operator_writes
-from tests.harness.controlplane import ControlPlane
-from tests.harness.processes import free_port
-from tests.harness.prometheus import scrape_config
-from tests.harness.waiting import wait_for
 
 from modelloop.control.leader import LEASES
 from modelloop.kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Resource

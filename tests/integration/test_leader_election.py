@@ -5,10 +5,10 @@ import time
 import urllib.request
 from collections.abc import Callable
 
-from tests.harness.apply import REPO, load
-from tests.harness.chart import OPERATOR_NAMESPACE, RELEASE
-from tests.harness.processes import Process, free_port
-from tests.harness.waiting import wait_for
+from localcluster.apply import REPO, load
+from localcluster.chart import OPERATOR_NAMESPACE, RELEASE
+from localcluster.processes import Process, free_port
+from localcluster.waiting import wait_for
 from tests.harness.world import sample
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from localcluster.modelserver import ModelServer
+from localcluster.prometheus import PrometheusServer, scrape_config
+from localcluster.traffic import TrafficGenerator, replica_weights
+from localcluster.waiting import wait_for
 from prometheus_api_client import PrometheusConnect
-from tests.harness.modelserver import ModelServer
-from tests.harness.prometheus import PrometheusServer, scrape_config
-from tests.harness.traffic import TrafficGenerator, replica_weights
-from tests.harness.waiting import wait_for
 from tests.harness.world import sample
 
 from modelloop.kube.rest import DEPLOYMENTS, Kube

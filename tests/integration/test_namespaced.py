@@ -7,11 +7,11 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from tests.harness.apply import REPO, load
-from tests.harness.chart import operator_identity
-from tests.harness.controlplane import ControlPlane, Identity
-from tests.harness.operator_process import start_operator
-from tests.harness.waiting import wait_for
+from localcluster.apply import REPO, load
+from localcluster.chart import operator_identity
+from localcluster.controlplane import ControlPlane, Identity
+from localcluster.operator_process import start_operator
+from localcluster.waiting import wait_for
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.kube.rest import DEPLOYMENTS, Kube, KubeError, Resource

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.harness import binaries
-from tests.harness.apply import REPO, load
-from tests.harness.chart import service_account_identity
-from tests.harness.controlplane import ControlPlane
-from tests.harness.processes import Process
-from tests.harness.waiting import wait_for
+from localcluster import binaries
+from localcluster.apply import REPO, load
+from localcluster.chart import service_account_identity
+from localcluster.controlplane import ControlPlane
+from localcluster.processes import Process
+from localcluster.waiting import wait_for
 
 from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS
 from modelloop.kube.rest import Kube, Resource

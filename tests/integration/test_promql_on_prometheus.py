@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from localcluster.processes import free_port
+from localcluster.prometheus import PrometheusServer, scrape_config
+from localcluster.waiting import wait_for
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
-from tests.harness.processes import free_port
-from tests.harness.prometheus import PrometheusServer, scrape_config
-from tests.harness.waiting import wait_for
 
 from modelloop.api.model import LabelMatcher
 from modelloop.monitoring.promql import MATCH_ALL, Part, Sample, combine, expand, split

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from localcluster.controlplane import ControlPlane
+from localcluster.kubelet import TRAINING_JOB, finish_pod
+from localcluster.waiting import wait_for
 from tests.harness.admission import deny_operator_writes
-from tests.harness.controlplane import ControlPlane
-from tests.harness.kubelet import TRAINING_JOB, finish_pod
-from tests.harness.waiting import wait_for
 from tests.harness.world import (
     BAD,
     GOOD,

@@ -4,8 +4,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from localcluster.waiting import wait_for
 from tests.harness.admission import deny_operator_writes
-from tests.harness.waiting import wait_for
 
 from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
 from modelloop.kube.rest import DEPLOYMENTS, SERVICES, Kube, Resource

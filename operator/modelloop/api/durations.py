@@ -12,9 +12,10 @@ up the parts in milliseconds (``cel_milliseconds``).
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Any
 
-from pydantic import StringConstraints
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 from .base import FieldRule
 
@@ -31,11 +32,6 @@ _UNIT_MILLISECONDS = {
 _PART = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
 _LONGEST = timedelta.max // timedelta(milliseconds=1)
 
-Duration = Annotated[
-    str,
-    StringConstraints(pattern=DURATION_PATTERN, min_length=2, max_length=32),
-]
-
 
 def milliseconds(text: str) -> int:
     """A Prometheus duration in milliseconds; raises ValueError on anything else."""
@@ -50,6 +46,33 @@ def parse_duration(text: str) -> timedelta:
     if total > _LONGEST:
         raise ValueError(f"duration too long: {text!r}")
     return timedelta(milliseconds=total)
+
+
+class Duration(str):
+    """A duration as the user wrote it (``15m``, kept on the wire) and parsed (``delta``).
+
+    Parsed once, when the spec is: the code that times something reads ``.delta``
+    and never parses text again.
+    """
+
+    __slots__ = ("delta",)
+    delta: timedelta
+
+    def __new__(cls, text: str) -> "Duration":
+        duration = super().__new__(cls, text)
+        # Clamped: a field's bounds (Within) reject what is too long, with its own message.
+        duration.delta = timedelta(milliseconds=min(milliseconds(text), _LONGEST))
+        return duration
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            cls,
+            core_schema.str_schema(pattern=DURATION_PATTERN, min_length=2, max_length=32),
+            serialization=core_schema.plain_serializer_function_ser_schema(str),
+        )
 
 
 def cel_milliseconds(expression: str) -> str:

@@ -206,7 +206,7 @@ class Metric(ApiModel):
         default=None, description="The acceptable range; without one the metric is only reported."
     )
     window: Annotated[Duration, Within("1s", "90d")] = Field(
-        default="5m",
+        default=Duration("5m"),
         description="The $window the query aggregates over, from 1s to 90d. Queries of all "
         "Models on a provider are grouped: an empty range would fail the whole group, and "
         "Prometheus reads every sample in the window, so one huge window would slow all.",
@@ -276,7 +276,7 @@ class Drift(ApiModel):
     )
     threshold: float = Field(gt=0, description="Drift when the statistic exceeds this.")
     window: Annotated[Duration, Within("1s", "30d")] = Field(
-        default="1h",
+        default=Duration("1h"),
         description="The current window, from 1s to 30d: every bucket series is read over it, "
         "in a query grouped with those of all Models on the provider.",
     )
@@ -463,13 +463,14 @@ class Retraining(ApiModel):
 
     triggers: Triggers = Field(default_factory=Triggers, description="What starts a training.")
     cooldown: Annotated[Duration, Within("0s", "30d")] = Field(
-        default="1h",
+        default=Duration("1h"),
         description="Minimum time between two trainings; at most 30d (use schedule for "
         "rarer trainings).",
     )
     max_per_day: int = Field(default=4, ge=1, le=1440, description="Trainings per 24h at most.")
     data_window: Annotated[Duration, Within("1s", "5y")] = Field(
-        default="7d", description="How much recent data the trainer is given, from 1s to 5y."
+        default=Duration("7d"),
+        description="How much recent data the trainer is given, from 1s to 5y.",
     )
     during_rollout: bool = Field(
         default=False, description="Allow triggers while a rollout is in progress."
@@ -544,7 +545,7 @@ class Step(ApiModel):
 
     weight: int = Field(ge=1, le=100, description="Percent of traffic to the canary.")
     duration: Annotated[Duration, Within("0s", "7d")] = Field(
-        default="5m",
+        default=Duration("5m"),
         description="Minimum time at this weight, at most 7d and at most analysis.stepTimeout.",
     )
     approval: bool = Field(default=False, description="Wait for an approval before advancing.")
@@ -558,7 +559,7 @@ class Analysis(ApiModel):
     """How a canary is judged against stable, per metric and slice."""
 
     interval: Annotated[Duration, Within("1s", "1h")] = Field(
-        default="1m",
+        default=Duration("1m"),
         description="Time between analyses, from 1s to 1h (an analysis judges the latest "
         "evaluation; a longer interval would leave a step unjudged for hours).",
     )
@@ -582,7 +583,7 @@ class Analysis(ApiModel):
         "without concluding.",
     )
     step_timeout: Annotated[Duration, Within("1s", "30d")] = Field(
-        default="1h",
+        default=Duration("1h"),
         description="The deadline of one step, counted from reaching its weight; from 1s to "
         "30d, and at least every step's duration.",
     )
@@ -599,7 +600,7 @@ class Rollout(ApiModel):
     )
     analysis: Analysis = Field(default_factory=Analysis, description="Canary analysis.")
     scale_down_delay: Annotated[Duration, Within("0s", "7d")] = Field(
-        default="10m",
+        default=Duration("10m"),
         description="How long the previous stable stays warm after a promotion, at most 7d.",
     )
     on_newer_version: Literal["wait", "supersede"] = Field(
@@ -668,7 +669,7 @@ class ModelSpec(ApiModel):
         max_length=63,
     )
     evaluation_interval: Annotated[Duration, Within("1s", "1h")] = Field(
-        default="30s",
+        default=Duration("30s"),
         description="How often metrics and drift are evaluated, from 1s (the evaluation "
         "scheduler's tick) to 1h (breach rules and canary analyses need fresh verdicts).",
     )

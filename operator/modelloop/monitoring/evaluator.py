@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from ..api.durations import parse_duration
 from ..api.metrictemplate import MetricTemplateSpec
 from ..api.model import ModelSpec
 from ..api.modelversion import DataWindow
@@ -167,11 +166,11 @@ class Evaluator:
             spec = parsed_spec(body, self.specs)
             if lane is not None and self.lane_of(spec) != lane:
                 continue
-            interval = parse_duration(
+            interval = (
                 spec.evaluation_interval
                 if spec is not None
                 else ModelSpec.model_fields["evaluation_interval"].default
-            ).total_seconds()
+            ).delta.total_seconds()
             self.due[key] = now_mono + max(interval, 1.0)
             if spec is not None:
                 targets.append(target_of(body, spec, cache.versions))

@@ -21,12 +21,13 @@ Without a file, ``$MODELLOOP_PROMETHEUS_URL`` defines a provider named ``default
 import base64
 import os
 from pathlib import Path
+from typing import Annotated
 
 import yaml
 from pydantic import Field
 
 from ..api.base import ApiModel
-from ..api.durations import Duration
+from ..api.durations import Duration, Within
 from ..kube.rest import Kube, KubeError, Resource
 
 SECRETS = Resource("", "v1", "secrets")
@@ -49,7 +50,7 @@ class Tls(ApiModel):
 class ProviderConfig(ApiModel):
     name: str
     url: str
-    timeout: Duration = "10s"
+    timeout: Annotated[Duration, Within("100ms", "5m")] = Duration("10s")
     max_concurrency: int = Field(default=10, ge=1, le=100)
     bearer_token: SecretKey | None = None
     basic_auth: BasicAuth | None = None

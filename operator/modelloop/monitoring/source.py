@@ -15,7 +15,6 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from ..api.durations import parse_duration
 from .providers import Credentials, ProviderConfig
 from .readings import Answer
 from .telemetry import Telemetry
@@ -30,7 +29,7 @@ class PrometheusSource:
         self.name = config.name
         self.url = config.url
         self.max_concurrency = config.max_concurrency
-        self._timeout = parse_duration(config.timeout).total_seconds()
+        self._timeout = config.timeout.delta.total_seconds()
         self._credentials_error = credentials.error
         self._ca_file = config.tls.ca_file
         self._telemetry = telemetry

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..api.durations import parse_duration
 from ..api.model import BreachRule, Objective
 from ..conditions import stamp
 
@@ -87,7 +86,7 @@ def advance(
     state: BreachState, outcome: Outcome, rule: BreachRule | None, now: datetime
 ) -> tuple[VerdictName, BreachState]:
     """Fold one outcome into the breach rule; return the verdict and the new state."""
-    lasting = parse_duration(rule.for_) if rule is not None and rule.for_ is not None else None
+    lasting = rule.for_.delta if rule is not None and rule.for_ is not None else None
     of_last = rule.of_last if rule is not None else None
     recent = state.recent[-of_last.evaluations :] if of_last is not None else ()
     if outcome == "inconclusive":

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..api.durations import parse_duration
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TrainingTrigger
 from ..api.reasons import TrainingReason
 from ..api.versions import lineage_sequence, made_by_modelloop, named_sequence, sequence_of
@@ -296,7 +295,7 @@ def _guard(world: TrainingWorld) -> Hold | None:
     assert world.spec.retraining is not None
     policy = world.spec.retraining
     last = _last_started(world)
-    cooldown = parse_duration(policy.cooldown)
+    cooldown = policy.cooldown.delta
     if last is not None and world.now - last < cooldown:
         return Hold(TrainingReason.COOLDOWN, limit=policy.cooldown, since=last)
     today = started_in_last_day(world)

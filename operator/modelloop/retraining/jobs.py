@@ -13,7 +13,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..api.durations import parse_duration
 from ..api.model import ModelSpec, Slice, TrainingRecord, TrainingTrigger
 from ..api.resources import (
     API_VERSION,
@@ -80,7 +79,7 @@ def build_job(
     meta = model["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     end = record.started
-    start = end - parse_duration(spec.retraining.data_window)
+    start = end - spec.retraining.data_window.delta
     output = f"{spec.retraining.output_uri.rstrip('/')}/{record.sequence}"
     env = [
         {"name": "MODELLOOP_MODEL", "value": name},

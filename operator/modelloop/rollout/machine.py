@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..api.durations import parse_duration
 from ..api.model import CanaryStatus, ModelSpec, Step
 from ..api.resources import ANNOTATION_ABORT, ANNOTATION_APPROVE
 from ..conditions import ConditionStatus, condition
@@ -284,7 +283,7 @@ def _fresh(world: RolloutWorld, canary: CanaryStatus) -> bool:
         return False
     if canary.last_analysis is None:
         return True
-    interval = parse_duration(world.spec.rollout.analysis.interval)
+    interval = world.spec.rollout.analysis.interval.delta
     # A little slack: evaluations land on a period of their own, not on the interval's.
     return snapshot.time - canary.last_analysis >= interval - timedelta(milliseconds=500)
 
@@ -316,11 +315,9 @@ def _after_analysis(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecisio
     assert canary.step_started is not None
     elapsed = world.now - canary.step_started
     step = world.spec.rollout.steps[canary.step]
-    if canary.successes >= settings.consecutive_successes and elapsed >= parse_duration(
-        step.duration
-    ):
+    if canary.successes >= settings.consecutive_successes and elapsed >= step.duration.delta:
         return _advance_or_wait(world, canary)
-    if elapsed > parse_duration(settings.step_timeout):
+    if elapsed > settings.step_timeout.delta:
         return _inconclusive_end(
             world, canary, f"step {canary.step + 1} did not conclude within {settings.step_timeout}"
         )

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from ..api.durations import parse_duration
 from ..api.model import ModelSpec
 from ..api.resources import ANNOTATION_ROLE_SINCE, LABEL_ROLE, LABEL_VERSION
 from ..api.versions import sequence_of
@@ -300,7 +299,7 @@ def plan_serving(
                     )
                 )
         serving_names = {view.name for view, _count in serving}
-        delay = parse_duration(spec.rollout.scale_down_delay)
+        delay = spec.rollout.scale_down_delay.delta
         if spec.traffic.provider == "replicas":
             delay = timedelta(0)  # behind the Model's one Service, warm pods would take traffic
         for name in sorted(deployments_by_name):

@@ -1,13 +1,13 @@
 """The demo's pure parts: how it labels decisions, when it says the loop closed, and the
-pods it refuses to run (tests/harness/demo)."""
+pods it refuses to run (localcluster/demo)."""
 
 from pathlib import Path
 
 import pytest
-from tests.harness.demo.loop import Outcome, label
-from tests.harness.demo.pods import run_container
-from tests.harness.demo.timeline import Mark
-from tests.harness.traffic import Stats
+from localcluster.demo.loop import Outcome, label
+from localcluster.demo.pods import run_container
+from localcluster.demo.timeline import Mark
+from localcluster.traffic import Stats
 
 TRAFFIC = Stats(10.0, {"churn-v1": 60, "churn-v2": 40}, {"churn-v2": 1}, 0, 0, 0, None)
 

@@ -7,7 +7,7 @@ import random
 from collections import Counter
 
 import pytest
-from tests.harness.traffic import (
+from localcluster.traffic import (
     TrafficGenerator,
     WeightReader,
     choose,
@@ -15,7 +15,7 @@ from tests.harness.traffic import (
     weights_of_httproute,
     weights_of_virtualservice,
 )
-from tests.harness.waiting import wait_for
+from localcluster.waiting import wait_for
 
 # Each count may stray Z binomial standard deviations from its mean: a correct choice fails
 # a check with probability 6e-5 whatever the seed, and with DRAWS draws the tolerance is

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.harness.kubelet import PODS, finish_pod
-from tests.harness.modelserver import ModelServer
-
+from localcluster.kubelet import PODS, finish_pod
+from localcluster.modelserver import ModelServer
 from modelloop.api.resources import MODEL_VERSIONS
 from modelloop.kube.rest import Kube, KubeError
 
-REPO = Path(__file__).parents[3]
+REPO = Path(__file__).parents[2]
 LABEL_TRAINING = "modelloop.dev/training"
 Say = Callable[[str, str], object]
 """Tells the demo's timeline what happened: (what, message)."""

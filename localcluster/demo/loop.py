@@ -8,8 +8,8 @@ stream whose concept changes for mobile partway through. What runs:
 - churn-v1, trained by the example trainer (examples/trainer) on the stream's recent past
   before the demo starts, as the version already in production;
 - the operator, as the chart's ServiceAccount;
-- the demo's stand-ins where a kubelet and a gateway would act (tests/harness/demo/pods.py,
-  tests/harness/traffic.py): a model server process per version serving its trained
+- the demo's stand-ins where a kubelet and a gateway would act (localcluster/demo/pods.py,
+  localcluster/traffic.py): a model server process per version serving its trained
   model, training pods run as local processes, and a traffic generator that sends the
   stream to the versions in the proportions the operator wrote in the HTTPRoute.
 
@@ -32,23 +32,23 @@ import numpy as np
 import yaml
 from examples.trainer.churn import SLICES, Concept, Shift
 from prometheus_api_client import PrometheusConnect
-from tests.harness.apply import apply, install_crds
-from tests.harness.chart import install_operator_identity
-from tests.harness.controlplane import LocalControlPlane
-from tests.harness.demo.plot import draw
-from tests.harness.demo.pods import IMAGES, Poller, TrainingPods, VersionServers, run_container
-from tests.harness.demo.timeline import Mark, Timeline
-from tests.harness.modelserver import ModelServer
-from tests.harness.operator_process import start_operator
-from tests.harness.processes import Process, free_port
-from tests.harness.prometheus import PrometheusServer, scrape_config
-from tests.harness.thirdparty import traffic_crds_dir
-from tests.harness.traffic import Stats, TrafficGenerator, httproute_weights
 
+from localcluster.apply import apply, install_crds
+from localcluster.chart import install_operator_identity
+from localcluster.controlplane import LocalControlPlane
+from localcluster.demo.plot import draw
+from localcluster.demo.pods import IMAGES, Poller, TrainingPods, VersionServers, run_container
+from localcluster.demo.timeline import Mark, Timeline
+from localcluster.modelserver import ModelServer
+from localcluster.operator_process import start_operator
+from localcluster.processes import Process, free_port
+from localcluster.prometheus import PrometheusServer, scrape_config
+from localcluster.thirdparty import traffic_crds_dir
+from localcluster.traffic import Stats, TrafficGenerator, httproute_weights
 from modelloop.api.resources import API_VERSION, MODEL_VERSIONS, MODELS
 from modelloop.kube.rest import Kube
 
-REPO = Path(__file__).parents[3]
+REPO = Path(__file__).parents[2]
 MANIFEST = REPO / "examples" / "demo" / "churn.yaml"
 NAMESPACE = "modelloop-demo"
 MODEL, FIRST = "churn", "churn-v1"

@@ -1,6 +1,6 @@
 """A model server's metrics, played by the harness: a real HTTP exporter process.
 
-``python -m tests.harness.exporter PORT STATE.json`` serves /metrics with counters
+``python -m localcluster.exporter PORT STATE.json`` serves /metrics with counters
 and histograms whose *rates* the test controls by rewriting the state file: on
 every scrape each counter grows by rate x elapsed seconds, each histogram by its
 per-bucket observation rates, so ``increase()`` and ``rate()`` over a window
@@ -26,7 +26,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from tests.harness.processes import Process, free_port, wait_healthy
+
+from localcluster.processes import Process, free_port, wait_healthy
 
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
@@ -114,11 +115,11 @@ class Exporter:
         argv = [
             sys.executable,
             "-m",
-            "tests.harness.exporter",
+            "localcluster.exporter",
             str(self.port),
             str(self.state_file),
         ]
-        self.process = Process(name, argv, workdir, cwd=Path(__file__).parents[2])
+        self.process = Process(name, argv, workdir, cwd=Path(__file__).parents[1])
         wait_healthy(self.process, f"http://{self.address}/metrics", 30)
 
     def update(self, state: dict[str, Any]) -> None:

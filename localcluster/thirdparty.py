@@ -8,7 +8,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-REPO = Path(__file__).parents[2]
+REPO = Path(__file__).parents[1]
 SCRIPT = REPO / "hack/thirdparty-crds.sh"
 
 

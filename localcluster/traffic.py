@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from tests.harness.modelserver import ModelServer
-
+from localcluster.modelserver import ModelServer
 from modelloop.kube.rest import DEPLOYMENTS, Kube, Resource
 
 Obj = dict[str, Any]

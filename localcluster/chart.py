@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.harness.apply import RESOURCES, apply
-from tests.harness.controlplane import ControlPlane, Identity
-from tests.harness.waiting import wait_for
 
+from localcluster.apply import RESOURCES, apply
+from localcluster.controlplane import ControlPlane, Identity
+from localcluster.waiting import wait_for
 from modelloop.kube.rest import Kube, KubeError
 
-REPO = Path(__file__).parents[2]
+REPO = Path(__file__).parents[1]
 CHART = REPO / "charts" / "modelloop"
 RELEASE = "modelloop"
 OPERATOR_NAMESPACE = "modelloop-system"

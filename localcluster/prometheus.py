@@ -7,8 +7,9 @@ from typing import Any
 
 import bcrypt
 import yaml
-from tests.harness import binaries
-from tests.harness.processes import Process, free_port, wait_healthy
+
+from localcluster import binaries
+from localcluster.processes import Process, free_port, wait_healthy
 
 
 class PrometheusServer:

@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from tests.harness.processes import Process
+from localcluster.processes import Process
 
-REPO = Path(__file__).parents[2]
+REPO = Path(__file__).parents[1]
 
 
 def start_operator(

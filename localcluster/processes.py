@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.harness.waiting import wait_for
+from localcluster.waiting import wait_for
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""``make demo`` (``python -m tests.harness.demo``): see loop.py, or observe.py when
+"""``make demo`` (``python -m localcluster.demo``): see loop.py, or observe.py when
 KUBECONFIG names a cluster."""
 
 import argparse
@@ -8,11 +8,11 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.harness.demo import loop as whole_loop
-from tests.harness.demo import observe
-from tests.harness.demo.loop import FULL, SMOKE, DemoFailed, Loop
+from localcluster.demo import loop as whole_loop
+from localcluster.demo import observe
+from localcluster.demo.loop import FULL, SMOKE, DemoFailed, Loop
 
-REPO = Path(__file__).parents[3]
+REPO = Path(__file__).parents[2]
 WORKDIR = REPO / ".tmp" / "demo"
 
 

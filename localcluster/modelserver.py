@@ -1,6 +1,6 @@
 """A model version's server, played by the harness: a real HTTP process per version.
 
-``python -m tests.harness.modelserver --port P --model M --version V --state STATE.json``
+``python -m localcluster.modelserver --port P --model M --version V --state STATE.json``
 answers ``POST /predict`` with ``{"slice": "mobile", "label_delay": 2.5}`` (the delay is
 optional) by ``{"version": V, "correct": true}``, where ``correct`` is drawn with the
 accuracy the state file gives for the slice. There is no model: the test decides how good
@@ -46,8 +46,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from tests.harness.exporter import write_state
-from tests.harness.processes import Process, free_port, wait_healthy
+
+from localcluster.exporter import write_state
+from localcluster.processes import Process, free_port, wait_healthy
 
 
 class _Judge(Protocol):
@@ -243,12 +244,12 @@ class ModelServer:
         argv = [
             sys.executable,
             "-m",
-            "tests.harness.modelserver",
+            "localcluster.modelserver",
             *("--port", str(self.port), "--model", model, "--version", version),
             *judged_by,
         ]
         self.process = Process(
-            f"modelserver-{model}-{version}", argv, workdir, cwd=Path(__file__).parents[2]
+            f"modelserver-{model}-{version}", argv, workdir, cwd=Path(__file__).parents[1]
         )
         try:
             wait_healthy(self.process, f"{self.url}/healthz", 30)
@@ -269,7 +270,7 @@ class ModelServer:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.harness.modelserver")
+    parser = argparse.ArgumentParser(prog="python -m localcluster.modelserver")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--version", required=True)

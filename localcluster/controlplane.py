@@ -2,14 +2,14 @@
 kube-controller-manager, kube-scheduler and kwok with one simulated node.
 
 What plays a missing piece, openly: kwok stands in for kubelets and a container
-runtime. Its Stages (tests/harness/kwok/stages.yaml) make scheduled pods Running
+runtime. Its Stages (localcluster/kwok/stages.yaml) make scheduled pods Running
 and Ready, so the real Deployment controller marks Deployments Available, and
 finish Job pods so the real Job controller completes Jobs — except pods labelled
 ``modelloop.dev/training``, whose result the harness writes as a kubelet would.
 
 Every client (tests, the components) reaches the API server through a kubeconfig
 file with its own client certificate, so RBAC and admission policies see real user
-names; the operator speaks as the Helm chart's ServiceAccount (tests.harness.chart).
+names; the operator speaks as the Helm chart's ServiceAccount (localcluster.chart).
 """
 
 import os
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from tests.harness import binaries
-from tests.harness.pki import CertificateAuthority, KeyPair, service_account_key
-from tests.harness.processes import Process, free_port, wait_healthy
-from tests.harness.waiting import wait_for
 
+from localcluster import binaries
+from localcluster.pki import CertificateAuthority, KeyPair, service_account_key
+from localcluster.processes import Process, free_port, wait_healthy
+from localcluster.waiting import wait_for
 from modelloop.kube.rest import Kube, Resource
 
 STAGES = Path(__file__).parent / "kwok" / "stages.yaml"
@@ -84,7 +84,7 @@ class LocalControlPlane:
         self.processes: list[Process] = []
         self.server = ""
         self.admin: Identity
-        self.operator: Identity  # the chart's ServiceAccount: tests.harness.chart
+        self.operator: Identity  # the chart's ServiceAccount: localcluster.chart
 
     def _start(self, name: str, *args: str) -> Process:
         process = Process(name, [str(self.bin / name), *args], self.logs)
@@ -259,7 +259,7 @@ class ExternalCluster:
 
     def __init__(self, kubeconfig: Path) -> None:
         self.admin = Identity(_whoami(kubeconfig), kubeconfig)
-        self.operator: Identity  # the chart's ServiceAccount: tests.harness.chart
+        self.operator: Identity  # the chart's ServiceAccount: localcluster.chart
         self.server = ""
 
     def start(self) -> "ExternalCluster":
@@ -293,7 +293,7 @@ def provide(workdir: Path) -> ControlPlane:
 
 
 def main() -> None:
-    """``python -m tests.harness.controlplane WORKDIR``: a local control plane for other
+    """``python -m localcluster.controlplane WORKDIR``: a local control plane for other
     programs (e.g. the suites through ``MODELLOOP_TEST_KUBECONFIG``); prints the admin
     kubeconfig's path and runs until SIGTERM or Ctrl-C."""
     import signal

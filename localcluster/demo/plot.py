@@ -8,7 +8,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # a file, never a window
 import matplotlib.pyplot as plt
-from tests.harness.demo.timeline import Mark
+
+from localcluster.demo.timeline import Mark
 
 Series = tuple[Sequence[float], Sequence[float]]  # seconds since the start, values
 COLORS = {"mobile": "tab:red", "web": "tab:blue"}

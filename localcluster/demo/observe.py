@@ -17,21 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.harness import binaries
-from tests.harness.apply import apply, apply_files, install_crds, load
-from tests.harness.chart import install_operator_identity
-from tests.harness.controlplane import ExternalCluster
-from tests.harness.exporter import Exporter
-from tests.harness.operator_process import start_operator
-from tests.harness.prometheus import PrometheusServer, scrape_config
-from tests.harness.waiting import wait_for
 
+from localcluster import binaries
+from localcluster.apply import apply, apply_files, install_crds, load
+from localcluster.chart import install_operator_identity
+from localcluster.controlplane import ExternalCluster
+from localcluster.exporter import Exporter
+from localcluster.operator_process import start_operator
+from localcluster.prometheus import PrometheusServer, scrape_config
+from localcluster.waiting import wait_for
 from modelloop.api.resources import MODELS
 from modelloop.conditions import find
 from modelloop.kube.rest import Kube, KubeError, Resource
 from modelloop.plugin import views
 
-REPO = Path(__file__).parents[3]
+REPO = Path(__file__).parents[2]
 WORKDIR = REPO / ".tmp" / "demo-observe"
 NAMESPACE = "modelloop-demo"
 EXAMPLES = [REPO / "examples" / "fraud-detector.yaml", REPO / "examples" / "fraud-detector-v1.yaml"]

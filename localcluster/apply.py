@@ -5,12 +5,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.harness.waiting import wait_for
 
+from localcluster.waiting import wait_for
 from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
 from modelloop.kube.rest import Kube, Resource
 
-REPO = Path(__file__).parents[2]
+REPO = Path(__file__).parents[1]
 CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 RESOURCES = {
     "CustomResourceDefinition": CRDS,
