@@ -33,7 +33,8 @@ from localcluster.controlplane import LocalControlPlane
 from localcluster.prometheus import PrometheusServer
 
 from modelloop import gc_tuning
-from modelloop.api.resources import GROUP, MODELS, VERSION
+from modelloop.api.resources import MODELS
+from modelloop.api.vocabulary import GROUP, VERSION
 from modelloop.kube.rest import Kube, Resource
 from modelloop.monitoring.evaluator import Evaluator, WatchCache
 from modelloop.monitoring.providers import Credentials, ProviderConfig

@@ -7,7 +7,8 @@ from typing import Any
 import yaml
 
 from localcluster.waiting import wait_for
-from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import GROUP, VERSION
 from modelloop.kube.rest import Kube, Resource
 
 REPO = Path(__file__).parents[1]

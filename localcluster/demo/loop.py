@@ -45,7 +45,8 @@ from localcluster.processes import Process, free_port
 from localcluster.prometheus import PrometheusServer, scrape_config
 from localcluster.thirdparty import traffic_crds_dir
 from localcluster.traffic import Stats, TrafficGenerator, httproute_weights
-from modelloop.api.resources import API_VERSION, MODEL_VERSIONS, MODELS
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import API_VERSION
 from modelloop.kube.rest import Kube
 
 REPO = Path(__file__).parents[2]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from examples.trainer.churn import SLICES, Concept, Shift
 
-from modelloop.api.resources import API_VERSION
+from modelloop.api.vocabulary import API_VERSION
 
 TRAINER = "ghcr.io/modelloop-examples/trainer:0.1"  # localcluster/demo/pods.py runs it
 TURNS = (1.4, 1.4, -1.3, -1.4, 1.3)  # radians per drift, by Model index

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 from localcluster.traffic import weights_of_httproute
 
-from modelloop.api.resources import LABEL_MODEL, MODEL_VERSIONS, MODELS
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import LABEL_MODEL
 from modelloop.kube.events import COMPONENT
 from modelloop.kube.rest import EVENTS, HTTPROUTES, Obj, Resource
 from modelloop.retraining.jobs import LABEL_TRAINING

@@ -14,7 +14,8 @@ from prometheus_api_client import PrometheusConnect
 from tests.harness.canary import CANARY, MODEL, CanaryWorld
 from tests.harness.world import sample
 
-from modelloop.api.resources import GROUP, MODELS
+from modelloop.api.resources import MODELS
+from modelloop.api.vocabulary import GROUP
 from modelloop.sdk import report
 
 DASHBOARD = REPO / "charts" / "modelloop" / "dashboards" / "modelloop.json"

@@ -24,7 +24,8 @@ from localcluster.traffic import (
 from localcluster.waiting import wait_for
 from tests.harness.world import SERVING_IMAGE, OperatorWorld
 
-from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import GROUP, VERSION
 from modelloop.kube.rest import DEPLOYMENTS, Kube, Resource
 
 T = TypeVar("T")

@@ -14,7 +14,8 @@ from localcluster.processes import Process, free_port
 from localcluster.prometheus import PrometheusServer
 from localcluster.waiting import wait_for
 
-from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import GROUP, VERSION
 from modelloop.kube.rest import EVENTS, Kube
 
 MODEL = "fraud"

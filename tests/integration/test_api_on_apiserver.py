@@ -6,7 +6,8 @@ import pytest
 from tests.harness.corpus import CORPUS, CorpusCase
 
 from modelloop.api.manifests import InvalidManifest, validate_manifest
-from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import GROUP, VERSION
 from modelloop.kube.rest import Kube, KubeError, Resource
 
 RESOURCES = {

@@ -27,7 +27,8 @@ from tests.harness.world import (
     traffic,
 )
 
-from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import GROUP, VERSION
 from modelloop.kube.rest import Kube, Resource
 
 

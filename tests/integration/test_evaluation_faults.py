@@ -25,7 +25,8 @@ from tests.harness.world import (
     traffic,
 )
 
-from modelloop.api.resources import GROUP, MODELS, VERSION
+from modelloop.api.resources import MODELS
+from modelloop.api.vocabulary import GROUP, VERSION
 from modelloop.kube.rest import EVENTS, Kube
 
 SILENT_TIMEOUT = 20  # seconds: a cycle that waited for this provider would be this late

@@ -15,7 +15,8 @@ from localcluster.controlplane import ControlPlane
 from localcluster.processes import Process
 from localcluster.waiting import wait_for
 
-from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import GROUP
 from modelloop.kube.rest import Kube, Resource
 
 SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")

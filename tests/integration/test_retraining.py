@@ -22,15 +22,8 @@ from tests.harness.world import (
     traffic,
 )
 
-from modelloop.api.resources import (
-    GROUP,
-    LABEL_MANAGED_BY,
-    LABEL_MODEL,
-    MANAGED_BY,
-    MODEL_VERSIONS,
-    MODELS,
-    VERSION,
-)
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
 from modelloop.kube.rest import EVENTS, Kube, KubeError, Resource
 
 JOBS = Resource("batch", "v1", "jobs")

@@ -7,7 +7,8 @@ import yaml
 from localcluster.waiting import wait_for
 from tests.harness.admission import deny_operator_writes
 
-from modelloop.api.resources import GROUP, MODEL_VERSIONS, MODELS, VERSION
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import GROUP, VERSION
 from modelloop.kube.rest import DEPLOYMENTS, SERVICES, Kube, Resource
 
 EVENTS = Resource("", "v1", "events")

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from modelloop.api.model import ModelSpec
-from modelloop.api.resources import API_VERSION, MODELS
+from modelloop.api.resources import MODELS
+from modelloop.api.vocabulary import API_VERSION
 from modelloop.kube.rest import HTTPROUTES, VIRTUALSERVICES, Kube, KubeError, Resource
 from modelloop.rollout.router import ReplicaRouter, router_for
 from modelloop.rollout.traffic import ReplicaSplit, RouteError, Split

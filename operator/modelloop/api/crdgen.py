@@ -18,7 +18,8 @@ from pydantic.json_schema import GenerateJsonSchema, NoDefault
 from pydantic_core import core_schema
 
 from .base import ApiModel
-from .resources import API_VERSION, CATEGORY, GROUP, KINDS, VERSION, Kind
+from .resources import KINDS, Kind
+from .vocabulary import API_VERSION, CATEGORY, GROUP, VERSION
 
 
 class _WithFactoryDefaults(GenerateJsonSchema):

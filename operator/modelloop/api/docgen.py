@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .crdgen import crd
-from .resources import API_VERSION, KINDS, Kind
+from .resources import KINDS, Kind
+from .vocabulary import API_VERSION
 
 
 def _type(node: dict[str, Any]) -> str:

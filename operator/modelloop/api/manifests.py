@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .base import RuleViolation, enforce
-from .resources import API_VERSION, KINDS_BY_NAME
+from .resources import KINDS_BY_NAME
+from .vocabulary import API_VERSION
 
 
 class InvalidManifest(ValueError):
@@ -67,7 +68,7 @@ def _describe(error: ErrorDetails) -> str:
         return f"{where}: Required value"
     if kind == "extra_forbidden":
         return f'unknown field "{where}"'
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return f"{where}: Unsupported value: {json.dumps(error['input'])}"
     if kind in _TYPES:
         return f"{where}: Invalid value: must be of type {_TYPES[kind]}"

@@ -20,6 +20,16 @@ from .base import (
 from .durations import DURATION_PATTERN, Duration, Within, cel_milliseconds, milliseconds
 from .schedule import Schedule
 from .templates import JobTemplate, PodTemplate
+from .vocabulary import (
+    Automation,
+    CanaryPhase,
+    CheckKind,
+    ModelPhase,
+    PairOutcome,
+    TrainingOutcome,
+    TriggerKind,
+    VerdictName,
+)
 
 DnsName = Annotated[
     str,
@@ -688,8 +698,8 @@ class ModelSpec(ApiModel):
     retraining: Retraining | None = Field(default=None, description="Retraining policy.")
     validation: Validation = Field(default_factory=Validation, description="Offline gates.")
     rollout: Rollout = Field(default_factory=Rollout, description="Progressive delivery policy.")
-    automation: Literal["observe", "retrain", "propose", "promote"] = Field(
-        default="observe",
+    automation: Automation = Field(
+        default=Automation.OBSERVE,
         description="observe: evaluate and report; retrain: also train and validate; "
         "propose: also start canaries, wait for approval to promote; promote: fully automatic. "
         "propose and promote also roll out Validated versions made outside ModelLoop, so they "
@@ -809,7 +819,7 @@ class AnalysisRow(ApiModel):
 
     metric: str = Field(max_length=63)
     slice: str = Field(max_length=63)
-    outcome: Literal["pass", "fail", "inconclusive"]
+    outcome: PairOutcome
     stable: float | None = Field(default=None, description="Stable's value.")
     canary: float | None = Field(default=None, description="The canary's value.")
     stable_samples: float | None = Field(default=None, description="Stable's sample count.")
@@ -841,8 +851,8 @@ class CanaryStatus(ApiModel):
         "edit of the steps during a rollout restarts it at the first step.",
         max_length=16,
     )
-    phase: Literal["Progressing", "WaitingForApproval", "Paused", "RollingBack"] = Field(
-        default="Progressing", description="Where the rollout stands."
+    phase: CanaryPhase = Field(
+        default=CanaryPhase.PROGRESSING, description="Where the rollout stands."
     )
     started: datetime | None = Field(default=None, description="When the rollout began.")
     step_started: datetime | None = Field(
@@ -871,13 +881,13 @@ class Verdict(ApiModel):
     """The verdict of one metric or drift check on one slice for one version, as of its last
     change (live values are on the operator's /metrics, not here)."""
 
-    kind: Literal["metric", "drift"] = Field(
-        default="metric", description="metric: spec.metrics; drift: spec.drift."
+    kind: CheckKind = Field(
+        default=CheckKind.METRIC, description="metric: spec.metrics; drift: spec.drift."
     )
     metric: str = Field(description="The metric's or drift check's name.")
     slice: str
     version: str
-    verdict: Literal["pass", "breach", "inconclusive"]
+    verdict: VerdictName
     since: datetime | None = Field(default=None, description="When this verdict began.")
     value: float | None = Field(
         default=None, description="Value (drift: the statistic) when the verdict changed."
@@ -903,9 +913,7 @@ class Verdict(ApiModel):
 class TrainingTrigger(ApiModel):
     """Why a training started, with the numbers behind it."""
 
-    kind: Literal["breach", "drift", "schedule", "newData", "manual"] = Field(
-        description="What started it."
-    )
+    kind: TriggerKind = Field(description="What started it.")
     reason: str = Field(default="", description="The numbers behind it.", max_length=1024)
 
 
@@ -917,7 +925,7 @@ class TrainingRecord(ApiModel):
     trigger: TrainingTrigger = Field(description="What started it.")
     started: datetime = Field(description="When the sequence number was reserved.")
     finished: datetime | None = Field(default=None, description="When its result was recorded.")
-    outcome: Literal["Succeeded", "Failed"] | None = Field(
+    outcome: TrainingOutcome | None = Field(
         default=None, description="Succeeded: a ModelVersion was made; Failed: none."
     )
     version: str | None = Field(default=None, description="The ModelVersion it made.")
@@ -951,7 +959,7 @@ class TrainingStatus(ApiModel):
 
 
 class ModelStatus(ApiModel):
-    phase: Literal["Pending", "Serving", "Progressing", "Paused", "Failed"] | None = Field(
+    phase: ModelPhase | None = Field(
         default=None,
         description="Pending: no version serves yet; Serving; Progressing: a rollout runs; "
         "Paused; Failed: the stable version cannot be served.",

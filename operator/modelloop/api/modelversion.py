@@ -1,18 +1,18 @@
 """The ``ModelVersion`` resource: one trained artifact, immutable once created."""
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
 from .base import DNS_LABEL_PATTERN, ApiModel, Condition, conditions_field, list_map
+from .vocabulary import Origin, VersionPhase
 
 
 class TriggerRecord(ApiModel):
     """What started the training that produced this version."""
 
-    kind: Literal["bootstrap", "breach", "drift", "schedule", "newData", "manual", "external"] = (
-        Field(description="The trigger kind; external for versions made outside ModelLoop.")
+    kind: Origin = Field(
+        description="The trigger kind; external for versions made outside ModelLoop."
     )
     reason: str = Field(default="", description="The numbers behind it.", max_length=1024)
 
@@ -85,11 +85,6 @@ class ModelVersionSpec(ApiModel):
     )
 
 
-ModelVersionPhase = Literal[
-    "Pending", "Validated", "Rejected", "Canary", "Serving", "RolledBack", "Retired"
-]
-
-
 class GateCheck(ApiModel):
     """One offline gate on one slice."""
 
@@ -111,7 +106,7 @@ class GateCheck(ApiModel):
 
 
 class ModelVersionStatus(ApiModel):
-    phase: ModelVersionPhase | None = Field(
+    phase: VersionPhase | None = Field(
         default=None,
         description="Pending -> Validated | Rejected -> Canary -> Serving | RolledBack -> Retired.",
     )

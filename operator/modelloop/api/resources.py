@@ -9,24 +9,10 @@ from .gvr import Resource
 from .metrictemplate import MetricTemplateSpec
 from .model import ModelSpec, ModelStatus
 from .modelversion import ModelVersionSpec, ModelVersionStatus
+from .vocabulary import API_VERSION, GROUP, VERSION
 
-GROUP = "modelloop.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-CATEGORY = "modelloop"
 MODELS = Resource(GROUP, VERSION, "models")
 MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
-
-# Labels and annotations ModelLoop reads and writes.
-LABEL_MODEL = f"{GROUP}/model"
-LABEL_VERSION = f"{GROUP}/version"
-LABEL_ROLE = f"{GROUP}/role"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "modelloop"
-ANNOTATION_ROLE_SINCE = f"{GROUP}/role-since"
-# On a Model: approve the canary's step, "<version>/<step index>"; abort (roll back) "<version>".
-ANNOTATION_APPROVE = f"{GROUP}/approve"
-ANNOTATION_ABORT = f"{GROUP}/abort"
 
 
 def owner_reference(model: dict[str, Any]) -> dict[str, Any]:

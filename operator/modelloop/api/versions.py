@@ -4,7 +4,7 @@ about who made it. Pure; shared by serving, rollout and retention."""
 import re
 from typing import Any
 
-from .resources import LABEL_MANAGED_BY, MANAGED_BY
+from .vocabulary import LABEL_MANAGED_BY, MANAGED_BY
 
 # Set by `kubectl apply` and by GitOps tools on what they apply: such an object belongs
 # to its repository, and ModelLoop must never delete it.

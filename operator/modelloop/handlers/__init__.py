@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from ..api.resources import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
+from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
 from ..control.leader import LeaderElector, default_identity, lead
 from ..control.workqueue import WorkQueue, work
 from ..kube.rest import Kube, Obj

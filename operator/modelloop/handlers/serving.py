@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from ..api.model import CanaryStatus, ModelSpec
-from ..api.resources import (
+from ..api.resources import MODEL_VERSIONS, MODELS
+from ..api.vocabulary import (
     ANNOTATION_ABORT,
     ANNOTATION_APPROVE,
     ANNOTATION_ROLE_SINCE,
@@ -16,8 +17,6 @@ from ..api.resources import (
     LABEL_ROLE,
     LABEL_VERSION,
     MANAGED_BY,
-    MODEL_VERSIONS,
-    MODELS,
 )
 from ..conditions import condition, find, stamp
 from ..kube.events import post_event

@@ -15,14 +15,8 @@ from pydantic import ValidationError
 
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus
 from ..api.modelversion import ModelVersionSpec
-from ..api.resources import (
-    GROUP,
-    LABEL_MANAGED_BY,
-    LABEL_MODEL,
-    MANAGED_BY,
-    MODEL_VERSIONS,
-    MODELS,
-)
+from ..api.resources import MODEL_VERSIONS, MODELS
+from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
 from ..conditions import condition, find, stamp
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource

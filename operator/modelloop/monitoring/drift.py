@@ -17,6 +17,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ..api.vocabulary import VerdictName
+
 Test = Literal["psi", "ks", "js"]
 # Proportion standing in for an empty bucket in PSI (whose log would be infinite).
 PSI_EPSILON = 1e-4
@@ -158,7 +160,7 @@ def drift_statistic(test: Test, current: Histogram, reference: Histogram) -> flo
 
 @dataclass(frozen=True)
 class DriftResult:
-    verdict: Literal["pass", "breach", "inconclusive"]
+    verdict: VerdictName
     statistic: float | None
     samples: float  # observations in the current window
     reason: str | None = None
@@ -176,17 +178,19 @@ def drift_verdict(
     samples = current.total if current is not None else 0.0
     for name, h in (("current", current), ("reference", reference)):
         if h is None or h.total <= 0:
-            return DriftResult("inconclusive", None, samples, f"the {name} window has no data")
+            return DriftResult(
+                VerdictName.INCONCLUSIVE, None, samples, f"the {name} window has no data"
+            )
         if h.total < min_samples:
             reason = f"fewer observations in the {name} window than minSamples {min_samples}"
-            return DriftResult("inconclusive", None, samples, reason)
+            return DriftResult(VerdictName.INCONCLUSIVE, None, samples, reason)
     assert current is not None  # the loop returned otherwise
     assert reference is not None
     a, b = common_layout(current, reference)
     if len(a.upper_bounds) < 2:
         # One bucket holds everything: every statistic would be 0 whatever the data.
         reason = "the current and reference bucket layouts share no bound to compare at"
-        return DriftResult("inconclusive", None, samples, reason)
+        return DriftResult(VerdictName.INCONCLUSIVE, None, samples, reason)
     statistic = drift_statistic(test, a, b)
-    verdict: Literal["pass", "breach"] = "breach" if statistic > threshold else "pass"
+    verdict = VerdictName.BREACH if statistic > threshold else VerdictName.PASS
     return DriftResult(verdict, statistic, samples)

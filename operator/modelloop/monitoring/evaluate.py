@@ -5,10 +5,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..api.model import BreachRule, ModelSpec
+from ..api.vocabulary import VerdictName
 from .drift import drift_verdict
 from .plan import SeriesKey
 from .readings import Readings
-from .verdicts import BreachState, VerdictName, advance, judge
+from .verdicts import BreachState, advance, judge
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,15 @@ def evaluate_model(
         if drift is None:
             continue
         if reading.error is not None:
-            evaluated.append(Evaluated(key, "inconclusive", None, None, reading.error, True))
+            evaluated.append(
+                Evaluated(key, VerdictName.INCONCLUSIVE, None, None, reading.error, True)
+            )
             continue
         result = drift_verdict(
             drift.test, drift.threshold, drift.min_samples, reading.current, reading.reference
         )
         reason = result.reason
-        if result.verdict == "breach" and result.statistic is not None:
+        if result.verdict is VerdictName.BREACH and result.statistic is not None:
             reason = f"{drift.test} above threshold {drift.threshold:g}"
         evaluated.append(Evaluated(key, result.verdict, result.statistic, result.samples, reason))
     return evaluated, new_states

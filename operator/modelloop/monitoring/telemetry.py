@@ -7,9 +7,10 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ..api.vocabulary import VerdictName
 from .evaluate import Evaluated
 
-VERDICTS = ("pass", "breach", "inconclusive")
+VERDICTS = tuple(VerdictName)
 SERIES_LABELS = ("namespace", "model", "version", "metric", "slice")
 
 

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ..api.model import BreachRule, Objective
+from ..api.vocabulary import VerdictName
 from ..conditions import stamp
 
-VerdictName = Literal["pass", "breach", "inconclusive"]
 Outcome = Literal["ok", "failing", "inconclusive"]
 
 
@@ -90,7 +90,7 @@ def advance(
     of_last = rule.of_last if rule is not None else None
     recent = state.recent[-of_last.evaluations :] if of_last is not None else ()
     if outcome == "inconclusive":
-        return "inconclusive", BreachState(None, recent)
+        return VerdictName.INCONCLUSIVE, BreachState(None, recent)
     failing = outcome == "failing"
     since = None
     if failing and lasting is not None:
@@ -100,14 +100,14 @@ def advance(
         recent = (*recent, failing)[-of_last.evaluations :]
     state = BreachState(since, recent)
     if not failing:
-        return "pass", state
+        return VerdictName.PASS, state
     if of_last is not None:
         held = sum(recent) >= of_last.failures
     elif lasting is not None and since is not None:
         held = now - since >= lasting
     else:
         held = True
-    return ("breach" if held else "pass"), state
+    return (VerdictName.BREACH if held else VerdictName.PASS), state
 
 
 FAILING, OK = "x", "."

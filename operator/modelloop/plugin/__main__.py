@@ -14,13 +14,8 @@ from typing import Any
 
 from kubernetes import config
 
-from ..api.resources import (
-    ANNOTATION_ABORT,
-    ANNOTATION_APPROVE,
-    GROUP,
-    MODEL_VERSIONS,
-    MODELS,
-)
+from ..api.resources import MODEL_VERSIONS, MODELS
+from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, GROUP
 from ..kube.rest import EVENTS, Kube, KubeError
 from . import views
 

@@ -21,7 +21,6 @@ from ..conditions import condition
 from .cron import CronError, previous_fire
 from .jobs import job_name, record_of_job
 
-AUTOMATION_TRAINS = ("retrain", "propose", "promote")
 BACKOFF_BASE = timedelta(minutes=5)
 BACKOFF_MAX = timedelta(hours=24)
 DAY = timedelta(days=1)
@@ -173,7 +172,7 @@ def decide(world: TrainingWorld) -> Decision:
 
 def _maybe_start(world: TrainingWorld) -> Decision:
     spec = world.spec
-    if spec.retraining is None or spec.automation not in AUTOMATION_TRAINS:
+    if spec.retraining is None or not spec.automation.trains:
         return Hold(TrainingReason.DISABLED, automation=spec.automation)
     if spec.paused:
         return Hold(TrainingReason.PAUSED)

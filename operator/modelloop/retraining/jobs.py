@@ -14,14 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from ..api.model import ModelSpec, Slice, TrainingRecord, TrainingTrigger
-from ..api.resources import (
-    API_VERSION,
-    GROUP,
-    LABEL_MANAGED_BY,
-    LABEL_MODEL,
-    MANAGED_BY,
-    owner_reference,
-)
+from ..api.resources import owner_reference
+from ..api.vocabulary import API_VERSION, GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
 from ..conditions import stamp
 from ..kube.rest import Obj
 from ..monitoring.promql import slice_matchers

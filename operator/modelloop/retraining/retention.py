@@ -6,8 +6,8 @@ training sequence, never creation time (a re-created object is not newer). Pure.
 
 from typing import Any
 
-from ..api.resources import LABEL_ROLE
 from ..api.versions import made_by_modelloop, sequence_of
+from ..api.vocabulary import LABEL_ROLE
 
 
 def expired(

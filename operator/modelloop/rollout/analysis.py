@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..api.reasons import PairReason
+from ..api.vocabulary import PairOutcome
 from ..stats import holm, worse_by_more_than
 
-Outcome = Literal["pass", "fail", "inconclusive"]
 CanaryTest = Literal["auto", "proportion", "threshold"]
 
 
@@ -58,7 +58,7 @@ class Pair:
 @dataclass(frozen=True)
 class Judged:
     pair: Pair
-    outcome: Outcome
+    outcome: PairOutcome
     code: PairReason
     p_value: float | None = None
     alpha: float | None = None  # the Holm threshold the p-value was held to
@@ -151,23 +151,23 @@ def analyse(pairs: list[Pair], confidence: float, test_number: int = 1) -> list[
     for index, pair in enumerate(pairs):
         why = _unjudgeable(pair)
         if why is not None:
-            judged[index] = Judged(pair, "inconclusive", why)
+            judged[index] = Judged(pair, PairOutcome.INCONCLUSIVE, why)
             continue
         how = method(pair)
         if how is None:
-            judged[index] = Judged(pair, "inconclusive", PairReason.UNTESTABLE)
+            judged[index] = Judged(pair, PairOutcome.INCONCLUSIVE, PairReason.UNTESTABLE)
         elif how == "threshold":
             beyond = regression(pair) - allowance(pair) > 0
             judged[index] = (
-                Judged(pair, "fail", PairReason.BEYOND_ALLOWANCE)
+                Judged(pair, PairOutcome.FAIL, PairReason.BEYOND_ALLOWANCE)
                 if beyond
-                else Judged(pair, "pass", PairReason.WITHIN_ALLOWANCE)
+                else Judged(pair, PairOutcome.PASS, PairReason.WITHIN_ALLOWANCE)
             )
         else:
             tested.append((two_proportion_p_value(pair), index))
     decisions = holm([p for p, _ in tested], alpha)
     for (p_value, index), (rejected, level) in zip(tested, decisions, strict=True):
-        outcome: Outcome = "fail" if rejected else "pass"
+        outcome = PairOutcome.FAIL if rejected else PairOutcome.PASS
         code = PairReason.SIGNIFICANT if rejected else PairReason.NOT_SIGNIFICANT
         judged[index] = Judged(pairs[index], outcome, code, p_value, level, len(tested))
     return [judged[i] for i in range(len(pairs))]
@@ -210,9 +210,11 @@ def describe(judged: Judged) -> str:
     return text
 
 
-def overall(judged: list[Judged]) -> Outcome:
+def overall(judged: list[Judged]) -> PairOutcome:
     """fail if any pair fails; else inconclusive if any is; else pass."""
     outcomes = {j.outcome for j in judged}
-    if "fail" in outcomes:
-        return "fail"
-    return "inconclusive" if "inconclusive" in outcomes or not judged else "pass"
+    if PairOutcome.FAIL in outcomes:
+        return PairOutcome.FAIL
+    if PairOutcome.INCONCLUSIVE in outcomes or not judged:
+        return PairOutcome.INCONCLUSIVE
+    return PairOutcome.PASS

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..api.model import CanaryStatus, ModelSpec, Step
-from ..api.resources import ANNOTATION_ABORT, ANNOTATION_APPROVE
+from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE
 from ..conditions import ConditionStatus, condition
 from ..monitoring.snapshot import Snapshot
 from ..serving.plan import EventNote, MarkVersion, VersionView

@@ -6,14 +6,8 @@ import json
 from typing import Any
 
 from ..api.model import ModelSpec
-from ..api.resources import (
-    GROUP,
-    LABEL_MANAGED_BY,
-    LABEL_MODEL,
-    LABEL_VERSION,
-    MANAGED_BY,
-    owner_reference,
-)
+from ..api.resources import owner_reference
+from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, LABEL_VERSION, MANAGED_BY
 
 ANNOTATION_APPLIED_HASH = f"{GROUP}/applied-hash"
 Obj = dict[str, Any]

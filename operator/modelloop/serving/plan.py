@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ..api.model import ModelSpec
-from ..api.resources import ANNOTATION_ROLE_SINCE, LABEL_ROLE, LABEL_VERSION
 from ..api.versions import sequence_of
+from ..api.vocabulary import ANNOTATION_ROLE_SINCE, LABEL_ROLE, LABEL_VERSION
 from ..conditions import condition, find
 from .objects import (
     applied_hash,

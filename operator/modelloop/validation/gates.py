@@ -31,7 +31,7 @@ from typing import Any, Literal
 from ..api.model import Gate, Metric, ModelSpec, NotWorseThan
 from ..api.modelversion import OfflineMetric, OfflineMetrics
 from ..api.reasons import GateReason
-from ..api.resources import LABEL_ROLE
+from ..api.vocabulary import LABEL_ROLE
 from ..stats import holm, worse_by_more_than
 
 DEFAULT_GATE = "default"

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from modelloop.api.model import ModelSpec, Verdict
+from modelloop.api.vocabulary import VerdictName
 from modelloop.conditions import find
 from modelloop.monitoring.evaluate import Evaluated, evaluate_model
 from modelloop.monitoring.plan import SeriesKey
 from modelloop.monitoring.readings import Readings
 from modelloop.monitoring.status import StatusUpdate, recall_states, update_status
-from modelloop.monitoring.verdicts import BreachState, Observation, VerdictName, no_data
+from modelloop.monitoring.verdicts import BreachState, Observation, no_data
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EU = SeriesKey("metric", "precision", "eu", "fd-v1")
@@ -22,7 +23,7 @@ US = SeriesKey("metric", "precision", "us", "fd-v1")
 
 
 def passing(key: SeriesKey, value: float = 0.9) -> Evaluated:
-    return Evaluated(key, "pass", value, 500)
+    return Evaluated(key, VerdictName.PASS, value, 500)
 
 
 def test_first_evaluation_records_verdicts_and_is_healthy() -> None:
@@ -57,7 +58,7 @@ def test_new_values_without_a_verdict_change_leave_status_identical() -> None:
 
 def test_a_breach_on_one_slice_degrades_with_the_numbers() -> None:
     first = update_status([], [], [passing(EU), passing(US)], T0, 1)
-    breach = Evaluated(EU, "breach", 0.71, 480, "below min 0.8")
+    breach = Evaluated(EU, VerdictName.BREACH, 0.71, 480, "below min 0.8")
     later = update_status(
         first.verdicts, first.conditions, [breach, passing(US)], T0 + timedelta(minutes=1), 1
     )
@@ -80,7 +81,7 @@ def test_a_breach_on_one_slice_degrades_with_the_numbers() -> None:
 
 def test_unreadable_metrics_are_unavailable_not_degraded() -> None:
     down = [
-        Evaluated(k, "inconclusive", None, None, "Prometheus default unreachable", True)
+        Evaluated(k, VerdictName.INCONCLUSIVE, None, None, "Prometheus default unreachable", True)
         for k in (EU, US)
     ]
     update = update_status([], [], down, T0, 1)
@@ -97,7 +98,7 @@ def test_unreadable_metrics_are_unavailable_not_degraded() -> None:
 
 
 def test_too_few_samples_is_inconclusive_but_metrics_are_available() -> None:
-    few = Evaluated(EU, "inconclusive", 0.5, 12, "fewer samples than minSamples 200")
+    few = Evaluated(EU, VerdictName.INCONCLUSIVE, 0.5, 12, "fewer samples than minSamples 200")
     update = update_status([], [], [few, passing(US)], T0, 1)
     unavailable = find(update.conditions, "MetricsUnavailable")
     assert unavailable is not None
@@ -109,7 +110,10 @@ def test_drift_verdicts_are_kept_apart_from_metrics() -> None:
     update = update_status(
         [],
         [],
-        [passing(EU), Evaluated(same_name, "breach", 0.31, 900, "psi above threshold 0.2")],
+        [
+            passing(EU),
+            Evaluated(same_name, VerdictName.BREACH, 0.31, 900, "psi above threshold 0.2"),
+        ],
         T0,
         1,
     )
@@ -124,7 +128,9 @@ def test_drift_verdicts_are_kept_apart_from_metrics() -> None:
 
 def test_many_breaches_are_summarised() -> None:
     keys = [SeriesKey("metric", "precision", f"s{i}", "fd-v1") for i in range(5)]
-    update = update_status([], [], [Evaluated(k, "breach", 0.1, 500) for k in keys], T0, 1)
+    update = update_status(
+        [], [], [Evaluated(k, VerdictName.BREACH, 0.1, 500) for k in keys], T0, 1
+    )
     degraded = find(update.conditions, "Degraded")
     assert degraded is not None
     assert degraded["message"].endswith("; and 2 more")
@@ -277,8 +283,10 @@ def test_the_breach_states_are_recalled_from_status() -> None:
 
 
 def test_no_data_never_reaches_status() -> None:
-    nan = Evaluated(EU, "inconclusive", math.nan, 0.0, no_data("query", math.nan))
-    inf = Evaluated(US, "inconclusive", 3.0, math.inf, no_data("sample-count query", math.inf))
+    nan = Evaluated(EU, VerdictName.INCONCLUSIVE, math.nan, 0.0, no_data("query", math.nan))
+    inf = Evaluated(
+        US, VerdictName.INCONCLUSIVE, 3.0, math.inf, no_data("sample-count query", math.inf)
+    )
     update = update_status([], [], [nan, inf], T0, 1)
     assert [(v.get("value"), v.get("samples")) for v in update.verdicts] == [
         (None, 0.0),

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from modelloop.api.model import CanaryStatus, ModelSpec
+from modelloop.api.vocabulary import VerdictName
 from modelloop.monitoring.evaluate import Evaluated
 from modelloop.monitoring.plan import SeriesKey
 from modelloop.monitoring.snapshot import Snapshot
@@ -68,7 +69,9 @@ def at_step(
 
 def snapshot(canary: float, samples: float = 1000, age: timedelta = timedelta(0)) -> Snapshot:
     def point(version: str, value: float) -> Evaluated:
-        return Evaluated(SeriesKey("metric", "accuracy", "web", version), "pass", value, samples)
+        return Evaluated(
+            SeriesKey("metric", "accuracy", "web", version), VerdictName.PASS, value, samples
+        )
 
     return Snapshot(NOW - age, (point("m-v1", 0.9), point("m-v2", canary)))
 
