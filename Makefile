@@ -72,6 +72,10 @@ e2e-kind: deps ## Needs Docker + kind: image, chart and suites on a kind cluster
 bench: deps ## Evaluation at 1, 100 and 1000 Models x 5 metrics x 10 slices (real Prometheus)
 	$(PY) -m bench.evaluation $(BENCH_ARGS)
 
+.PHONY: bench-loop
+bench-loop: venv ## Retraining decisions replayed over drifting streams, next to fixed schedules (BENCH_LOOP_ARGS=--short)
+	$(PY) -m bench.loop $(BENCH_LOOP_ARGS)
+
 .PHONY: chaos
 chaos: deps ## 3 Models' loops under 100 operator kills, 3 API server restarts, Prometheus down 1m; then the invariants (CHAOS_ARGS=--short)
 	$(PY) -m tests.chaos $(CHAOS_ARGS)
