@@ -142,12 +142,17 @@ def auc(y: Floats, score: Floats) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def hits(w: Floats, x: Floats, y: Floats, s: Ints) -> NDArray[np.bool_]:
+    """Whether the model predicts each example right (at the 0.5 threshold)."""
+    return np.asarray((scores(w, x, s) >= 0.5) == (y == 1), dtype=np.bool_)
+
+
 def evaluate(w: Floats, x: Floats, y: Floats, s: Ints) -> dict[tuple[str, str], float]:
     """AUC and accuracy (at the 0.5 threshold) per slice."""
-    score = scores(w, x, s)
+    score, right = scores(w, x, s), hits(w, x, y, s)
     result: dict[tuple[str, str], float] = {}
     for i, name in enumerate(SLICES):
         mine = s == i
         result[("auc", name)] = auc(y[mine], score[mine])
-        result[("accuracy", name)] = float(((score[mine] >= 0.5) == (y[mine] == 1)).mean())
+        result[("accuracy", name)] = float(right[mine].mean())
     return result

@@ -5,7 +5,9 @@ It does what the contract asks: trains only on the data window it is given
 (MODELLOOP_DATA_START..END), keeps the window's last 20% as held-out data, writes
 the artifact below MODELLOOP_OUTPUT_URI (a local path here; a volume in a pod),
 and reports AUC and accuracy per slice for itself and for the champion (the base
-version's artifact, MODELLOOP_BASE_URI) recomputed on the same held-out data.
+version's artifact, MODELLOOP_BASE_URI) recomputed on the same held-out data, with,
+for accuracy, the paired counts (the examples only one of the two predicts right)
+that let the gate make a paired test.
 
     python examples/trainer/train.py --result-path /tmp/result.json
 """
@@ -17,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from churn import SLICES, Concept, design, evaluate, fit, stream
+from churn import SLICES, Concept, design, evaluate, fit, hits, stream
 
-from modelloop.sdk import TERMINATION_LOG, report
+from modelloop.sdk import TERMINATION_LOG, Pairs, count_pairs, report
 
 
 def instant(name: str) -> float:
@@ -44,9 +46,16 @@ def main() -> None:
     np.savez(output / "heldout.npz", x=x[held], y=y[held], s=s[held])
     candidate = evaluate(w, x[held], y[held], s[held])
     champion = None
+    pairs: dict[tuple[str, str], Pairs] = {}
     base = os.environ.get("MODELLOOP_BASE_URI", "").removeprefix("file://")
     if base:
-        champion = evaluate(np.load(Path(base) / "model.npz")["weights"], x[held], y[held], s[held])
+        base_w = np.load(Path(base) / "model.npz")["weights"]
+        champion = evaluate(base_w, x[held], y[held], s[held])
+        mine, theirs = hits(w, x[held], y[held], s[held]), hits(base_w, x[held], y[held], s[held])
+        pairs = {
+            ("accuracy", name): count_pairs(mine[s[held] == i], theirs[s[held] == i])
+            for i, name in enumerate(SLICES)
+        }
     held_out = {name: int((s[held] == i).sum()) for i, name in enumerate(SLICES)}
     report(
         f"file://{output}",
@@ -54,6 +63,7 @@ def main() -> None:
         champion,
         path=args.result_path,
         samples={key: held_out[key[1]] for key in candidate},
+        pairs=pairs,
     )
     print(
         json.dumps(

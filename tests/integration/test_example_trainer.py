@@ -17,8 +17,10 @@ from examples.trainer.churn import SLICES, design
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from modelloop.api.model import ModelSpec, TrainingRecord, TrainingTrigger
+from modelloop.api.modelversion import NoiseTest, OfflineMetrics
 from modelloop.retraining.jobs import build_job
 from modelloop.retraining.result import parse_result
+from modelloop.validation.gates import validate
 
 REPO = Path(__file__).parents[2]
 TRAINER = REPO / "examples" / "trainer" / "train.py"
@@ -73,6 +75,22 @@ def recomputed(artifact_dir: Path, weights_dir: Path) -> dict[tuple[str, str], f
     return found
 
 
+def recomputed_pairs(artifact_dir: Path, champion_dir: Path) -> dict[str, tuple[int, int]]:
+    """Per slice, the held-out examples only the candidate predicts right, and only the
+    champion."""
+    held = np.load(artifact_dir / "heldout.npz")
+    x = design(held["x"], held["s"])
+    right = [
+        (x @ np.load(d / "model.npz")["weights"] >= 0) == (held["y"] == 1)
+        for d in (artifact_dir, champion_dir)
+    ]
+    found = {}
+    for i, name in enumerate(SLICES):
+        mine, theirs = (r[held["s"] == i] for r in right)
+        found[name] = (int((mine & ~theirs).sum()), int((theirs & ~mine).sum()))
+    return found
+
+
 def values(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
     return {(r["metric"], r["slice"]): r["value"] for r in rows}
 
@@ -89,6 +107,24 @@ def test_the_example_trainer_reports_honest_metrics(tmp_path: Path) -> None:
     assert candidate == pytest.approx(recomputed(out, out), abs=1e-12)
     champion_dir = Path(champion_uri.removeprefix("file://"))
     assert champion == pytest.approx(recomputed(out, champion_dir), abs=1e-12)
+    # Accuracy comes with its paired counts, which the gate tests.
+    pairs = {
+        r["slice"]: (r["pairs"]["candidateOnly"], r["pairs"]["championOnly"])
+        for r in second["metrics"]["candidate"]
+        if "pairs" in r
+    }
+    assert pairs == recomputed_pairs(out, champion_dir)
+    assert not any("pairs" in r for r in first["metrics"]["candidate"])
+    # The demo's Model gates accuracy; with its default gate, the check is a paired test.
+    demo = yaml.safe_load((REPO / "examples" / "demo" / "churn.yaml").read_text())["spec"]
+    result = validate(
+        ModelSpec.model_validate(demo | {"validation": {}}),
+        OfflineMetrics.model_validate(second["metrics"]),
+    )
+    assert [(c.slice, c.test, c.code.value) for c in result.checks] == [
+        ("mobile", NoiseTest.PAIRED, "WithinTolerance"),
+        ("web", NoiseTest.PAIRED, "WithinTolerance"),
+    ]
     # Three months of drift: the old model is worse where the concept moved fastest.
     assert champion["auc", "mobile"] < candidate["auc", "mobile"] - 0.05
     assert abs(champion["auc", "web"] - candidate["auc", "web"]) < 0.05

@@ -1,10 +1,12 @@
 """The ``ModelVersion`` resource: one trained artifact, immutable once created."""
 
 from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import Field
 
-from .base import DNS_LABEL_PATTERN, ApiModel, Condition, conditions_field, list_map
+from .base import DNS_LABEL_PATTERN, ApiModel, CelRule, Condition, conditions_field, list_map
 from .vocabulary import Origin, VersionPhase
 
 
@@ -36,6 +38,23 @@ class Lineage(ApiModel):
     )
 
 
+class PairedCounts(ApiModel):
+    """For a proportion over examples (accuracy: the share predicted right), the examples
+    on which the candidate and the champion, scored on the same held-out data, disagree.
+    The gate's paired test judges a regression by these rather than by the two values."""
+
+    candidate_only: int = Field(
+        ge=0,
+        description="Examples counted in the candidate's value and not in the champion's "
+        "(for accuracy: the candidate right, the champion wrong).",
+    )
+    champion_only: int = Field(
+        ge=0,
+        description="Examples counted in the champion's value and not in the candidate's "
+        "(for accuracy: the champion right, the candidate wrong).",
+    )
+
+
 class OfflineMetric(ApiModel):
     """A metric computed on held-out data for one slice."""
 
@@ -43,6 +62,28 @@ class OfflineMetric(ApiModel):
     slice: str = Field(max_length=63, description="Slice name (from the Model's slices).")
     value: float = Field(description="The value.")
     samples: int | None = Field(default=None, ge=0, description="Held-out examples behind it.")
+    pairs: PairedCounts | None = Field(
+        default=None,
+        description="On a candidate's row of a proportion over its samples: where it and the "
+        "champion disagree on the same examples (the gate then makes a paired test). "
+        "Needs samples.",
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "!has(self.pairs) || (has(self.samples) && "
+            "self.pairs.candidateOnly + self.pairs.championOnly <= self.samples)",
+            "pairs need samples, and count at most samples examples",
+            lambda m: (
+                m.pairs is None
+                or (
+                    m.samples is not None
+                    and m.pairs.candidate_only + m.pairs.champion_only <= m.samples
+                )
+            ),
+            field_path=".pairs",
+        ),
+    )
 
 
 class OfflineMetrics(ApiModel):
@@ -57,6 +98,15 @@ class OfflineMetrics(ApiModel):
         default_factory=list,
         description="The base version's metrics on the same held-out data.",
         **list_map("metric", "slice", max_items=2048),
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "!has(self.champion) || self.champion.all(m, !has(m.pairs))",
+            "pairs are reported on the candidate's rows only",
+            lambda m: all(c.pairs is None for c in m.champion),
+            field_path=".champion",
+        ),
     )
 
 
@@ -85,6 +135,14 @@ class ModelVersionSpec(ApiModel):
     )
 
 
+class NoiseTest(StrEnum):
+    """How a regression against the champion was judged against noise."""
+
+    PAIRED = "paired"  # McNemar / paired score test on the discordant pairs
+    TWO_PROPORTION = "twoProportion"  # two independent proportions: conservative, weaker
+    NONE = "none"  # no counts to test with: the tolerance holds as given
+
+
 class GateCheck(ApiModel):
     """One offline gate on one slice."""
 
@@ -99,7 +157,24 @@ class GateCheck(ApiModel):
     champion: float | None = Field(default=None, description="The champion's value.")
     candidate_samples: int | None = Field(default=None, description="Held-out examples.")
     champion_samples: int | None = Field(default=None, description="The champion's examples.")
+    pairs: PairedCounts | None = Field(
+        default=None, description="Where the two disagree, when the trainer reported it."
+    )
+    limit: float | None = Field(
+        default=None, description="The bound (min, max) or the tolerated regression."
+    )
+    regression: float | None = Field(
+        default=None,
+        description="How much worse than the champion, in the metric's direction "
+        "(negative: better).",
+    )
+    test: NoiseTest | None = Field(
+        default=None, description="How the regression was judged against noise."
+    )
     p_value: float | None = Field(default=None, description="Of the noise test, when made.")
+    level: float | None = Field(
+        default=None, description="The Holm-corrected level the p-value was held to."
+    )
     passed: bool
     code: str | None = Field(default=None, description="The reason code.", max_length=63)
     reason: str = Field(default="", max_length=512)

@@ -79,7 +79,8 @@ ANALYSIS_HEADER = ("METRIC", "SLICE", "OUTCOME", "STABLE", "CANARY", "CODE", "WH
 
 
 def gate_rows(version: Obj) -> list[list[str]]:
-    """The offline gate's checks of one ModelVersion, with the examples behind each value."""
+    """The offline gate's checks of one ModelVersion, with the examples behind each value
+    and the noise test that judged a regression."""
 
     def counted(value: Any, samples: Any) -> str:
         return _number(value) + (f" ({samples})" if samples is not None else "")
@@ -91,6 +92,7 @@ def gate_rows(version: Obj) -> list[list[str]]:
             g["slice"],
             counted(g.get("candidate"), g.get("candidateSamples")),
             counted(g.get("champion"), g.get("championSamples")),
+            g.get("test") or "-",
             _number(g.get("pValue")),
             "pass" if g.get("passed") else "FAIL",
             g.get("code") or "-",
@@ -99,7 +101,17 @@ def gate_rows(version: Obj) -> list[list[str]]:
     ]
 
 
-GATE_HEADER = ("GATE", "METRIC", "SLICE", "CANDIDATE", "CHAMPION", "P", "CHECK", "CODE")
+GATE_HEADER = (
+    "GATE",
+    "METRIC",
+    "SLICE",
+    "CANDIDATE",
+    "CHAMPION",
+    "TEST",
+    "P",
+    "CHECK",
+    "CODE",
+)
 
 
 def last_judged(versions: Sequence[Obj]) -> Obj | None:

@@ -124,7 +124,7 @@ def test_history_is_in_creation_order_with_lineage() -> None:
     ]
 
 
-def test_the_gate_table_shows_each_check_with_its_examples_and_code() -> None:
+def test_the_gate_table_shows_each_check_with_its_examples_test_and_code() -> None:
     judged = {
         "metadata": {"name": "churn-v3", "creationTimestamp": "2026-11-03T00:00:00Z"},
         "status": {
@@ -138,6 +138,7 @@ def test_the_gate_table_shows_each_check_with_its_examples_and_code() -> None:
                     "candidateSamples": 2000,
                     "champion": 0.9,
                     "championSamples": 2000,
+                    "test": "paired",
                     "pValue": 1e-12,
                     "passed": False,
                     "code": "SignificantRegression",
@@ -153,11 +154,12 @@ def test_the_gate_table_shows_each_check_with_its_examples_and_code() -> None:
             "web",
             "0.8 (2000)",
             "0.9 (2000)",
+            "paired",
             "1e-12",
             "FAIL",
             "SignificantRegression",
         ],
-        ["-", "accuracy", "mobile", "0.9", "-", "-", "pass", "-"],
+        ["-", "accuracy", "mobile", "0.9", "-", "-", "-", "pass", "-"],
     ]
     older = {
         "metadata": {"name": "churn-v2", "creationTimestamp": "2026-11-02T00:00:00Z"},

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from modelloop.api.model import ModelSpec
-from modelloop.api.modelversion import OfflineMetrics
+from modelloop.api.modelversion import GateCheck, OfflineMetrics
 from modelloop.validation.gates import awaiting_judgement, validate
 
 SERVING = {"template": {"spec": {"containers": [{"name": "s", "image": "x"}]}}}
@@ -298,3 +298,188 @@ def test_only_new_versions_of_a_serving_model_await_judgement() -> None:
         "m-v3",
     ]
     assert awaiting_judgement(versions, None) == []  # bootstrap: nothing to compare with
+
+
+def paired_rows(
+    candidate: dict[str, tuple[float, tuple[int, int]]],
+    champion: dict[str, float],
+    metric: str = "auc",
+    n: int = 300,
+) -> OfflineMetrics:
+    """Per slice: the candidate's value and (candidateOnly, championOnly); the champion's
+    value; both on the same n examples."""
+    return OfflineMetrics.model_validate(
+        {
+            "candidate": [
+                {
+                    "metric": metric,
+                    "slice": s,
+                    "value": v,
+                    "samples": n,
+                    "pairs": {"candidateOnly": gained, "championOnly": lost},
+                }
+                for s, (v, (gained, lost)) in candidate.items()
+            ],
+            "champion": [
+                {"metric": metric, "slice": s, "value": v, "samples": n}
+                for s, v in champion.items()
+            ],
+        }
+    )
+
+
+def outcomes(gates: list[dict[str, Any]], metrics: OfflineMetrics) -> list[tuple[Any, ...]]:
+    result = validate(spec(gates), metrics)
+    return [(c.slice, c.test, c.code.value, c.passed) for c in result.checks]
+
+
+@pytest.mark.parametrize(
+    ("pairs_us", "expected_us"),
+    [
+        # A repaired slice (eu: 0.27 -> 0.87) and one point lower on us, 3 examples of 300,
+        # however much the two models disagree there: noise.
+        ((0, 3), ("us", "paired", "NotSignificant", True)),
+        ((4, 7), ("us", "paired", "NotSignificant", True)),
+        ((13, 16), ("us", "paired", "NotSignificant", True)),
+        # Five points lower on us: 15 examples worse and none better is no noise.
+        ((0, 15), ("us", "paired", "SignificantRegression", False)),
+        # Five points lower, but the two disagree on a third of the examples: it may be.
+        ((43, 58), ("us", "paired", "NotSignificant", True)),
+    ],
+)
+def test_the_paired_test_judges_a_regression_by_the_examples_the_two_disagree_on(
+    pairs_us: tuple[int, int], expected_us: tuple[Any, ...]
+) -> None:
+    gained, lost = pairs_us
+    champion_us = 0.85
+    metrics = paired_rows(
+        {"eu": (0.87, (186, 6)), "us": (champion_us + (gained - lost) / 300, pairs_us)},
+        {"eu": 0.27, "us": champion_us},
+    )
+    assert outcomes([], metrics) == [("eu", "paired", "WithinTolerance", True), expected_us]
+
+
+def test_without_pairs_a_five_point_regression_on_300_examples_passes_as_noise() -> None:
+    """The two-proportion test on the case the paired test rejects above."""
+    metrics = OfflineMetrics.model_validate(
+        {
+            "candidate": counted({("auc", "eu"): (0.87, 300), ("auc", "us"): (0.80, 300)}),
+            "champion": counted({("auc", "eu"): (0.27, 300), ("auc", "us"): (0.85, 300)}),
+        }
+    )
+    assert outcomes([], metrics) == [
+        ("eu", "twoProportion", "WithinTolerance", True),
+        ("us", "twoProportion", "NotSignificant", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "candidate_us", "pairs_us", "expected_us"),
+    [
+        # Within the tolerance as observed: never a regression, whatever the test says.
+        ({"absolute": 0.02}, 0.84, (2, 5), ("WithinTolerance", True)),
+        # Beyond it by a point, on 300 examples: noise.
+        ({"absolute": 0.02}, 0.82, (0, 9), ("NotSignificant", True)),
+        # Beyond it by 8 points: significant.
+        ({"absolute": 0.02}, 0.75, (0, 30), ("SignificantRegression", False)),
+        ({"relative": 0.05}, 0.75, (0, 30), ("SignificantRegression", False)),  # 0.0425
+        ({"relative": 0.1}, 0.75, (0, 30), ("NotSignificant", True)),  # 0.085: 1.5 beyond
+    ],
+)
+def test_a_tolerance_is_the_margin_of_the_paired_test(
+    tolerance: dict[str, float],
+    candidate_us: float,
+    pairs_us: tuple[int, int],
+    expected_us: tuple[str, bool],
+) -> None:
+    metrics = paired_rows({"us": (candidate_us, pairs_us)}, {"us": 0.85})
+    gates = [{"metric": "auc", "slices": ["us"], "notWorseThan": tolerance}]
+    [(_, test, code, passed)] = outcomes(gates, metrics)
+    assert (test, code, passed) == ("paired", *expected_us)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "candidate_samples", "champion_samples", "pairs"),
+    [
+        (0.80, 300, 300, (10, 10)),  # the counts give no difference; the values 0.05
+        (0.80, 300, 250, (0, 15)),  # not the same examples
+        (1.20, 300, 300, (0, 15)),  # not a proportion
+    ],
+)
+def test_paired_counts_that_do_not_give_the_values_fail_the_check(
+    candidate: float, candidate_samples: int, champion_samples: int, pairs: tuple[int, int]
+) -> None:
+    metrics = OfflineMetrics.model_validate(
+        {
+            "candidate": [
+                {
+                    "metric": "auc",
+                    "slice": "eu",
+                    "value": candidate,
+                    "samples": candidate_samples,
+                    "pairs": {"candidateOnly": pairs[0], "championOnly": pairs[1]},
+                }
+            ],
+            "champion": [
+                {"metric": "auc", "slice": "eu", "value": 0.85, "samples": champion_samples}
+            ],
+        }
+    )
+    result = validate(spec([]), metrics)
+    assert [(c.test, c.code.value, c.passed, c.p_value) for c in result.checks] == [
+        ("paired", "InconsistentPairs", False, None)
+    ]
+    assert result.summary().startswith(f"auc on slice eu: {candidate:.4g} vs champion 0.85: ")
+    assert result.summary().endswith("do not give these values")
+
+
+def test_lower_is_better_proportions_count_the_candidates_own_examples_as_its_regression() -> None:
+    """A lower-is-better proportion (the fixture's latency stands for an error rate):
+    candidateOnly are the examples only the candidate gets wrong."""
+    metrics = OfflineMetrics.model_validate(
+        {
+            "candidate": [
+                {
+                    "metric": "latency",
+                    "slice": "eu",
+                    "value": 0.20,
+                    "samples": 300,
+                    "pairs": {"candidateOnly": 16, "championOnly": 1},
+                }
+            ],
+            "champion": [{"metric": "latency", "slice": "eu", "value": 0.15, "samples": 300}],
+        }
+    )
+    [check] = validate(spec([]), metrics).checks
+    assert check.code.value == "SignificantRegression"
+    assert check.regression == pytest.approx(0.05)
+    assert (check.p_value or 1.0) < 1e-3
+
+
+def test_the_status_entry_names_the_test_the_numbers_and_the_decision() -> None:
+    metrics = paired_rows({"us": (0.80, (0, 15))}, {"us": 0.85})
+    [check] = validate(spec([]), metrics).checks
+    entry = check.to_status()
+    numbers = ("pValue", "regression", "level", "reason")
+    assert {k: v for k, v in entry.items() if k not in numbers} == {
+        "gate": "default",
+        "metric": "auc",
+        "slice": "us",
+        "candidate": 0.80,
+        "champion": 0.85,
+        "candidateSamples": 300,
+        "championSamples": 300,
+        "pairs": {"candidateOnly": 0, "championOnly": 15},
+        "limit": 0.0,
+        "test": "paired",
+        "passed": False,
+        "code": "SignificantRegression",
+    }
+    assert entry["pValue"] == pytest.approx(0.5**16)  # mid-p: P(X = 15) / 2 of 15 pairs
+    assert (entry["regression"], entry["level"]) == pytest.approx((0.05, 0.05))
+    assert entry["reason"] == (
+        "0.8 vs champion 0.85: worse by 0.05 > 0 (no regression tolerated) (paired: 0 "
+        "examples only the candidate counts, 15 only the champion, of 300; p = 1.53e-05, "
+        "Holm level 0.05; significant)"
+    )
+    assert GateCheck.model_validate(entry).test == "paired"
