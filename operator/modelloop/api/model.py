@@ -92,12 +92,20 @@ class Objective(ApiModel):
 
     min: float | None = Field(default=None, description="Lowest acceptable value.")
     max: float | None = Field(default=None, description="Highest acceptable value.")
+    max_drop: float | None = Field(
+        default=None,
+        ge=0,
+        description="Largest acceptable drop below the level the serving version was "
+        "validated at on this slice (its ModelVersion's offline value; the direction follows "
+        "higherIsBetter). Once beyond it, the value must come back within half of it to pass "
+        "again. Versions without an offline value for the slice are judged by min and max only.",
+    )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
         CelRule(
-            "has(self.min) || has(self.max)",
-            "an objective needs min, max or both",
-            lambda o: o.min is not None or o.max is not None,
+            "has(self.min) || has(self.max) || has(self.maxDrop)",
+            "an objective needs min, max, maxDrop or several of them",
+            lambda o: o.min is not None or o.max is not None or o.max_drop is not None,
         ),
         CelRule(
             "!has(self.min) || !has(self.max) || self.min <= self.max",
@@ -433,11 +441,33 @@ class Traffic(ApiModel):
 class NewDataTrigger(ApiModel):
     """Retrain when enough new labelled data has arrived since the last training."""
 
-    query: str = Field(
-        description="PromQL for a counter of labelled examples available for training.",
+    query: str | None = Field(
+        default=None,
+        description="PromQL for a counter of labelled examples available for training; "
+        "leave it out when spec.retraining.newData declares the counter.",
         max_length=4096,
     )
     volume: int = Field(ge=1, description="Retrain once the counter grew by this much.")
+
+
+class NewData(ApiModel):
+    """The labelled examples available for training, counted by Prometheus, and how many new
+    ones a training needs: a trigger (manual excepted) starts a training only once at least
+    ``minimum`` arrived since the last training of the same trigger kind that made a
+    candidate, so a rejected candidate is not trained again on the same data. No reading of
+    the counter holds every trigger but manual."""
+
+    query: str = Field(
+        description="PromQL for a counter of labelled examples available for training, one "
+        "series ($model, $namespace and $window are replaced); the newData trigger counts "
+        "it too.",
+        max_length=4096,
+    )
+    minimum: int = Field(
+        default=1,
+        ge=1,
+        description="New labelled examples a trigger needs since the last training of its kind.",
+    )
 
 
 class Triggers(ApiModel):
@@ -485,6 +515,10 @@ class Retraining(ApiModel):
     during_rollout: bool = Field(
         default=False, description="Allow triggers while a rollout is in progress."
     )
+    new_data: NewData | None = Field(
+        default=None,
+        description="The counter of labelled examples, and the new ones a trigger needs.",
+    )
     output_uri: str = Field(
         alias="outputURI",
         description="Where artifacts go; each training writes below it (e.g. s3://b/models/fraud).",
@@ -493,8 +527,36 @@ class Retraining(ApiModel):
     job: Annotated[dict[str, Any], Embedded(JobTemplate)] = Field(
         description="batch/v1 Job template (metadata and spec) that trains, with at least "
         "one container. ModelLoop adds the env MODELLOOP_* (model, base version, trigger, "
-        "failing slices, data window, output URI) to every container."
+        "failing slices and since when each fails, data window, output URI) to every container."
     )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "!has(self.triggers.newData) || has(self.triggers.newData.query) || has(self.newData)",
+            "triggers.newData needs a counter: its query, or spec.retraining.newData",
+            lambda r: r.triggers.new_data is None or r.new_data_query() is not None,
+            field_path=".triggers.newData",
+        ),
+        CelRule(
+            "!has(self.newData) || !has(self.triggers.newData) || "
+            "!has(self.triggers.newData.query)",
+            "the counter of labelled examples is declared once: with spec.retraining.newData "
+            "set, triggers.newData takes no query",
+            lambda r: (
+                r.new_data is None
+                or r.triggers.new_data is None
+                or r.triggers.new_data.query is None
+            ),
+            field_path=".triggers.newData.query",
+        ),
+    )
+
+    def new_data_query(self) -> str | None:
+        """The counter of labelled examples, declared once: by newData, or by the newData
+        trigger."""
+        if self.new_data is not None:
+            return self.new_data.query
+        return self.triggers.new_data.query if self.triggers.new_data is not None else None
 
 
 # --------------------------------------------------------------------------- validation
@@ -935,6 +997,32 @@ class TrainingRecord(ApiModel):
     )
 
 
+class TriggerStatus(ApiModel):
+    """One trigger kind's last training that made a candidate, and its candidates the
+    offline gate rejected in a row: what the new-data guard and the backoff after
+    rejections read. Rebuilt from the ModelVersions when status is lost."""
+
+    kind: TriggerKind = Field(description="The trigger kind.")
+    sequence: int | None = Field(
+        default=None, ge=1, description="Its last training that made a candidate."
+    )
+    started: datetime | None = Field(default=None, description="When that training started.")
+    new_data_count: float | None = Field(
+        default=None, description="The new-data counter then: new data is counted from here."
+    )
+    rejections: int = Field(
+        default=0, ge=0, description="Its candidates the offline gate rejected in a row."
+    )
+    last_rejected: datetime | None = Field(
+        default=None, description="When the last of them was rejected: the backoff runs from here."
+    )
+    judged_through: int | None = Field(
+        default=None,
+        ge=1,
+        description="The sequence of its newest judged candidate: rejections counts up to it.",
+    )
+
+
 class TrainingStatus(ApiModel):
     """Bookkeeping that makes trainings restart-safe: the number is reserved here before
     the Job exists, and the Job is named from it."""
@@ -955,6 +1043,12 @@ class TrainingStatus(ApiModel):
     new_data_baseline: float | None = Field(
         default=None,
         description="The new-data counter before any training: new data is counted from here.",
+    )
+    triggers: list[TriggerStatus] = Field(
+        default_factory=list,
+        description="Per trigger kind: its last training that made a candidate and its "
+        "rejected candidates in a row (the new-data guard, the backoff after rejections).",
+        **list_map("kind", max_items=len(TriggerKind)),
     )
 
 

@@ -32,6 +32,7 @@ class GateReason(StrEnum):
     BEYOND_TOLERANCE = "BeyondTolerance"
     NOT_SIGNIFICANT = "NotSignificant"
     SIGNIFICANT = "SignificantRegression"
+    INCONSISTENT_PAIRS = "InconsistentPairs"  # paired counts that do not give the values
 
 
 class TrainingReason(StrEnum):
@@ -47,3 +48,6 @@ class TrainingReason(StrEnum):
     COOLDOWN = "Cooldown"
     MAX_PER_DAY = "MaxPerDay"
     BACKOFF = "Backoff"
+    NEW_DATA_UNKNOWN = "NewDataUnknown"
+    NO_NEW_DATA = "NoNewData"
+    REJECTED_BACKOFF = "RejectedBackoff"

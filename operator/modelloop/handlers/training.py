@@ -1,6 +1,8 @@
 """Reconcile a Model's retraining and the validation of its candidates.
 
 Reads the world (the Model, its training Jobs and their pods, its ModelVersions),
+judges the candidates awaiting the offline gate, keeps the per-trigger bookkeeping
+(status.training.triggers) up to date with what the cluster shows,
 asks the pure decision, and carries it out in a restart-safe order:
 reserve the sequence number in status, then create the Job; on a finished Job,
 create the ModelVersion, then record the outcome in status, then delete the Job.
@@ -8,12 +10,14 @@ A crash between any two writes leaves a state the next reconcile completes.
 """
 
 import logging
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..api.model import ModelSpec, TrainingRecord, TrainingStatus
+from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TriggerStatus
 from ..api.modelversion import ModelVersionSpec
 from ..api.resources import MODEL_VERSIONS, MODELS
 from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
@@ -26,7 +30,6 @@ from ..retraining.decide import (
     Adopt,
     EnsureJob,
     Finish,
-    Hold,
     JobView,
     Rebaseline,
     Start,
@@ -36,8 +39,10 @@ from ..retraining.decide import (
     kept_history,
     sequences_taken,
     training_condition,
+    trigger_states,
     versions_made,
 )
+from ..retraining.holds import Hold
 from ..retraining.jobs import (
     LABEL_TRAINING,
     build_job,
@@ -46,6 +51,7 @@ from ..retraining.jobs import (
     job_outcome,
     termination_message,
 )
+from ..retraining.novelty import candidates, rejection_wait
 from ..retraining.result import ResultError, parse_result
 from ..retraining.retention import expired
 from ..retraining.telemetry import TrainingTelemetry
@@ -97,7 +103,8 @@ def reconcile_training(
     now: datetime | None = None,
     telemetry: TrainingTelemetry | None = None,
 ) -> None:
-    """``new_data``: the new-data trigger's counter as the evaluation last read it."""
+    """``new_data``: the new-data counter (spec.retraining.newData, or the newData
+    trigger's) as the evaluation last read it; None when its last reading failed."""
     now = now or datetime.now(UTC)
     model = kube.get(MODELS, namespace, name)
     if model is None or model["metadata"].get("deletionTimestamp"):
@@ -109,6 +116,13 @@ def reconcile_training(
         return  # the serving reconcile reports an invalid spec
     status = model.get("status") or {}
     versions = versions_of(kube, namespace, name)
+    judged = validate_candidates(kube, model, spec, versions, now)  # before the guards read them
+    if telemetry is not None:
+        for phase in judged:
+            telemetry.judged.labels(namespace, name, phase).inc()
+    if judged:
+        versions = versions_of(kube, namespace, name)
+    counted = spec.retraining is not None and spec.retraining.new_data_query() is not None
     world = TrainingWorld(
         model=name,
         spec=spec,
@@ -121,9 +135,15 @@ def reconcile_training(
         jobs=_job_views(kube, namespace, name),
         sequences_in_use=sequences_taken(name, versions),
         now=now,
-        new_data=new_data if spec.retraining and spec.retraining.triggers.new_data else None,
+        new_data=new_data if counted else None,
         versions_made=versions_made(versions),
+        candidates=candidates(versions),
     )
+    tracked = trigger_states(world)
+    if tracked != training.triggers:
+        model = _track(kube, model, spec, training, tracked)
+        training = training.model_copy(update={"triggers": tracked})
+        world = replace(world, training=training)
     decision = decide(world)
     if world.manual and consumed(world, world.manual):
         _clear_request(kube, model)  # left behind by a crash after the training started
@@ -155,9 +175,6 @@ def reconcile_training(
         before = find((model.get("status") or {}).get("conditions") or [], TRAINING) or {}
         if before.get("message") != refused["message"]:
             post_event(kube, model, "JobRefused", refused["message"], "Warning")
-    for judged in validate_candidates(kube, model, spec, versions, now):
-        if telemetry is not None:
-            telemetry.judged.labels(namespace, name, judged).inc()
     for old in expired(versions, spec.history.keep, world.stable, world.canary):
         if kube.delete(MODEL_VERSIONS, namespace, old):
             post_event(
@@ -166,6 +183,31 @@ def reconcile_training(
                 "VersionExpired",
                 f"deleted ModelVersion {old}: history.keep is {spec.history.keep}",
             )
+
+
+def _track(
+    kube: Kube, model: Obj, spec: ModelSpec, training: TrainingStatus, tracked: list[TriggerStatus]
+) -> Obj:
+    """Write the per-trigger bookkeeping; an Event when a trigger kind starts backing off
+    after one more rejected candidate. Returns the Model as written."""
+    written = _training_patch(kube, model, training.model_copy(update={"triggers": tracked}))
+    if spec.retraining is None:
+        return written
+    before = {s.kind: s.rejections for s in training.triggers}
+    for state in tracked:
+        if state.rejections > before.get(state.kind, 0) and state.last_rejected is not None:
+            wait = rejection_wait(spec.retraining.cooldown.delta, state.rejections)
+            fresh = spec.retraining.new_data
+            post_event(
+                kube,
+                model,
+                "TriggerBackoff",
+                f"{state.kind} trigger backs off after {state.rejections} rejected "
+                f"candidate(s) in a row: {wait} from {stamp(state.last_rejected)}"
+                + (f", or until {fresh.minimum} new labelled examples" if fresh else ""),
+                "Warning",
+            )
+    return written
 
 
 def _report(kube: Kube, model: Obj, new: dict[str, Any], now: datetime) -> None:
@@ -188,7 +230,7 @@ def _start(
         update={"running": start.record, "next_sequence": start.next_sequence}
     )
     _training_patch(kube, model, reserved)  # the number is ours before anything exists
-    refused = _create_job(kube, model, spec, start.record, stable, start.failing)
+    refused = _create_job(kube, model, spec, start.record, stable, start.failing, start.onset)
     if refused is not None:
         return refused
     trigger = start.record.trigger
@@ -221,6 +263,7 @@ def _create_job(
     record: TrainingRecord,
     stable: str | None,
     failing: list[str],
+    onset: Mapping[str, datetime] | None = None,
 ) -> dict[str, Any] | None:
     """Create the training's Job (again, under the same name, after a crash). A Job the API
     server refuses (an invalid spec.retraining.job, a quota, RBAC) is returned as the
@@ -228,7 +271,7 @@ def _create_job(
     training is retried at every reconcile, so fixing the template is enough."""
     base = kube.get(MODEL_VERSIONS, model["metadata"]["namespace"], stable) if stable else None
     base_uri = (base or {}).get("spec", {}).get("uri")
-    job = build_job(model, spec, record, stable, failing, base_uri)
+    job = build_job(model, spec, record, stable, failing, base_uri, onset)
     try:
         kube.create(JOBS, model["metadata"]["namespace"], job)
     except KubeError as error:

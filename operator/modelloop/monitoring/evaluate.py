@@ -9,7 +9,7 @@ from ..api.vocabulary import VerdictName
 from .drift import drift_verdict
 from .plan import SeriesKey
 from .readings import Readings
-from .verdicts import BreachState, advance, judge
+from .verdicts import BreachState, Level, advance, judge
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,10 @@ def evaluate_model(
     readings: Readings,
     states: Mapping[SeriesKey, BreachState],
     now: datetime,
+    validated: Mapping[tuple[str, str, str], float] | None = None,
 ) -> tuple[list[Evaluated], dict[SeriesKey, BreachState]]:
+    """``validated``: (metric, slice, version) -> the version's offline value, for
+    ``maxDrop`` objectives."""
     metrics = {m.name: m for m in spec.metrics}
     drifts = {d.name: d for d in spec.drift}
     evaluated: list[Evaluated] = []
@@ -40,10 +43,16 @@ def evaluate_model(
         metric = metrics.get(key.name)
         if metric is None:
             continue
-        judgement = judge(observation, metric.objective, metric.min_samples)
-        verdict, new_states[key] = advance(
-            states.get(key, BreachState()), judgement.outcome, metric.breach, now
+        state = states.get(key, BreachState())
+        drops = metric.objective is not None and metric.objective.max_drop is not None
+        reference = (validated or {}).get((key.name, key.slice, key.version)) if drops else None
+        level = (
+            Level(reference, metric.higher_is_better, state.failing)
+            if reference is not None
+            else None
         )
+        judgement = judge(observation, metric.objective, metric.min_samples, level)
+        verdict, new_states[key] = advance(state, judgement.outcome, metric.breach, now, drops)
         reason = judgement.reason
         if verdict == "pass" and judgement.outcome == "failing":
             reason = f"{reason}; {_pending(metric.breach)}"

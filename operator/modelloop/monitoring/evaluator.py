@@ -93,7 +93,16 @@ def target_of(body: Obj, spec: ModelSpec, versions: Mapping[ModelKey, Obj]) -> T
         stable = versions.get((meta["namespace"], live_versions[0])) or {}
         raw = ((stable.get("spec") or {}).get("lineage") or {}).get("dataWindow")
         window = DataWindow.model_validate(raw) if raw else None
-    return Target(meta["namespace"], meta["name"], spec, live_versions, window)
+    validated = {}
+    if any(m.objective is not None and m.objective.max_drop is not None for m in spec.metrics):
+        for version in live_versions:
+            body_of = versions.get((meta["namespace"], version)) or {}
+            offline = ((body_of.get("spec") or {}).get("metrics") or {}).get("candidate") or []
+            for entry in offline:
+                value = entry.get("value")
+                if isinstance(value, int | float) and math.isfinite(value):
+                    validated[(entry.get("metric"), entry.get("slice"), version)] = float(value)
+    return Target(meta["namespace"], meta["name"], spec, live_versions, window, validated)
 
 
 def _single_value(answer: Answer) -> float | None:
@@ -242,16 +251,19 @@ class Evaluator:
         return ("ProviderUnusable", problem) if problem is not None else None
 
     def _read_new_data(self, targets: list[Target]) -> None:
-        """The counters of the new-data trigger; a changed one wakes the training reconcile."""
+        """The new-data counters (spec.retraining.newData, or the newData trigger's); a
+        changed one wakes the training reconcile. A failed or empty reading forgets the
+        last one: no training is decided on a count that may be stale."""
         asked = []
         for target in targets:
             retraining = target.spec.retraining
+            counter = retraining.new_data_query() if retraining is not None else None
             source = self.sources.get(target.spec.metrics_provider)
-            if retraining is None or retraining.triggers.new_data is None or source is None:
+            if retraining is None or counter is None or source is None:
                 continue
             try:
                 query = expand(
-                    retraining.triggers.new_data.query,
+                    counter,
                     version=target.versions[0] if target.versions else "",
                     matchers=[],
                     window=retraining.data_window,
@@ -265,8 +277,11 @@ class Evaluator:
         for key, future in asked:
             answer = future.result()
             value = _single_value(answer)
-            if value is not None and value != self.new_data.get(key):
-                self.new_data[key] = value
+            if value != self.new_data.get(key):
+                if value is None:
+                    del self.new_data[key]
+                else:
+                    self.new_data[key] = value
                 if self.wake is not None:
                     self.wake(key)
 
@@ -299,7 +314,9 @@ class Evaluator:
         states = self.states.get(target.key)
         if states is None:  # a restart or a new leader: resume the breach clocks in status
             states = recall_states((body.get("status") or {}).get("verdicts") or [])
-        evaluated, self.states[target.key] = evaluate_model(target.spec, readings, states, now)
+        evaluated, self.states[target.key] = evaluate_model(
+            target.spec, readings, states, now, target.validated
+        )
         self.telemetry.record(target.namespace, target.name, evaluated)
         self.snapshots[target.key] = Snapshot(now, tuple(evaluated))
         if len(target.versions) > 1 and self.wake is not None:

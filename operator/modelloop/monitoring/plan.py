@@ -58,6 +58,8 @@ class Target:
     spec: ModelSpec
     versions: tuple[str, ...]  # stable first, then the canary
     training_window: DataWindow | None = None  # of the stable version, for drift references
+    # (metric, slice, version) -> the live versions' offline values, for maxDrop objectives
+    validated: Mapping[tuple[str, str, str], float] = field(default_factory=dict)
 
     @property
     def key(self) -> ModelKey:

@@ -5,6 +5,10 @@ each verdict entry in status keeps it across a restart or a failover.
 Reasons never carry live numbers (the value and sample count travel beside them),
 so a reason changes only when the cause does.
 
+A ``maxDrop`` objective compares the value with the level the version was validated
+at on the slice (its offline value), with hysteresis: a series that failed it passes
+again only within half the drop, so a value hovering at the line does not flap.
+
 Honest uncertainty: a failed query, no series, NaN or Inf, or too few samples is
 ``inconclusive`` — never ``breach`` — and it interrupts a failing streak, so a
 breach always rests on consecutive conclusive evidence. A value that is not a
@@ -39,7 +43,21 @@ class Judgement:
     reason: str | None = None
 
 
-def judge(observation: Observation, objective: Objective | None, min_samples: int) -> Judgement:
+@dataclass(frozen=True)
+class Level:
+    """The level a version was validated at on a slice, for a ``maxDrop`` objective."""
+
+    validated: float
+    higher_is_better: bool = True
+    was_failing: bool = False  # the last conclusive outcome: hysteresis
+
+
+def judge(
+    observation: Observation,
+    objective: Objective | None,
+    min_samples: int,
+    level: Level | None = None,
+) -> Judgement:
     """Is this single observation within the objective, outside it, or unknowable?"""
     if observation.error is not None:
         return Judgement("inconclusive", observation.error)
@@ -58,6 +76,23 @@ def judge(observation: Observation, objective: Objective | None, min_samples: in
         return Judgement("failing", f"below min {objective.min:g}")
     if objective.max is not None and value > objective.max:
         return Judgement("failing", f"above max {objective.max:g}")
+    if objective.max_drop is not None and level is not None:
+        return _judge_drop(value, objective.max_drop, level)
+    return Judgement("ok")
+
+
+def _judge_drop(value: float, max_drop: float, level: Level) -> Judgement:
+    drop = level.validated - value if level.higher_is_better else value - level.validated
+    drop -= 1e-12  # 0.88 - 0.85 is 0.030000000000000027: a drop of exactly maxDrop passes
+    if drop > max_drop:
+        return Judgement(
+            "failing", f"more than maxDrop {max_drop:g} below its validated {level.validated:.4g}"
+        )
+    if level.was_failing and drop > max_drop / 2:
+        return Judgement(
+            "failing",
+            f"not back within maxDrop/2 ({max_drop / 2:g}) of its validated {level.validated:.4g}",
+        )
     return Judgement("ok")
 
 
@@ -81,14 +116,27 @@ class BreachState:
     # An 'ofLast' rule: the last conclusive outcomes, newest last; True = failing.
     recent: tuple[bool, ...] = ()
 
+    @property
+    def failing(self) -> bool:
+        """The last conclusive outcome failed, as far as the state remembers it."""
+        return self.recent[-1] if self.recent else self.failing_since is not None
+
 
 def advance(
-    state: BreachState, outcome: Outcome, rule: BreachRule | None, now: datetime
+    state: BreachState,
+    outcome: Outcome,
+    rule: BreachRule | None,
+    now: datetime,
+    remember_last: bool = False,
 ) -> tuple[VerdictName, BreachState]:
-    """Fold one outcome into the breach rule; return the verdict and the new state."""
+    """Fold one outcome into the breach rule; return the verdict and the new state.
+
+    ``remember_last``: keep at least the last conclusive outcome (``recent``), for an
+    objective with hysteresis."""
     lasting = rule.for_.delta if rule is not None and rule.for_ is not None else None
     of_last = rule.of_last if rule is not None else None
-    recent = state.recent[-of_last.evaluations :] if of_last is not None else ()
+    kept = of_last.evaluations if of_last is not None else (1 if remember_last else 0)
+    recent = state.recent[-kept:] if kept else ()
     if outcome == "inconclusive":
         return VerdictName.INCONCLUSIVE, BreachState(None, recent)
     failing = outcome == "failing"
@@ -96,8 +144,8 @@ def advance(
     if failing and lasting is not None:
         # Whole seconds: the state in memory is the one its verdict entry gives back.
         since = state.failing_since or now.replace(microsecond=0)
-    if of_last is not None:
-        recent = (*recent, failing)[-of_last.evaluations :]
+    if kept:
+        recent = (*recent, failing)[-kept:]
     state = BreachState(since, recent)
     if not failing:
         return VerdictName.PASS, state

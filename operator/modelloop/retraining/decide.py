@@ -6,7 +6,9 @@ it is reserved in status before the Job exists. A Job found without a status
 record is adopted, never duplicated. Triggers act only on conclusive evidence:
 a breach verdict that held its rule, a drift breach, the schedule, or the manual
 annotation; guards (cooldown, maxPerDay, backoff after failures, paused, a
-rollout in progress) hold them back and say why.
+rollout in progress) hold them back and say why, and so do, per trigger kind, the
+new-data guard and the backoff after rejected candidates (novelty.py). Of the
+triggers that hold, the first one its guards let through starts the training.
 """
 
 from collections.abc import Mapping
@@ -14,12 +16,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TrainingTrigger
+from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TrainingTrigger, TriggerStatus
 from ..api.reasons import TrainingReason
 from ..api.versions import lineage_sequence, made_by_modelloop, named_sequence, sequence_of
+from ..api.vocabulary import TriggerKind
 from ..conditions import condition
 from .cron import CronError, previous_fire
+from .holds import Hold as Hold  # a decision like the others: importable from here
 from .jobs import job_name, record_of_job
+from .novelty import Candidate, novelty_hold, track
 
 BACKOFF_BASE = timedelta(minutes=5)
 BACKOFF_MAX = timedelta(hours=24)
@@ -48,10 +53,12 @@ class TrainingWorld:
     jobs: list[JobView]
     sequences_in_use: set[int]  # of every ModelVersion of the Model
     now: datetime
-    new_data: float | None = None  # the new-data counter now, when the trigger is set
+    new_data: float | None = None  # the new-data counter now, when one is declared
     # The ModelVersions trainings made: sequence -> creation time. With the Jobs and the
     # history in status, what maxPerDay counts (status alone can be lost or trimmed).
     versions_made: Mapping[int, datetime] = field(default_factory=dict)
+    # The same versions with their trigger kind, phase and counter: the per-kind guards.
+    candidates: list[Candidate] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class Start:
     record: TrainingRecord
     next_sequence: int
     failing: list[str]  # slices that failed, for MODELLOOP_FAILING_SLICES
+    onset: dict[str, datetime] = field(default_factory=dict)  # since when each has failed
 
 
 @dataclass(frozen=True)
@@ -86,25 +94,6 @@ class Finish:
 
 
 @dataclass(frozen=True)
-class Hold:
-    """No training starts now: the reason code and the numbers behind it."""
-
-    code: TrainingReason
-    trigger: str | None = None  # the trigger held back by a guard
-    record: TrainingRecord | None = None  # the running training
-    automation: str | None = None
-    canary: str | None = None
-    limit: str | None = None  # the guard's setting: cooldown, maxPerDay
-    count: int | None = None  # trainings in the last 24 hours, failures in a row
-    since: datetime | None = None  # the last training's start or end
-    wait: timedelta | None = None  # the backoff
-
-    @property
-    def reason(self) -> str:
-        return describe_hold(self)
-
-
-@dataclass(frozen=True)
 class Rebaseline:
     """Count new data from ``count``: the first reading, or the counter went backwards."""
 
@@ -118,6 +107,7 @@ Decision = Start | EnsureJob | Adopt | Finish | Hold | Rebaseline
 class _Trigger:
     trigger: TrainingTrigger
     failing: list[str] = field(default_factory=list)
+    onset: dict[str, datetime] = field(default_factory=dict)
 
 
 def sequences_taken(model: str, versions: list[dict[str, Any]]) -> set[int]:
@@ -179,16 +169,35 @@ def _maybe_start(world: TrainingWorld) -> Decision:
     baseline = _new_data_baseline(world)
     if world.new_data is not None and (baseline is None or world.new_data < baseline):
         return Rebaseline(world.new_data)
-    found = _trigger(world)
-    if found is None:
+    fired = _triggers(world)
+    if not fired:
         return Hold(TrainingReason.IDLE)
+    first = fired[0].trigger.kind
     if world.canary is not None and not spec.retraining.during_rollout:
-        return Hold(
-            TrainingReason.ROLLOUT_IN_PROGRESS, trigger=found.trigger.kind, canary=world.canary
-        )
+        return Hold(TrainingReason.ROLLOUT_IN_PROGRESS, trigger=first, canary=world.canary)
     guard = _guard(world)
     if guard is not None:
-        return replace(guard, trigger=found.trigger.kind)
+        return replace(guard, trigger=first)
+    states = {s.kind: s for s in trigger_states(world)}
+    held: Hold | None = None
+    for found in fired:
+        kind = TriggerKind(found.trigger.kind)
+        if kind == TriggerKind.MANUAL:
+            return _start(world, found)
+        hold = novelty_hold(spec.retraining, kind, states.get(kind), world.new_data, world.now)
+        if hold is None:
+            return _start(world, found)
+        held = held or hold
+    assert held is not None
+    return held
+
+
+def trigger_states(world: TrainingWorld) -> list[TriggerStatus]:
+    """status.training.triggers as the world shows it now."""
+    return track(world.training.triggers, world.training.history, world.candidates, world.new_data)
+
+
+def _start(world: TrainingWorld, found: _Trigger) -> Start:
     sequence = next_sequence(world)
     record = TrainingRecord(
         sequence=sequence,
@@ -197,15 +206,17 @@ def _maybe_start(world: TrainingWorld) -> Decision:
         started=world.now,
         new_data_count=world.new_data,
     )
-    return Start(record, sequence + 1, found.failing)
+    return Start(record, sequence + 1, found.failing, found.onset)
 
 
-def _trigger(world: TrainingWorld) -> _Trigger | None:
+def _triggers(world: TrainingWorld) -> list[_Trigger]:
+    """The triggers that hold now, first manual, then breach, drift, newData, schedule."""
     spec = world.spec
     assert spec.retraining is not None
     triggers = spec.retraining.triggers
+    fired = []
     if triggers.manual and world.manual and not consumed(world, world.manual):
-        return _Trigger(TrainingTrigger(kind="manual", reason=world.manual))
+        fired.append(_Trigger(TrainingTrigger(kind="manual", reason=world.manual)))
     for kind, names in (("metric", triggers.on_breach), ("drift", triggers.on_drift)):
         if not names:
             continue
@@ -219,35 +230,57 @@ def _trigger(world: TrainingWorld) -> _Trigger | None:
         ]
         if breaches:
             described = "; ".join(_describe(v) for v in breaches[:5])
-            return _Trigger(
-                TrainingTrigger(kind="breach" if kind == "metric" else "drift", reason=described),
-                sorted({v["slice"] for v in breaches}),
+            fired.append(
+                _Trigger(
+                    TrainingTrigger(
+                        kind="breach" if kind == "metric" else "drift", reason=described
+                    ),
+                    sorted({v["slice"] for v in breaches}),
+                    failing_since(breaches),
+                )
             )
     baseline = _new_data_baseline(world)
     if triggers.new_data and world.new_data is not None and baseline is not None:
         grown = world.new_data - baseline
         if grown >= triggers.new_data.volume:
-            return _Trigger(
-                TrainingTrigger(
-                    kind="newData",
-                    reason=f"{grown:.0f} new labelled examples since the last training "
-                    f"(volume {triggers.new_data.volume})",
+            fired.append(
+                _Trigger(
+                    TrainingTrigger(
+                        kind="newData",
+                        reason=f"{grown:.0f} new labelled examples since the last training "
+                        f"(volume {triggers.new_data.volume})",
+                    )
                 )
             )
     if triggers.schedule:
         try:
-            fired = previous_fire(triggers.schedule, world.now)
+            fire = previous_fire(triggers.schedule, world.now)
         except CronError:
-            return None
+            return fired
         last = _last_started(world) or world.created
-        if fired is not None and fired > last:
-            return _Trigger(
-                TrainingTrigger(
-                    kind="schedule",
-                    reason=f"schedule {triggers.schedule} fired at {fired:%Y-%m-%dT%H:%MZ}",
+        if fire is not None and fire > last:
+            fired.append(
+                _Trigger(
+                    TrainingTrigger(
+                        kind="schedule",
+                        reason=f"schedule {triggers.schedule} fired at {fire:%Y-%m-%dT%H:%MZ}",
+                    )
                 )
             )
-    return None
+    return fired
+
+
+def failing_since(breaches: list[dict[str, Any]]) -> dict[str, datetime]:
+    """Since when each slice has failed: the earliest start of its breaches' failing streak
+    (a 'for' rule's failingSince), else of their breach verdicts."""
+    found: dict[str, datetime] = {}
+    for v in breaches:
+        text = v.get("failingSince") or v.get("since")
+        if not text:
+            continue
+        when = datetime.fromisoformat(text) if isinstance(text, str) else text
+        found[v["slice"]] = min(when, found.get(v["slice"], when))
+    return dict(sorted(found.items()))
 
 
 def _describe(v: dict[str, Any]) -> str:
@@ -314,30 +347,6 @@ def kept_history(history: list[TrainingRecord], now: datetime) -> list[TrainingR
     counts them) and at least the last ``HISTORY_MIN``."""
     recent = [r for r in history if now - r.started < DAY]
     return history[-max(len(recent), HISTORY_MIN) :]
-
-
-def describe_hold(hold: Hold) -> str:
-    """The words for a hold, from its code and numbers."""
-    code = hold.code
-    if code == TrainingReason.RUNNING:
-        assert hold.record is not None
-        return f"training {hold.record.sequence} is running (Job {hold.record.job})"
-    if code == TrainingReason.DISABLED:
-        return f"automation is {hold.automation}: no retraining"
-    if code == TrainingReason.PAUSED:
-        return "the Model is paused"
-    if code == TrainingReason.IDLE:
-        return "no trigger holds"
-    held = f"{hold.trigger} trigger held: "
-    if code == TrainingReason.ROLLOUT_IN_PROGRESS:
-        return held + f"a rollout of {hold.canary} is in progress"
-    if code == TrainingReason.COOLDOWN:
-        assert hold.since is not None
-        return held + f"cooldown {hold.limit} since the training of {hold.since:%Y-%m-%dT%H:%M:%SZ}"
-    if code == TrainingReason.MAX_PER_DAY:
-        return held + f"maxPerDay {hold.limit} reached ({hold.count} in the last 24h)"
-    assert code == TrainingReason.BACKOFF
-    return held + f"backoff after {hold.count} failed training(s): {hold.wait} since the last"
 
 
 def training_condition(decision: Decision) -> dict[str, Any]:

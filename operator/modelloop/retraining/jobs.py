@@ -4,12 +4,18 @@ Names come from the Model and the training's sequence number, so a restarted
 operator finds what it already made: ``<model>-train-<n>`` and ``<model>-v<n>``,
 shortened with a hash where a name would pass 63 characters. Everything the
 operator needs to record a finished training travels on the Job itself
-(annotations), so a lost Model status loses nothing.
+(annotations), so a lost Model status loses nothing; the new-data counter at its
+start travels on to the ModelVersion, where the new-data guard finds it again.
+
+The trainer's env: MODELLOOP_FAILING_SLICES lists the failing slices with their
+matchers, MODELLOOP_FAILING_SINCE maps each to the start of its trouble (RFC 3339):
+the data of a slice before that time came from a world that has changed.
 """
 
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +33,7 @@ ANNOTATION_BASE_VERSION = f"{GROUP}/base-version"
 ANNOTATION_DATA_START = f"{GROUP}/data-start"
 ANNOTATION_DATA_END = f"{GROUP}/data-end"
 ANNOTATION_STARTED = f"{GROUP}/started"
+ANNOTATION_NEW_DATA_COUNT = f"{GROUP}/new-data-count"
 MAX_NAME = 63
 
 
@@ -67,14 +74,17 @@ def build_job(
     base_version: str | None,
     failing: list[str],
     base_uri: str | None = None,
+    onset: Mapping[str, datetime] | None = None,
 ) -> Obj:
-    """The training Job from ``spec.retraining.job`` with ModelLoop's names, labels and env."""
+    """The training Job from ``spec.retraining.job`` with ModelLoop's names, labels and env;
+    ``onset``: since when each failing slice has failed."""
     assert spec.retraining is not None
     meta = model["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     end = record.started
     start = end - spec.retraining.data_window.delta
     output = f"{spec.retraining.output_uri.rstrip('/')}/{record.sequence}"
+    since = onset or {}
     env = [
         {"name": "MODELLOOP_MODEL", "value": name},
         {"name": "MODELLOOP_NAMESPACE", "value": namespace},
@@ -82,6 +92,10 @@ def build_job(
         {"name": "MODELLOOP_BASE_URI", "value": base_uri or ""},
         {"name": "MODELLOOP_TRIGGER", "value": record.trigger.model_dump_json()},
         {"name": "MODELLOOP_FAILING_SLICES", "value": json.dumps(failing_slices(spec, failing))},
+        {
+            "name": "MODELLOOP_FAILING_SINCE",
+            "value": json.dumps({s: stamp(since[s]) for s in failing if s in since}),
+        },
         {"name": "MODELLOOP_DATA_START", "value": stamp(start)},
         {"name": "MODELLOOP_DATA_END", "value": stamp(end)},
         {"name": "MODELLOOP_OUTPUT_URI", "value": output},
@@ -112,6 +126,7 @@ def build_job(
                 ANNOTATION_DATA_START: stamp(start),
                 ANNOTATION_DATA_END: stamp(end),
                 ANNOTATION_STARTED: stamp(record.started),
+                **_counted(record.new_data_count),
             },
             "ownerReferences": [owner_reference(model)],
         },
@@ -119,16 +134,23 @@ def build_job(
     }
 
 
+def _counted(count: float | None) -> dict[str, str]:
+    """The new-data counter at a training's start, as an annotation (none when unread)."""
+    return {ANNOTATION_NEW_DATA_COUNT: repr(count)} if count is not None else {}
+
+
 def record_of_job(job: Obj) -> TrainingRecord | None:
     """Rebuild a training's record from its Job (when status was lost); None if not ours."""
     meta = job["metadata"]
     annotations = meta.get("annotations") or {}
     try:
+        count = annotations.get(ANNOTATION_NEW_DATA_COUNT)
         return TrainingRecord(
             sequence=int((meta.get("labels") or {})[LABEL_TRAINING]),
             job=meta["name"],
             trigger=TrainingTrigger.model_validate_json(annotations[ANNOTATION_TRIGGER]),
             started=datetime.fromisoformat(annotations[ANNOTATION_STARTED]),
+            new_data_count=float(count) if count is not None else None,
         )
     except (KeyError, ValueError):
         return None
@@ -163,6 +185,7 @@ def build_version(model: Obj, job: Obj, record: TrainingRecord, result: Training
             "name": version_name(meta["name"], record.sequence),
             "namespace": meta["namespace"],
             "labels": {LABEL_MODEL: meta["name"], LABEL_MANAGED_BY: MANAGED_BY},
+            "annotations": _counted(record.new_data_count),
         },
         "spec": spec,
     }

@@ -8,6 +8,7 @@ import pytest
 from modelloop.api.model import BreachRule, Objective, OfLast
 from modelloop.monitoring.verdicts import (
     BreachState,
+    Level,
     Observation,
     Outcome,
     advance,
@@ -241,3 +242,52 @@ def test_steady_outcomes_keep_the_remembered_fields(
         _, state = advance(state, outcome, rule, T0 + i * MINUTE)
         seen.append(remembered(state))
     assert seen[-1] == seen[-2]
+
+
+DROP_3 = Objective(max_drop=0.03)
+
+
+@pytest.mark.parametrize(
+    ("value", "objective", "level", "outcome"),
+    [
+        # Against the level the version was validated at: a drop beyond maxDrop fails.
+        (0.86, DROP_3, Level(0.88), "ok"),
+        (0.85, DROP_3, Level(0.88), "ok"),  # exactly maxDrop
+        (0.84, DROP_3, Level(0.88), "failing"),
+        # Hysteresis: once failing, back within maxDrop/2 to pass again.
+        (0.86, DROP_3, Level(0.88, was_failing=True), "failing"),
+        (0.865, DROP_3, Level(0.88, was_failing=True), "ok"),
+        # Lower is better (an error rate): a rise is the drop.
+        (0.05, DROP_3, Level(0.01, higher_is_better=False), "failing"),
+        (0.03, DROP_3, Level(0.01, higher_is_better=False), "ok"),
+        # No validated level (a version made outside ModelLoop, no offline value): min only.
+        (0.5, Objective(min=0.6, max_drop=0.03), None, "failing"),
+        (0.7, Objective(min=0.6, max_drop=0.03), None, "ok"),
+        (0.7, DROP_3, None, "ok"),
+        # The absolute floor still holds beside the drop.
+        (0.59, Objective(min=0.6, max_drop=0.5), Level(0.62), "failing"),
+    ],
+)
+def test_judge_a_drop_below_the_validated_level(
+    value: float, objective: Objective, level: Level | None, outcome: Outcome
+) -> None:
+    assert judge(Observation(value, 500), objective, 0, level).outcome == outcome
+
+
+def test_a_drop_reason_names_the_validated_level_and_is_stable() -> None:
+    first = judge(Observation(0.80, 500), DROP_3, 0, Level(0.88))
+    second = judge(Observation(0.70, 500), DROP_3, 0, Level(0.88))
+    assert first.reason == second.reason == "more than maxDrop 0.03 below its validated 0.88"
+
+
+@pytest.mark.parametrize("rule", [None, FOR_3M, TWO_OF_THREE])
+def test_hysteresis_remembers_the_last_outcome_across_a_restart(rule: BreachRule | None) -> None:
+    state = BreachState()
+    for minute in range(4):
+        _, state = advance(state, "failing", rule, T0 + timedelta(minutes=minute), True)
+    assert state.failing
+    _, resumed = advance(
+        recalled(remembered(state)), "inconclusive", rule, T0 + timedelta(minutes=5), True
+    )
+    assert resumed.failing or rule == FOR_3M  # an inconclusive ends a 'for' streak
+    assert recalled(remembered(state)).failing

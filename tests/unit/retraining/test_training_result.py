@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from modelloop.api.modelversion import PairedCounts
 from modelloop.retraining.result import MAX_BYTES, ResultError, parse_result
-from modelloop.sdk import report
+from modelloop.sdk import Pairs, count_pairs, report
 
 
 def test_what_the_sdk_writes_the_operator_reads(tmp_path: Path) -> None:
@@ -26,6 +27,53 @@ def test_what_the_sdk_writes_the_operator_reads(tmp_path: Path) -> None:
         ("precision", "us", 0.88, None),
     ]
     assert [m.value for m in result.metrics.champion] == [0.90, 0.89]
+
+
+def test_paired_counts_go_on_the_candidates_row(tmp_path: Path) -> None:
+    candidate_right = [True, True, False, True, False, True]
+    champion_right = [True, False, False, False, True, True]
+    pairs = count_pairs(candidate_right, champion_right)
+    assert pairs == Pairs(candidate_only=2, champion_only=1)
+    log = tmp_path / "termination-log"
+    report(
+        "s3://m/1",
+        candidate={("accuracy", "eu"): 4 / 6, ("auc", "eu"): 0.7},
+        champion={("accuracy", "eu"): 3 / 6, ("auc", "eu"): 0.6},
+        samples={("accuracy", "eu"): 6, ("auc", "eu"): 6},
+        pairs={("accuracy", "eu"): pairs},
+        path=str(log),
+    )
+    metrics = parse_result(log.read_text()).metrics
+    assert [(m.metric, m.pairs) for m in metrics.candidate] == [
+        ("accuracy", PairedCounts(candidate_only=2, champion_only=1)),
+        ("auc", None),
+    ]
+    assert all(m.pairs is None for m in metrics.champion)
+
+
+@pytest.mark.parametrize(
+    ("champion", "samples", "refusal"),
+    [
+        (None, {("accuracy", "eu"): 6}, r"pairs for \[\('accuracy', 'eu'\)\]: report both values"),
+        ({("accuracy", "eu"): 0.5}, None, "pairs need samples"),
+    ],
+)
+def test_the_sdk_refuses_pairs_it_cannot_report(
+    tmp_path: Path,
+    champion: dict[tuple[str, str], float] | None,
+    samples: dict[tuple[str, str], int] | None,
+    refusal: str,
+) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        report(
+            "s3://m/1",
+            {("accuracy", "eu"): 4 / 6},
+            champion,
+            samples=samples,
+            pairs={("accuracy", "eu"): Pairs(2, 1)},
+            path=str(tmp_path / "log"),
+        )
+    assert not (tmp_path / "log").exists()
 
 
 def test_the_sdk_refuses_a_result_the_kubelet_would_truncate(tmp_path: Path) -> None:
