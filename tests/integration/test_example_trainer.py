@@ -17,7 +17,8 @@ from examples.trainer.churn import SLICES, design
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from modelloop.api.model import ModelSpec, TrainingRecord, TrainingTrigger
-from modelloop.api.modelversion import NoiseTest, OfflineMetrics
+from modelloop.api.modelversion import OfflineMetrics
+from modelloop.api.vocabulary import NoiseTest
 from modelloop.retraining.jobs import build_job
 from modelloop.retraining.result import parse_result
 from modelloop.validation.gates import validate

@@ -145,8 +145,17 @@ def test_a_manual_request_trains_once_and_a_good_result_is_validated(
     assert env["MODELLOOP_OUTPUT_URI"] == "s3://models/fraud/2"
     assert env["MODELLOOP_DATA_START"] < env["MODELLOOP_DATA_END"]
     assert job["metadata"]["ownerReferences"][0]["kind"] == "Model"
-    model = w.kube.get(MODELS, w.namespace, MODEL) or {}
-    assert "modelloop.dev/retrain" not in (model["metadata"].get("annotations") or {})
+    # The request is consumed: the annotation goes once the Job exists (just after it).
+    wait_for(
+        lambda: (
+            "modelloop.dev/retrain"
+            not in (
+                (w.kube.get(MODELS, w.namespace, MODEL) or {})["metadata"].get("annotations") or {}
+            )
+        ),
+        30,
+        "the retrain annotation removed",
+    )
 
     finish_training(w, result(us=0.94))
     version = wait_for(
@@ -175,6 +184,10 @@ def test_a_manual_request_trains_once_and_a_good_result_is_validated(
     assert (record["outcome"], record["version"]) == ("Succeeded", "fraud-v2")
     assert training(w).get("running") is None
     assert len(jobs(w)) == 0
+    totals = training(w)["totals"]
+    took = datetime.fromisoformat(record["finished"]) - datetime.fromisoformat(record["started"])
+    assert (totals["trainings"], totals["failed"]) == (1, 0)
+    assert totals["seconds"] == took.total_seconds() >= 0
 
 
 def test_a_result_that_regresses_one_slice_is_rejected_naming_it(

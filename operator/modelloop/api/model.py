@@ -1023,6 +1023,17 @@ class TriggerStatus(ApiModel):
     )
 
 
+class TrainingTotals(ApiModel):
+    """The trainings a Model has finished and the time they took: the loop's cost."""
+
+    trainings: int = Field(default=0, ge=0, description="Trainings finished.")
+    failed: int = Field(default=0, ge=0, description="Of them, those that made no version.")
+    seconds: float = Field(
+        default=0, ge=0, description="Their durations added up, reservation to result."
+    )
+    since: datetime | None = Field(default=None, description="When the first one finished.")
+
+
 class TrainingStatus(ApiModel):
     """Bookkeeping that makes trainings restart-safe: the number is reserved here before
     the Job exists, and the Job is named from it."""
@@ -1049,6 +1060,9 @@ class TrainingStatus(ApiModel):
         description="Per trigger kind: its last training that made a candidate and its "
         "rejected candidates in a row (the new-data guard, the backoff after rejections).",
         **list_map("kind", max_items=len(TriggerKind)),
+    )
+    totals: TrainingTotals | None = Field(
+        default=None, description="What the Model's trainings have cost so far."
     )
 
 

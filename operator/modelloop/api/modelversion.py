@@ -1,13 +1,12 @@
 """The ``ModelVersion`` resource: one trained artifact, immutable once created."""
 
 from datetime import datetime
-from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import Field
 
 from .base import DNS_LABEL_PATTERN, ApiModel, CelRule, Condition, conditions_field, list_map
-from .vocabulary import Origin, VersionPhase
+from .vocabulary import NoiseTest, Origin, VersionPhase
 
 
 class TriggerRecord(ApiModel):
@@ -133,14 +132,6 @@ class ModelVersionSpec(ApiModel):
     metrics: OfflineMetrics = Field(
         default_factory=OfflineMetrics, description="Offline metrics per metric and slice."
     )
-
-
-class NoiseTest(StrEnum):
-    """How a regression against the champion was judged against noise."""
-
-    PAIRED = "paired"  # McNemar / paired score test on the discordant pairs
-    TWO_PROPORTION = "twoProportion"  # two independent proportions: conservative, weaker
-    NONE = "none"  # no counts to test with: the tolerance holds as given
 
 
 class GateCheck(ApiModel):

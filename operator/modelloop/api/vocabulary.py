@@ -111,3 +111,11 @@ class PairOutcome(StrEnum):
 class TrainingOutcome(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+
+
+class NoiseTest(StrEnum):
+    """How a regression against the champion was judged against noise."""
+
+    PAIRED = "paired"  # McNemar / paired score test on the discordant pairs
+    TWO_PROPORTION = "twoProportion"  # two independent proportions: conservative, weaker
+    NONE = "none"  # no counts to test with: the tolerance holds as given

@@ -41,9 +41,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ..api.model import Gate, Metric, ModelSpec, NotWorseThan
-from ..api.modelversion import NoiseTest, OfflineMetric, OfflineMetrics, PairedCounts
+from ..api.modelversion import OfflineMetric, OfflineMetrics, PairedCounts
 from ..api.reasons import GateReason
-from ..api.vocabulary import LABEL_ROLE
+from ..api.vocabulary import LABEL_ROLE, NoiseTest
 from ..stats import holm, paired_worse_by_more_than, worse_by_more_than
 
 DEFAULT_GATE = "default"
