@@ -76,6 +76,10 @@ bench: deps ## Evaluation at 1, 100 and 1000 Models x 5 metrics x 10 slices (rea
 bench-loop: venv ## Retraining decisions replayed over drifting streams, next to fixed schedules (BENCH_LOOP_ARGS=--short)
 	$(PY) -m bench.loop $(BENCH_LOOP_ARGS)
 
+.PHONY: bench-feedback
+bench-feedback: venv ## Feedback service: ingest events/s per core (batched, per event), join latency, memory per pending prediction (BENCH_FEEDBACK_ARGS=--short)
+	$(PY) -m bench.feedback $(BENCH_FEEDBACK_ARGS)
+
 .PHONY: chaos
 chaos: deps ## 3 Models' loops under 100 operator kills, 3 API server restarts, Prometheus down 1m; then the invariants (CHAOS_ARGS=--short)
 	$(PY) -m tests.chaos $(CHAOS_ARGS)

@@ -1,8 +1,11 @@
-"""``modelloop`` / ``python -m modelloop``: run the operator, or print its CRDs."""
+"""``modelloop`` / ``python -m modelloop``: run the operator, print its CRDs, or run the
+feedback service."""
 
 import argparse
 import logging
 import sys
+
+from .feedback.config import add_arguments as feedback_arguments
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -52,6 +55,12 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feedback(args: argparse.Namespace) -> int:
+    from .feedback.server import main as serve
+
+    return serve(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelloop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=_run)
     crds = commands.add_parser("crds", help="print the CustomResourceDefinitions as YAML")
     crds.set_defaults(func=_crds)
+    feedback = commands.add_parser(
+        "feedback", help="run the feedback service: predictions joined with their late labels"
+    )
+    feedback_arguments(feedback)
+    feedback.set_defaults(func=_feedback)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -1,4 +1,6 @@
-"""For trainers: report a training's result to ModelLoop.
+"""For trainers: report a training's result to ModelLoop; for model servers and the
+systems that know the truth: send predictions and labels to the feedback service
+(``FeedbackClient``, at the end).
 
     from modelloop.sdk import report
     report(
@@ -20,10 +22,15 @@ reads from the finished pod, and refuses a result the kubelet would truncate.
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from .feedback.records import Label, Prediction
 from .retraining.result import MAX_BYTES, parse_result
 
 TERMINATION_LOG = "/dev/termination-log"
@@ -107,3 +114,156 @@ def report(
     parse_result(text)  # the same check the operator makes
     Path(path or os.environ.get("MODELLOOP_TERMINATION_LOG") or TERMINATION_LOG).write_text(text)
     return text
+
+
+class FeedbackError(Exception):
+    """The feedback service refused a batch (``status``: its HTTP status, ``reason``: its
+    reason code, ``errors``: the fields it named), or could not be reached (status 0)."""
+
+    def __init__(
+        self, status: int, reason: str, errors: list[dict[str, str]] | None = None
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.errors = errors or []
+        named = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in self.errors)
+        super().__init__(
+            f"feedback service: HTTP {status} {reason}" + (f": {named}" if named else "")
+        )
+
+
+@dataclass
+class Sent:
+    """What the service did with the records sent, summed over the batches."""
+
+    received: int = 0
+    joined: int = 0
+    waiting: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # by reason: duplicate, ...
+
+    def add(self, answer: Mapping[str, Any]) -> None:
+        self.received += int(answer.get("received", 0))
+        self.joined += int(answer.get("joined", 0))
+        self.waiting += int(answer.get("waiting", 0))
+        for reason, count in (answer.get("skipped") or {}).items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + int(count)
+
+
+Record = Mapping[str, Any] | Prediction | Label
+# Worth sending again: the service could not take the batch now. Sending a batch again is
+# safe: the service counts each id once (what it took the first time is a duplicate).
+_TRANSIENT = frozenset({429, 502, 503, 504})
+
+
+class FeedbackClient:
+    """Sends predictions and labels to the feedback service at ``url``, in batches.
+
+        client = FeedbackClient("http://modelloop-feedback.ml:8080")
+        client.predictions([{"id": "r-17", "model": "fraud", "version": "fraud-v3",
+                             "attributes": {"region": "eu"}, "predicted": "1", "score": 0.83}])
+        client.labels([{"id": "r-17", "label": "0"}])
+
+    A record is a dict in the service's wire form (camelCase) or a ``Prediction`` /
+    ``Label``; a dict without ``time`` is stamped with the time it is sent. Each request
+    has a ``timeout``; a batch the service cannot take now (503 when its store is full,
+    502/504, 429, a connection error) is sent again up to ``retries`` times, waiting as it
+    asks (``Retry-After``, at most ``max_wait`` seconds) or doubling from ``backoff``; a
+    batch too large for it (413) is split in two. Anything else raises ``FeedbackError``
+    with the service's reason and the fields it named.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_size: int = 1000,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_wait: float = 30.0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.url = url.rstrip("/")
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+
+    def predictions(self, predictions: Iterable[Record]) -> Sent:
+        return self._send("predictions", predictions)
+
+    def labels(self, labels: Iterable[Record]) -> Sent:
+        return self._send("labels", labels)
+
+    def _send(self, kind: str, records: Iterable[Record]) -> Sent:
+        sent = Sent()
+        for batch in _batches(records, self.batch_size):
+            self._post(kind, batch, sent)
+        return sent
+
+    def _post(self, kind: str, batch: list[dict[str, Any]], sent: Sent) -> None:
+        body = json.dumps({kind: batch}, separators=(",", ":")).encode()
+        attempt = 0
+        while True:
+            status, answer, wait = self._request(f"{self.url}/v1/{kind}", body)
+            if status == 200:
+                sent.add(answer)
+                return
+            if status == 413 and len(batch) > 1:
+                half = len(batch) // 2
+                self._post(kind, batch[:half], sent)
+                self._post(kind, batch[half:], sent)
+                return
+            if (status != 0 and status not in _TRANSIENT) or attempt == self.retries:
+                raise FeedbackError(status, str(answer.get("error", "")), answer.get("errors"))
+            time.sleep(min(wait if wait is not None else self.backoff * 2**attempt, self.max_wait))
+            attempt += 1
+
+    def _request(self, url: str, body: bytes) -> tuple[int, dict[str, Any], float | None]:
+        """(status, the JSON answer, Retry-After seconds); status 0 when unreachable."""
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, _json(response.read()), None
+        except urllib.error.HTTPError as error:
+            with error:
+                answer = _json(error.read())
+                return error.code, answer, _retry_after(error.headers.get("Retry-After"))
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+            reason = getattr(error, "reason", error)
+            return 0, {"error": f"unreachable ({reason})"}, None
+
+
+def _batches(records: Iterable[Record], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for record in records:
+        if isinstance(record, Prediction | Label):
+            wire = record.model_dump(mode="json", by_alias=True)
+        else:
+            wire = dict(record)
+            wire.setdefault("time", time.time())
+        batch.append(wire)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return {"error": body[:200].decode(errors="replace")}
+    return answer if isinstance(answer, dict) else {"error": str(answer)[:200]}
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: back off as usual

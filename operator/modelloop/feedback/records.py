@@ -19,8 +19,14 @@ Outcome = float | Annotated[str, StringConstraints(min_length=1, max_length=256)
 
 
 class Record(BaseModel):
+    # No NaN or infinity (JSON has neither, Python's parsers accept both): a time or an
+    # error of inf would poison every sum it enters.
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
     )
 
 

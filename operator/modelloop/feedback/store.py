@@ -21,6 +21,9 @@ class Stored:
     waiting: int = 0  # records stored to wait for their other half
     duplicates: int = 0  # ids already stored or already joined: ignored, counted
     refused: int = 0  # beyond the store's capacity: not stored, counted
+    # add_predictions: the predictions among ``waiting`` (with those in ``joined``, the
+    # batch's new predictions: the service counts them, and never a duplicate)
+    waiting_predictions: list[Prediction] = field(default_factory=list)
 
 
 @dataclass

@@ -1,0 +1,215 @@
+"""The embedded join store: one SQLite file, for a service with one replica.
+
+One table holds every id the store knows, in one of three states: a prediction waiting
+for its label, a label waiting for its prediction, or a joined pair (its id only, kept
+for the horizon so that a label or prediction sent again is a duplicate, not a new
+record). Each batch is one write transaction (``BEGIN IMMEDIATE``): the ids it touches
+are read and written under the database's write lock, so a pair is joined once even if
+two processes share the file by mistake. The counts of each state sit in the same
+file, updated in the same transaction: capacity holds across restarts.
+
+WAL journal with ``synchronous=NORMAL``: a committed batch survives the process being
+killed (the service answers only after the commit); the last batches before a power
+loss of the machine may not.
+"""
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from .records import Joined, Label, Prediction
+from .store import Expired, Pending, Stored
+
+PREDICTION, LABEL, JOINED = 0, 1, 2
+_SCHEMA_VERSION = 1
+_SCHEMA = (
+    # body: the waiting record as JSON (NULL once joined); arrived: when the store got
+    # it, or when it was joined (the horizon counts from there).
+    "CREATE TABLE IF NOT EXISTS records ("
+    " id TEXT PRIMARY KEY, kind INTEGER NOT NULL, arrived REAL NOT NULL, body TEXT"
+    ") WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS records_by_age ON records (kind, arrived)",
+    "CREATE TABLE IF NOT EXISTS counts (kind INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+    f"INSERT OR IGNORE INTO counts VALUES ({PREDICTION}, 0), ({LABEL}, 0), ({JOINED}, 0)",
+)
+_KNOWN = (
+    "SELECT id, kind, coalesce(body, '') FROM records WHERE id IN (SELECT value FROM json_each(?))"
+)
+_INSERT = "INSERT INTO records (id, kind, arrived, body) VALUES (?, ?, ?, ?)"
+_JOIN = f"UPDATE records SET kind = {JOINED}, arrived = ?, body = NULL WHERE id = ?"
+
+
+class StoreFormatError(RuntimeError):
+    """The file was written by another version of the store."""
+
+
+class SqliteStore:
+    """A ``JoinStore`` in the SQLite file at ``path``.
+
+    Pending records (predictions and labels waiting) are at most ``capacity``: beyond
+    it a new waiting record is refused (a pair that completes is always taken). Joined
+    ids are remembered for ``horizon_seconds`` after their join, at most ``capacity``
+    of them (the oldest forgotten first). One caller at a time: the service runs every
+    call on one thread.
+    """
+
+    def __init__(self, path: str | Path, horizon_seconds: float, capacity: int) -> None:
+        if horizon_seconds <= 0 or capacity < 1:
+            raise ValueError("the horizon and the capacity must be positive")
+        self.horizon = horizon_seconds
+        self.capacity = capacity
+        self._db = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _SCHEMA_VERSION):
+                raise StoreFormatError(
+                    f"{path}: store format {version}, this version reads {_SCHEMA_VERSION}"
+                )
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    @property
+    def journal_mode(self) -> str:
+        mode: str = self._db.execute("PRAGMA journal_mode").fetchone()[0]
+        return mode
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _counts(self) -> list[int]:
+        counts = [0, 0, 0]
+        for kind, n in self._db.execute("SELECT kind, n FROM counts"):
+            counts[kind] = n
+        return counts
+
+    def _save_counts(self, before: list[int], after: list[int]) -> None:
+        self._db.executemany(
+            "UPDATE counts SET n = ? WHERE kind = ?",
+            [(n, kind) for kind, n in enumerate(after) if n != before[kind]],
+        )
+
+    def _known(self, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        rows = self._db.execute(_KNOWN, (json.dumps(ids),))
+        return {id_: (kind, body) for id_, kind, body in rows}
+
+    def add_predictions(self, predictions: Sequence[Prediction], now: float) -> Stored:
+        stored = Stored()
+        if not predictions:
+            return stored
+        with self._transaction():
+            before = self._counts()
+            counts = list(before)
+            known = self._known([p.id for p in predictions])
+            inserts: list[tuple[str, int, float, str]] = []
+            joins: list[tuple[float, str]] = []
+            for prediction in predictions:
+                state = known.get(prediction.id)
+                if state is None:
+                    if counts[PREDICTION] + counts[LABEL] >= self.capacity:
+                        stored.refused += 1
+                        continue
+                    body = prediction.model_dump_json()
+                    inserts.append((prediction.id, PREDICTION, now, body))
+                    known[prediction.id] = (PREDICTION, body)
+                    counts[PREDICTION] += 1
+                    stored.waiting_predictions.append(prediction)
+                elif state[0] == LABEL:
+                    label = Label.model_validate_json(state[1], strict=True)
+                    stored.joined.append(Joined(prediction, label))
+                    joins.append((now, prediction.id))
+                    known[prediction.id] = (JOINED, "")
+                    counts[LABEL] -= 1
+                    counts[JOINED] += 1
+                else:
+                    stored.duplicates += 1
+            self._db.executemany(_INSERT, inserts)
+            self._db.executemany(_JOIN, joins)
+            self._save_counts(before, counts)
+        stored.waiting = len(stored.waiting_predictions)
+        return stored
+
+    def add_labels(self, labels: Sequence[Label], now: float) -> Stored:
+        stored = Stored()
+        if not labels:
+            return stored
+        with self._transaction():
+            before = self._counts()
+            counts = list(before)
+            known = self._known([label.id for label in labels])
+            inserts: list[tuple[str, int, float, str]] = []
+            joins: list[tuple[float, str]] = []
+            for label in labels:
+                state = known.get(label.id)
+                if state is None:
+                    if counts[PREDICTION] + counts[LABEL] >= self.capacity:
+                        stored.refused += 1
+                        continue
+                    body = label.model_dump_json()
+                    inserts.append((label.id, LABEL, now, body))
+                    known[label.id] = (LABEL, body)
+                    counts[LABEL] += 1
+                    stored.waiting += 1
+                elif state[0] == PREDICTION:
+                    prediction = Prediction.model_validate_json(state[1], strict=True)
+                    stored.joined.append(Joined(prediction, label))
+                    joins.append((now, label.id))
+                    known[label.id] = (JOINED, "")
+                    counts[PREDICTION] -= 1
+                    counts[JOINED] += 1
+                else:
+                    stored.duplicates += 1
+            self._db.executemany(_INSERT, inserts)
+            self._db.executemany(_JOIN, joins)
+            self._save_counts(before, counts)
+        return stored
+
+    def expire(self, now: float) -> Expired:
+        cutoff = now - self.horizon
+        with self._transaction():
+            before = self._counts()
+            counts = list(before)
+            bodies = self._db.execute(
+                "DELETE FROM records WHERE kind = ? AND arrived < ? RETURNING body",
+                (PREDICTION, cutoff),
+            ).fetchall()
+            predictions = [Prediction.model_validate_json(b, strict=True) for (b,) in bodies]
+            labels = self._db.execute(
+                "DELETE FROM records WHERE kind = ? AND arrived < ?", (LABEL, cutoff)
+            ).rowcount
+            forgotten = self._db.execute(
+                "DELETE FROM records WHERE kind = ? AND arrived < ?", (JOINED, cutoff)
+            ).rowcount
+            counts[PREDICTION] -= len(predictions)
+            counts[LABEL] -= labels
+            counts[JOINED] -= forgotten
+            beyond = counts[JOINED] - self.capacity
+            if beyond > 0:
+                self._db.execute(
+                    "DELETE FROM records WHERE id IN (SELECT id FROM records"
+                    " WHERE kind = ? ORDER BY arrived LIMIT ?)",
+                    (JOINED, beyond),
+                )
+                counts[JOINED] -= beyond
+            self._save_counts(before, counts)
+        return Expired(predictions=predictions, labels=labels)
+
+    def pending(self) -> Pending:
+        counts = self._counts()
+        return Pending(predictions=counts[PREDICTION], labels=counts[LABEL])
+
+    def close(self) -> None:
+        self._db.close()

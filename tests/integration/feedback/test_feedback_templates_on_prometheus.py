@@ -1,0 +1,251 @@
+"""The feedback MetricTemplates (examples/templates/feedback.yaml) on a real Prometheus, over
+the series the feedback service exposes, against scikit-learn on the same events.
+
+Two replicas of the service share one RedisStore on a real redis-server; predictions and
+labels are spread over both, and every label batch is sent to both (a retried delivery):
+each label counts once. Each replica's /metrics is backfilled into Prometheus (promtool)
+as two scrapes of its own instance — every series at 0, then at its value a window later —
+so ``increase`` over the window is exactly the counts, and each template's value and
+sample count are compared per model, version and region."""
+
+import json
+import math
+import random
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from localcluster.prometheus import PrometheusServer
+from localcluster.redisserver import RedisServer
+from prometheus_api_client import PrometheusConnect
+from prometheus_client.parser import text_string_to_metric_families
+from sklearn.metrics import (
+    accuracy_score,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from modelloop.api.metrictemplate import MetricTemplateSpec
+from modelloop.feedback.config import Settings
+from modelloop.feedback.redis_store import RedisStore
+from modelloop.feedback.service import Accepted, Feedback
+from modelloop.monitoring.promql import expand
+
+REPO = Path(__file__).parents[3]
+TEMPLATES = {
+    doc["metadata"]["name"]: MetricTemplateSpec.model_validate(doc["spec"])
+    for doc in yaml.safe_load_all((REPO / "examples/templates/feedback.yaml").read_text())
+    if doc
+}
+WINDOW = 300
+Key = tuple[str, str, str]  # model, version, region
+
+
+@dataclass
+class Event:
+    id: str
+    model: str
+    version: str
+    region: str
+    predicted: float | str
+    score: float | None
+    label: float | str | None  # None: never labelled
+
+
+def events() -> list[Event]:
+    rng = random.Random(13)
+    made: list[Event] = []
+    for version, lift in (("fraud-v1", 1.0), ("fraud-v2", 0.8)):
+        for region in ("eu", "us"):
+            for i in range(300):
+                score = round(0.05 * rng.randint(1, 20), 2)  # the buckets' bounds: AUC exact
+                positive = rng.random() < min(1.0, score * lift + (0.1 if region == "us" else 0))
+                made.append(
+                    Event(
+                        f"{version}-{region}-{i}",
+                        "fraud",
+                        version,
+                        region,
+                        "1" if score >= 0.5 else "0",
+                        score,
+                        ("1" if positive else "0") if rng.random() < 0.8 else None,
+                    )
+                )
+    for region, noise in (("eu", 5.0), ("us", 12.0)):
+        for i in range(200):
+            predicted = round(rng.uniform(0, 100), 3)
+            actual = predicted + rng.gauss(0, noise) if rng.random() < 0.9 else None
+            made.append(
+                Event(f"eta-{region}-{i}", "eta", "eta-v1", region, predicted, None, actual)
+            )
+    rng.shuffle(made)
+    return made
+
+
+def expected(made: list[Event]) -> dict[str, dict[Key, tuple[float, float]]]:
+    """Per template: (value, sample count) per series, from scikit-learn."""
+    out: dict[str, dict[Key, tuple[float, float]]] = {name: {} for name in TEMPLATES}
+    keys = sorted({(e.model, e.version, e.region) for e in made})
+    for key in keys:
+        mine = [e for e in made if (e.model, e.version, e.region) == key]
+        labelled = [e for e in mine if e.label is not None]
+        out["feedback-label-coverage"][key] = (len(labelled) / len(mine), len(mine))
+        if key[0] == "eta":
+            truth = [float(e.label) for e in labelled if e.label is not None]
+            guess = [float(e.predicted) for e in labelled]
+            out["feedback-mae"][key] = (mean_absolute_error(truth, guess), len(truth))
+            rmse = math.sqrt(mean_squared_error(truth, guess))
+            out["feedback-rmse"][key] = (rmse, len(truth))
+            continue
+        y = [e.label == "1" for e in labelled]
+        scores = [e.score or 0.0 for e in labelled]
+        flagged = [s >= 0.5 for s in scores]
+        n = len(labelled)
+        out["feedback-accuracy"][key] = (
+            accuracy_score([str(e.label) for e in labelled], [str(e.predicted) for e in labelled]),
+            n,
+        )
+        out["feedback-precision"][key] = (precision_score(y, flagged), sum(flagged))
+        out["feedback-recall"][key] = (recall_score(y, flagged), sum(y))
+        out["feedback-auc"][key] = (roc_auc_score(y, scores), n)
+        calibration = abs(sum(scores) / n - sum(y) / n)
+        out["feedback-calibration-error"][key] = (calibration, n)
+    return out
+
+
+def wire(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "model": event.model,
+        "version": event.version,
+        "time": 1_700_000_000.0,
+        "attributes": {"region": event.region},
+        "predicted": event.predicted,
+        "score": event.score,
+    }
+
+
+def body(kind: str, records: list[dict[str, Any]]) -> bytes:
+    return json.dumps({kind: records}).encode()
+
+
+def run_replicas(redis_url: str, made: list[Event], tmp_path: Path) -> list[str]:
+    """Both replicas' /metrics after every event went through one or the other."""
+    settings = Settings.model_validate(
+        {
+            "attributes": [{"name": "region"}],
+            "models": {"eta": {"task": "regression"}},
+            "store": {"path": str(tmp_path / "unused.db")},
+        }
+    )
+    replicas = [Feedback(settings, RedisStore(redis_url, 86400, 100_000)) for _ in range(2)]
+    try:
+        batches = [made[i : i + 100] for i in range(0, len(made), 100)]
+        for i, batch in enumerate(batches):
+            answer = replicas[i % 2].add_predictions(
+                body("predictions", [wire(e) for e in batch]), now=1.0
+            )
+            assert isinstance(answer, Accepted)
+            assert answer.received == len(batch)
+        labelled = [e for e in made if e.label is not None]
+        joined = 0
+        for i in range(0, len(labelled), 100):
+            labels = [
+                {"id": e.id, "label": e.label, "time": 1_700_000_100.0}
+                for e in labelled[i : i + 100]
+            ]
+            for replica in replicas:  # each label batch reaches both replicas
+                answer = replica.add_labels(body("labels", labels), now=2.0)
+                assert isinstance(answer, Accepted)
+                joined += answer.joined
+        assert joined == len(labelled)
+        return [replica.metrics().decode() for replica in replicas]
+    finally:
+        for replica in replicas:
+            replica.store.close()
+
+
+def openmetrics(expositions: list[str], start: int, end: int) -> str:
+    """The replicas' feedback series as two scrapes each: 0 at ``start``, the value at
+    ``end``; each replica its own ``instance``."""
+    lines: list[str] = []
+    families: dict[str, tuple[str, list[str]]] = {}
+    for instance, text in enumerate(expositions):
+        for family in text_string_to_metric_families(text):
+            if not family.name.startswith("modelloop_feedback_") or family.type == "gauge":
+                continue
+            _, samples = families.setdefault(family.name, (family.type, []))
+            for sample in family.samples:
+                labels = {**sample.labels, "instance": f"replica-{instance}"}
+                rendered = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+                samples.append(f"{sample.name}{{{rendered}}} 0 {start}")
+                samples.append(f"{sample.name}{{{rendered}}} {sample.value!r} {end}")
+    for name, (kind, samples) in families.items():
+        lines.append(f"# TYPE {name} {kind}")
+        lines += samples
+    return "\n".join([*lines, "# EOF", ""])
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...]]:
+    tmp = tmp_path_factory.mktemp("templates")
+    redis = RedisServer(tmp / "redis")
+    try:
+        made = events()
+        expositions = run_replicas(redis.url, made, tmp)
+    finally:
+        redis.stop()
+    end = int(time.time()) - 3600
+    start = end - WINDOW + 1  # inside the window whether its start is open or closed
+    source = tmp / "series.om"
+    source.write_text(openmetrics(expositions, start, end))
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found: run hack/install-system-deps.sh"
+    workdir = tmp / "prometheus"
+    built = subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(workdir / "data")],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    server = PrometheusServer(workdir, {"global": {"scrape_interval": "1m"}, "scrape_configs": []})
+    try:
+        yield PrometheusConnect(url=server.url, disable_ssl=True), end, expected(made)
+    finally:
+        server.stop()
+
+
+def query(client: PrometheusConnect, text: str, at: int) -> dict[Key, float]:
+    rendered = expand(
+        text, version="", matchers=[], window=f"{WINDOW}s", model="", namespace="", variables={}
+    )
+    found = client.custom_query(rendered, params={"time": at})
+    return {
+        (s["metric"]["model"], s["metric"]["version"], s["metric"]["region"]): float(s["value"][1])
+        for s in found
+    }
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_a_template_equals_scikit_learn_on_the_same_events(
+    name: str, answers: tuple[PrometheusConnect, int, dict[str, dict[Key, tuple[float, float]]]]
+) -> None:
+    client, at, truth = answers
+    template = TEMPLATES[name]
+    values = query(client, template.query, at)
+    assert template.sample_query is not None
+    samples = query(client, template.sample_query, at)
+    want = truth[name]
+    assert set(values) == set(want), name
+    for key, (value, count) in want.items():
+        assert values[key] == pytest.approx(value, abs=1e-9), (name, key)
+        assert samples[key] == pytest.approx(count), (name, key)

@@ -1,0 +1,220 @@
+"""The Redis join store on a real ``redis-server`` (Debian's), standalone and as a cluster of
+three: the store's contract (tests/harness/feedback_store_contract.py), exactly-once joins
+between replicas racing on the same ids in threads, the TTLs, and a store that outlives a
+restart of the service and of Redis itself."""
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from localcluster.redisserver import RedisCluster, RedisServer
+from tests.harness.feedback_store_contract import CHECKS, Check
+
+from modelloop.feedback.records import Label, Prediction
+from modelloop.feedback.redis_store import RedisStore, ShardMismatch, shard_of
+
+HORIZON = 100.0
+_prefixes = itertools.count()
+MakeStore = Callable[..., RedisStore]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    started = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    started = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield started
+    started.stop()
+
+
+def factory(url: str, cluster: bool = False) -> Iterator[MakeStore]:
+    """Stores of one test share a key prefix (replicas of one service); tests do not."""
+    prefix = f"test{next(_prefixes)}"
+    made: list[RedisStore] = []
+
+    def make(horizon: float = HORIZON, capacity: int = 10_000, shards: int = 16) -> RedisStore:
+        made.append(
+            RedisStore(url, horizon, capacity, shards=shards, prefix=prefix, cluster=cluster)
+        )
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+@pytest.fixture
+def make_store(server: RedisServer) -> Iterator[MakeStore]:
+    yield from factory(server.url)
+
+
+@pytest.fixture
+def make_cluster_store(cluster: RedisCluster) -> Iterator[MakeStore]:
+    yield from factory(cluster.url, cluster=True)
+
+
+def prediction(i: int, version: str = "v1") -> Prediction:
+    return Prediction(
+        id=f"id-{i}",
+        model="fraud",
+        version=version,
+        time=1000.0 + i,
+        attributes={"region": "eu" if i % 2 else "us"},
+        predicted="1" if i % 3 else "0",
+        score=(i % 10) / 10,
+    )
+
+
+def label(i: int, value: str = "1") -> Label:
+    return Label(id=f"id-{i}", label=value, time=2000.0 + i)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
+def test_the_store_contract(check: Check, make_store: MakeStore) -> None:
+    check(make_store)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
+def test_the_store_contract_on_a_cluster(check: Check, make_cluster_store: MakeStore) -> None:
+    check(make_cluster_store)
+
+
+def test_capacity_holds_over_the_shards(make_store: MakeStore) -> None:
+    store = make_store(capacity=400, shards=16)
+    stored = store.add_predictions([prediction(i) for i in range(1000)], now=1.0)
+    assert stored.waiting == store.pending().predictions == 400
+    assert stored.refused == 600
+    assert [p.id for p in stored.waiting_predictions] == [f"id-{i}" for i in range(400)]
+
+
+def test_expire_walks_more_than_one_chunk(make_store: MakeStore) -> None:
+    store = make_store(horizon=1.0, capacity=10_000, shards=1)
+    store.add_predictions([prediction(i) for i in range(2500)], now=0.0)
+    assert len(store.expire(now=5.0).predictions) == 2500
+    assert store.pending().predictions == 0
+
+
+def test_every_key_has_a_ttl_within_twice_the_horizon(
+    make_store: MakeStore, server: RedisServer
+) -> None:
+    store = make_store(horizon=100.0)
+    store.add_predictions([prediction(i) for i in range(20)], now=1.0)
+    store.add_labels([label(i) for i in range(10)], now=1.0)
+    store.add_labels([label(i) for i in range(500, 510)], now=1.0)
+    client = redis.Redis.from_url(server.url)
+    try:
+        keys = list(client.scan_iter(match=f"{store.prefix}:*"))
+        records = [k for k in keys if k.split(b":")[-2] in (b"p", b"l", b"d")]
+        assert len(records) == 10 + 10 + 10  # waiting predictions, tombstones, waiting labels
+        ttls = [client.pttl(k) for k in records]
+        assert all(0 < ttl <= 200_000 for ttl in ttls), ttls
+        tombstones = [client.pttl(k) for k in records if k.split(b":")[-2] == b"d"]
+        assert all(ttl <= 100_000 for ttl in tombstones)
+    finally:
+        client.close()
+
+
+def test_two_replicas_adding_the_same_labels_count_each_once(make_store: MakeStore) -> None:
+    """Both replicas receive every label (a retried delivery landing on each), in threads,
+    interleaved with predictions arriving on both: every pair is joined exactly once."""
+    first, second = make_store(), make_store()
+    n = 3000
+    predictions = [prediction(i) for i in range(n)]
+    labels = [label(i) for i in range(n)]
+    first.add_predictions(predictions[: n // 2], now=1.0)
+    joined: list[list[str]] = [[], []]
+    duplicates = [0, 0]
+
+    def run(replica: int, store: RedisStore) -> None:
+        if replica == 1:
+            store.add_predictions(predictions[n // 2 :], now=2.0)
+        for start in range(0, n, 100):
+            stored = store.add_labels(labels[start : start + 100], now=3.0)
+            joined[replica] += [j.prediction.id for j in stored.joined]
+            duplicates[replica] += stored.duplicates
+
+    threads = [threading.Thread(target=run, args=(r, s)) for r, s in enumerate([first, second])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    everything = joined[0] + joined[1]
+    assert sorted(everything) == sorted(p.id for p in predictions)
+    assert len(set(everything)) == n
+    assert sum(duplicates) == n
+    assert first.pending() == second.pending()
+    assert (first.pending().predictions, first.pending().labels) == (0, 0)
+
+
+def test_a_restarted_service_and_a_restarted_redis_keep_what_waits(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis")
+    try:
+        store = RedisStore(server.url, HORIZON, 1000, shards=4)
+        store.add_predictions([prediction(i) for i in range(10)], now=1.0)
+        store.add_labels([label(i) for i in range(5)], now=2.0)
+        store.close()
+        server.kill()  # SIGKILL: only what the append-only file holds survives
+        server.start_again()
+        restarted = RedisStore(server.url, HORIZON, 1000, shards=4)
+        assert (restarted.pending().predictions, restarted.pending().labels) == (5, 0)
+        stored = restarted.add_labels([label(i) for i in range(10)], now=3.0)
+        assert (len(stored.joined), stored.duplicates) == (5, 5)
+        restarted.close()
+    finally:
+        server.stop()
+
+
+def test_replicas_with_another_shard_count_are_refused(make_store: MakeStore) -> None:
+    make_store(shards=4)
+    with pytest.raises(ShardMismatch, match="4"):
+        make_store(shards=8)
+
+
+def test_on_a_cluster_the_shards_spread_and_replicas_join_once(
+    make_cluster_store: MakeStore, cluster: RedisCluster
+) -> None:
+    first, second = make_cluster_store(shards=16), make_cluster_store(shards=16)
+    n = 2000
+    first.add_predictions([prediction(i) for i in range(n)], now=1.0)
+    joined: list[str] = []
+    lock = threading.Lock()
+
+    def run(store: RedisStore) -> None:
+        for start in range(0, n, 250):
+            stored = store.add_labels([label(i) for i in range(start, start + 250)], now=2.0)
+            with lock:
+                joined.extend(j.prediction.id for j in stored.joined)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(joined) == sorted(f"id-{i}" for i in range(n))
+    # The 16 shards' keys sit on every node of the cluster.
+    holding = 0
+    for node in cluster.servers:
+        client = redis.Redis.from_url(node.url)
+        try:
+            holding += bool(list(client.scan_iter(match=f"{first.prefix}:{{s*", count=1000)))
+        finally:
+            client.close()
+    assert holding == len(cluster.servers)
+    first.add_predictions([prediction(i) for i in range(n, n + 50)], now=3.0)
+    assert len(second.expire(now=3.0 + HORIZON + 1).predictions) == 50
+
+
+def test_the_shard_of_an_id_is_the_same_in_every_process() -> None:
+    """crc32, not Python's salted hash: every replica looks an id up in the same shard."""
+    assert [shard_of(f"id-{i}", 16) for i in range(6)] == [10, 12, 6, 0, 3, 5]
+    assert len({shard_of(f"id-{i}", 16) for i in range(1000)}) == 16
