@@ -1,4 +1,5 @@
-# The operator's image: the modelloop package and its dependencies, nothing else.
+# The operator's image: the modelloop package and its dependencies, nothing else; with
+# the feedback extra (redis-py), so `modelloop feedback` runs from it on either store.
 # It cannot be built on the development machine of this repository (no container
 # runtime there); `make e2e-kind` builds it where Docker is available.
 FROM python:3.11-slim-bookworm AS build
@@ -7,7 +8,7 @@ COPY pyproject.toml README.md ./
 COPY operator ./operator
 RUN python -m venv /opt/modelloop \
  && /opt/modelloop/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/modelloop/bin/pip install --no-cache-dir . \
+ && /opt/modelloop/bin/pip install --no-cache-dir '.[feedback]' \
  && find /opt/modelloop -name '__pycache__' -prune -exec rm -rf {} +
 
 FROM python:3.11-slim-bookworm

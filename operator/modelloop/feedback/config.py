@@ -1,10 +1,12 @@
 """The feedback service's settings: a YAML file (camelCase, like the rest of ModelLoop),
-and flags that override it (docs/feedback.md shows a file)."""
+and flags that override it (docs/feedback.md shows a file); and the join store they name
+(``open_store``)."""
 
 import argparse
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -19,9 +21,13 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from modelloop.api.durations import Duration, Within
+from modelloop.api.vocabulary import LABEL_VERSION
 
+from .kserve import FIELD, KServeConfig, VersionFrom
 from .metrics import RESERVED_LABELS
 from .outcomes import Scoring, SliceAttribute, Task, class_of
+from .sqlite_store import SqliteStore
+from .store import JoinStore
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # YAML reads ``positiveClass: 1`` as a number: a class is text (outcomes.class_of).
@@ -64,11 +70,17 @@ class ModelSettings(_Settings):
 
 class RedisSettings(_Settings):
     """A Redis or Valkey server (or cluster) that the replicas share; its URL written
-    here, or in a file (a mounted Secret: a password never sits in the settings)."""
+    here, or in a file (a mounted Secret: a password never sits in the settings). The
+    chart writes ``url`` or ``urlFile``, and ``cluster``."""
 
-    url: str | None = Field(default=None, description="redis://host:6379/0")
+    url: str | None = Field(
+        default=None, pattern=r"^(rediss?|unix)://", description="redis://host:6379/0"
+    )
     url_file: Path | None = None
     cluster: bool = False
+    shards: int = Field(
+        default=16, ge=1, le=1024, description="Every replica of one store: the same count."
+    )
 
     @model_validator(mode="after")
     def _one_url(self) -> "RedisSettings":
@@ -89,6 +101,69 @@ class StoreSettings(_Settings):
     path: Path = Field(default=Path("feedback.db"), description="The SQLite file.")
     redis: RedisSettings | None = None
 
+    def describe(self) -> str:
+        """For the log: the file, or the server's address without its credentials."""
+        redis = self.redis
+        if redis is None:
+            return f"sqlite {self.path}"
+        kind = "redis cluster" if redis.cluster else "redis"
+        if redis.url is None:
+            return f"{kind} (the URL in {redis.url_file})"
+        parts = urlsplit(redis.url)
+        return f"{kind} {parts.path if parts.scheme == 'unix' else parts.hostname}"
+
+
+class KServeSettings(_Settings):
+    """How the events of KServe's inference logger become predictions (POST /v1/kserve;
+    docs/feedback.md): which fields of an instance are its attributes, where the version
+    is, how a response row reads, and how long a request waits for its response."""
+
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="attribute -> field of an instance: key, key[k] (a column) or [k]",
+    )
+    version: str = Field(
+        default=f"annotation:{LABEL_VERSION}",
+        description="annotation:<key>, header:<name>, response or endpoint",
+    )
+    positive_index: int = Field(default=1, ge=0, le=1)
+    prediction_key: str = Field(default="predicted", min_length=1)
+    score_key: str = Field(default="score", min_length=1)
+    prediction_output: str | None = Field(default=None, min_length=1)
+    score_output: str | None = Field(default=None, min_length=1)
+    max_pending: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_rows: int = Field(default=100_000, ge=1, le=10_000_000)
+    max_age: Annotated[Duration, Within("1s", "1h")] = Duration("1m")
+
+    @field_validator("attributes")
+    @classmethod
+    def _fields(cls, attributes: dict[str, str]) -> dict[str, str]:
+        for attribute, path in attributes.items():
+            if not path or not FIELD.match(path):
+                raise ValueError(f"{attribute}: {path!r} is not key, key[k] or [k]")
+        return attributes
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, version: str) -> str:
+        VersionFrom.parse(version)
+        return version
+
+    def config(self) -> KServeConfig:
+        return KServeConfig(
+            attributes=dict(self.attributes),
+            version=VersionFrom.parse(self.version),
+            positive_index=self.positive_index,
+            prediction_key=self.prediction_key,
+            score_key=self.score_key,
+            prediction_output=self.prediction_output,
+            score_output=self.score_output,
+            max_pending=self.max_pending,
+            max_rows=self.max_rows,
+            max_age=self.max_age.delta.total_seconds(),
+        )
+
 
 class Settings(_Settings):
     listen: str = Field(default="0.0.0.0:8080", pattern=r"^[^\s]*:[0-9]{1,5}$")
@@ -103,6 +178,7 @@ class Settings(_Settings):
     positive_class: ClassName = "1"
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     attributes: list[AttributeSettings] = Field(default_factory=list, max_length=16)
+    kserve: KServeSettings = KServeSettings()
 
     @field_validator("attributes")
     @classmethod
@@ -111,6 +187,15 @@ class Settings(_Settings):
         if len(set(names)) != len(names):
             raise ValueError("attribute names must be distinct")
         return attributes
+
+    @model_validator(mode="after")
+    def _kserve_attributes_are_listed(self) -> "Settings":
+        unknown = sorted(set(self.kserve.attributes) - {a.name for a in self.attributes})
+        if unknown:
+            raise ValueError(
+                f"kserve.attributes {', '.join(unknown)}: not in attributes (no metric label)"
+            )
+        return self
 
     @property
     def address(self) -> tuple[str, int]:
@@ -157,3 +242,16 @@ def load(args: argparse.Namespace) -> Settings:
         return Settings.model_validate(raw)
     except ValidationError as error:
         raise SettingsError(str(error)) from error
+
+
+def open_store(settings: Settings) -> JoinStore:
+    """The store the settings name: ``store.redis`` when given, else the SQLite file."""
+    horizon = settings.horizon.delta.total_seconds()
+    redis = settings.store.redis
+    if redis is not None:
+        from .redis_store import RedisStore  # the optional package: modelloop[feedback]
+
+        return RedisStore(
+            redis.address(), horizon, settings.capacity, shards=redis.shards, cluster=redis.cluster
+        )
+    return SqliteStore(settings.store.path, horizon, settings.capacity)

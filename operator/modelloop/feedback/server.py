@@ -1,6 +1,7 @@
 """``modelloop feedback``: the feedback service over HTTP (aiohttp).
 
     POST /v1/predictions  {"predictions": [...]}   POST /v1/labels  {"labels": [...]}
+    POST /v1/kserve       one CloudEvent of KServe's inference logger (binary mode)
     GET /metrics                                    GET /healthz
 
 One call at a time on the store and the counts (an asyncio lock): a batch runs on the
@@ -26,26 +27,15 @@ from typing import TypeVar
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .config import Settings, SettingsError, load
+from .config import Settings, SettingsError, load, open_store
+from .kserve import Reject, Rejection
 from .service import Accepted, Feedback, Kind, Refusal, Rejected, Skipped
-from .sqlite_store import SqliteStore
-from .store import JoinStore
 
 log = logging.getLogger("modelloop.feedback")
 T = TypeVar("T")
 _BODIES = 4  # request bodies in memory at once
 _RETRY_AFTER = "30"  # seconds, when the store is full
 _STATUS = {Refusal.TOO_LARGE: 413, Refusal.NOT_JSON: 400, Refusal.INVALID: 400}
-
-
-def open_store(settings: Settings) -> JoinStore:
-    horizon = settings.horizon.delta.total_seconds()
-    redis = settings.store.redis
-    if redis is not None:
-        from .redis_store import RedisStore  # the optional package: modelloop[feedback]
-
-        return RedisStore(redis.address(), horizon, settings.capacity, cluster=redis.cluster)
-    return SqliteStore(settings.store.path, horizon, settings.capacity)
 
 
 class Server:
@@ -72,6 +62,7 @@ class Server:
             [
                 web.post("/v1/predictions", self._predictions),
                 web.post("/v1/labels", self._labels),
+                web.post("/v1/kserve", self._kserve),
                 web.get("/metrics", self._metrics),
                 web.get("/healthz", self._healthz),
             ]
@@ -116,6 +107,22 @@ class Server:
                 return _reply(await self._run(self.feedback.refuse, kind, Refusal.TOO_LARGE))
             return _reply(await self._run(add, body, time.time()))
 
+    async def _kserve(self, request: web.Request) -> web.Response:
+        """KServe's logger sends each event once and logs any status but 200 as a failure:
+        200 for an event taken (paired or waiting), 400/413 naming the field."""
+        length = request.content_length
+        if length is not None and length > self.settings.max_body_bytes:
+            return _event_reply(await self._run(self.feedback.refuse_event, length))
+        async with self._bodies:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return _event_reply(await self._run(self.feedback.refuse_event, None))
+            headers = dict(request.headers)
+            return _event_reply(
+                await self._run(self.feedback.add_event, headers, body, time.time())
+            )
+
     async def _metrics(self, request: web.Request) -> web.Response:
         body = await self._run(self.feedback.metrics)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -147,6 +154,16 @@ def _reply(result: Accepted | Rejected) -> web.Response:
     )
 
 
+def _event_reply(result: Accepted | Rejection) -> web.Response:
+    if isinstance(result, Accepted):
+        return _reply(result)
+    answer: dict[str, object] = {"error": result.reason.value, "field": result.field}
+    answer |= {
+        k: v for k, v in (("expected", result.expected), ("got", result.got)) if v is not None
+    }
+    return web.json_response(answer, status=413 if result.reason is Reject.TOO_LARGE else 400)
+
+
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -163,7 +180,7 @@ def main(args: argparse.Namespace) -> int:
         "feedback service on %s:%d, store %s, horizon %s, capacity %d",
         host,
         port,
-        settings.store.path,
+        settings.store.describe(),
         settings.horizon,
         settings.capacity,
     )

@@ -1,6 +1,7 @@
-"""The feedback service without its HTTP: batches in, the store's joins counted per
-series, /metrics out. One caller at a time (the server runs every call on one thread),
-so the counts need no lock.
+"""The feedback service without its HTTP: batches in (and the events of KServe's
+inference logger, paired into predictions by ``kserve.KServePairer``), the store's joins
+counted per series, /metrics out. One caller at a time (the server runs every call on
+one thread, after the one before), so the counts and the pairer need no lock.
 
 A batch is valid as a whole or refused as a whole (``Rejected``, nothing stored): a
 client fixes it and sends it again. Sending an accepted batch again is harmless: its
@@ -8,15 +9,18 @@ records are duplicates, counted once.
 """
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from .config import Settings
-from .metrics import FeedbackCollector, ServiceCounts, registry, render
+from .kserve import Drop, KServePairer, Reject, Rejection
+from .metrics import PREFIX, FeedbackCollector, ServiceCounts, registry, render
 from .outcomes import Scoring, SeriesTotals, Slicer, Totals, Unscorable, score
 from .records import Joined, Label, Prediction, Record
 from .store import JoinStore, Stored
@@ -102,6 +106,10 @@ class Feedback:
         self.registry = registry(
             FeedbackCollector(self.slicer.names, self.totals, self.counts, store.pending)
         )
+        self.pairer = KServePairer(settings.kserve.config())
+        self.events_rejected: Counter[Reject] = Counter(dict.fromkeys(Reject, 0))
+        self.registry.register(KServeCollector(self.pairer, self.events_rejected))
+        self._max_body_bytes = settings.max_body_bytes
 
     def _scoring(self, model: str) -> Scoring:
         return self._scorings.get(model, self._default)
@@ -192,10 +200,58 @@ class Feedback:
             self.counts.refused[Kind.LABEL, reason] += n
         return unscored
 
+    def add_event(
+        self, headers: Mapping[str, str], body: bytes, now: float
+    ) -> Accepted | Rejection:
+        """One event of KServe's logger: the predictions it completes with the event of
+        the same ``ce-id`` waiting in the pairer (none while its other half is missing),
+        taken as a batch of predictions."""
+        made = self.pairer.add(headers, body, now)
+        if isinstance(made, Rejection):
+            self.events_rejected[made.reason] += 1
+            return made
+        return self.take_predictions(made, now)
+
+    def refuse_event(self, size: int | None) -> Rejection:
+        """An event whose body is beyond ``maxBodyBytes`` (its size, when it said)."""
+        self.events_rejected[Reject.TOO_LARGE] += 1
+        return Rejection(Reject.TOO_LARGE, "content-length", self._max_body_bytes, size)
+
     def expire(self, now: float) -> None:
+        self.pairer.expire(now)
         expired = self.store.expire(now)
         self.counts.expired[Kind.PREDICTION] += len(expired.predictions)
         self.counts.expired[Kind.LABEL] += expired.labels
 
     def metrics(self) -> bytes:
         return render(self.registry)
+
+
+class KServeCollector(Collector):
+    """The KServe adapter's counts, beside the service's (metrics.FeedbackCollector)."""
+
+    def __init__(self, pairer: KServePairer, rejected: Counter[Reject]) -> None:
+        self.pairer = pairer
+        self.rejected = rejected
+
+    def collect(self) -> Iterator[Metric]:
+        rejected = CounterMetricFamily(
+            PREFIX + "kserve_rejected",
+            "KServe logger events refused (HTTP 4xx), by reason.",
+            labels=["reason"],
+        )
+        for reason in Reject:
+            rejected.add_metric([reason.value], self.rejected[reason])
+        dropped = CounterMetricFamily(
+            PREFIX + "kserve_dropped",
+            "KServe request or response events let go without their other half: Expired "
+            "(after kserve.maxAge), Evicted (the oldest, to make room).",
+            labels=["reason"],
+        )
+        for why in Drop:
+            dropped.add_metric([why.value], self.pairer.dropped[why])
+        pending = GaugeMetricFamily(
+            PREFIX + "kserve_pending", "KServe events waiting for their other half."
+        )
+        pending.add_metric([], self.pairer.pending)
+        yield from (rejected, dropped, pending)

@@ -1,7 +1,8 @@
 """The Redis join store on a real ``redis-server`` (Debian's), standalone and as a cluster of
 three: the store's contract (tests/harness/feedback_store_contract.py), exactly-once joins
 between replicas racing on the same ids in threads, the TTLs, and a store that outlives a
-restart of the service and of Redis itself."""
+restart of the service and of Redis itself; two service processes configured with it
+(store.redis) count each label once between them."""
 
 import itertools
 import threading
@@ -10,11 +11,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from localcluster.feedback import FeedbackService
 from localcluster.redisserver import RedisCluster, RedisServer
+from prometheus_client.parser import text_string_to_metric_families
 from tests.harness.feedback_store_contract import CHECKS, Check
 
 from modelloop.feedback.records import Label, Prediction
 from modelloop.feedback.redis_store import RedisStore, ShardMismatch, shard_of
+from modelloop.sdk import FeedbackClient, Sent
 
 HORIZON = 100.0
 _prefixes = itertools.count()
@@ -218,3 +222,59 @@ def test_the_shard_of_an_id_is_the_same_in_every_process() -> None:
     """crc32, not Python's salted hash: every replica looks an id up in the same shard."""
     assert [shard_of(f"id-{i}", 16) for i in range(6)] == [10, 12, 6, 0, 3, 5]
     assert len({shard_of(f"id-{i}", 16) for i in range(1000)}) == 16
+
+
+def test_two_service_processes_on_one_redis_count_each_label_once(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    """Predictions reach one replica or the other (some both); every label is posted to
+    both replicas at once: the sums of their /metrics count each pair once."""
+    settings = {
+        "store": {"redis": {"url": server.url, "shards": 8}},
+        "attributes": [{"name": "region"}],
+    }
+    replicas = [FeedbackService(tmp_path, settings, name=name) for name in ("a", "b")]
+    try:
+        n = 400
+        predictions = [prediction(i).model_dump(by_alias=True) for i in range(n)]
+        labels = [label(i, "1" if i % 4 else "0").model_dump(by_alias=True) for i in range(n)]
+        clients = [FeedbackClient(r.url, batch_size=40) for r in replicas]
+        clients[0].predictions(predictions[: 3 * n // 4])
+        clients[1].predictions(predictions[n // 2 :])
+        sent = [Sent(), Sent()]
+
+        def post_labels(replica: int) -> None:
+            order = labels if replica == 0 else labels[::-1]
+            sent[replica] = clients[replica].labels(order)
+
+        threads = [threading.Thread(target=post_labels, args=(r,)) for r in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sent[0].joined + sent[1].joined == n
+        assert sent[0].skipped.get("duplicate", 0) + sent[1].skipped.get("duplicate", 0) == n
+        totals: dict[tuple[str, str], float] = {}
+        pending: list[float] = []
+        for replica in replicas:
+            for family in text_string_to_metric_families(replica.metrics()):
+                for s in family.samples:
+                    if s.name == "modelloop_feedback_pending":
+                        pending.append(s.value)
+                    elif "region" in s.labels and s.name.endswith("_total"):
+                        key = (s.name, s.labels.get("outcome", ""))
+                        totals[key] = totals.get(key, 0.0) + s.value
+        assert pending == [0.0] * 4  # each replica sees the shared store: nothing waits
+        expected_correct = sum(
+            (predictions[i]["predicted"] == labels[i]["label"]) for i in range(n)
+        )
+        assert totals["modelloop_feedback_predictions_total", ""] == n
+        assert totals["modelloop_feedback_labels_total", ""] == n
+        assert totals["modelloop_feedback_correct_total", ""] == expected_correct
+        confusion = sum(
+            v for (name, _), v in totals.items() if name.startswith("modelloop_feedback_confusion")
+        )
+        assert confusion == n
+    finally:
+        for replica in replicas:
+            replica.stop()
