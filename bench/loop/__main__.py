@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from .baselines import BASELINES, run_baseline
-from .policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from .policy import DEFAULT_POLICIES, Policy, PolicyError, load_policy
 from .replay import run_policy
 from .report import Result, plot, table
 from .streamfile import StreamFileError, read_stream
@@ -46,7 +46,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--policy",
         type=Path,
         action="append",
-        help=f"a Model manifest (repeatable; default {DEFAULT_POLICY.name})",
+        help="a Model manifest (repeatable; default "
+        + " and ".join(p.name for p in DEFAULT_POLICIES)
+        + "); the baselines train on the first one's dataWindow",
     )
     parser.add_argument(
         "--stream-file",
@@ -55,6 +57,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help="a stream file to replay (repeatable; CSV, see docs/bench-loop.md); then only "
         "the --streams named are generated",
+    )
+    parser.add_argument(
+        "--whole-window",
+        action="store_true",
+        help="the trainer trains every slice on the whole data window (it ignores "
+        "MODELLOOP_FAILING_SINCE), as the example trainer's --whole-window",
     )
     parser.add_argument("--out", type=Path, default=Path(".tmp/bench-loop"), help="plots go here")
     parser.add_argument("--short", action="store_true", help=f"CI: {SHORT}, no plots")
@@ -91,11 +99,13 @@ def streams(args: argparse.Namespace) -> Iterator[tuple[Stream, int]]:
                 yield variant, seed
 
 
-def replay(stream: Stream, seed: int, paths: list[Path], warmup: int) -> list[Result]:
+def replay(
+    stream: Stream, seed: int, paths: list[Path], warmup: int, whole_window: bool = False
+) -> list[Result]:
     policies: list[Policy] = [load_policy(path, stream.slices) for path in paths]
     retraining = next((p.spec.retraining for p in policies if p.spec.retraining), None)
     window = retraining.data_window.delta if retraining else DEFAULT_WINDOW
-    runs = [run_policy(stream, p, warmup, seed) for p in policies]
+    runs = [run_policy(stream, p, warmup, seed, whole_window) for p in policies]
     runs += [
         run_baseline(stream, name, every, warmup, window.total_seconds(), seed)
         for name, every in BASELINES
@@ -110,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         results = [
             result
             for stream, seed in streams(args)
-            for result in replay(stream, seed, args.policy or [DEFAULT_POLICY], args.warmup)
+            for result in replay(
+                stream, seed, args.policy or list(DEFAULT_POLICIES), args.warmup, args.whole_window
+            )
         ]
     except (PolicyError, StreamFileError) as error:
         print(f"bench-loop: {error}", file=sys.stderr)

@@ -21,7 +21,7 @@ def run_baseline(
 ) -> Run:
     """``data_window`` in seconds; days before ``warmup`` train the first version."""
     ledger = Ledger(stream, seed)
-    weights = bootstrap(stream, warmup * DAY)
+    weights = bootstrap(stream, warmup * DAY).weights
     trainings: list[Training] = []
     daily = []
     for day in range(warmup, stream.days):

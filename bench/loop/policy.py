@@ -13,7 +13,9 @@ from modelloop.api.model import ModelSpec
 from .trainer import METRIC
 
 POLICIES = Path(__file__).parent / "policies"
-DEFAULT_POLICY = POLICIES / "breach.yaml"
+RECOMMENDED = POLICIES / "recommended.yaml"
+BREACH = POLICIES / "breach.yaml"
+DEFAULT_POLICIES = (RECOMMENDED, BREACH)  # the first one's dataWindow is the baselines'
 
 
 class PolicyError(ValueError):

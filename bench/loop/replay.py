@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from examples.trainer.churn import failing_since
 
 from modelloop.api.model import CanaryStatus, TrainingRecord, TrainingStatus
 from modelloop.api.modelversion import ModelVersionSpec
@@ -54,15 +55,13 @@ from modelloop.retraining.decide import (
     TrainingWorld,
     decide,
     kept_history,
-    sequences_taken,
     trigger_states,
-    versions_made,
 )
 from modelloop.retraining.holds import Hold
 from modelloop.retraining.jobs import build_job, build_version, version_name
-from modelloop.retraining.novelty import candidates
 from modelloop.retraining.result import TrainingResult
 from modelloop.retraining.retention import expired
+from modelloop.retraining.world import training_world
 from modelloop.rollout import machine
 from modelloop.rollout.machine import RolloutWorld
 from modelloop.serving.plan import ROLE_STABLE, MarkVersion, VersionView, choose_stable
@@ -82,8 +81,11 @@ PASSES = 10  # reconciles of one kind in a row, until nothing changes
 
 
 class Replay:
-    def __init__(self, stream: Stream, policy: Policy, warmup: int, seed: int) -> None:
+    def __init__(
+        self, stream: Stream, policy: Policy, warmup: int, seed: int, whole_window: bool = False
+    ) -> None:
         self.stream, self.spec, self.policy, self.warmup = stream, policy.spec, policy, warmup
+        self.whole_window = whole_window
         self.ledger = Ledger(stream, seed)
         self.slice_index = {name: i for i, name in enumerate(stream.slices)}
         self.created = self.at(warmup * DAY)
@@ -98,8 +100,11 @@ class Replay:
                 "creationTimestamp": stamp(self.created),
             },
         }
-        # The first version, made outside ModelLoop before the Model: it serves.
+        # The first version, made outside ModelLoop before the Model: it serves, with the
+        # offline metrics its training reported (the level a maxDrop objective reads).
         first = f"{policy.model}-bootstrap"
+        trained = bootstrap(stream, warmup * DAY)
+        metrics = trained.metrics.model_dump(by_alias=True, exclude_none=True)
         self.versions: dict[str, Obj] = {
             first: {
                 "metadata": {
@@ -109,11 +114,11 @@ class Replay:
                     "annotations": {ANNOTATION_ROLE_SINCE: stamp(self.created)},
                     "creationTimestamp": stamp(self.created),
                 },
-                "spec": {"model": policy.model, "uri": f"file:///{first}"},
+                "spec": {"model": policy.model, "uri": f"file:///{first}", "metrics": metrics},
                 "status": {"phase": "Serving", "lastTransitionTime": stamp(self.created)},
             }
         }
-        self.weights: dict[str, Floats] = {first: bootstrap(stream, warmup * DAY)}
+        self.weights: dict[str, Floats] = {first: trained.weights}
         self.ids = {first: 0}  # version -> its index in the ledger
         self.stable = first
         self.canary: CanaryStatus | None = None
@@ -305,31 +310,25 @@ class Replay:
                 self.trainings[version["metadata"]["name"]].outcome = "rejected"
 
     def world(self, now: datetime, seconds: float) -> TrainingWorld:
-        """The TrainingWorld as the training reconcile reads it; status.training's
-        per-trigger bookkeeping brought up to date first."""
-        versions = list(self.versions.values())
+        """The TrainingWorld as the training reconcile reads it (``training_world``, as the
+        handler assembles it); status.training's per-trigger bookkeeping brought up to date
+        first."""
         jobs = []
         if self.job is not None:
             body, done, _ = self.job
             jobs.append(JobView(body, "Complete" if seconds >= done else None, None))
-        retraining = self.spec.retraining
-        counted = retraining is not None and retraining.new_data_query() is not None
-        world = TrainingWorld(
-            model=self.name,
-            spec=self.spec,
-            training=self.training,
-            verdicts=self.verdicts,
-            stable=self.stable,
-            canary=self.canary.version if self.canary is not None else None,
-            manual=None,
-            created=self.created,
-            jobs=jobs,
-            sequences_in_use=sequences_taken(self.name, versions),
-            now=now,
-            # The new-data counter: the labelled examples that have arrived.
-            new_data=float(np.searchsorted(self.ledger.arrivals, seconds)) if counted else None,
-            versions_made=versions_made(versions),
-            candidates=candidates(versions),
+        canary = {"version": self.canary.version} if self.canary is not None else None
+        status = {"verdicts": self.verdicts, "stableVersion": self.stable, "canary": canary}
+        # The new-data counter: the labelled examples that have arrived.
+        arrived = float(np.searchsorted(self.ledger.arrivals, seconds))
+        world = training_world(
+            self.model | {"status": status},
+            self.spec,
+            self.training,
+            self.versions.values(),
+            jobs,
+            arrived,
+            now,
         )
         tracked = trigger_states(world)
         if tracked != self.training.triggers:
@@ -338,7 +337,6 @@ class Replay:
         return world
 
     def start(self, start: Start, seconds: float) -> None:
-        assert self.spec.retraining is not None
         record = start.record
         self.training = self.training.model_copy(
             update={"running": record, "next_sequence": start.next_sequence}
@@ -347,11 +345,26 @@ class Replay:
         body = build_job(
             self.model, self.spec, record, self.stable, start.failing, base_uri, start.onset
         )
-        window = self.spec.retraining.data_window.delta.total_seconds()
-        trained = train(self.stream, seconds - window, seconds, self.weights[self.stable])
+        trained = self.run_job(body)
         self.job = (body, seconds + JOB_SECONDS, trained)
         day = int(seconds // DAY) - self.warmup
         self.trainings[version_name(self.name, record.sequence)] = Training(day, "pending")
+
+    def run_job(self, body: Obj) -> Trained | None:
+        """The Job's pod: the trainer on the data window its env gives, with the failing
+        slices' onsets (MODELLOOP_FAILING_SINCE) unless it trains on whole windows."""
+        container = body["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        origin = self.stream.start.timestamp()
+        start, end = (
+            datetime.fromisoformat(env[name]).timestamp() - origin
+            for name in ("MODELLOOP_DATA_START", "MODELLOOP_DATA_END")
+        )
+        since = None
+        if not self.whole_window:
+            onset = failing_since(env["MODELLOOP_FAILING_SINCE"], self.stream.slices)
+            since = {i: when - origin for i, when in onset.items()}
+        return train(self.stream, start, end, self.weights[self.stable], since)
 
     def finish(self, record: TrainingRecord, now: datetime) -> None:
         """As the training handler records a finished Job: the ModelVersion, then status."""
@@ -393,5 +406,8 @@ class Replay:
         )
 
 
-def run_policy(stream: Stream, policy: Policy, warmup: int, seed: int) -> Run:
-    return Replay(stream, policy, warmup, seed).run()
+def run_policy(
+    stream: Stream, policy: Policy, warmup: int, seed: int, whole_window: bool = False
+) -> Run:
+    """``whole_window``: the trainer ignores MODELLOOP_FAILING_SINCE."""
+    return Replay(stream, policy, warmup, seed, whole_window).run()

@@ -7,6 +7,11 @@ instant (the demo's concept drift). Examples are generated hour by hour from a g
 seeded by the hour, so any window of the stream can be read again by a trainer.
 
 The model is a logistic regression with weights of its own per slice.
+
+What to train on (``training_rows``, ``held_out``): the data window, except for a slice
+whose world visibly changed in it — a slice that ModelLoop says fails
+(MODELLOOP_FAILING_SINCE) on which the champion's accuracy fell, or any slice on which it
+rose — there only the data since the change (``changed_at``).
 """
 
 import json
@@ -20,6 +25,10 @@ from numpy.typing import NDArray
 SLICES = ("mobile", "web")
 EPOCH = datetime(2026, 1, 1).timestamp()
 SHARPNESS = 3.0  # the true logit's scale: the best possible accuracy is about 0.84
+HELD_OUT = 0.2  # each slice's last fifth of its training data is held out
+MIN_RECENT = 500  # examples since a change, at least, to train a slice on them alone
+MIN_CHANGE = 0.05  # a change: the champion's accuracy before and after differ this much
+MIN_Z = 4.0  # a rise ModelLoop did not hint at: so many standard errors (the best of many splits)
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int_]
 
@@ -156,3 +165,92 @@ def evaluate(w: Floats, x: Floats, y: Floats, s: Ints) -> dict[tuple[str, str], 
         result[("auc", name)] = auc(y[mine], score[mine])
         result[("accuracy", name)] = float(right[mine].mean())
     return result
+
+
+def changed_at(
+    t: Floats,
+    right: NDArray[np.bool_],
+    fell: bool,
+    until: float | None = None,
+    minimum: int = MIN_RECENT,
+    margin: float = MIN_CHANGE,
+    z_min: float = 0.0,
+) -> float | None:
+    """When a slice's world changed, from the champion's hits on its examples (times
+    ``t``, whether the champion predicts each right), or None: no visible change.
+
+    The change is the split of the examples (the later part starting before ``until``)
+    where the champion's accuracy falls the most (``fell``) or rises the most, by the z of
+    the two proportions before and after, with at least ``minimum`` examples on each
+    side; it counts only when the accuracies differ by at least ``margin``, and by ``z_min``
+    standard errors."""
+    order = np.argsort(t, kind="stable")
+    times, hit = t[order], right[order].astype(np.float64)
+    n = len(times)
+    split = np.arange(minimum, n - minimum + 1)  # examples before the split
+    if until is not None:
+        split = split[times[split] < until]
+    if len(split) == 0:
+        return None
+    hits_before = np.cumsum(hit)[split - 1]
+    p1, p2 = hits_before / split, (hit.sum() - hits_before) / (n - split)
+    pooled = hit.sum() / n
+    spread = np.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / split + 1 / (n - split)))
+    gain = p1 - p2 if fell else p2 - p1
+    z = gain / spread
+    best = int(np.argmax(z))
+    return float(times[split[best]]) if gain[best] >= margin and z[best] >= z_min else None
+
+
+def training_rows(
+    t: Floats,
+    s: Ints,
+    right: NDArray[np.bool_],
+    failing_since: dict[int, float],
+) -> NDArray[np.bool_]:
+    """The examples to train and evaluate on: the window, but only the data since its
+    slice's world changed, where the champion (``right``: whether it predicts each example
+    right) shows the change:
+
+    - a failing slice (index -> ModelLoop's onset): the champion's accuracy fell. The
+      onset is when an evaluation first found the slice failing; the outcomes it judged
+      were labelled within the metric's window before it and predicted a label delay
+      earlier still, so the change lies before the onset, by an amount the trainer cannot
+      read from it: the fall is searched among the splits before the onset;
+    - any slice: the champion's accuracy rose, by ``MIN_Z`` standard errors (nothing
+      hinted at it: no noise among the many splits). The champion was trained for the
+      world since then (after an earlier change), and the window's older part is the old
+      one.
+    """
+    keep = np.ones(len(t), dtype=np.bool_)
+    for i in np.unique(s):
+        mine = s == i
+        onset = failing_since.get(int(i))
+        change = None if onset is None else changed_at(t[mine], right[mine], True, onset)
+        if change is None:
+            change = changed_at(t[mine], right[mine], False, z_min=MIN_Z)
+        if change is not None:
+            keep &= ~mine | (t >= change)
+    return keep
+
+
+def held_out(
+    t: Floats, s: Ints, keep: NDArray[np.bool_], share: float = HELD_OUT
+) -> NDArray[np.bool_]:
+    """Of the kept examples, each slice's latest ``share``: the held-out data."""
+    held = np.zeros(len(t), dtype=np.bool_)
+    for i in np.unique(s[keep]):
+        mine = keep & (s == i)
+        held |= mine & (t >= np.quantile(t[mine], 1 - share))
+    return held
+
+
+def failing_since(text: str | None, slices: tuple[str, ...]) -> dict[int, float]:
+    """MODELLOOP_FAILING_SINCE ({slice: RFC 3339}) as slice index -> Unix time; slices the
+    trainer does not know are ignored."""
+    since = json.loads(text) if text else {}
+    return {
+        slices.index(name): datetime.fromisoformat(when).timestamp()
+        for name, when in since.items()
+        if name in slices
+    }

@@ -20,11 +20,12 @@ from pydantic import ValidationError
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TriggerStatus
 from ..api.modelversion import ModelVersionSpec
 from ..api.resources import MODEL_VERSIONS, MODELS
-from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
+from ..api.vocabulary import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
 from ..conditions import condition, find, stamp
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
 from ..kube.status import owned_fields, write_status
+from ..retraining.cost import counted
 from ..retraining.decide import (
     TRAINING,
     Adopt,
@@ -33,14 +34,11 @@ from ..retraining.decide import (
     JobView,
     Rebaseline,
     Start,
-    TrainingWorld,
     consumed,
     decide,
     kept_history,
-    sequences_taken,
     training_condition,
     trigger_states,
-    versions_made,
 )
 from ..retraining.holds import Hold
 from ..retraining.jobs import (
@@ -51,17 +49,17 @@ from ..retraining.jobs import (
     job_outcome,
     termination_message,
 )
-from ..retraining.novelty import candidates, rejection_wait
+from ..retraining.novelty import rejection_wait
 from ..retraining.result import ResultError, parse_result
 from ..retraining.retention import expired
 from ..retraining.telemetry import TrainingTelemetry
+from ..retraining.world import ANNOTATION_RETRAIN, training_world
 from ..validation.gates import awaiting_judgement, validate
 from .serving import versions_of
 
 log = logging.getLogger(__name__)
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
-ANNOTATION_RETRAIN = f"{GROUP}/retrain"
 
 
 def _job_views(kube: Kube, namespace: str, name: str) -> list[JobView]:
@@ -114,7 +112,6 @@ def reconcile_training(
         training = TrainingStatus.model_validate((model.get("status") or {}).get("training") or {})
     except ValidationError:
         return  # the serving reconcile reports an invalid spec
-    status = model.get("status") or {}
     versions = versions_of(kube, namespace, name)
     judged = validate_candidates(kube, model, spec, versions, now)  # before the guards read them
     if telemetry is not None:
@@ -122,23 +119,8 @@ def reconcile_training(
             telemetry.judged.labels(namespace, name, phase).inc()
     if judged:
         versions = versions_of(kube, namespace, name)
-    counted = spec.retraining is not None and spec.retraining.new_data_query() is not None
-    world = TrainingWorld(
-        model=name,
-        spec=spec,
-        training=training,
-        verdicts=status.get("verdicts") or [],
-        stable=status.get("stableVersion"),
-        canary=(status.get("canary") or {}).get("version"),
-        manual=(model["metadata"].get("annotations") or {}).get(ANNOTATION_RETRAIN),
-        created=datetime.fromisoformat(model["metadata"]["creationTimestamp"]),
-        jobs=_job_views(kube, namespace, name),
-        sequences_in_use=sequences_taken(name, versions),
-        now=now,
-        new_data=new_data if counted else None,
-        versions_made=versions_made(versions),
-        candidates=candidates(versions),
-    )
+    jobs = _job_views(kube, namespace, name)
+    world = training_world(model, spec, training, versions, jobs, new_data, now)
     tracked = trigger_states(world)
     if tracked != training.triggers:
         model = _track(kube, model, spec, training, tracked)
@@ -161,9 +143,9 @@ def reconcile_training(
         _training_patch(kube, model, adopted)
         post_event(kube, model, "TrainingAdopted", f"recorded Job {decision.record.job} again")
     elif isinstance(decision, Finish):
-        outcome = _finish(kube, model, training, decision, now)
+        finished = _finish(kube, model, training, decision, now)
         if telemetry is not None:
-            telemetry.finished.labels(namespace, name, outcome).inc()
+            telemetry.record_finished(namespace, name, finished)
     elif isinstance(decision, Rebaseline):
         _training_patch(
             kube, model, training.model_copy(update={"new_data_baseline": decision.count})
@@ -284,8 +266,10 @@ def _create_job(
     return None
 
 
-def _finish(kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, now: datetime) -> str:
-    """Record the finished training; returns its outcome, Succeeded or Failed."""
+def _finish(
+    kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, now: datetime
+) -> TrainingRecord:
+    """Record the finished training; returns its record, outcome included."""
     namespace = model["metadata"]["namespace"]
     record, job = finish.record, finish.job
     version = None
@@ -321,6 +305,7 @@ def _finish(kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, no
             "running": None,
             "history": kept_history([*training.history, finished], now),
             "consecutive_failures": training.consecutive_failures + 1 if failure else 0,
+            "totals": counted(training.totals, finished),
         }
     )
     _training_patch(kube, model, recorded)
@@ -335,7 +320,7 @@ def _finish(kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, no
         )
     else:
         post_event(kube, model, "TrainingSucceeded", f"training {record.sequence} made {version}")
-    return finished.outcome or "Failed"
+    return finished
 
 
 def validate_candidates(
