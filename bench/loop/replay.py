@@ -297,8 +297,9 @@ class Replay:
     def judge(self, now: datetime) -> None:
         """The offline gate on the candidates awaiting it (``validate_candidates``)."""
         for version in awaiting_judgement(list(self.versions.values()), self.stable):
-            metrics = ModelVersionSpec.model_validate(version["spec"]).metrics
-            result = validate(self.spec, metrics)
+            parsed = ModelVersionSpec.model_validate(version["spec"])
+            trigger = parsed.lineage.trigger
+            result = validate(self.spec, parsed.metrics, trigger.failing if trigger else [])
             version["status"] = {
                 "phase": "Validated" if result.validated else "Rejected",
                 "reason": "GatesPassed" if result.validated else "GatesFailed",

@@ -126,6 +126,13 @@ def enforce(model: Any, rules: Iterable[CelRule]) -> None:
             raise RuleViolation(rule.message, rule.field_path or "")
 
 
+class MetricSlice(ApiModel):
+    """One metric on one slice."""
+
+    metric: str = Field(max_length=63, description="The metric (from spec.metrics).")
+    slice: str = Field(max_length=63, description="The slice (from spec.slices).")
+
+
 class FieldRule:
     """A rule on one field's value, in ``Annotated[type, FieldRule(...)]``.
 

@@ -13,6 +13,7 @@ from .base import (
     CelRule,
     Condition,
     Embedded,
+    MetricSlice,
     conditions_field,
     list_map,
     list_set,
@@ -977,6 +978,12 @@ class TrainingTrigger(ApiModel):
 
     kind: TriggerKind = Field(description="What started it.")
     reason: str = Field(default="", description="The numbers behind it.", max_length=1024)
+    failing: list[MetricSlice] = Field(
+        default_factory=list,
+        description="A breach: the metrics and slices that failed on the stable version; "
+        "the candidate must do better than the champion on each.",
+        **list_map("metric", "slice", max_items=512),
+    )
 
 
 class TrainingRecord(ApiModel):

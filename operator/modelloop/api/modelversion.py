@@ -5,7 +5,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from .base import DNS_LABEL_PATTERN, ApiModel, CelRule, Condition, conditions_field, list_map
+from .base import (
+    DNS_LABEL_PATTERN,
+    ApiModel,
+    CelRule,
+    Condition,
+    MetricSlice,
+    conditions_field,
+    list_map,
+)
 from .vocabulary import NoiseTest, Origin, VersionPhase
 
 
@@ -16,6 +24,12 @@ class TriggerRecord(ApiModel):
         description="The trigger kind; external for versions made outside ModelLoop."
     )
     reason: str = Field(default="", description="The numbers behind it.", max_length=1024)
+    failing: list[MetricSlice] = Field(
+        default_factory=list,
+        description="A breach: the metrics and slices that failed on the base version; the "
+        "offline gate requires this version to do better than the champion on each.",
+        **list_map("metric", "slice", max_items=512),
+    )
 
 
 class DataWindow(ApiModel):
@@ -140,9 +154,11 @@ class GateCheck(ApiModel):
     metric: str = Field(max_length=63)
     slice: str = Field(max_length=63)
     candidate: float | None = Field(default=None, description="This version's value.")
-    gate: str | None = Field(
-        default=None,
-        description="The gate checked: gates[i] of the Model's spec.validation, or default.",
+    gate: str = Field(
+        default="default",
+        description="The gate checked: gates[i] of the Model's spec.validation, default (no "
+        "slice worse than the champion beyond noise), or repair (better where the breach "
+        "that started the training was).",
         max_length=63,
     )
     champion: float | None = Field(default=None, description="The champion's value.")
@@ -181,8 +197,8 @@ class ModelVersionStatus(ApiModel):
     last_transition_time: datetime | None = Field(default=None, description="Phase change time.")
     gates: list[GateCheck] = Field(
         default_factory=list,
-        description="The offline validation, per metric and slice.",
-        **list_map("metric", "slice", max_items=2048),
+        description="The offline validation, per gate, metric and slice.",
+        **list_map("gate", "metric", "slice", max_items=2048),
     )
     conditions: list[Condition] = conditions_field()
     observed_generation: int | None = Field(default=None)

@@ -33,6 +33,8 @@ class GateReason(StrEnum):
     NOT_SIGNIFICANT = "NotSignificant"
     SIGNIFICANT = "SignificantRegression"
     INCONSISTENT_PAIRS = "InconsistentPairs"  # paired counts that do not give the values
+    REPAIRED = "Repaired"  # better than the champion where the breach that trained it was
+    NOT_REPAIRED = "NotRepaired"
 
 
 class TrainingReason(StrEnum):

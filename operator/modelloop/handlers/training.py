@@ -336,7 +336,8 @@ def validate_candidates(
             version_spec = ModelVersionSpec.model_validate(version["spec"])
         except ValidationError:
             continue
-        result = validate(spec, version_spec.metrics)
+        trigger = version_spec.lineage.trigger
+        result = validate(spec, version_spec.metrics, trigger.failing if trigger else [])
         phase = "Validated" if result.validated else "Rejected"
         gates = [c.to_status() for c in result.checks]
         kube.merge_patch(

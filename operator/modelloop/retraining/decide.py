@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..api.base import MetricSlice
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TrainingTrigger, TriggerStatus
 from ..api.reasons import TrainingReason
 from ..api.versions import lineage_sequence, made_by_modelloop, named_sequence, sequence_of
@@ -233,7 +234,14 @@ def _triggers(world: TrainingWorld) -> list[_Trigger]:
             fired.append(
                 _Trigger(
                     TrainingTrigger(
-                        kind="breach" if kind == "metric" else "drift", reason=described
+                        kind="breach" if kind == "metric" else "drift",
+                        reason=described,
+                        # The offline gate requires the candidate to do better on these.
+                        failing=[
+                            MetricSlice(metric=v["metric"], slice=v["slice"])
+                            for v in breaches
+                            if kind == "metric"
+                        ],
                     ),
                     sorted({v["slice"] for v in breaches}),
                     failing_since(breaches),

@@ -90,7 +90,7 @@ def build_job(
         {"name": "MODELLOOP_NAMESPACE", "value": namespace},
         {"name": "MODELLOOP_BASE_VERSION", "value": base_version or ""},
         {"name": "MODELLOOP_BASE_URI", "value": base_uri or ""},
-        {"name": "MODELLOOP_TRIGGER", "value": record.trigger.model_dump_json()},
+        {"name": "MODELLOOP_TRIGGER", "value": record.trigger.model_dump_json(exclude={"failing"})},
         {"name": "MODELLOOP_FAILING_SLICES", "value": json.dumps(failing_slices(spec, failing))},
         {
             "name": "MODELLOOP_FAILING_SINCE",

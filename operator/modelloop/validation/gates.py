@@ -32,14 +32,23 @@ Default: a Model with no gates gets one per metric, "no slice worse than the
 champion beyond noise" (tolerance 0), on every metric and slice the result reports
 for both; the checks say which gate they come from (``default`` or ``gates[i]``).
 
+Repair: a candidate trained for a breach must do better than the champion on each
+metric and slice that breached (its lineage's ``trigger.failing``; gate ``repair``):
+not worse elsewhere is not enough where the training was meant to help — such a
+candidate would become the new level of a ``maxDrop`` objective and the breach would
+never be seen again. "Better" is strict, not noise-tested: a real repair of a broken
+slice is large, and a small one still moves the slice the right way.
+
 Every check carries a reason code (``GateReason``) and its numbers; ``describe``
 renders the words.
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from ..api.base import MetricSlice
 from ..api.model import Gate, Metric, ModelSpec, NotWorseThan
 from ..api.modelversion import OfflineMetric, OfflineMetrics, PairedCounts
 from ..api.reasons import GateReason
@@ -47,6 +56,7 @@ from ..api.vocabulary import LABEL_ROLE, NoiseTest
 from ..stats import holm, paired_worse_by_more_than, worse_by_more_than
 
 DEFAULT_GATE = "default"
+REPAIR_GATE = "repair"  # the breach the training was started for
 
 
 @dataclass(frozen=True)
@@ -148,7 +158,12 @@ def default_gates(spec: ModelSpec) -> list[Gate]:
     ]
 
 
-def validate(spec: ModelSpec, metrics: OfflineMetrics) -> GateResult:
+def validate(
+    spec: ModelSpec, metrics: OfflineMetrics, failing: Sequence[MetricSlice] = ()
+) -> GateResult:
+    """``failing``: the metrics and slices whose breach started the training (its
+    lineage); the candidate must do better than the champion on each — one not worse
+    but no better would replace the champion and leave the breach as it was."""
     candidate, champion = _index(metrics.candidate), _index(metrics.champion)
     by_name: dict[str, Metric] = {m.name: m for m in spec.metrics}
     policy: Literal["spec", "default"] = "spec" if spec.validation.gates else "default"
@@ -174,6 +189,13 @@ def validate(spec: ModelSpec, metrics: OfflineMetrics) -> GateResult:
                     metric.higher_is_better if metric else True,
                     spec.validation.require_all_slices,
                 )
+            )
+    for repair in failing:
+        metric = by_name.get(repair.metric)
+        if metric is not None:
+            key = (repair.metric, repair.slice)
+            checks.append(
+                _repair(repair, candidate.get(key), champion.get(key), metric.higher_is_better)
             )
     if policy == "default" and not checks and spec.metrics:
         checks.append(
@@ -248,6 +270,38 @@ def _check(
             ),
         )
     return compared
+
+
+def _repair(
+    repair: MetricSlice,
+    candidate: OfflineMetric | None,
+    champion: OfflineMetric | None,
+    higher_is_better: bool,
+) -> Check:
+    value, reference = _value(candidate), _value(champion)
+    base = Check(
+        REPAIR_GATE,
+        repair.metric,
+        repair.slice,
+        value,
+        reference,
+        False,
+        GateReason.NOT_REPAIRED,
+        candidate_samples=candidate.samples if candidate else None,
+        champion_samples=champion.samples if champion else None,
+    )
+    if value is None:
+        return replace(base, code=GateReason.NO_CANDIDATE_VALUE)
+    if reference is None:
+        return replace(base, code=GateReason.NO_CHAMPION_VALUE)
+    regression = (reference - value) if higher_is_better else (value - reference)
+    repaired = regression < 0
+    return replace(
+        base,
+        passed=repaired,
+        code=GateReason.REPAIRED if repaired else GateReason.NOT_REPAIRED,
+        regression=regression,
+    )
 
 
 def _proportions(values: tuple[float, float]) -> bool:
@@ -334,6 +388,9 @@ def describe(check: Check) -> str:
         return f"{value:.4g} within bounds"
     assert champion is not None
     text = f"{value:.4g} vs champion {champion:.4g}"
+    if code in (GateReason.REPAIRED, GateReason.NOT_REPAIRED):
+        done = "better" if code == GateReason.REPAIRED else "no better"
+        return text + f": {done} where the breach that started the training was"
     if code == GateReason.INCONSISTENT_PAIRS:
         return text + f": {_counts(check)} do not give these values"
     if code in (GateReason.BEYOND_TOLERANCE, GateReason.SIGNIFICANT, GateReason.NOT_SIGNIFICANT):

@@ -139,6 +139,9 @@ def test_starts(changes: dict[str, Any], kind: str, reason: str, failing: list[s
     assert (decision.record.trigger.kind, decision.record.trigger.reason) == (kind, reason)
     assert decision.failing == failing
     assert decision.record.started == NOW
+    # What the candidate must repair: the breached metrics (not drift checks) and slices.
+    repairs = [(r.metric, r.slice) for r in decision.record.trigger.failing]
+    assert repairs == ([("precision", "eu")] if kind == "breach" else [])
 
 
 def test_the_sequence_is_past_every_job_version_and_record() -> None:

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from modelloop.api.base import MetricSlice
 from modelloop.api.model import ModelSpec
 from modelloop.api.modelversion import GateCheck, OfflineMetrics
 from modelloop.validation.gates import awaiting_judgement, validate
@@ -483,3 +484,76 @@ def test_the_status_entry_names_the_test_the_numbers_and_the_decision() -> None:
         "Holm level 0.05; significant)"
     )
     assert GateCheck.model_validate(entry).test == "paired"
+
+
+EU_AUC = MetricSlice(metric="auc", slice="eu")
+US_LATENCY = MetricSlice(metric="latency", slice="us")
+
+
+@pytest.mark.parametrize(
+    ("failing", "candidate", "champion", "expected"),
+    [
+        # Better where the breach was, not worse elsewhere: validated.
+        ([EU_AUC], {("auc", "eu"): 0.80}, {("auc", "eu"): 0.60}, [("Repaired", True)]),
+        # Not worse, but no better: the breach would stay.
+        ([EU_AUC], {("auc", "eu"): 0.60}, {("auc", "eu"): 0.60}, [("NotRepaired", False)]),
+        # Lower is better: better means lower.
+        (
+            [US_LATENCY],
+            {("latency", "us"): 0.2},
+            {("latency", "us"): 0.3},
+            [("Repaired", True)],
+        ),
+        # The trainer did not report the breached slice: nothing shows the repair.
+        ([EU_AUC], {("auc", "us"): 0.9}, {("auc", "us"): 0.9}, [("NoCandidateValue", False)]),
+        ([EU_AUC], {("auc", "eu"): 0.9}, {}, [("NoChampionValue", False)]),
+        # A metric no longer in the spec asks for nothing.
+        ([MetricSlice(metric="gone", slice="eu")], AUC_BOTH, CHAMPION, []),
+    ],
+)
+def test_a_candidate_must_do_better_where_its_breach_was(
+    failing: list[MetricSlice],
+    candidate: dict[tuple[str, str], float],
+    champion: dict[tuple[str, str], float],
+    expected: list[tuple[str, bool]],
+) -> None:
+    gates = [{"metric": "auc", "min": 0}]
+    result = validate(spec(gates), offline(candidate, champion), failing)
+    repairs = [(c.code.value, c.passed) for c in result.checks if c.gate == "repair"]
+    assert repairs == expected
+
+
+def test_a_repair_that_also_regresses_elsewhere_within_noise_passes() -> None:
+    """The issue's case: the slice that broke is repaired (0.27 -> 0.87), the others move
+    by noise; with the default gate and the repair check it is Validated."""
+    result = validate(
+        spec([]),
+        OfflineMetrics.model_validate(
+            {
+                "candidate": counted({("auc", "eu"): (0.87, 300), ("auc", "us"): (0.89, 300)}),
+                "champion": counted({("auc", "eu"): (0.27, 300), ("auc", "us"): (0.90, 300)}),
+            }
+        ),
+        [EU_AUC],
+    )
+    assert result.validated
+    assert [(c.gate, c.slice, c.code.value) for c in result.checks] == [
+        ("default", "eu", "WithinTolerance"),
+        ("default", "us", "NotSignificant"),
+        ("repair", "eu", "Repaired"),
+    ]
+    assert result.checks[-1].reason == (
+        "0.87 vs champion 0.27: better where the breach that started the training was"
+    )
+
+
+def test_status_entries_are_unique_by_gate_metric_and_slice() -> None:
+    """status.gates is a map keyed by gate, metric and slice: two gates on one metric and
+    the repair check on a breached slice must not collide (the API server refuses a
+    duplicate key, and with it the whole verdict)."""
+    gates = [{"metric": "auc", "min": 0.5}, {"metric": "auc", "notWorseThan": {"absolute": 0.1}}]
+    result = validate(spec(gates), offline(AUC_BOTH, CHAMPION), [EU_AUC])
+    keys = [(e["gate"], e["metric"], e["slice"]) for e in (c.to_status() for c in result.checks)]
+    assert len(keys) == len(set(keys)) == 5
+    for entry in (c.to_status() for c in result.checks):
+        GateCheck.model_validate(entry)
