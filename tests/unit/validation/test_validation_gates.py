@@ -551,7 +551,10 @@ def test_status_entries_are_unique_by_gate_metric_and_slice() -> None:
     """status.gates is a map keyed by gate, metric and slice: two gates on one metric and
     the repair check on a breached slice must not collide (the API server refuses a
     duplicate key, and with it the whole verdict)."""
-    gates = [{"metric": "auc", "min": 0.5}, {"metric": "auc", "notWorseThan": {"absolute": 0.1}}]
+    gates: list[dict[str, Any]] = [
+        {"metric": "auc", "min": 0.5},
+        {"metric": "auc", "notWorseThan": {"absolute": 0.1}},
+    ]
     result = validate(spec(gates), offline(AUC_BOTH, CHAMPION), [EU_AUC])
     keys = [(e["gate"], e["metric"], e["slice"]) for e in (c.to_status() for c in result.checks)]
     assert len(keys) == len(set(keys)) == 5
