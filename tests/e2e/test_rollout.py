@@ -94,7 +94,9 @@ def test_too_little_labelled_traffic_stays_inconclusive_until_the_deadline(
     for row in canary["analysis"]:
         assert row["code"] in ("TooFewSamples", "NoValue"), row
     world.await_phase(CANARY, "RolledBack", timeout=60)
-    assert world.condition("RolledBack")["reason"] == "Inconclusive"
+    # The Model's condition is written in the same pass, just after the version's phase.
+    rolled_back = wait_for(lambda: world.condition("RolledBack"), 30, "the RolledBack condition")
+    assert rolled_back["reason"] == "Inconclusive"
     assert max(world.canary_weights()) == 10
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TriggerStatus
 from ..api.modelversion import ModelVersionSpec
 from ..api.resources import MODEL_VERSIONS, MODELS
-from ..api.vocabulary import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
+from ..api.vocabulary import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, TrainingOutcome
 from ..conditions import condition, find, stamp
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
@@ -295,7 +295,7 @@ def _finish(
     finished = record.model_copy(
         update={
             "finished": now,
-            "outcome": "Failed" if failure else "Succeeded",
+            "outcome": TrainingOutcome.FAILED if failure else TrainingOutcome.SUCCEEDED,
             "version": version,
             "message": failure,
         }

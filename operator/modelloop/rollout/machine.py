@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..api.model import CanaryStatus, ModelSpec, Step
-from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE
+from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, CanaryPhase
 from ..conditions import ConditionStatus, condition
 from ..monitoring.snapshot import Snapshot
 from ..serving.plan import EventNote, MarkVersion, VersionView
@@ -181,16 +181,18 @@ def _continue(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
         return _restart_steps(world, canary, current)
     canary = _adopt_written_weight(world, canary)
     if spec.paused:
-        return _hold(canary, "Paused", "the Model is paused: the rollout is frozen")
+        return _hold(canary, CanaryPhase.PAUSED, "the Model is paused: the rollout is frozen")
     if steps[canary.step].weight == 100:
         return _advance_or_wait(world, canary)
     if canary.weight < steps[canary.step].weight:
         return _write_step_weight(world, canary)
     if canary.phase == "Paused":
         if world.approval != f"{version}/{canary.step}":
-            return _hold(canary, "Paused", _approve_hint(world, canary, canary.message or ""))
+            return _hold(
+                canary, CanaryPhase.PAUSED, _approve_hint(world, canary, canary.message or "")
+            )
         canary = canary.model_copy(
-            update={"phase": "Progressing", "step_started": world.now, "inconclusive": 0}
+            update={"phase": CanaryPhase.PROGRESSING, "step_started": world.now, "inconclusive": 0}
         )
     return _analyse(world, canary)
 
@@ -231,7 +233,7 @@ def _write_step_weight(world: RolloutWorld, canary: CanaryStatus) -> RolloutDeci
     version, steps = canary.version, world.spec.rollout.steps
     if not world.canary_ready:
         message = f"waiting for the Deployment of {version} to be available"
-        return _hold(canary, "Progressing", message, reason="CanaryNotReady")
+        return _hold(canary, CanaryPhase.PROGRESSING, message, reason="CanaryNotReady")
     weight = steps[canary.step].weight
     message = (
         f"{version}: weight {canary.weight}% → {weight}% (step {canary.step + 1} of {len(steps)})"
@@ -252,7 +254,7 @@ def _fresh_step(
         update={
             "step": step,
             "weight": weight,
-            "phase": "Progressing",
+            "phase": CanaryPhase.PROGRESSING,
             "step_started": now,
             "successes": 0,
             "failures": 0,
@@ -263,7 +265,7 @@ def _fresh_step(
 
 
 def _hold(
-    canary: CanaryStatus, phase: str, message: str, reason: str | None = None
+    canary: CanaryStatus, phase: CanaryPhase, message: str, reason: str | None = None
 ) -> RolloutDecision:
     held = canary.model_copy(update={"phase": phase, "message": message})
     type_reason = reason or phase
@@ -321,7 +323,9 @@ def _after_analysis(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecisio
         return _inconclusive_end(
             world, canary, f"step {canary.step + 1} did not conclude within {settings.step_timeout}"
         )
-    return _hold(canary, "Progressing", _progress_message(world, canary), reason="Analysing")
+    return _hold(
+        canary, CanaryPhase.PROGRESSING, _progress_message(world, canary), reason="Analysing"
+    )
 
 
 def _count(canary: CanaryStatus, judged: list[Judged], snapshot: Snapshot) -> CanaryStatus:
@@ -362,8 +366,10 @@ def _failure_message(canary: CanaryStatus, judged: list[Judged]) -> str:
 def _inconclusive_end(world: RolloutWorld, canary: CanaryStatus, why: str) -> RolloutDecision:
     if world.spec.rollout.analysis.on_inconclusive == "rollback":
         return _rollback(world, canary, "Inconclusive", f"{canary.version}: {why}")
-    paused = canary.model_copy(update={"phase": "Paused", "message": f"{canary.version}: {why}"})
-    decision = _hold(paused, "Paused", _approve_hint(world, paused, paused.message or ""))
+    paused = canary.model_copy(
+        update={"phase": CanaryPhase.PAUSED, "message": f"{canary.version}: {why}"}
+    )
+    decision = _hold(paused, CanaryPhase.PAUSED, _approve_hint(world, paused, paused.message or ""))
     if canary.phase != "Paused":
         decision.events.append(EventNote("RolloutPaused", paused.message or "", "Warning"))
     return decision
@@ -385,17 +391,17 @@ def _approve_hint(world: RolloutWorld, canary: CanaryStatus, why: str) -> str:
 def _advance_or_wait(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
     steps, version = world.spec.rollout.steps, canary.version
     if _approval_needed(world, canary.step) and world.approval != f"{version}/{canary.step}":
-        waiting = canary.model_copy(update={"phase": "WaitingForApproval"})
+        waiting = canary.model_copy(update={"phase": CanaryPhase.WAITING_FOR_APPROVAL})
         why = f"{version} passed step {canary.step + 1} and waits for an approval"
         message = _approve_hint(world, waiting, why)
-        decision = _hold(waiting, "WaitingForApproval", message)
+        decision = _hold(waiting, CanaryPhase.WAITING_FOR_APPROVAL, message)
         if canary.phase != "WaitingForApproval":
             decision.events.append(EventNote("WaitingForApproval", message))
         return decision
     following = min(canary.step + 1, len(steps) - 1)
     if steps[canary.step].weight == 100 or steps[following].weight == 100:
         if not world.canary_ready:
-            return _hold(canary, "Progressing", f"waiting for {version} to be available")
+            return _hold(canary, CanaryPhase.PROGRESSING, f"waiting for {version} to be available")
         return _promote(world, canary)
     weight = steps[following].weight
     message = (
@@ -469,7 +475,7 @@ def _rollback(
     """Weights back to stable first; the version is marked after, the intent before."""
     view = next((v for v in world.versions if v.name == canary.version), None)
     first_time = canary.phase != "RollingBack" and (view is None or view.phase != "RolledBack")
-    intent = canary.model_copy(update={"phase": "RollingBack", "message": message})
+    intent = canary.model_copy(update={"phase": CanaryPhase.ROLLING_BACK, "message": message})
     decision = RolloutDecision(
         None,
         intent=intent if first_time else None,
