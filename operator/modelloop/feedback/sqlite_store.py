@@ -107,68 +107,46 @@ class SqliteStore:
         return {id_: (kind, body) for id_, kind, body in rows}
 
     def add_predictions(self, predictions: Sequence[Prediction], now: float) -> Stored:
-        stored = Stored()
-        if not predictions:
-            return stored
-        with self._transaction():
-            before = self._counts()
-            counts = list(before)
-            known = self._known([p.id for p in predictions])
-            inserts: list[tuple[str, int, float, str]] = []
-            joins: list[tuple[float, str]] = []
-            for prediction in predictions:
-                state = known.get(prediction.id)
-                if state is None:
-                    if counts[PREDICTION] + counts[LABEL] >= self.capacity:
-                        stored.refused += 1
-                        continue
-                    body = prediction.model_dump_json()
-                    inserts.append((prediction.id, PREDICTION, now, body))
-                    known[prediction.id] = (PREDICTION, body)
-                    counts[PREDICTION] += 1
-                    stored.waiting_predictions.append(prediction)
-                elif state[0] == LABEL:
-                    label = Label.model_validate_json(state[1], strict=True)
-                    stored.joined.append(Joined(prediction, label))
-                    joins.append((now, prediction.id))
-                    known[prediction.id] = (JOINED, "")
-                    counts[LABEL] -= 1
-                    counts[JOINED] += 1
-                else:
-                    stored.duplicates += 1
-            self._db.executemany(_INSERT, inserts)
-            self._db.executemany(_JOIN, joins)
-            self._save_counts(before, counts)
+        stored = self._add(predictions, PREDICTION, LABEL, now)
         stored.waiting = len(stored.waiting_predictions)
         return stored
 
     def add_labels(self, labels: Sequence[Label], now: float) -> Stored:
+        return self._add(labels, LABEL, PREDICTION, now)
+
+    def _add(
+        self, records: Sequence[Prediction | Label], mine: int, theirs: int, now: float
+    ) -> Stored:
+        """Store each record to wait for its other half (kind ``theirs``), or join it with
+        the other half waiting; one transaction for the batch."""
         stored = Stored()
-        if not labels:
+        if not records:
             return stored
         with self._transaction():
             before = self._counts()
             counts = list(before)
-            known = self._known([label.id for label in labels])
+            known = self._known([r.id for r in records])
             inserts: list[tuple[str, int, float, str]] = []
             joins: list[tuple[float, str]] = []
-            for label in labels:
-                state = known.get(label.id)
+            for record in records:
+                state = known.get(record.id)
                 if state is None:
                     if counts[PREDICTION] + counts[LABEL] >= self.capacity:
                         stored.refused += 1
                         continue
-                    body = label.model_dump_json()
-                    inserts.append((label.id, LABEL, now, body))
-                    known[label.id] = (LABEL, body)
-                    counts[LABEL] += 1
-                    stored.waiting += 1
-                elif state[0] == PREDICTION:
-                    prediction = Prediction.model_validate_json(state[1], strict=True)
-                    stored.joined.append(Joined(prediction, label))
-                    joins.append((now, label.id))
-                    known[label.id] = (JOINED, "")
-                    counts[PREDICTION] -= 1
+                    body = record.model_dump_json()
+                    inserts.append((record.id, mine, now, body))
+                    known[record.id] = (mine, body)
+                    counts[mine] += 1
+                    if isinstance(record, Prediction):
+                        stored.waiting_predictions.append(record)
+                    else:
+                        stored.waiting += 1
+                elif state[0] == theirs:
+                    stored.joined.append(_pair(record, state[1]))
+                    joins.append((now, record.id))
+                    known[record.id] = (JOINED, "")
+                    counts[theirs] -= 1
                     counts[JOINED] += 1
                 else:
                     stored.duplicates += 1
@@ -213,3 +191,10 @@ class SqliteStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _pair(record: Prediction | Label, waiting: str) -> Joined:
+    """``record`` with the other half that waited (stored as JSON)."""
+    if isinstance(record, Prediction):
+        return Joined(record, Label.model_validate_json(waiting, strict=True))
+    return Joined(Prediction.model_validate_json(waiting, strict=True), record)
