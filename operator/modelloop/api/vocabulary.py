@@ -23,6 +23,8 @@ ANNOTATION_ROLE_SINCE = f"{GROUP}/role-since"
 # On a Model: approve the canary's step, "<version>/<step index>"; abort (roll back) "<version>".
 ANNOTATION_APPROVE = f"{GROUP}/approve"
 ANNOTATION_ABORT = f"{GROUP}/abort"
+# On a Model: request a training; the value is the reason (kubectl modelloop retrain).
+ANNOTATION_RETRAIN = f"{GROUP}/retrain"
 
 
 class Automation(StrEnum):

@@ -20,7 +20,13 @@ from pydantic import ValidationError
 from ..api.model import ModelSpec, TrainingRecord, TrainingStatus, TriggerStatus
 from ..api.modelversion import ModelVersionSpec
 from ..api.resources import MODEL_VERSIONS, MODELS
-from ..api.vocabulary import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, TrainingOutcome
+from ..api.vocabulary import (
+    ANNOTATION_RETRAIN,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    MANAGED_BY,
+    TrainingOutcome,
+)
 from ..conditions import condition, find, stamp
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
@@ -53,7 +59,7 @@ from ..retraining.novelty import rejection_wait
 from ..retraining.result import ResultError, parse_result
 from ..retraining.retention import expired
 from ..retraining.telemetry import TrainingTelemetry
-from ..retraining.world import ANNOTATION_RETRAIN, training_world
+from ..retraining.world import training_world
 from ..validation.gates import awaiting_judgement, validate
 from .serving import versions_of
 

@@ -15,11 +15,10 @@ from typing import Any
 from kubernetes import config
 
 from ..api.resources import MODEL_VERSIONS, MODELS
-from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, GROUP
+from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, ANNOTATION_RETRAIN
 from ..kube.rest import EVENTS, Kube, KubeError
 from . import views
 
-ANNOTATION_RETRAIN = f"{GROUP}/retrain"
 Obj = dict[str, Any]
 
 

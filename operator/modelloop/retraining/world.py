@@ -13,11 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from ..api.model import ModelSpec, TrainingStatus
-from ..api.vocabulary import GROUP
+from ..api.vocabulary import ANNOTATION_RETRAIN
 from .decide import JobView, TrainingWorld, sequences_taken, versions_made
 from .novelty import candidates
-
-ANNOTATION_RETRAIN = f"{GROUP}/retrain"  # a manual request: its value is the reason
 
 
 def training_world(

@@ -8,13 +8,13 @@ import pytest
 from tests.unit.retraining.worlds import NOW, record, spec
 
 from modelloop.api.model import ModelSpec, TrainingStatus
-from modelloop.api.vocabulary import TriggerKind, VersionPhase
+from modelloop.api.vocabulary import ANNOTATION_RETRAIN, TriggerKind, VersionPhase
 from modelloop.conditions import stamp
 from modelloop.retraining.decide import JobView
 from modelloop.retraining.jobs import build_job, build_version
 from modelloop.retraining.novelty import Candidate
 from modelloop.retraining.result import TrainingResult
-from modelloop.retraining.world import ANNOTATION_RETRAIN, training_world
+from modelloop.retraining.world import training_world
 
 CREATED = datetime(2026, 11, 1, tzinfo=UTC)
 COUNTED = {"newData": {"query": "sum(labelled)", "minimum": 500}}
