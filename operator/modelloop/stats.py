@@ -7,6 +7,11 @@ import math
 from collections.abc import Sequence
 
 
+def worse_by(value: float, reference: float, higher_is_better: bool) -> float:
+    """How much worse ``value`` is than ``reference`` (negative when it is better)."""
+    return reference - value if higher_is_better else value - reference
+
+
 def normal_cdf(z: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 

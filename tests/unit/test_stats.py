@@ -10,6 +10,7 @@ from modelloop.stats import (
     binomial_tail_half,
     holm,
     paired_worse_by_more_than,
+    worse_by,
     worse_by_more_than,
 )
 
@@ -102,3 +103,18 @@ def test_the_paired_score_test_finds_what_the_counts_show() -> None:
     # Better than the champion: no evidence of a regression at all.
     assert paired_worse_by_more_than(0, 30, 300, 0.02) > 0.999
     assert paired_worse_by_more_than(300, 0, 300, 1.0) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("value", "reference", "higher_is_better", "worse"),
+    [
+        (0.8, 0.9, True, 0.1),
+        (0.9, 0.8, True, -0.1),
+        (0.3, 0.1, False, 0.2),
+        (0.1, 0.3, False, -0.2),
+    ],
+)
+def test_worse_by_follows_the_direction(
+    value: float, reference: float, higher_is_better: bool, worse: float
+) -> None:
+    assert worse_by(value, reference, higher_is_better) == pytest.approx(worse)

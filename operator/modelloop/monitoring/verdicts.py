@@ -24,6 +24,7 @@ from typing import Any, Literal
 from ..api.model import BreachRule, Objective
 from ..api.vocabulary import VerdictName
 from ..conditions import stamp
+from ..stats import worse_by
 
 Outcome = Literal["ok", "failing", "inconclusive"]
 
@@ -82,7 +83,7 @@ def judge(
 
 
 def _judge_drop(value: float, max_drop: float, level: Level) -> Judgement:
-    drop = level.validated - value if level.higher_is_better else value - level.validated
+    drop = worse_by(value, level.validated, level.higher_is_better)
     drop -= 1e-12  # 0.88 - 0.85 is 0.030000000000000027: a drop of exactly maxDrop passes
     if drop > max_drop:
         return Judgement(

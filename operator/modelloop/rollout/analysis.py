@@ -33,7 +33,7 @@ from typing import Literal
 
 from ..api.reasons import PairReason
 from ..api.vocabulary import PairOutcome
-from ..stats import holm, worse_by_more_than
+from ..stats import holm, worse_by, worse_by_more_than
 
 CanaryTest = Literal["auto", "proportion", "threshold"]
 
@@ -78,8 +78,7 @@ def regression(pair: Pair) -> float:
     """How much worse the canary is (negative when it is better)."""
     assert pair.stable is not None
     assert pair.canary is not None
-    difference = pair.canary - pair.stable
-    return -difference if pair.higher_is_better else difference
+    return worse_by(pair.canary, pair.stable, pair.higher_is_better)
 
 
 def two_proportion_p_value(pair: Pair) -> float:

@@ -53,7 +53,7 @@ from ..api.model import Gate, Metric, ModelSpec, NotWorseThan
 from ..api.modelversion import OfflineMetric, OfflineMetrics, PairedCounts
 from ..api.reasons import GateReason
 from ..api.vocabulary import LABEL_ROLE, NoiseTest
-from ..stats import holm, paired_worse_by_more_than, worse_by_more_than
+from ..stats import holm, paired_worse_by_more_than, worse_by, worse_by_more_than
 
 DEFAULT_GATE = "default"
 REPAIR_GATE = "repair"  # the breach the training was started for
@@ -240,7 +240,7 @@ def _check(
         return base
     if reference is None:
         return replace(base, passed=not required, code=GateReason.NO_CHAMPION_VALUE)
-    regression = (reference - value) if higher_is_better else (value - reference)
+    regression = worse_by(value, reference, higher_is_better)
     limit, limit_text = _tolerance(gate.not_worse_than, reference)
     beyond = regression > limit + 1e-12
     values = (value, reference)
@@ -294,7 +294,7 @@ def _repair(
         return replace(base, code=GateReason.NO_CANDIDATE_VALUE)
     if reference is None:
         return replace(base, code=GateReason.NO_CHAMPION_VALUE)
-    regression = (reference - value) if higher_is_better else (value - reference)
+    regression = worse_by(value, reference, higher_is_better)
     repaired = regression < 0
     return replace(
         base,
