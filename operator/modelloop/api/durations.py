@@ -106,3 +106,16 @@ class Within(FieldRule):
             message,
             lambda text: self.lowest <= milliseconds(text) <= self.highest,
         )
+
+
+def spoken(delta: timedelta) -> str:
+    """A timedelta in the API's own duration words, to the second: ``90s`` is ``1m30s``."""
+    seconds = max(0, int(delta.total_seconds()))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    if seconds or not parts:
+        parts.append(f"{seconds}s")
+    return "".join(parts)

@@ -23,6 +23,12 @@ class MetricTemplateSpec(ApiModel):
     sample_query: str | None = Field(
         default=None, description="PromQL counting samples behind the value.", max_length=4096
     )
+    coverage_query: str | None = Field(
+        default=None,
+        description="PromQL: the share of the window's predictions whose label arrived, for "
+        "a Model metric's labels.minCoverage; may use $labelDelay, the metric's labels.delay.",
+        max_length=4096,
+    )
     group_by: list[str] = Field(
         default_factory=list,
         description="Labels, each once, that identify model, version and slice in the result, "

@@ -138,7 +138,8 @@ class BreachRule(ApiModel):
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
         CelRule(
-            "!(has(self.for) && has(self.ofLast))",
+            # 'for' is a CEL reserved word: API servers before 1.32 only select it escaped.
+            "!(has(self.__for__) && has(self.ofLast))",
             "a breach rule takes either 'for' or 'ofLast', not both",
             lambda b: b.for_ is None or b.of_last is None,
         ),
@@ -187,6 +188,38 @@ class CanaryCheck(ApiModel):
         "set, else inconclusive: a raw difference of noisy values is no evidence.",
     )
     enabled: bool = Field(default=True, description="false leaves this metric out of the canary.")
+    early: bool = Field(
+        default=False,
+        description="An early signal (e.g. an estimated accuracy, or the share of positive "
+        "predictions): judged only while a metric with labels waits for them, to take the "
+        "traffic back on a gross regression (set an allowance) before the labels come; the "
+        "labels then confirm the rollback or reverse it. Its passes advance nothing.",
+    )
+
+
+class Labels(ApiModel):
+    """When a metric's ground truth arrives, and how much of it a decision waits for."""
+
+    delay: Annotated[Duration, Within("0s", "90d")] = Field(
+        description="How late most labels come after their prediction. A canary step is "
+        "judged on this metric only once its own traffic is this old (the step lasts at "
+        "least this long, and its timeout is extended by it); $labelDelay in the queries."
+    )
+    min_coverage: float = Field(
+        default=0,
+        ge=0,
+        le=1,
+        description="The share of the window's predictions that must have their label "
+        "before a value is judged (coverageQuery, or the MetricTemplate's); below it the "
+        "verdict or canary pair is waiting: never a breach, a failure or an inconclusive.",
+    )
+    coverage_query: str | None = Field(
+        default=None,
+        description="PromQL: the share of predictions whose label arrived, e.g. labels in "
+        "$window over predictions in $window offset $labelDelay (same placeholders as "
+        "query). Default: the MetricTemplate's coverageQuery.",
+        max_length=4096,
+    )
 
 
 class Metric(ApiModel):
@@ -245,6 +278,11 @@ class Metric(ApiModel):
         description="How the canary is judged on this metric; default: a significant "
         "regression fails (test auto).",
     )
+    labels: Labels | None = Field(
+        default=None,
+        description="Ground truth that arrives late: how late, and the label coverage a "
+        "value needs before it is judged. Default: labels arrive with the prediction.",
+    )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
         CelRule(
@@ -257,6 +295,23 @@ class Metric(ApiModel):
             "minSamples > 0 needs a sampleQuery to count the samples",
             lambda m: (
                 m.min_samples == 0 or m.sample_query is not None or m.template_ref is not None
+            ),
+        ),
+        CelRule(
+            "!has(self.canary) || !has(self.canary.early) || !self.canary.early"
+            " || !has(self.labels)",
+            "canary.early marks a signal read before the labels: it cannot wait for labels",
+            lambda m: not m.canary.early or m.labels is None,
+        ),
+        CelRule(
+            "!has(self.labels) || !has(self.labels.minCoverage) || self.labels.minCoverage == 0"
+            " || has(self.labels.coverageQuery) || has(self.templateRef)",
+            "labels.minCoverage > 0 needs labels.coverageQuery to measure the coverage",
+            lambda m: (
+                m.labels is None
+                or m.labels.min_coverage == 0
+                or m.labels.coverage_query is not None
+                or m.template_ref is not None
             ),
         ),
     )
@@ -932,6 +987,16 @@ class CanaryStatus(ApiModel):
     last_analysis: datetime | None = Field(
         default=None, description="Time of the evaluation the last analysis used."
     )
+    held: datetime | None = Field(
+        default=None,
+        description="Phase AwaitingLabels: when an early signal took the traffic back; the "
+        "labels of the canary's traffic until then decide.",
+    )
+    early_reversed: bool = Field(
+        default=False,
+        description="The labels reversed an early rollback: this rollout is judged on "
+        "labels alone from then on.",
+    )
     message: str | None = Field(default=None, description="The last decision, with its numbers.")
     analysis: list[AnalysisRow] = Field(
         default_factory=list,
@@ -956,8 +1021,15 @@ class Verdict(ApiModel):
         default=None, description="Value (drift: the statistic) when the verdict changed."
     )
     samples: float | None = Field(default=None, description="Samples when the verdict changed.")
+    coverage: float | None = Field(
+        default=None,
+        description="The share of predictions with their label when the verdict changed "
+        "(metrics with labels.minCoverage).",
+    )
     reason: str | None = Field(
-        default=None, description="Why: the objective it fails, or why it is inconclusive."
+        default=None,
+        description="Why: the objective it fails, why it is inconclusive, or that it waits "
+        "for labels.",
     )
     failing_since: datetime | None = Field(
         default=None,

@@ -8,6 +8,8 @@ from enum import StrEnum
 class PairReason(StrEnum):
     """Why one canary-vs-stable pair (a metric on a slice) has its outcome."""
 
+    LABELS_IMMATURE = "LabelsImmature"  # the traffic judged is younger than labels.delay
+    LABELS_INCOMPLETE = "LabelsIncomplete"  # coverage below labels.minCoverage, or unknown
     TOO_FEW_SAMPLES = "TooFewSamples"
     NO_VALUE = "NoValue"
     NOT_FINITE = "NotFinite"

@@ -53,6 +53,9 @@ class CanaryPhase(StrEnum):
     WAITING_FOR_APPROVAL = "WaitingForApproval"
     PAUSED = "Paused"
     ROLLING_BACK = "RollingBack"
+    # An early signal failed before the labels came: traffic is back on stable, and the
+    # labels of the canary's traffic confirm the rollback or reverse it.
+    AWAITING_LABELS = "AwaitingLabels"
 
 
 class VersionPhase(StrEnum):
@@ -95,6 +98,7 @@ class VerdictName(StrEnum):
     PASS = "pass"
     BREACH = "breach"
     INCONCLUSIVE = "inconclusive"
+    WAITING = "waiting"  # its labels have not matured (labels.minCoverage)
 
 
 class CheckKind(StrEnum):
@@ -108,6 +112,7 @@ class PairOutcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
+    WAITING = "waiting"  # labels not mature yet: counts toward nothing
 
 
 class TrainingOutcome(StrEnum):

@@ -22,6 +22,7 @@ class Evaluated:
     samples: float | None
     reason: str | None = None
     unavailable: bool = False  # inconclusive because the data could not be read at all
+    coverage: float | None = None  # the share of its predictions labelled, when asked
     # What the breach rule remembers after this evaluation (status keeps it).
     state: BreachState = field(default_factory=BreachState)
 
@@ -51,7 +52,7 @@ def evaluate_model(
             if reference is not None
             else None
         )
-        judgement = judge(observation, metric.objective, metric.min_samples, level)
+        judgement = judge(observation, metric.objective, metric.min_samples, level, metric.labels)
         verdict, new_states[key] = advance(state, judgement.outcome, metric.breach, now, drops)
         reason = judgement.reason
         if verdict == "pass" and judgement.outcome == "failing":
@@ -63,7 +64,8 @@ def evaluate_model(
                 observation.value,
                 observation.samples,
                 reason,
-                unavailable=observation.error is not None,
+                unavailable=observation.error is not None and judgement.outcome != "waiting",
+                coverage=observation.coverage,
                 state=new_states[key],
             )
         )

@@ -36,7 +36,7 @@ PER_MODEL = re.compile(r"\$(?:version|slice|model|namespace)\b")
 ALL = Slice(name="all")
 
 ModelKey = tuple[str, str]  # (namespace, name)
-Role = Literal["value", "samples", "current", "reference"]
+Role = Literal["value", "samples", "coverage", "current", "reference"]
 
 
 @dataclass(frozen=True)
@@ -135,17 +135,34 @@ def _series(target: Target, metric: Metric) -> list[tuple[Slice, str, SeriesKey]
 
 @dataclass
 class _SharedQuery:
-    """A grouped template query shared by many Models."""
+    """A grouped template query shared by many Models: its parts are the value, the
+    sample count and the label coverage, tagged 0, 1 and 2 (those asked)."""
 
     value: str
     samples: str | None
+    coverage: str | None = None
     slots: list[Slot] = field(default_factory=list)
 
     def request(self, provider: str) -> Request:
-        parts = [Part(("0",), self.value)]
-        if self.samples is not None:
-            parts.append(Part(("1",), self.samples))
+        parts = [
+            Part((str(tag),), query)
+            for tag, query in enumerate((self.value, self.samples, self.coverage))
+            if query is not None
+        ]
         return Request(provider, combine(parts, TAGS), tuple(self.slots))
+
+
+def _coverage_query(metric: Metric, template: MetricTemplateSpec | None) -> str | None:
+    """The label-coverage query a metric is judged with: only when it asks for a coverage."""
+    if metric.labels is None or metric.labels.min_coverage <= 0:
+        return None
+    if metric.labels.coverage_query is not None:
+        return metric.labels.coverage_query
+    return template.coverage_query if template is not None else None
+
+
+def _label_delay(metric: Metric) -> str:
+    return str(metric.labels.delay) if metric.labels is not None else "0s"
 
 
 def _plan_metric(
@@ -159,6 +176,7 @@ def _plan_metric(
     series = _series(target, metric)
     query, sample_query = metric.query, metric.sample_query
     variables: dict[str, str] = {}
+    template = None
     if metric.template_ref is not None:
         template = templates.get((target.namespace, metric.template_ref.name))
         if template is None:
@@ -170,8 +188,20 @@ def _plan_metric(
         except ValueError as error:
             plan.problems += [Problem(target.key, key, str(error)) for _, _, key in series]
             return
+    coverage_query = _coverage_query(metric, template)
+    if metric.labels is not None and metric.labels.min_coverage > 0 and coverage_query is None:
+        reason = (
+            f"labels.minCoverage is {metric.labels.min_coverage:g} but MetricTemplate "
+            f"{metric.template_ref.name if metric.template_ref else ''} has no coverageQuery "
+            "and labels.coverageQuery is not set"
+        )
+        plan.problems += [Problem(target.key, key, reason) for _, _, key in series]
+        return
+    if template is not None:
         if template.group_by:
-            _plan_grouped(plan, shared, target, metric, template, variables, series, memo)
+            _plan_grouped(
+                plan, shared, target, metric, template, variables, series, memo, coverage_query
+            )
             return
         query, sample_query = template.query, template.sample_query
     assert query is not None
@@ -188,12 +218,15 @@ def _plan_metric(
                 model=target.name,
                 namespace=target.namespace,
                 variables=variables,
+                label_delay=_label_delay(metric),
             )
 
         try:
             rendered = [("value", render(query))]
             if sample_query is not None:
                 rendered.append(("samples", render(sample_query)))
+            if coverage_query is not None:
+                rendered.append(("coverage", render(coverage_query)))
         except ValueError as error:
             plan.problems.append(Problem(target.key, key, str(error)))
             continue
@@ -215,13 +248,14 @@ def _plan_grouped(
     variables: dict[str, str],
     series: list[tuple[Slice, str, SeriesKey]],
     memo: "PlanMemo | None",
+    coverage_query: str | None,
 ) -> None:
     def render(text: str) -> str:
         per_model = sorted(set(PER_MODEL.findall(text)))
         if per_model:
             raise ValueError(
                 f"a MetricTemplate with groupBy serves many Models at once: its queries may not "
-                f"use {', '.join(per_model)} (only $window and its variables)"
+                f"use {', '.join(per_model)} (only $window, $labelDelay and its variables)"
             )
         return expand(
             text,
@@ -231,22 +265,26 @@ def _plan_grouped(
             model="",
             namespace="",
             variables=variables,
+            label_delay=_label_delay(metric),
         )
 
     try:
         value = render(template.query)
         samples = render(template.sample_query) if template.sample_query else None
+        coverage = render(coverage_query) if coverage_query else None
     except ValueError as error:
         plan.problems += [Problem(target.key, key, str(error)) for _, _, key in series]
         return
     group = shared.setdefault(
-        (target.spec.metrics_provider, value + "\n" + (samples or "")),
-        _SharedQuery(value, samples),
+        (target.spec.metrics_provider, "\n".join((value, samples or "", coverage or ""))),
+        _SharedQuery(value, samples, coverage),
     )
-    memo_key = (target.versions, metric.name, value, samples, tuple(template.group_by))
+    memo_key = (target.versions, metric.name, value, samples, coverage, tuple(template.group_by))
     remembered = memo.recall(target, memo_key) if memo is not None else None
     if remembered is None:
-        remembered = _grouped_slots(target, metric, template, samples is not None, series)
+        remembered = _grouped_slots(
+            target, metric, template, samples is not None, coverage is not None, series
+        )
         if memo is not None:
             memo.keep(target, memo_key, remembered)
     group.slots += remembered[0]
@@ -258,6 +296,7 @@ def _grouped_slots(
     metric: Metric,
     template: MetricTemplateSpec,
     with_samples: bool,
+    with_coverage: bool,
     series: list[tuple[Slice, str, SeriesKey]],
 ) -> tuple[list[Slot], list[Problem]]:
     """Where a Model's series are in a shared answer: its labels, by the template's groupBy."""
@@ -282,6 +321,8 @@ def _grouped_slots(
         slots.append(Slot(target.key, key, "value", 0, select))
         if with_samples:
             slots.append(Slot(target.key, key, "samples", 1, select))
+        if with_coverage:
+            slots.append(Slot(target.key, key, "coverage", 2, select))
     return slots, problems
 
 

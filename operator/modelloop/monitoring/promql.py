@@ -20,7 +20,7 @@ OPERATORS = frozenset({"=", "!=", "=~", "!~"})
 # `$name`, longest match. A `$` not followed by a name (`$1`, `${g}` in a label_replace
 # replacement, `$"` ending a regex) is not a placeholder and is left as it is.
 PLACEHOLDER = re.compile(r"\$([a-zA-Z_][a-zA-Z0-9_]*)")
-BUILTINS = frozenset({"version", "slice", "window", "model", "namespace"})
+BUILTINS = frozenset({"version", "slice", "window", "model", "namespace", "labelDelay"})
 # What an empty slice expands to. Checked on Prometheus 2.42: an empty expansion would
 # break `x{$slice, version="v"}` (a leading comma does not parse; a trailing one and
 # `x{}` do), while a matcher fits any position. A label no series has equals "" on
@@ -104,9 +104,11 @@ def expand(
     model: str,
     namespace: str,
     variables: Mapping[str, str] | None = None,
+    label_delay: str = "0s",
 ) -> str:
-    """Substitute ``$version``, ``$slice``, ``$window``, ``$model``, ``$namespace`` and
-    template variables in one pass (an inserted value is never expanded again).
+    """Substitute ``$version``, ``$slice``, ``$window``, ``$model``, ``$namespace``,
+    ``$labelDelay`` and template variables in one pass (an inserted value is never
+    expanded again).
 
     Only ``$slice`` is quoted (its matcher values); the others are inserted verbatim:
     DNS names, a duration, or PromQL fragments the template's author meant. An unknown
@@ -122,6 +124,7 @@ def expand(
         "window": window,
         "model": model,
         "namespace": namespace,
+        "labelDelay": label_delay,
     }
 
     def substitute(match: re.Match[str]) -> str:

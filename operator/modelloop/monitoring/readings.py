@@ -95,13 +95,15 @@ def _single(found: list[Sample] | str | None, what: str) -> tuple[float | None, 
 
 
 def _observation(roles: dict[str, list[Sample] | str]) -> Observation:
+    # The coverage travels with every outcome: immature labels explain a missing value.
+    coverage, _ = _single(roles.get("coverage"), "coverage")
     value, error = _single(roles.get("value"), "value")
     if error is not None:
-        return Observation(None, None, error)
+        return Observation(None, None, error, coverage)
     samples, samples_error = _single(roles.get("samples"), "sample-count")
     if samples_error is not None and "samples" in roles:
-        return Observation(value, None, samples_error)
-    return Observation(value, samples)
+        return Observation(value, None, samples_error, coverage)
+    return Observation(value, samples, coverage=coverage)
 
 
 def _histogram(found: list[Sample] | str | None) -> tuple[Histogram | None, str | None]:

@@ -68,6 +68,8 @@ def describe(v: dict[str, Any]) -> str:
         text += f" = {v['value']:.4g}"
     if v.get("samples") is not None:
         text += f" ({v['samples']:.0f} samples)"
+    if v.get("coverage") is not None:
+        text += f", labels {v['coverage']:.0%} complete"
     if v.get("reason"):
         text += f": {v['reason']}"
     return text
@@ -102,7 +104,8 @@ def update_status(
             verdicts.append({k: v for k, v in old.items() if k not in REMEMBERED} | memory)
             continue
         entry |= {"since": stamp(now)}
-        entry |= {k: v for k, v in (("value", e.value), ("samples", e.samples)) if _finite(v)}
+        numbers = (("value", e.value), ("samples", e.samples), ("coverage", e.coverage))
+        entry |= {k: v for k, v in numbers if _finite(v)}
         if e.reason:
             entry["reason"] = e.reason
         verdicts.append(entry | memory)
@@ -121,6 +124,7 @@ def _events(changes: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> list
         ("breach", "Warning", "Breach"),
         ("pending", "Warning", "BreachPending"),
         ("inconclusive", "Warning", "Inconclusive"),
+        ("waiting", "Normal", "WaitingForLabels"),
         ("pass", "Normal", "Recovered"),
     )
     events = []
@@ -167,6 +171,8 @@ def _conditions(
         healthy = condition(HEALTHY, "False", "Breach", _listing(breaches))
     elif inconclusive:
         healthy = condition(HEALTHY, "Unknown", "Inconclusive", _listing(inconclusive))
+    elif waiting := [v for v in verdicts if v["verdict"] == "waiting"]:
+        healthy = condition(HEALTHY, "Unknown", "WaitingForLabels", _listing(waiting))
     else:
         healthy = condition(HEALTHY, "True", "AllPass", f"{len(verdicts)} verdicts pass")
     updates = [

@@ -24,9 +24,15 @@ class Telemetry:
         self.samples = Gauge(
             "modelloop_metric_samples", "Samples behind a metric value", SERIES_LABELS, registry=r
         )
+        self.coverage = Gauge(
+            "modelloop_metric_label_coverage",
+            "Share of the window's predictions with their label (metrics with labels.minCoverage)",
+            SERIES_LABELS,
+            registry=r,
+        )
         self.verdict = Gauge(
             "modelloop_metric_verdict",
-            "1 for the current verdict (pass, breach, inconclusive) of a metric",
+            "1 for the current verdict (pass, breach, inconclusive, waiting) of a metric",
             (*SERIES_LABELS, "verdict"),
             registry=r,
         )
@@ -87,6 +93,7 @@ class Telemetry:
             if kind == "metric":
                 self._set(self.value, labels, e.value)
                 self._set(self.samples, labels, e.samples)
+                self._set(self.coverage, labels, e.coverage)
                 verdict_gauge = self.verdict
             else:
                 self._set(self.drift, labels, e.value)
@@ -103,7 +110,7 @@ class Telemetry:
 
     def _remove(self, key: tuple[str, ...]) -> None:
         kind, labels = key[0], key[1:]
-        gauges = (self.value, self.samples) if kind == "metric" else (self.drift,)
+        gauges = (self.value, self.samples, self.coverage) if kind == "metric" else (self.drift,)
         for gauge in gauges:
             self._discard(gauge, labels)
         verdict_gauge = self.verdict if kind == "metric" else self.drift_verdict

@@ -13,6 +13,11 @@ Honest uncertainty: a failed query, no series, NaN or Inf, or too few samples is
 ``inconclusive`` — never ``breach`` — and it interrupts a failing streak, so a
 breach always rests on consecutive conclusive evidence. A value that is not a
 number is "no data" and never reaches status (the API server refuses NaN).
+
+Late labels: a metric whose ``labels.minCoverage`` is not met (or whose coverage is
+unknown) is ``waiting``, whatever its value: labels that are still arriving are a
+biased sample (the quick ones). Waiting is no evidence either way and leaves the
+breach rule's memory as it was: it neither extends nor interrupts a streak.
 """
 
 import math
@@ -21,12 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..api.model import BreachRule, Objective
+from ..api.model import BreachRule, Labels, Objective
 from ..api.vocabulary import VerdictName
 from ..conditions import stamp
 from ..stats import worse_by
 
-Outcome = Literal["ok", "failing", "inconclusive"]
+Outcome = Literal["ok", "failing", "inconclusive", "waiting"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Observation:
     value: float | None
     samples: float | None
     error: str | None = None  # why no value: the query failed, no series, ...
+    coverage: float | None = None  # the share of predictions labelled, when asked
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,13 @@ def judge(
     objective: Objective | None,
     min_samples: int,
     level: Level | None = None,
+    labels: Labels | None = None,
 ) -> Judgement:
-    """Is this single observation within the objective, outside it, or unknowable?"""
+    """Is this single observation within the objective, outside it, unknowable, or
+    waiting for its labels?"""
+    immature = label_wait(observation.coverage, labels)
+    if immature is not None:
+        return Judgement("waiting", immature)
     if observation.error is not None:
         return Judgement("inconclusive", observation.error)
     value = observation.value
@@ -80,6 +91,18 @@ def judge(
     if objective.max_drop is not None and level is not None:
         return _judge_drop(value, objective.max_drop, level)
     return Judgement("ok")
+
+
+def label_wait(coverage: float | None, labels: Labels | None) -> str | None:
+    """Why a value must wait for its labels, or None when they are mature enough.
+    Stable text: the coverage itself travels beside the reason."""
+    if labels is None or labels.min_coverage <= 0:
+        return None
+    if coverage is None or not math.isfinite(coverage):
+        return "waiting for labels: the coverage query returned no value"
+    if coverage < labels.min_coverage:
+        return f"waiting for labels: coverage below minCoverage {labels.min_coverage:.0%}"
+    return None
 
 
 def _judge_drop(value: float, max_drop: float, level: Level) -> Judgement:
@@ -138,6 +161,8 @@ def advance(
     of_last = rule.of_last if rule is not None else None
     kept = of_last.evaluations if of_last is not None else (1 if remember_last else 0)
     recent = state.recent[-kept:] if kept else ()
+    if outcome == "waiting":
+        return VerdictName.WAITING, state
     if outcome == "inconclusive":
         return VerdictName.INCONCLUSIVE, BreachState(None, recent)
     failing = outcome == "failing"

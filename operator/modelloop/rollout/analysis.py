@@ -23,14 +23,20 @@ thus rolled back with probability at most 1 - confidence over its whole rollout,
 however many analyses it takes — not once per pair or per analysis. Too few
 samples is inconclusive, never a failure.
 
+Late labels: a pair of a metric with ``labels`` waits (outcome ``waiting``, counted
+toward nothing) while the traffic it judges is younger than ``labels.delay``, or while
+either side's label coverage is below ``labels.minCoverage`` (or unknown).
+
 Every judgement carries a reason code (``PairReason``) and its numbers;
 ``describe`` renders the words.
 """
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
+from ..api.durations import spoken
 from ..api.reasons import PairReason
 from ..api.vocabulary import PairOutcome
 from ..stats import holm, worse_by, worse_by_more_than
@@ -53,6 +59,12 @@ class Pair:
     absolute: float = 0.0  # allowed regression
     relative: float = 0.0  # allowed regression, as a fraction of stable's value
     min_samples: float = 0.0  # fewer samples on either side is inconclusive
+    early: bool = False  # an early signal (canary.early), read while labels wait
+    label_delay: timedelta | None = None  # labels.delay; None: labels come with predictions
+    traffic_age: timedelta | None = None  # how old the traffic judged is (since the step began)
+    min_coverage: float = 0.0
+    stable_coverage: float | None = None
+    canary_coverage: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,19 @@ def two_proportion_p_value(pair: Pair) -> float:
 
 def _is_proportion(value: float, samples: float | None) -> bool:
     return 0.0 <= value <= 1.0 and samples is not None and samples > 0
+
+
+def label_wait(pair: Pair) -> PairReason | None:
+    """Why the pair must wait for its labels, or None when they have matured."""
+    if pair.label_delay is None:
+        return None
+    if pair.traffic_age is not None and pair.traffic_age < pair.label_delay:
+        return PairReason.LABELS_IMMATURE
+    if pair.min_coverage > 0:
+        for coverage in (pair.stable_coverage, pair.canary_coverage):
+            if coverage is None or not math.isfinite(coverage) or coverage < pair.min_coverage:
+                return PairReason.LABELS_INCOMPLETE
+    return None
 
 
 def _unjudgeable(pair: Pair) -> PairReason | None:
@@ -148,6 +173,10 @@ def analyse(pairs: list[Pair], confidence: float, test_number: int = 1) -> list[
     judged: dict[int, Judged] = {}
     tested: list[tuple[float, int]] = []
     for index, pair in enumerate(pairs):
+        waits = label_wait(pair)
+        if waits is not None:
+            judged[index] = Judged(pair, PairOutcome.WAITING, waits)
+            continue
         why = _unjudgeable(pair)
         if why is not None:
             judged[index] = Judged(pair, PairOutcome.INCONCLUSIVE, why)
@@ -175,6 +204,18 @@ def analyse(pairs: list[Pair], confidence: float, test_number: int = 1) -> list[
 def describe(judged: Judged) -> str:
     """The words for one judged pair, from its reason code and numbers."""
     pair, code = judged.pair, judged.code
+    if code == PairReason.LABELS_IMMATURE:
+        assert pair.label_delay is not None
+        assert pair.traffic_age is not None
+        return (
+            f"waiting for labels: they come {spoken(pair.label_delay)} late and the traffic "
+            f"judged is {spoken(pair.traffic_age)} old"
+        )
+    if code == PairReason.LABELS_INCOMPLETE:
+        return (
+            f"waiting for labels: {_share(pair.canary_coverage)} complete for the canary, "
+            f"{_share(pair.stable_coverage)} for stable (minimum {pair.min_coverage:.0%})"
+        )
     if code == PairReason.TOO_FEW_SAMPLES:
         side, samples = (
             ("stable", pair.stable_samples)
@@ -209,11 +250,15 @@ def describe(judged: Judged) -> str:
     return text
 
 
+def _share(coverage: float | None) -> str:
+    return "unknown" if coverage is None or not math.isfinite(coverage) else f"{coverage:.0%}"
+
+
 def overall(judged: list[Judged]) -> PairOutcome:
-    """fail if any pair fails; else inconclusive if any is; else pass."""
+    """fail if any pair fails; else waiting if any waits for its labels (the analysis is
+    not complete); else inconclusive if any is; else pass."""
     outcomes = {j.outcome for j in judged}
-    if PairOutcome.FAIL in outcomes:
-        return PairOutcome.FAIL
-    if PairOutcome.INCONCLUSIVE in outcomes or not judged:
-        return PairOutcome.INCONCLUSIVE
-    return PairOutcome.PASS
+    for outcome in (PairOutcome.FAIL, PairOutcome.WAITING, PairOutcome.INCONCLUSIVE):
+        if outcome in outcomes:
+            return outcome
+    return PairOutcome.PASS if judged else PairOutcome.INCONCLUSIVE

@@ -11,6 +11,13 @@ stable, so it finishes after any crash.
 
 Promotion is the move into the last step (weight 100): at 100% stable has no
 traffic left to compare with, so the analyses happen at the steps before it.
+
+Late labels: a step is judged on a metric with ``labels`` only once its own traffic
+is ``labels.delay`` old (and covered), so it lasts at least that long, and its
+timeout is extended by the longest delay. Analyses that wait count toward nothing.
+An early signal (``canary.early``) failing while the labels wait takes the traffic
+back to stable at once (phase ``AwaitingLabels``); the labels of the canary's traffic
+then confirm the rollback or reverse it (the rollout resumes, judged on labels alone).
 """
 
 import hashlib
@@ -20,9 +27,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..api.durations import spoken
 from ..api.model import CanaryStatus, ModelSpec, Step
-from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, CanaryPhase
-from ..conditions import ConditionStatus, condition
+from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, CanaryPhase, PairOutcome
+from ..conditions import ConditionStatus, condition, stamp
 from ..monitoring.snapshot import Snapshot
 from ..serving.plan import EventNote, MarkVersion, VersionView
 from .analysis import Judged, analyse, overall
@@ -173,6 +181,8 @@ def _continue(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
     ):
         return _rollback(world, canary, "Superseded", f"{newer.name} supersedes {version}")
 
+    if canary.phase == CanaryPhase.AWAITING_LABELS:
+        return _await_labels(world, canary)
     steps = spec.rollout.steps
     current = steps_hash(steps)
     if canary.steps_hash is None and canary.step < len(steps):
@@ -290,15 +300,49 @@ def _fresh(world: RolloutWorld, canary: CanaryStatus) -> bool:
     return snapshot.time - canary.last_analysis >= interval - timedelta(milliseconds=500)
 
 
+def label_delay(spec: ModelSpec) -> timedelta:
+    """The longest ``labels.delay`` of the metrics that judge the canary on labels."""
+    return max(
+        (
+            m.labels.delay.delta
+            for m in spec.metrics
+            if m.labels is not None and m.canary.enabled and not m.canary.early
+        ),
+        default=timedelta(0),
+    )
+
+
+def _judge(
+    world: RolloutWorld, canary: CanaryStatus, since: datetime
+) -> tuple[list[Judged], list[Judged]]:
+    """This analysis: (the pairs judged on labels and metrics, the early signals' pairs).
+    ``since``: when the traffic being judged began."""
+    assert world.snapshot is not None
+    assert world.stable is not None
+    age = world.snapshot.time - since
+    pairs = build_pairs(world.spec, world.snapshot.evaluated, world.stable, canary.version, age)
+    judged = analyse(pairs, world.spec.rollout.analysis.confidence, canary.tested + 1)
+    return [j for j in judged if not j.pair.early], [j for j in judged if j.pair.early]
+
+
 def _analyse(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
     if not _fresh(world, canary):
         return _after_analysis(world, canary)
     assert world.snapshot is not None
-    assert world.stable is not None
+    assert canary.step_started is not None
     settings = world.spec.rollout.analysis
-    pairs = build_pairs(world.spec, world.snapshot.evaluated, world.stable, canary.version)
-    judged = analyse(pairs, settings.confidence, canary.tested + 1)
-    canary = _count(canary, judged, world.snapshot)
+    judged, early = _judge(world, canary, canary.step_started)
+    waiting = any(j.outcome == PairOutcome.WAITING for j in judged)
+    if waiting and not canary.early_reversed:
+        failed = [j for j in early if j.outcome == PairOutcome.FAIL]
+        if failed:
+            counted = _count(canary, judged + early, world.snapshot, early)
+            decision = _early_rollback(world, counted, failed)
+            decision.analysed = PairOutcome.FAIL
+            return decision
+        canary = _count(canary, judged + early, world.snapshot, early)
+    else:
+        canary = _count(canary, judged, world.snapshot)
     outcome = overall(judged)
     if canary.failures >= settings.failure_limit:
         decision = _rollback(world, canary, "AnalysisFailed", _failure_message(canary, judged))
@@ -319,22 +363,38 @@ def _after_analysis(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecisio
     step = world.spec.rollout.steps[canary.step]
     if canary.successes >= settings.consecutive_successes and elapsed >= step.duration.delta:
         return _advance_or_wait(world, canary)
-    if elapsed > settings.step_timeout.delta:
+    delay = label_delay(world.spec)
+    if elapsed > settings.step_timeout.delta + delay:
+        within = f"{settings.step_timeout}" + (f" + labels.delay {spoken(delay)}" if delay else "")
         return _inconclusive_end(
-            world, canary, f"step {canary.step + 1} did not conclude within {settings.step_timeout}"
+            world, canary, f"step {canary.step + 1} did not conclude within {within}"
         )
     return _hold(
         canary, CanaryPhase.PROGRESSING, _progress_message(world, canary), reason="Analysing"
     )
 
 
-def _count(canary: CanaryStatus, judged: list[Judged], snapshot: Snapshot) -> CanaryStatus:
-    outcome = overall(judged)
+def _count(
+    canary: CanaryStatus,
+    judged: list[Judged],
+    snapshot: Snapshot,
+    uncounted: list[Judged] | None = None,
+) -> CanaryStatus:
+    """Fold one analysis into the step's counters; ``uncounted`` pairs (early signals)
+    are shown in the table but count toward nothing. An analysis that waits for labels
+    counts toward nothing either."""
+    outcome = overall([j for j in judged if j not in (uncounted or [])])
+    if outcome == PairOutcome.WAITING:
+        counters = {}
+    else:
+        counters = {
+            "successes": canary.successes + 1 if outcome == PairOutcome.PASS else 0,
+            "failures": canary.failures + (outcome == PairOutcome.FAIL),
+            "inconclusive": canary.inconclusive + (outcome == PairOutcome.INCONCLUSIVE),
+        }
     return canary.model_copy(
-        update={
-            "successes": canary.successes + 1 if outcome == "pass" else 0,
-            "failures": canary.failures + (outcome == "fail"),
-            "inconclusive": canary.inconclusive + (outcome == "inconclusive"),
+        update=counters
+        | {
             "last_analysis": snapshot.time,
             "analysis": rows(judged),
             "tested": canary.tested + any(j.p_value is not None for j in judged),
@@ -344,12 +404,131 @@ def _count(canary: CanaryStatus, judged: list[Judged], snapshot: Snapshot) -> Ca
 
 def _progress_message(world: RolloutWorld, canary: CanaryStatus) -> str:
     analysis = world.spec.rollout.analysis
-    return (
+    text = (
         f"{canary.version} at {canary.weight}% (step {canary.step + 1} of "
         f"{len(world.spec.rollout.steps)}): {canary.successes}/"
         f"{analysis.consecutive_successes} successes, {canary.failures}/"
         f"{analysis.failure_limit} failures, {canary.inconclusive}/"
         f"{analysis.max_inconclusive} inconclusive"
+    )
+    waiting = [r for r in canary.analysis if r.outcome == PairOutcome.WAITING]
+    if waiting:
+        first = waiting[0]
+        text += f"; {first.metric} on slice {first.slice}: {first.reason}"
+        if len(waiting) > 1:
+            text += f" (and {len(waiting) - 1} more pairs waiting)"
+    return text
+
+
+# --------------------------------------------------------------------------- early signals
+
+
+def _details(judged: list[Judged]) -> str:
+    listed = "; ".join(f"{j.pair.metric} on slice {j.pair.slice}: {j.reason}" for j in judged[:4])
+    return listed + (f"; and {len(judged) - 4} more" if len(judged) > 4 else "")
+
+
+def _early_rollback(
+    world: RolloutWorld, canary: CanaryStatus, failed: list[Judged]
+) -> RolloutDecision:
+    """An early signal failed while the labels wait: traffic back to stable now (the
+    intent persisted first), the version's fate left to the labels of its traffic."""
+    delay = label_delay(world.spec)
+    message = (
+        f"{canary.version}: early signal failed at step {canary.step + 1} "
+        f"({canary.weight}%): {_details(failed)}; traffic is back on stable and the labels "
+        f"of the canary's traffic decide once {spoken(delay)} old"
+    )[:1024]
+    held = canary.model_copy(
+        update={
+            "phase": CanaryPhase.AWAITING_LABELS,
+            "weight": 0,
+            "held": world.now,
+            "message": message,
+        }
+    )
+    return RolloutDecision(
+        held,
+        0,
+        intent=held,
+        events=[EventNote("EarlyRollback", message, "Warning")],
+        conditions=[condition("Progressing", "True", "AwaitingLabels", message)],
+    )
+
+
+def _await_labels(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
+    """Traffic is on stable; the labels of the canary's traffic, once mature, confirm the
+    early rollback (fail) or reverse it (pass). Labels that never mature within the step
+    timeout leave the early rollback standing."""
+    held = canary.held or world.now
+    delay = label_delay(world.spec)
+    settings = world.spec.rollout.analysis
+    snapshot = world.snapshot
+    due = held + delay
+    fresh = (
+        snapshot is not None
+        and world.stable is not None
+        and snapshot.time >= due
+        and (
+            canary.last_analysis is None
+            or canary.last_analysis < due
+            or snapshot.time - canary.last_analysis >= settings.interval.delta
+        )
+    )
+    if fresh and not world.spec.paused:
+        assert snapshot is not None
+        judged, _ = _judge(world, canary, held - delay)
+        canary = _count(canary, judged, snapshot)
+        outcome = overall(judged)
+        if outcome == PairOutcome.FAIL:
+            failed = [j for j in judged if j.outcome == PairOutcome.FAIL]
+            message = (
+                f"the labels confirm the early rollback of {canary.version}: {_details(failed)}"
+            )
+            decision = _rollback(world, canary, "EarlyRollbackConfirmed", message[:1024])
+            decision.analysed = outcome
+            return decision
+        if outcome == PairOutcome.PASS:
+            decision = _reverse(world, canary, judged)
+            decision.analysed = outcome
+            return decision
+    if world.now - held > delay + settings.step_timeout.delta:
+        message = (
+            f"the labels of {canary.version}'s traffic did not mature within labels.delay "
+            f"{spoken(delay)} + stepTimeout {settings.step_timeout}: the early rollback stands"
+        )
+        return _rollback(world, canary, "EarlyRollbackStands", message)
+    waiting = (
+        f"{canary.version}: traffic back on stable since an early signal failed; waiting for "
+        f"the labels of its traffic (due {stamp(due)})"
+    )
+    last = [r for r in canary.analysis if r.outcome != PairOutcome.PASS][:1]
+    if last:
+        waiting += f"; {last[0].metric} on slice {last[0].slice}: {last[0].reason}"
+    held_status = canary.model_copy(update={"message": waiting[:1024]})
+    return RolloutDecision(
+        held_status,
+        0,
+        conditions=[condition("Progressing", "True", "AwaitingLabels", waiting[:1024])],
+    )
+
+
+def _reverse(world: RolloutWorld, canary: CanaryStatus, judged: list[Judged]) -> RolloutDecision:
+    """The labels pass the canary the early signal took traffic from: resume its step,
+    judged on labels alone from now on (the weight is written again once it is ready)."""
+    step = world.spec.rollout.steps[canary.step]
+    message = (
+        f"the labels reverse the early rollback of {canary.version}: every pair passes "
+        f"({len(judged)} judged); resuming step {canary.step + 1} at {step.weight}%, judged on "
+        "labels alone"
+    )
+    resumed = _fresh_step(canary, canary.step, 0, world.now, message)
+    resumed = resumed.model_copy(update={"held": None, "early_reversed": True})
+    return RolloutDecision(
+        resumed,
+        0,
+        events=[EventNote("EarlyRollbackReversed", message)],
+        conditions=[condition("Progressing", "True", "EarlyRollbackReversed", message)],
     )
 
 

@@ -1,6 +1,7 @@
 """From one evaluation of a Model to the canary-vs-stable pairs the analysis judges. Pure."""
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from ..api.model import AnalysisRow, ModelSpec
 from ..monitoring.evaluate import Evaluated
@@ -8,9 +9,15 @@ from .analysis import Judged, Pair
 
 
 def build_pairs(
-    spec: ModelSpec, evaluated: Iterable[Evaluated], stable: str, canary: str
+    spec: ModelSpec,
+    evaluated: Iterable[Evaluated],
+    stable: str,
+    canary: str,
+    traffic_age: timedelta | None = None,
 ) -> list[Pair]:
-    """One pair per metric in the canary analysis and per slice it is evaluated on."""
+    """One pair per metric in the canary analysis and per slice it is evaluated on.
+    ``traffic_age``: how old the canary traffic being judged is (labels mature after
+    ``labels.delay``)."""
     values = {
         (e.series.name, e.series.slice, e.series.version): e
         for e in evaluated
@@ -36,6 +43,12 @@ def build_pairs(
                     absolute=metric.canary.absolute,
                     relative=metric.canary.relative,
                     min_samples=metric.min_samples,
+                    early=metric.canary.early,
+                    label_delay=metric.labels.delay.delta if metric.labels else None,
+                    traffic_age=traffic_age,
+                    min_coverage=metric.labels.min_coverage if metric.labels else 0.0,
+                    stable_coverage=s.coverage if s else None,
+                    canary_coverage=c.coverage if c else None,
                 )
             )
     return pairs

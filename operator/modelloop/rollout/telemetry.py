@@ -6,9 +6,9 @@ import contextlib
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..api.model import CanaryStatus
+from ..api.vocabulary import CanaryPhase
 
-PHASES = ("Progressing", "WaitingForApproval", "Paused", "RollingBack")
-OUTCOMES = ("pass", "fail", "inconclusive")
+PHASES = tuple(CanaryPhase)
 
 
 class RolloutTelemetry:

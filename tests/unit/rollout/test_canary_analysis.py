@@ -2,6 +2,7 @@
 Holm's correction, and the false-rollback rate of an identical canary by simulation."""
 
 import math
+from typing import Any
 from dataclasses import replace
 from itertools import pairwise
 
@@ -21,7 +22,7 @@ from modelloop.rollout.analysis import (
 from modelloop.stats import normal_cdf
 
 
-def rate(stable: float, canary: float, n: float = 1000, **kw: float) -> Pair:
+def rate(stable: float, canary: float, n: float = 1000, **kw: Any) -> Pair:
     return Pair("precision", "eu", True, stable, canary, n, n, "proportion", min_samples=50, **kw)
 
 
@@ -45,7 +46,7 @@ def test_the_z_test_is_the_textbook_one(
     assert two_proportion_p_value(pair) == pytest.approx(expected, rel=1e-9)
 
 
-def threshold(stable: float, canary: float, **kw: float) -> Pair:
+def threshold(stable: float, canary: float, **kw: Any) -> Pair:
     return Pair("latency", "eu", False, stable, canary, test="threshold", **kw)
 
 
