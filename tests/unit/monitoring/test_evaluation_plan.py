@@ -186,3 +186,49 @@ def test_a_failed_request_makes_each_of_its_series_unreadable() -> None:
     readings = read(plan, [Answer(error="Prometheus test timed out after 2s")])[("ns", "fd")]
     assert len(readings.metrics) == 3
     assert {o.error for o in readings.metrics.values()} == {"Prometheus test timed out after 2s"}
+
+
+# --------------------------------------------------------------------------- label coverage
+
+COVERAGE = "sum(labels{$slice}[$window]) / sum(predictions{$slice}[$window] offset $labelDelay)"
+
+
+def test_an_inline_metric_asks_for_its_label_coverage_with_the_delay() -> None:
+    metric = INLINE | {"labels": {"delay": "2h", "minCoverage": 0.8, "coverageQuery": COVERAGE}}
+    target = Target("ns", "fd", spec(metrics=[metric]), ("fd-v1",))
+    [request] = plan_cycle([target], {}, NOW).requests
+    assert [slot.role for slot in request.slots] == ["value", "samples", "coverage"]
+    assert "[5m] offset 2h" in request.query
+    answer = [vector(0, "0.9"), vector(1, "120"), vector(2, "0.42")]
+    readings = read(plan_cycle([target], {}, NOW), [Answer(result=answer)])[("ns", "fd")]
+    observed = readings.metrics[SeriesKey("metric", "precision", "all", "fd-v1")]
+    assert observed == Observation(0.9, 120.0, coverage=0.42)
+
+
+def test_a_grouped_template_shares_its_coverage_query_and_a_missing_one_is_a_problem() -> None:
+    covered = GROUPED.model_copy(
+        update={"coverage_query": "sum by (model, version, region) (c[$window] offset $labelDelay)"}
+    )
+    metric = {
+        "name": "ok",
+        "templateRef": {"name": "ok-rate"},
+        "labels": {"delay": "20s", "minCoverage": 0.5},
+    }
+    target = Target("ns", "m", spec(slices=slices(2), metrics=[metric]), ("m-v1",))
+    [request] = plan_cycle([target], {("ns", "ok-rate"): covered}, NOW).requests
+    assert [s.role for s in request.slots].count("coverage") == 2
+    assert {s.part for s in request.slots if s.role == "coverage"} == {2}
+    assert "offset 20s" in request.query
+    plan = plan_cycle([target], {("ns", "ok-rate"): GROUPED}, NOW)
+    assert plan.requests == []
+    assert {p.reason for p in plan.problems} == {
+        "labels.minCoverage is 0.5 but MetricTemplate ok-rate has no coverageQuery and "
+        "labels.coverageQuery is not set"
+    }
+
+
+def test_a_delay_alone_asks_for_no_coverage() -> None:
+    metric = INLINE | {"labels": {"delay": "1h"}}
+    target = Target("ns", "fd", spec(metrics=[metric]), ("fd-v1",))
+    [request] = plan_cycle([target], {}, NOW).requests
+    assert "coverage" not in [slot.role for slot in request.slots]

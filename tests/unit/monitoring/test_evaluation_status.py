@@ -304,3 +304,20 @@ def test_verdict_entries_are_valid_status() -> None:
     mixed = evaluations(TWO_OF_THREE, [0.9, 0.7])[-1].verdicts
     for entry in pending + mixed:
         assert Verdict.model_validate(entry).to_wire() == entry
+
+
+def test_a_verdict_waiting_for_labels_says_how_complete_they_are() -> None:
+    reason = "waiting for labels: coverage below minCoverage 80%"
+    waiting = Evaluated(EU, VerdictName.WAITING, None, None, reason, coverage=0.42)
+    update = update_status([], [], [waiting, passing(US)], T0, 1)
+    entry = update.verdicts[0]
+    assert (entry["verdict"], entry["coverage"]) == ("waiting", 0.42)
+    Verdict.model_validate(entry)  # the API takes it
+    healthy = find(update.conditions, "Healthy")
+    assert healthy is not None
+    assert (healthy["status"], healthy["reason"]) == ("Unknown", "WaitingForLabels")
+    assert healthy["message"] == (
+        "precision on slice eu of fd-v1, labels 42% complete: waiting for labels: "
+        "coverage below minCoverage 80%"
+    )
+    assert [e.reason for e in update.events] == ["WaitingForLabels"]

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelloop.api.model import BreachRule, Objective, OfLast
+from modelloop.api.model import BreachRule, Labels, Objective, OfLast
 from modelloop.monitoring.verdicts import (
     BreachState,
     Level,
@@ -132,6 +132,17 @@ TWO_OF_THREE = BreachRule(of_last=OfLast(failures=2, evaluations=3))
         (TWO_OF_THREE, ["failing", "ok", "ok", "failing"], ["pass", "pass", "pass", "pass"]),
         (TWO_OF_THREE, ["failing", "inconclusive", "failing"], ["pass", "inconclusive", "breach"]),
         (TWO_OF_THREE, ["inconclusive", "inconclusive"], ["inconclusive", "inconclusive"]),
+        # Waiting for labels is no evidence: it neither extends nor interrupts a streak.
+        (
+            FOR_3M,
+            ["failing", "waiting", "failing", "failing", "failing"],
+            ["pass", "waiting", "pass", "breach", "breach"],
+        ),
+        (
+            TWO_OF_THREE,
+            ["failing", "waiting", "waiting", "failing"],
+            ["pass", "waiting", "waiting", "breach"],
+        ),
     ],
 )
 def test_breach_rules(
@@ -291,3 +302,38 @@ def test_hysteresis_remembers_the_last_outcome_across_a_restart(rule: BreachRule
     )
     assert resumed.failing or rule == FOR_3M  # an inconclusive ends a 'for' streak
     assert recalled(remembered(state)).failing
+
+
+LATE = Labels.model_validate({"delay": "1h", "minCoverage": 0.8})
+
+
+@pytest.mark.parametrize(
+    ("observation", "labels", "outcome", "reason"),
+    [
+        # Immature labels wait whatever the value: the quick labels are a biased sample.
+        (
+            Observation(0.5, 500, coverage=0.42),
+            LATE,
+            "waiting",
+            "waiting for labels: coverage below minCoverage 80%",
+        ),
+        (
+            Observation(None, None, "the value query returned no series", None),
+            LATE,
+            "waiting",
+            "waiting for labels: the coverage query returned no value",
+        ),
+        (Observation(0.5, 500, coverage=math.nan), LATE, "waiting", None),
+        (Observation(0.5, 500, coverage=0.85), LATE, "failing", "below min 0.8"),
+        # A delay alone, or no labels: judged as always.
+        (Observation(0.5, 500), Labels.model_validate({"delay": "1h"}), "failing", None),
+        (Observation(0.9, 500, coverage=0.1), None, "ok", None),
+    ],
+)
+def test_judge_waits_for_labels(
+    observation: Observation, labels: Labels | None, outcome: Outcome, reason: str | None
+) -> None:
+    judgement = judge(observation, AT_LEAST_08, 0, labels=labels)
+    assert judgement.outcome == outcome
+    if reason is not None:
+        assert judgement.reason == reason

@@ -2,17 +2,20 @@
 Holm's correction, and the false-rollback rate of an identical canary by simulation."""
 
 import math
-from typing import Any
 from dataclasses import replace
+from datetime import timedelta
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pytest
 from scipy.stats import norm
 
 from modelloop.api.reasons import PairReason
+from modelloop.api.vocabulary import PairOutcome
 from modelloop.rollout.analysis import (
     CanaryTest,
+    Judged,
     Pair,
     analyse,
     overall,
@@ -192,3 +195,60 @@ def test_an_identical_canary_with_default_settings_is_not_rolled_back() -> None:
         for seed in range(500)
     )
     assert failures / 500 <= 0.05
+
+
+LATE = {"label_delay": timedelta(hours=1), "min_coverage": 0.8}
+
+
+@pytest.mark.parametrize(
+    ("late", "outcome", "code", "reason"),
+    [
+        (
+            {"traffic_age": timedelta(minutes=20)},
+            "waiting",
+            "LabelsImmature",
+            "waiting for labels: they come 1h late and the traffic judged is 20m old",
+        ),
+        (
+            {"traffic_age": timedelta(hours=2), "canary_coverage": 0.42, "stable_coverage": 0.9},
+            "waiting",
+            "LabelsIncomplete",
+            "waiting for labels: 42% complete for the canary, 90% for stable (minimum 80%)",
+        ),
+        (
+            {"traffic_age": timedelta(hours=2), "stable_coverage": 0.9},
+            "waiting",
+            "LabelsIncomplete",
+            "waiting for labels: unknown complete for the canary, 90% for stable (minimum 80%)",
+        ),
+        (
+            {"traffic_age": timedelta(hours=2), "canary_coverage": 0.85, "stable_coverage": 0.9},
+            "fail",
+            "SignificantRegression",
+            "canary 0.8 vs stable 0.9",
+        ),
+    ],
+)
+def test_a_pair_waits_until_its_labels_matured(
+    late: dict[str, Any], outcome: str, code: str, reason: str
+) -> None:
+    [judged] = analyse([rate(0.9, 0.8, **LATE, **late)], 0.95)
+    assert (judged.outcome, judged.code) == (outcome, code)
+    assert judged.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        (["pass", "waiting"], "waiting"),
+        (["inconclusive", "waiting"], "waiting"),
+        (["fail", "waiting"], "fail"),
+        (["pass", "inconclusive"], "inconclusive"),
+        ([], "inconclusive"),
+    ],
+)
+def test_an_analysis_with_a_waiting_pair_is_not_complete(
+    outcomes: list[str], expected: str
+) -> None:
+    judged = [Judged(rate(0.9, 0.9), PairOutcome(o), PairReason.WITHIN_ALLOWANCE) for o in outcomes]
+    assert overall(judged) == expected

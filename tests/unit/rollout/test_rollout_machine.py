@@ -417,3 +417,166 @@ def test_a_failed_rollback_write_keeps_its_intent_and_its_event() -> None:
     assert failed.canary == rolling_back.intent  # persisted before: the rollback finishes
     assert failed.marks_after == []  # RolledBack is marked only once stable has the traffic
     assert [e.reason for e in failed.events] == ["RolledBack", "TrafficWriteFailed"]
+
+
+# --------------------------------------------------------------------------- late labels
+
+LABELLED = ACCURACY | {"labels": {"delay": "10m", "minCoverage": 0.5, "coverageQuery": "c"}}
+ESTIMATE = {
+    "name": "estimate",
+    "query": "e",
+    "canary": {"early": True, "test": "threshold", "absolute": 0.1},
+}
+
+
+def late_spec() -> ModelSpec:
+    return spec(metrics=[LABELLED, ESTIMATE])
+
+
+def late_snapshot(
+    canary: float | None,
+    coverage: float | None = 0.9,
+    estimate: float = 0.9,
+    when: datetime = NOW,
+) -> Snapshot:
+    def point(name: str, version: str, value: float | None, cover: float | None) -> Evaluated:
+        key = SeriesKey("metric", name, "web", version)
+        return Evaluated(key, VerdictName.PASS, value, 1000, coverage=cover)
+
+    return Snapshot(
+        when,
+        (
+            point("accuracy", "m-v1", 0.9, 0.9),
+            point("accuracy", "m-v2", canary, coverage),
+            point("estimate", "m-v1", 0.9, None),
+            point("estimate", "m-v2", estimate, None),
+        ),
+    )
+
+
+def late_world(canary: CanaryStatus, snap: Snapshot | None, **kw: Any) -> RolloutWorld:
+    return world(canary, spec=late_spec(), snapshot=snap, **kw)
+
+
+def codes(decision: RolloutDecision) -> dict[str, str | None]:
+    assert decision.canary is not None
+    return {row.metric: row.code for row in decision.canary.analysis}
+
+
+@pytest.mark.parametrize(
+    ("age", "coverage", "code"),
+    [
+        (timedelta(minutes=4), 0.9, "LabelsImmature"),  # the step's traffic is younger than 10m
+        (timedelta(minutes=12), 0.3, "LabelsIncomplete"),  # old enough, too few labels
+        (timedelta(minutes=12), None, "LabelsIncomplete"),  # the coverage is unknown
+    ],
+)
+def test_an_analysis_waiting_for_labels_counts_toward_nothing(
+    age: timedelta, coverage: float | None, code: str
+) -> None:
+    canary = at_step(0, 10, started=age, inconclusive=2)
+    decision = decide(late_world(canary, late_snapshot(None, coverage)))
+    assert decision.analysed == "waiting"
+    assert codes(decision) == {"accuracy": code, "estimate": "WithinAllowance"}
+    assert decision.canary is not None
+    assert (decision.canary.successes, decision.canary.inconclusive) == (0, 2)
+    assert decision.canary.last_analysis == NOW  # analysed: the next one is an interval on
+    assert reason(decision) == "Analysing"
+    assert "accuracy on slice web: waiting for labels" in (decision.canary.message or "")
+
+
+def test_waiting_for_labels_never_exhausts_max_inconclusive() -> None:
+    canary = at_step(0, 10, started=timedelta(seconds=30))
+    for minute in range(1, 10):  # 9 minutes of analyses, all before the labels matured
+        now = NOW + timedelta(minutes=minute)
+        decision = decide(late_world(canary, late_snapshot(None, when=now), now=now))
+        assert decision.canary is not None
+        assert decision.canary.phase == "Progressing"
+        canary = decision.canary
+    assert canary.inconclusive == 0
+
+
+def test_matured_labels_are_judged_and_early_signals_leave_the_count() -> None:
+    canary = at_step(0, 10, started=timedelta(minutes=12))
+    decision = decide(late_world(canary, late_snapshot(0.9, estimate=0.5)))
+    assert decision.analysed == "pass"  # the estimate's gross drop no longer counts
+    assert codes(decision) == {"accuracy": "NotSignificant"}
+    assert decision.canary is not None
+    assert (decision.canary.step, reason(decision)) == (1, "StepAdvanced")
+
+
+@pytest.mark.parametrize(("elapsed", "ended"), [(29, False), (31, True)])
+def test_the_step_timeout_is_extended_by_the_label_delay(elapsed: int, ended: bool) -> None:
+    canary = at_step(0, 10, started=timedelta(minutes=elapsed), last_analysis=NOW)
+    decision = decide(late_world(canary, None))
+    assert (reason(decision, "RolledBack") if ended else reason(decision)) == (
+        "Inconclusive" if ended else "Analysing"
+    )
+    if ended:
+        assert "20m + labels.delay 10m" in next(
+            c["message"] for c in decision.conditions if c["type"] == "RolledBack"
+        )
+
+
+def test_a_failing_early_signal_takes_the_traffic_back_while_labels_wait() -> None:
+    canary = at_step(0, 10, started=timedelta(minutes=4))
+    decision = decide(late_world(canary, late_snapshot(None, estimate=0.7)))
+    assert decision.canary is not None
+    assert decision.intent == decision.canary  # persisted before the traffic moves
+    assert (decision.canary.phase, decision.weight, decision.canary.held) == (
+        "AwaitingLabels",
+        0,
+        NOW,
+    )
+    assert [(e.reason, e.type) for e in decision.events] == [("EarlyRollback", "Warning")]
+    assert "estimate on slice web: canary 0.7 vs stable 0.9" in decision.events[0].message
+    assert decision.marks_after == []  # the version's fate waits for the labels
+
+
+def test_after_a_reversal_early_signals_are_not_consulted() -> None:
+    canary = at_step(0, 10, started=timedelta(minutes=4), early_reversed=True)
+    decision = decide(late_world(canary, late_snapshot(None, estimate=0.5)))
+    assert decision.canary is not None
+    assert decision.canary.phase == "Progressing"
+    assert decision.weight == 10
+
+
+def awaiting(held_ago: timedelta) -> CanaryStatus:
+    return at_step(0, 0, phase="AwaitingLabels", held=NOW - held_ago)
+
+
+def test_the_held_canary_waits_for_the_labels_of_its_traffic() -> None:
+    decision = decide(late_world(awaiting(timedelta(minutes=5)), late_snapshot(0.5)))
+    assert decision.canary is not None
+    assert (decision.weight, reason(decision)) == (0, "AwaitingLabels")
+    assert decision.canary.analysis == []  # not judged before the labels are due
+
+
+@pytest.mark.parametrize(
+    ("canary_value", "held_ago", "expected"),
+    [
+        (0.8, timedelta(minutes=11), "EarlyRollbackConfirmed"),  # the labels agree
+        (None, timedelta(minutes=31), "EarlyRollbackStands"),  # they never matured
+    ],
+)
+def test_the_labels_confirm_an_early_rollback(
+    canary_value: float | None, held_ago: timedelta, expected: str
+) -> None:
+    coverage = 0.9 if canary_value is not None else 0.1
+    decision = decide(late_world(awaiting(held_ago), late_snapshot(canary_value, coverage)))
+    assert decision.canary is None
+    assert reason(decision, "RolledBack") == expected
+    assert [m.phase for m in decision.marks_after] == ["RolledBack"]
+
+
+def test_the_labels_reverse_an_early_rollback_and_the_step_resumes() -> None:
+    decision = decide(late_world(awaiting(timedelta(minutes=11)), late_snapshot(0.9)))
+    assert decision.canary is not None
+    assert [e.reason for e in decision.events] == ["EarlyRollbackReversed"]
+    assert (decision.canary.phase, decision.canary.early_reversed, decision.weight) == (
+        "Progressing",
+        True,
+        0,
+    )
+    resumed = decide(late_world(decision.canary, None, now=NOW + timedelta(seconds=5)))
+    assert resumed.weight == 10  # the step's weight again, once the canary is ready
