@@ -153,3 +153,25 @@ def test_a_combined_query_answers_every_slice_and_part(client: PrometheusConnect
 
 def sample(value: float) -> Sample:
     return Sample({}, value)
+
+
+@pytest.mark.parametrize("delay", ["1s", "2h"])
+def test_a_label_delay_renders_as_an_offset_prometheus_takes(
+    client: PrometheusConnect, delay: str
+) -> None:
+    """``$labelDelay`` is the metric's labels.delay as written, at least 1s: Prometheus
+    refuses ``offset 0s`` (hence no default), and an offset before the first sample is
+    an empty answer, not an error."""
+    query = expand(
+        f"sum(sum_over_time({SELECTOR}[$window] offset $labelDelay))",
+        version="v1",
+        matchers=[LabelMatcher(label="region", value="eu")],
+        window="1m",
+        model="m",
+        namespace="n",
+        label_delay=delay,
+    )
+    assert f"offset {delay}" in query
+    assert isinstance(client.custom_query(query), list)
+    with pytest.raises(PrometheusApiClientException, match="duration must be greater than 0"):
+        client.custom_query(query.replace(f"offset {delay}", "offset 0s"))

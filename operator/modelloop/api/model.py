@@ -200,7 +200,7 @@ class CanaryCheck(ApiModel):
 class Labels(ApiModel):
     """When a metric's ground truth arrives, and how much of it a decision waits for."""
 
-    delay: Annotated[Duration, Within("0s", "90d")] = Field(
+    delay: Annotated[Duration, Within("1s", "90d")] = Field(
         description="How late most labels come after their prediction. A canary step is "
         "judged on this metric only once its own traffic is this old (the step lasts at "
         "least this long, and its timeout is extended by it); $labelDelay in the queries."

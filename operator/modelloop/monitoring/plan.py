@@ -161,8 +161,8 @@ def _coverage_query(metric: Metric, template: MetricTemplateSpec | None) -> str 
     return template.coverage_query if template is not None else None
 
 
-def _label_delay(metric: Metric) -> str:
-    return str(metric.labels.delay) if metric.labels is not None else "0s"
+def _label_delay(metric: Metric) -> str | None:
+    return str(metric.labels.delay) if metric.labels is not None else None
 
 
 def _plan_metric(

@@ -104,7 +104,7 @@ def expand(
     model: str,
     namespace: str,
     variables: Mapping[str, str] | None = None,
-    label_delay: str = "0s",
+    label_delay: str | None = None,
 ) -> str:
     """Substitute ``$version``, ``$slice``, ``$window``, ``$model``, ``$namespace``,
     ``$labelDelay`` and template variables in one pass (an inserted value is never
@@ -124,11 +124,14 @@ def expand(
         "window": window,
         "model": model,
         "namespace": namespace,
-        "labelDelay": label_delay,
     }
+    if label_delay is not None:
+        values["labelDelay"] = label_delay
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name == "labelDelay" and label_delay is None:
+            raise UnknownPlaceholder("$labelDelay needs the metric's labels.delay")
         if name not in values:
             raise UnknownPlaceholder(f"unknown placeholder ${name} in query")
         return values[name]
