@@ -304,7 +304,7 @@ class Metric(ApiModel):
             lambda m: not m.canary.early or m.labels is None,
         ),
         CelRule(
-            "!has(self.labels) || !has(self.labels.minCoverage) || self.labels.minCoverage == 0"
+            "!has(self.labels) || !has(self.labels.minCoverage) || self.labels.minCoverage == 0.0"
             " || has(self.labels.coverageQuery) || has(self.templateRef)",
             "labels.minCoverage > 0 needs labels.coverageQuery to measure the coverage",
             lambda m: (

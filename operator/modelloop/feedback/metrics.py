@@ -5,6 +5,7 @@ every name)."""
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -16,7 +17,15 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from .outcomes import CONFUSIONS, DELAY_BOUNDS, SCORE_BOUNDS, SeriesTotals, Task, Totals
+from .outcomes import (
+    CONFUSIONS,
+    DELAY_BOUNDS,
+    SCORE_BOUNDS,
+    Confusion,
+    SeriesTotals,
+    Task,
+    Totals,
+)
 from .store import Pending
 
 PREFIX = "modelloop_feedback_"
@@ -74,19 +83,6 @@ class FeedbackCollector(Collector):
             "Labels dated before their prediction (their delay counts as 0).",
             labels=labels,
         )
-        correct = CounterMetricFamily(
-            PREFIX + "correct", "Labels equal to the predicted class.", labels=labels
-        )
-        confusion = CounterMetricFamily(
-            PREFIX + "confusion",
-            "Labelled outcomes at the threshold: tp, fp, tn, fn.",
-            labels=[*labels, "outcome"],
-        )
-        scores = HistogramMetricFamily(
-            PREFIX + "score",
-            "Scores of labelled predictions, by label (1: the positive class, 0: another).",
-            labels=[*labels, "label"],
-        )
         # Summaries without quantiles: _sum (the errors) and _count (the labels scored).
         abs_error = SummaryMetricFamily(
             PREFIX + "abs_error", "Absolute errors of labelled predictions.", labels=labels
@@ -99,6 +95,7 @@ class FeedbackCollector(Collector):
             "Seconds from a prediction to its label (by their own times).",
             labels=labels,
         )
+        classification = _Classification.of(labels)
         for key, series in self.totals.series.items():
             values = list(key)
             predictions.add_metric(values, series.predictions)
@@ -109,27 +106,9 @@ class FeedbackCollector(Collector):
                 abs_error.add_metric(values, series.labels, series.abs_error)
                 squared_error.add_metric(values, series.labels, series.squared_error)
             else:
-                self._classification(values, series, correct, confusion, scores)
-        yield from (predictions, joined, skewed, correct, confusion, scores)
+                classification.add(values, series)
+        yield from (predictions, joined, skewed, *classification)
         yield from (abs_error, squared_error, delay)
-
-    @staticmethod
-    def _classification(
-        values: list[str],
-        series: SeriesTotals,
-        correct: CounterMetricFamily,
-        confusion: CounterMetricFamily,
-        scores: HistogramMetricFamily,
-    ) -> None:
-        correct.add_metric(values, series.correct)
-        for outcome in CONFUSIONS:
-            confusion.add_metric([*values, outcome.value], series.confusion[outcome])
-        for positive in (0, 1):
-            scores.add_metric(
-                [*values, str(positive)],
-                _buckets(SCORE_BOUNDS, series.score_buckets[positive]),
-                series.score_sums[positive],
-            )
 
     def _service(self) -> Iterator[Metric]:
         pending = self.pending()
@@ -172,6 +151,88 @@ class FeedbackCollector(Collector):
         for attribute in self.labels[2:]:
             other.add_metric([attribute], self.counts.other_values[attribute])
         yield other
+
+
+class _Classification(NamedTuple):
+    """The families of classifiers' series: labelled outcomes, and the estimates made
+    before the labels (outcomes.expect)."""
+
+    correct: CounterMetricFamily
+    confusion: CounterMetricFamily
+    scores: HistogramMetricFamily
+    prediction_scores: HistogramMetricFamily
+    expected_correct: CounterMetricFamily
+    expected_confusion: CounterMetricFamily
+    expected_correct_labelled: CounterMetricFamily
+    expected_confusion_labelled: CounterMetricFamily
+
+    @classmethod
+    def of(cls, labels: list[str]) -> "_Classification":
+        outcome = [*labels, "outcome"]
+        return cls(
+            CounterMetricFamily(
+                PREFIX + "correct", "Labels equal to the predicted class.", labels=labels
+            ),
+            CounterMetricFamily(
+                PREFIX + "confusion",
+                "Labelled outcomes at the threshold: tp, fp, tn, fn.",
+                labels=outcome,
+            ),
+            HistogramMetricFamily(
+                PREFIX + "score",
+                "Scores of labelled predictions, by label (1: the positive class, 0: another).",
+                labels=[*labels, "label"],
+            ),
+            HistogramMetricFamily(
+                PREFIX + "prediction_score",
+                "Scores of all predictions, counted when they arrive.",
+                labels=labels,
+            ),
+            CounterMetricFamily(
+                PREFIX + "expected_correct",
+                "Predictions expected right at the threshold, from their scores: the sum "
+                "of P(correct) = score if flagged positive, else 1 - score.",
+                labels=labels,
+            ),
+            CounterMetricFamily(
+                PREFIX + "expected_confusion",
+                "Expected outcomes at the threshold, from the scores: flagged positive, "
+                "tp += score, fp += 1 - score; else fn += score, tn += 1 - score.",
+                labels=outcome,
+            ),
+            CounterMetricFamily(
+                PREFIX + "expected_correct_labelled",
+                "expected_correct of the predictions whose label joined, counted then.",
+                labels=labels,
+            ),
+            CounterMetricFamily(
+                PREFIX + "expected_confusion_labelled",
+                "expected_confusion of the predictions whose label joined, counted then.",
+                labels=outcome,
+            ),
+        )
+
+    def add(self, values: list[str], series: SeriesTotals) -> None:
+        self.correct.add_metric(values, series.correct)
+        expected, labelled = series.expected, series.expected_labelled
+        self.expected_correct.add_metric(values, expected[Confusion.TP] + expected[Confusion.TN])
+        self.expected_correct_labelled.add_metric(
+            values, labelled[Confusion.TP] + labelled[Confusion.TN]
+        )
+        for outcome in CONFUSIONS:
+            at = [*values, outcome.value]
+            self.confusion.add_metric(at, series.confusion[outcome])
+            self.expected_confusion.add_metric(at, expected[outcome])
+            self.expected_confusion_labelled.add_metric(at, labelled[outcome])
+        for positive in (0, 1):
+            self.scores.add_metric(
+                [*values, str(positive)],
+                _buckets(SCORE_BOUNDS, series.score_buckets[positive]),
+                series.score_sums[positive],
+            )
+        self.prediction_scores.add_metric(
+            values, _buckets(SCORE_BOUNDS, series.prediction_buckets), series.prediction_sum
+        )
 
 
 def registry(collector: FeedbackCollector) -> CollectorRegistry:

@@ -9,6 +9,13 @@ label value (1: the positive class, 0: any other) — the ROC curve, hence the A
 the calibration come from them. Regression: absolute and squared errors add up.
 Classes compare as text; a number is written without a trailing ``.0`` (``1.0`` and
 ``"1"`` are one class).
+
+Before the labels (classification, scored predictions): each prediction's score is
+counted when it arrives, and so is its expected confusion outcome, exactly (no buckets),
+as confidence-based performance estimation (NannyML's CBPE) has it for a calibrated
+score ``s``: flagged positive (``s >= threshold``), a tp with probability ``s`` and an fp
+otherwise; flagged negative, an fn with probability ``s`` and a tn otherwise. The same
+is added again when a label joins, so the estimate can be checked against the labels.
 """
 
 import math
@@ -44,6 +51,7 @@ class Confusion(StrEnum):
 
 
 CONFUSIONS = tuple(Confusion)
+FLAGGED = frozenset({Confusion.TP, Confusion.FP})  # predicted positive
 
 
 class Unscorable(StrEnum):
@@ -87,6 +95,17 @@ class Scored(NamedTuple):
     score: float | None = None
     abs_error: float = 0.0
     squared_error: float = 0.0
+
+
+def expect(into: dict[Confusion, float], score: float, flagged: bool) -> None:
+    """Adds a prediction's expected confusion outcome, from its calibrated score. Its
+    probability of being right is the tp (flagged) or tn (not flagged) it adds."""
+    if flagged:
+        into[Confusion.TP] += score
+        into[Confusion.FP] += 1.0 - score
+    else:
+        into[Confusion.FN] += score
+        into[Confusion.TN] += 1.0 - score
 
 
 def score(pair: Joined, scoring: Scoring) -> Scored | Unscorable:
@@ -139,6 +158,23 @@ class SeriesTotals:
     squared_error: float = 0.0
     delay_buckets: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BOUNDS) + 1))
     delay_sum: float = 0.0
+    # Before the labels (classification): the scores of every prediction, its expected
+    # confusion outcome (``expect``), and the same for the labelled ones as they join.
+    prediction_buckets: list[int] = field(default_factory=lambda: [0] * (len(SCORE_BOUNDS) + 1))
+    prediction_sum: float = 0.0
+    expected: dict[Confusion, float] = field(default_factory=lambda: dict.fromkeys(CONFUSIONS, 0.0))
+    expected_labelled: dict[Confusion, float] = field(
+        default_factory=lambda: dict.fromkeys(CONFUSIONS, 0.0)
+    )
+
+    def predicted(self, score: float | None, threshold: float) -> None:
+        """Counts a new prediction; a classifier's score also counts toward the estimates."""
+        self.predictions += 1
+        if score is None or self.task is Task.REGRESSION:
+            return
+        self.prediction_buckets[bisect_left(SCORE_BOUNDS, score)] += 1
+        self.prediction_sum += score
+        expect(self.expected, score, score >= threshold)
 
     def add(self, scored: Scored) -> None:
         self.labels += 1
@@ -155,6 +191,7 @@ class SeriesTotals:
         if scored.score is not None:
             self.score_buckets[scored.positive][bisect_left(SCORE_BOUNDS, scored.score)] += 1
             self.score_sums[scored.positive] += scored.score
+            expect(self.expected_labelled, scored.score, scored.confusion in FLAGGED)
 
 
 SeriesKey = tuple[str, ...]  # model, version, then the value of each slice attribute

@@ -152,7 +152,7 @@ class Feedback:
         new = chain(stored.waiting_predictions, (pair.prediction for pair in stored.joined))
         for prediction in new:
             series, overflowed = series_of[prediction.id]
-            series.predictions += 1
+            series.predicted(prediction.score, self._scoring(prediction.model).threshold)
             for attribute in overflowed:
                 self.counts.other_values[attribute] += 1
         skipped[Skipped.DUPLICATE] += stored.duplicates

@@ -3,7 +3,8 @@
 Reads Models, ModelVersions and Events with the user's kubeconfig and steers
 rollouts through the same fields and annotations a GitOps repository would:
 ``spec.paused``, ``spec.pinnedVersion``, ``modelloop.dev/approve``,
-``modelloop.dev/abort`` and ``modelloop.dev/retrain``.
+``modelloop.dev/abort`` and ``modelloop.dev/retrain``. ``lint`` checks manifests
+offline, without a cluster.
 """
 
 import argparse
@@ -17,7 +18,8 @@ from kubernetes import config
 from ..api.resources import MODEL_VERSIONS, MODELS
 from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, ANNOTATION_RETRAIN
 from ..kube.rest import EVENTS, Kube, KubeError
-from . import views
+from . import lint as linting
+from . import sources, views
 
 Obj = dict[str, Any]
 
@@ -197,6 +199,20 @@ def unpin(session: Session, args: argparse.Namespace) -> str:
     )
 
 
+def lint(paths: list[str]) -> int:
+    """Exit status 0: no finding; 1: findings (one line each on stdout); 2: a file could
+    not be read or parsed (the others are still linted)."""
+    documents, unreadable = sources.read(paths)
+    findings = linting.lint(documents)
+    if findings:
+        print(linting.render(findings))
+    for problem in unreadable:
+        print(f"error: {problem}", file=sys.stderr)
+    files = len({d.file for d in documents})
+    print(f"{len(findings)} finding(s) in {files} file(s)", file=sys.stderr)
+    return 2 if unreadable else 1 if findings else 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="kubectl modelloop", description=__doc__)
     root.add_argument("-n", "--namespace", help="default: the kubeconfig context's")
@@ -233,11 +249,20 @@ def parser() -> argparse.ArgumentParser:
     back = command("undo", undo, "pin the previous version (or --to VERSION)")
     back.add_argument("--to")
     command("unpin", unpin, "remove spec.pinnedVersion: rollouts may start again")
+    text = (
+        "check Model, ModelVersion and MetricTemplate manifests offline: the API server's "
+        "rules, and the templates the Models' metrics need (exit 0 clean, 1 findings, "
+        "2 unreadable input)"
+    )
+    offline = commands.add_parser("lint", help=text, description=text)
+    offline.add_argument("paths", nargs="+", metavar="FILE|DIR", help="- reads stdin")
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "lint":
+        return lint(args.paths)
     try:
         print(args.func(Session(args), args))
     except PluginError as error:

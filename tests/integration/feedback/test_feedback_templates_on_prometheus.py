@@ -11,9 +11,6 @@ sample count are compared per model, version and region."""
 import json
 import math
 import random
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
-from localcluster.prometheus import PrometheusServer
 from localcluster.redisserver import RedisServer
 from prometheus_api_client import PrometheusConnect
-from prometheus_client.parser import text_string_to_metric_families
 from sklearn.metrics import (
     accuracy_score,
     mean_absolute_error,
@@ -33,12 +28,12 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
+from tests.harness.feedback_prometheus import Key, backfilled, query
 
 from modelloop.api.metrictemplate import MetricTemplateSpec
 from modelloop.feedback.config import Settings
 from modelloop.feedback.redis_store import RedisStore
 from modelloop.feedback.service import Accepted, Feedback
-from modelloop.monitoring.promql import expand
 
 REPO = Path(__file__).parents[3]
 TEMPLATES = {
@@ -46,8 +41,8 @@ TEMPLATES = {
     for doc in yaml.safe_load_all((REPO / "examples/templates/feedback.yaml").read_text())
     if doc
 }
-WINDOW = 300
-Key = tuple[str, str, str]  # model, version, region
+# The estimates' templates are tested on their own: test_feedback_estimates_on_prometheus.py.
+LABELLED = sorted(name for name in TEMPLATES if "estimate" not in name)
 
 
 @dataclass
@@ -93,7 +88,7 @@ def events() -> list[Event]:
 
 def expected(made: list[Event]) -> dict[str, dict[Key, tuple[float, float]]]:
     """Per template: (value, sample count) per series, from scikit-learn."""
-    out: dict[str, dict[Key, tuple[float, float]]] = {name: {} for name in TEMPLATES}
+    out: dict[str, dict[Key, tuple[float, float]]] = {name: {} for name in LABELLED}
     keys = sorted({(e.model, e.version, e.region) for e in made})
     for key in keys:
         mine = [e for e in made if (e.model, e.version, e.region) == key]
@@ -174,27 +169,6 @@ def run_replicas(redis_url: str, made: list[Event], tmp_path: Path) -> list[str]
             replica.store.close()
 
 
-def openmetrics(expositions: list[str], start: int, end: int) -> str:
-    """The replicas' feedback series as two scrapes each: 0 at ``start``, the value at
-    ``end``; each replica its own ``instance``."""
-    lines: list[str] = []
-    families: dict[str, tuple[str, list[str]]] = {}
-    for instance, text in enumerate(expositions):
-        for family in text_string_to_metric_families(text):
-            if not family.name.startswith("modelloop_feedback_") or family.type == "gauge":
-                continue
-            _, samples = families.setdefault(family.name, (family.type, []))
-            for sample in family.samples:
-                labels = {**sample.labels, "instance": f"replica-{instance}"}
-                rendered = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-                samples.append(f"{sample.name}{{{rendered}}} 0 {start}")
-                samples.append(f"{sample.name}{{{rendered}}} {sample.value!r} {end}")
-    for name, (kind, samples) in families.items():
-        lines.append(f"# TYPE {name} {kind}")
-        lines += samples
-    return "\n".join([*lines, "# EOF", ""])
-
-
 @pytest.fixture(scope="module")
 def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...]]:
     tmp = tmp_path_factory.mktemp("templates")
@@ -204,38 +178,11 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...
         expositions = run_replicas(redis.url, made, tmp)
     finally:
         redis.stop()
-    end = int(time.time()) - 3600
-    start = end - WINDOW + 1  # inside the window whether its start is open or closed
-    source = tmp / "series.om"
-    source.write_text(openmetrics(expositions, start, end))
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool not found: run hack/install-system-deps.sh"
-    workdir = tmp / "prometheus"
-    built = subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(workdir / "data")],
-        capture_output=True,
-        text=True,
-    )
-    assert built.returncode == 0, built.stderr
-    server = PrometheusServer(workdir, {"global": {"scrape_interval": "1m"}, "scrape_configs": []})
-    try:
-        yield PrometheusConnect(url=server.url, disable_ssl=True), end, expected(made)
-    finally:
-        server.stop()
+    with backfilled(expositions, tmp) as (client, at):
+        yield client, at, expected(made)
 
 
-def query(client: PrometheusConnect, text: str, at: int) -> dict[Key, float]:
-    rendered = expand(
-        text, version="", matchers=[], window=f"{WINDOW}s", model="", namespace="", variables={}
-    )
-    found = client.custom_query(rendered, params={"time": at})
-    return {
-        (s["metric"]["model"], s["metric"]["version"], s["metric"]["region"]): float(s["value"][1])
-        for s in found
-    }
-
-
-@pytest.mark.parametrize("name", sorted(TEMPLATES))
+@pytest.mark.parametrize("name", LABELLED)
 def test_a_template_equals_scikit_learn_on_the_same_events(
     name: str, answers: tuple[PrometheusConnect, int, dict[str, dict[Key, tuple[float, float]]]]
 ) -> None:

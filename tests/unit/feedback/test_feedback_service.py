@@ -98,6 +98,7 @@ def raw_time(text: str) -> bytes:
 
 
 P0 = "predictions.0"
+TPFN = ("tp", "fp", "tn", "fn")
 EITHER = ".float", ".constrained-str"  # the union's members, each with its error
 
 
@@ -323,6 +324,62 @@ def test_every_metric_is_documented(make: Make) -> None:
         if family.name.startswith("modelloop_feedback_")
     }
     documented = set(re.findall(r"`(modelloop_feedback_[a-z_]+)", DOCS.read_text()))
-    assert len(names) == 17  # with the KServe adapter's three
+    assert len(names) == 22  # with the KServe adapter's three
     for name in names:
         assert {name + suffix for suffix in ("", "_total", "_sum", "_bucket")} & documented, name
+
+
+def test_the_estimates_count_each_prediction_once_at_its_models_threshold(make: Make) -> None:
+    feedback = make(models={"price": {"task": "regression"}, "fraud": {"threshold": 0.3}})
+    feedback.add_labels(labels(("d", "1")), T0)  # a label before its prediction
+    batch = predictions(
+        prediction("a", score=0.9),
+        prediction("b", score=0.42, predicted="0"),
+        prediction("c", score=0.07, predicted="0", attributes={"region": "us"}),
+        prediction("d", score=0.6),
+        prediction("f", model="fraud", score=0.35),
+        prediction("r", model="price", predicted=3.0, score=None),
+    )
+    feedback.add_predictions(batch, T0)
+    feedback.add_predictions(batch, T0)  # duplicates: counted once
+    feedback.add_labels(labels(("a", "0"), ("b", "1"), ("r", 2.0)), T0)
+    got = samples(feedback)
+
+    def expected(name: str, **labels: str) -> dict[str, float]:
+        return {o: got[name, frozenset({**labels, "outcome": o}.items())] for o in TPFN}
+
+    eu, us, fraud = series(), series("us"), series(model="fraud")
+    # eu: a 0.9 and d 0.6 flagged, b 0.42 not; all three labelled (d before its prediction).
+    eu_expected = {"tp": 1.5, "fp": 0.5, "tn": 0.58, "fn": 0.42}
+    for name in (
+        "modelloop_feedback_expected_confusion",
+        "modelloop_feedback_expected_confusion_labelled",
+    ):
+        assert expected(name + "_total", **eu) == pytest.approx(eu_expected, abs=1e-12)
+    for name in (
+        "modelloop_feedback_expected_correct",
+        "modelloop_feedback_expected_correct_labelled",
+    ):
+        assert got[name + "_total", frozenset(eu.items())] == pytest.approx(2.08, abs=1e-12)
+    assert expected("modelloop_feedback_expected_confusion_total", **us) == pytest.approx(
+        {"tp": 0, "fp": 0, "tn": 0.93, "fn": 0.07}, abs=1e-12
+    )
+    assert expected("modelloop_feedback_expected_confusion_labelled_total", **us) == dict.fromkeys(
+        TPFN, 0
+    )
+    # fraud's threshold is 0.3: 0.35 is flagged.
+    assert expected("modelloop_feedback_expected_confusion_total", **fraud) == pytest.approx(
+        {"tp": 0.35, "fp": 0.65, "tn": 0, "fn": 0}, abs=1e-12
+    )
+    histogram = "modelloop_feedback_prediction_score"
+    assert got[histogram + "_count", frozenset(eu.items())] == 3
+    assert got[histogram + "_sum", frozenset(eu.items())] == pytest.approx(1.92)
+    cumulative = {
+        le: got[histogram + "_bucket", frozenset({**eu, "le": le}.items())]
+        for le in ("0.4", "0.45", "0.6", "0.9", "+Inf")
+    }
+    assert cumulative == {"0.4": 0, "0.45": 1, "0.6": 2, "0.9": 3, "+Inf": 3}
+    price = frozenset(series(model="price").items())
+    assert ("modelloop_feedback_expected_correct_total", price) not in got
+    assert (histogram + "_count", price) not in got
+    assert got["modelloop_feedback_predictions_total", price] == 1

@@ -32,6 +32,10 @@ def test_the_file_holds_each_metric_once() -> None:
         "feedback-mae",
         "feedback-rmse",
         "feedback-label-coverage",
+        "feedback-estimated-accuracy",
+        "feedback-estimated-precision",
+        "feedback-estimated-recall",
+        "feedback-estimate-error",
     ]
 
 
