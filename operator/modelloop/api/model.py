@@ -331,6 +331,17 @@ class DriftReference(ApiModel):
     )
 
 
+class DriftCanary(ApiModel):
+    """The canary's distribution against stable's, during a rollout: an early signal."""
+
+    version_label: str = Field(
+        default="version",
+        description="The histogram's label that holds the model version.",
+        pattern=LABEL_NAME_PATTERN,
+        max_length=63,
+    )
+
+
 class Drift(ApiModel):
     """Distribution drift of a feature or of the predictions, from a Prometheus histogram."""
 
@@ -365,6 +376,14 @@ class Drift(ApiModel):
         default=None,
         description="Slices to test (names from spec.slices), each once; default: all.",
         **list_set(max_items=64),
+    )
+    canary: DriftCanary | None = Field(
+        default=None,
+        description="Also compare the canary's distribution with stable's over the window "
+        "during a rollout, as an early signal (like canary.early on a metric): above the "
+        "threshold while labels wait, the traffic goes back to stable and the labels decide. "
+        "Suits the predictions' own distribution (e.g. the feedback service's "
+        "modelloop_feedback_prediction_score).",
     )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (

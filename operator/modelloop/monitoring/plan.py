@@ -41,9 +41,11 @@ Role = Literal["value", "samples", "coverage", "current", "reference"]
 
 @dataclass(frozen=True)
 class SeriesKey:
-    """One verdict's identity: a metric or drift check, on a slice, for a version."""
+    """One verdict's identity: a metric or drift check, on a slice, for a version. A
+    ``shift`` is a drift check's canary against stable (``version`` is the canary's): an
+    early signal of the rollout, never a health verdict."""
 
-    kind: Literal["metric", "drift"]
+    kind: Literal["metric", "drift", "shift"]
     name: str
     slice: str
     version: str
@@ -360,9 +362,17 @@ class PlanMemo:
         self._models.pop(model, None)
 
 
-def bucket_query(drift: Drift, slice_: Slice, window: str, modifier: str = "") -> str:
+def bucket_query(
+    drift: Drift,
+    slice_: Slice,
+    window: str,
+    modifier: str = "",
+    version: LabelMatcher | None = None,
+) -> str:
     """Per-``le`` observation counts of a histogram over ``window`` (cumulative buckets)."""
     matchers: list[LabelMatcher] = [*(drift.matchers or []), *slice_matchers(slice_)]
+    if version is not None:
+        matchers.append(version)
     selector = f"{drift.histogram}_bucket"
     if matchers:
         selector += "{" + render_matchers(matchers) + "}"
@@ -390,10 +400,26 @@ def _plan_drift(plan: Plan, target: Target, drift: Drift, now: datetime) -> None
         ):
             slots.append(Slot(target.key, key, role, len(parts)))  # type: ignore[arg-type]
             parts.append(Part((str(len(parts)),), text))
+    if drift.canary is not None and len(target.versions) > 1:
+        _plan_shift(target, drift, parts, slots)
     if parts:
         plan.requests.append(
             Request(target.spec.metrics_provider, combine(parts, TAGS), tuple(slots))
         )
+
+
+def _plan_shift(target: Target, drift: Drift, parts: list[Part], slots: list[Slot]) -> None:
+    """The canary's histogram (current) against stable's (reference), same window."""
+    assert drift.canary is not None
+    stable, canary = target.versions[0], target.versions[1]
+    label = drift.canary.version_label
+    for slice_ in target.slices(drift.slices):
+        key = SeriesKey("shift", drift.name, slice_.name, canary)
+        for role, version in (("current", canary), ("reference", stable)):
+            matcher = LabelMatcher(label=label, value=version)
+            text = bucket_query(drift, slice_, drift.window, version=matcher)
+            slots.append(Slot(target.key, key, role, len(parts)))  # type: ignore[arg-type]
+            parts.append(Part((str(len(parts)),), text))
 
 
 def _reference(drift: Drift, target: Target, now: datetime) -> tuple[str, str] | None:

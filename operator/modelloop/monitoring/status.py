@@ -91,6 +91,8 @@ def update_status(
     verdicts: list[dict[str, Any]] = []
     changes: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
     for e in evaluated:
+        if e.series.kind == "shift":
+            continue  # the canary against stable: the rollout's evidence, not a verdict
         entry: dict[str, Any] = {
             "kind": e.series.kind,
             "metric": e.series.name,

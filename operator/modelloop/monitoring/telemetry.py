@@ -89,6 +89,8 @@ class Telemetry:
         for e in evaluated:
             labels = (namespace, model, e.series.version, e.series.name, e.series.slice)
             kind = e.series.kind
+            if kind == "shift":
+                continue  # the canary against stable: in the rollout's analysis, not here
             seen.add((kind, *labels))
             if kind == "metric":
                 self._set(self.value, labels, e.value)

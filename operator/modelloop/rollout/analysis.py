@@ -65,6 +65,9 @@ class Pair:
     min_coverage: float = 0.0
     stable_coverage: float | None = None
     canary_coverage: float | None = None
+    # A drift check's canary against stable: ``canary`` is this statistic (psi, ks, js)
+    # of its distribution against stable's; ``absolute`` the threshold.
+    statistic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,15 @@ def describe(judged: Judged) -> str:
             f"canary {pair.canary:.4g} vs stable {pair.stable:.4g}: cannot be tested (not a "
             "proportion with sample counts) and no allowance is set; set canary.absolute or "
             "canary.relative, or canary.enabled: false"
+        )
+    if pair.statistic is not None and code in (
+        PairReason.WITHIN_ALLOWANCE,
+        PairReason.BEYOND_ALLOWANCE,
+    ):
+        return (
+            f"the canary's distribution against stable's: {pair.statistic} "
+            f"{pair.canary:.4g} (threshold {pair.absolute:g}, "
+            f"{pair.canary_samples or 0:.0f} observations)"
         )
     text = (
         f"canary {pair.canary:.4g} vs stable {pair.stable:.4g}: "

@@ -19,17 +19,15 @@ def build_pairs(
     ``traffic_age``: how old the canary traffic being judged is (labels mature after
     ``labels.delay``)."""
     values = {
-        (e.series.name, e.series.slice, e.series.version): e
-        for e in evaluated
-        if e.series.kind == "metric"
+        (e.series.kind, e.series.name, e.series.slice, e.series.version): e for e in evaluated
     }
     pairs = []
     for metric in spec.metrics:
         if not metric.canary.enabled:
             continue
         for slice_name in metric.slices or spec.slice_names():
-            s = values.get((metric.name, slice_name, stable))
-            c = values.get((metric.name, slice_name, canary))
+            s = values.get(("metric", metric.name, slice_name, stable))
+            c = values.get(("metric", metric.name, slice_name, canary))
             pairs.append(
                 Pair(
                     metric=metric.name,
@@ -49,6 +47,26 @@ def build_pairs(
                     min_coverage=metric.labels.min_coverage if metric.labels else 0.0,
                     stable_coverage=s.coverage if s else None,
                     canary_coverage=c.coverage if c else None,
+                )
+            )
+    for drift in spec.drift:
+        if drift.canary is None:
+            continue
+        for slice_name in drift.slices or spec.slice_names():
+            shift = values.get(("shift", drift.name, slice_name, canary))
+            pairs.append(
+                Pair(
+                    metric=drift.name,
+                    slice=slice_name,
+                    higher_is_better=False,
+                    stable=0.0,  # stable's distribution is the reference: no shift
+                    canary=shift.value if shift else None,
+                    canary_samples=shift.samples if shift else None,
+                    test="threshold",
+                    absolute=drift.threshold,
+                    min_samples=drift.min_samples,
+                    early=True,
+                    statistic=drift.test,
                 )
             )
     return pairs

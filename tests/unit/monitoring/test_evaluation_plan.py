@@ -232,3 +232,25 @@ def test_a_delay_alone_asks_for_no_coverage() -> None:
     target = Target("ns", "fd", spec(metrics=[metric]), ("fd-v1",))
     [request] = plan_cycle([target], {}, NOW).requests
     assert "coverage" not in [slot.role for slot in request.slots]
+
+
+def test_a_drift_check_with_canary_compares_the_canary_with_stable_during_a_rollout() -> None:
+    drift = {
+        "name": "scores",
+        "histogram": "prediction_score",
+        "test": "js",
+        "threshold": 0.1,
+        "canary": {},
+    }
+    rolling = Target("ns", "fd", spec(slices=slices(1), drift=[drift]), ("fd-v1", "fd-v2"))
+    [request] = plan_cycle([rolling], {}, NOW).requests
+    shifts = [s for s in request.slots if s.series.kind == "shift"]
+    assert {(s.series.version, s.role) for s in shifts} == {
+        ("fd-v2", "current"),
+        ("fd-v2", "reference"),
+    }
+    assert 'prediction_score_bucket{region="r0", version="fd-v2"}[1h]' in request.query
+    assert 'prediction_score_bucket{region="r0", version="fd-v1"}[1h]' in request.query
+    alone = Target("ns", "fd", rolling.spec, ("fd-v1",))
+    [request] = plan_cycle([alone], {}, NOW).requests
+    assert all(s.series.kind == "drift" for s in request.slots)  # no canary, no comparison

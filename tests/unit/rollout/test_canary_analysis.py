@@ -197,7 +197,7 @@ def test_an_identical_canary_with_default_settings_is_not_rolled_back() -> None:
     assert failures / 500 <= 0.05
 
 
-LATE = {"label_delay": timedelta(hours=1), "min_coverage": 0.8}
+LATE: dict[str, Any] = {"label_delay": timedelta(hours=1), "min_coverage": 0.8}
 
 
 @pytest.mark.parametrize(

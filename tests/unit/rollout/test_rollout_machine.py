@@ -580,3 +580,27 @@ def test_the_labels_reverse_an_early_rollback_and_the_step_resumes() -> None:
     )
     resumed = decide(late_world(decision.canary, None, now=NOW + timedelta(seconds=5)))
     assert resumed.weight == 10  # the step's weight again, once the canary is ready
+
+
+def test_the_canary_distribution_against_stable_is_an_early_signal() -> None:
+    drift = {"name": "scores", "histogram": "h", "test": "js", "threshold": 0.1, "canary": {}}
+    shifted = spec(metrics=[LABELLED], drift=[drift])
+
+    def analysed(js: float) -> RolloutDecision:
+        snap = late_snapshot(None)
+        shift = Evaluated(SeriesKey("shift", "scores", "web", "m-v2"), VerdictName.PASS, js, 500)
+        canary = at_step(0, 10, started=timedelta(minutes=4))
+        return decide(
+            world(canary, spec=shifted, snapshot=replace(snap, evaluated=(*snap.evaluated, shift)))
+        )
+
+    calm = analysed(0.04)
+    assert calm.analysed == "waiting"
+    assert calm.canary is not None
+    assert {r.metric: r.code for r in calm.canary.analysis}["scores"] == "WithinAllowance"
+    moved = analysed(0.3)
+    assert moved.canary is not None
+    assert moved.canary.phase == "AwaitingLabels"
+    assert "scores on slice web: the canary's distribution against stable's: js 0.3 " in (
+        moved.events[0].message
+    )
