@@ -21,9 +21,12 @@ WINDOW = 300
 Key = tuple[str, str, str]  # model, version, region
 
 
-def openmetrics(expositions: list[str], start: int, end: int) -> str:
+def openmetrics(
+    expositions: list[str], start: int, end: int, shifts: Mapping[str, int] | None = None
+) -> str:
     """The expositions' feedback series (not gauges) as two scrapes each: 0 at ``start``,
-    the value at ``end``; each exposition its own ``instance``."""
+    the value at ``end``; each exposition its own ``instance``. ``shifts``: seconds a
+    family's two scrapes come later (labels that arrive late)."""
     lines: list[str] = []
     families: dict[str, tuple[str, list[str]]] = {}
     for instance, text in enumerate(expositions):
@@ -31,11 +34,12 @@ def openmetrics(expositions: list[str], start: int, end: int) -> str:
             if not family.name.startswith("modelloop_feedback_") or family.type == "gauge":
                 continue
             _, samples = families.setdefault(family.name, (family.type, []))
+            late = (shifts or {}).get(family.name, 0)
             for sample in family.samples:
                 labels = {**sample.labels, "instance": f"replica-{instance}"}
                 rendered = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-                samples.append(f"{sample.name}{{{rendered}}} 0 {start}")
-                samples.append(f"{sample.name}{{{rendered}}} {sample.value!r} {end}")
+                samples.append(f"{sample.name}{{{rendered}}} 0 {start + late}")
+                samples.append(f"{sample.name}{{{rendered}}} {sample.value!r} {end + late}")
     for name, (kind, samples) in families.items():
         lines.append(f"# TYPE {name} {kind}")
         lines += samples
@@ -43,13 +47,16 @@ def openmetrics(expositions: list[str], start: int, end: int) -> str:
 
 
 @contextmanager
-def backfilled(expositions: list[str], workdir: Path) -> Iterator[tuple[PrometheusConnect, int]]:
-    """A Prometheus holding the expositions (``openmetrics``), and the time to query at."""
+def backfilled(
+    expositions: list[str], workdir: Path, shifts: Mapping[str, int] | None = None
+) -> Iterator[tuple[PrometheusConnect, int]]:
+    """A Prometheus holding the expositions (``openmetrics``), and the time to query at
+    (the unshifted series' last scrape)."""
     end = int(time.time()) - 3600
     start = end - WINDOW + 1  # inside the window whether its start is open or closed
     workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / "series.om"
-    source.write_text(openmetrics(expositions, start, end))
+    source.write_text(openmetrics(expositions, start, end, shifts))
     promtool = shutil.which("promtool")
     assert promtool, "promtool not found: run hack/install-system-deps.sh"
     data = workdir / "prometheus" / "data"
@@ -69,7 +76,11 @@ def backfilled(expositions: list[str], workdir: Path) -> Iterator[tuple[Promethe
 
 
 def query(
-    client: PrometheusConnect, text: str, at: int, variables: Mapping[str, str] | None = None
+    client: PrometheusConnect,
+    text: str,
+    at: int,
+    variables: Mapping[str, str] | None = None,
+    label_delay: str | None = None,
 ) -> dict[Key, float]:
     """A grouped template's query over ``WINDOW``, by model, version and region."""
     rendered = expand(
@@ -80,6 +91,7 @@ def query(
         model="",
         namespace="",
         variables=variables or {},
+        label_delay=label_delay,
     )
     found = client.custom_query(rendered, params={"time": at})
     return {

@@ -45,6 +45,10 @@ TEMPLATES = {
 LABELLED = sorted(name for name in TEMPLATES if "estimate" not in name)
 
 
+# The backfilled Prometheus, the time to query at, the truth per template, the expositions.
+Answers = tuple[PrometheusConnect, int, dict[str, dict[Key, tuple[float, float]]], list[str]]
+
+
 @dataclass
 class Event:
     id: str
@@ -179,14 +183,12 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...
     finally:
         redis.stop()
     with backfilled(expositions, tmp) as (client, at):
-        yield client, at, expected(made)
+        yield client, at, expected(made), expositions
 
 
 @pytest.mark.parametrize("name", LABELLED)
-def test_a_template_equals_scikit_learn_on_the_same_events(
-    name: str, answers: tuple[PrometheusConnect, int, dict[str, dict[Key, tuple[float, float]]]]
-) -> None:
-    client, at, truth = answers
+def test_a_template_equals_scikit_learn_on_the_same_events(name: str, answers: Answers) -> None:
+    client, at, truth, _ = answers
     template = TEMPLATES[name]
     values = query(client, template.query, at)
     assert template.sample_query is not None
@@ -196,3 +198,28 @@ def test_a_template_equals_scikit_learn_on_the_same_events(
     for key, (value, count) in want.items():
         assert values[key] == pytest.approx(value, abs=1e-9), (name, key)
         assert samples[key] == pytest.approx(count), (name, key)
+
+
+LATE = 600  # seconds: the labels' scrapes come this much after the predictions'
+
+
+def test_the_coverage_query_reads_the_predictions_a_label_delay_earlier(
+    answers: Answers, tmp_path: Path
+) -> None:
+    """Every label-based template's coverageQuery, with $labelDelay, on series whose
+    labels arrive 10 minutes after their predictions: at that later time, the share of
+    the predictions labelled; without the offset, nothing matches (the labels' window
+    holds no predictions)."""
+    _, _, truth, expositions = answers
+    want = truth["feedback-label-coverage"]
+    covered = sorted(name for name, t in TEMPLATES.items() if t.coverage_query)
+    assert covered == [name for name in LABELLED if name != "feedback-label-coverage"]
+    with backfilled(expositions, tmp_path, {"modelloop_feedback_labels": LATE}) as (client, at):
+        for name in covered:
+            text = TEMPLATES[name].coverage_query
+            assert text is not None
+            coverage = query(client, text, at + LATE, label_delay=f"{LATE}s")
+            assert set(coverage) == set(want), name
+            for key, (share, _) in want.items():
+                assert coverage[key] == pytest.approx(share, abs=1e-9), (name, key)
+            assert query(client, text, at + LATE, label_delay="1s") == {}
