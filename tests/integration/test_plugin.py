@@ -14,6 +14,7 @@ from localcluster.chart import service_account_identity
 from localcluster.controlplane import ControlPlane
 from localcluster.processes import Process
 from localcluster.waiting import wait_for
+from tests.harness.corpus import CORPUS, CORPUS_DIR
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import GROUP
@@ -23,16 +24,20 @@ SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
 MODEL = "fraud-detector"
 
 
-def plugin(kubeconfig: Path, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+def kubectl_modelloop(*args: str) -> subprocess.CompletedProcess[str]:
     """``kubectl modelloop ...``: kubectl finds ``kubectl-modelloop`` on PATH."""
     kubectl = binaries.control_plane_dir() / "kubectl"
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     return subprocess.run(
-        [str(kubectl), "modelloop", "--kubeconfig", str(kubeconfig), "-n", namespace, *args],
+        [str(kubectl), "modelloop", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "PATH": path},
     )
+
+
+def plugin(kubeconfig: Path, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return kubectl_modelloop("--kubeconfig", str(kubeconfig), "-n", namespace, *args)
 
 
 def spec_of(kube: Kube, namespace: str) -> dict[str, Any]:
@@ -168,3 +173,20 @@ def test_clear_errors_for_a_missing_model_and_no_permission(
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: not allowed to list models: "), refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_lint_passes_the_examples_and_fails_the_invalid_corpus_naming_each_field() -> None:
+    """No cluster: ``kubectl modelloop lint`` reads files."""
+    clean = kubectl_modelloop("lint", str(REPO / "examples"))
+    assert (clean.returncode, clean.stdout) == (0, ""), clean.stdout + clean.stderr
+
+    invalid = [c for c in CORPUS if not c.valid]
+    files = [str(CORPUS_DIR / f"{c.name}.yaml") for c in invalid]
+    result = kubectl_modelloop("lint", *files)
+    assert result.returncode == 1, result.stderr
+    found = result.stdout.splitlines()
+    for case, file in zip(invalid, files, strict=True):
+        assert case.field
+        assert case.message
+        named = [line for line in found if line.startswith(f"{file}: ") and case.field in line]
+        assert any(case.message in line for line in named), (case.name, found)

@@ -18,8 +18,7 @@ from kubernetes import config
 from ..api.resources import MODEL_VERSIONS, MODELS
 from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, ANNOTATION_RETRAIN
 from ..kube.rest import EVENTS, Kube, KubeError
-from . import lint as linting
-from . import sources, views
+from . import views
 
 Obj = dict[str, Any]
 
@@ -202,6 +201,12 @@ def unpin(session: Session, args: argparse.Namespace) -> str:
 def lint(paths: list[str]) -> int:
     """Exit status 0: no finding; 1: findings (one line each on stdout); 2: a file could
     not be read or parsed (the others are still linted)."""
+    try:  # cel-python comes with the extra, not with the operator
+        from . import lint as linting
+        from . import sources
+    except ImportError as error:
+        print(f"error: {error}: pip install 'modelloop[lint]'", file=sys.stderr)
+        return 2
     documents, unreadable = sources.read(paths)
     findings = linting.lint(documents)
     if findings:

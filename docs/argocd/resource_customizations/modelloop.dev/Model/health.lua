@@ -1,4 +1,5 @@
--- Argo CD health of a ModelLoop Model (resource.customizations.health.modelloop.dev_Model).
+-- Argo CD health of a ModelLoop Model (resource_customizations/modelloop.dev/Model, or
+-- resource.customizations.health.modelloop.dev_Model in argocd-cm).
 local hs = {}
 
 local function condition(type_)
@@ -28,6 +29,9 @@ local canary = status.canary
 if status.phase == "Failed" then
   hs.status = "Degraded"
   hs.message = (ready and ready.message) or "The stable version cannot be served"
+elseif canary ~= nil and canary.phase == "RollingBack" then
+  hs.status = "Degraded"
+  hs.message = "Rolling back " .. canary.version .. ": " .. (canary.message or "")
 elseif canary ~= nil and (canary.phase == "WaitingForApproval" or canary.phase == "Paused") then
   hs.status = "Suspended"
   hs.message = canary.message or ("Rollout of " .. canary.version .. " waits")

@@ -1,5 +1,5 @@
--- Argo CD health of a ModelLoop ModelVersion
--- (resource.customizations.health.modelloop.dev_ModelVersion).
+-- Argo CD health of a ModelLoop ModelVersion (resource_customizations/modelloop.dev/ModelVersion,
+-- or resource.customizations.health.modelloop.dev_ModelVersion in argocd-cm).
 local hs = {}
 local phase = obj.status and obj.status.phase
 local reason = obj.status and obj.status.message
