@@ -14,12 +14,15 @@ the checks pass as ``now``; nothing sleeps.
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import pytest
+
 from modelloop.feedback.records import Joined, Label, Prediction
-from modelloop.feedback.store import JoinStore, Pending, Stored
+from modelloop.feedback.store import Expired, JoinStore, Pending, Stored
 
 T0 = 1_700_000_000.0
 HORIZON = 3600.0
 CAPACITY = 100
+LIMIT = 1000  # records of each kind an expire call drops, unless a check says
 
 
 class StoreFactory(Protocol):
@@ -52,6 +55,10 @@ def _counts(stored: Stored) -> tuple[int, int, int, int]:
 
 def _pairs(joined: Sequence[Joined]) -> set[str]:
     return {pair.prediction.id for pair in joined}
+
+
+def _expired(expired: Expired) -> tuple[int, int, bool]:
+    return len(expired.predictions), expired.labels, expired.more
 
 
 def check_a_label_joins_its_waiting_prediction(make_store: StoreFactory) -> None:
@@ -175,10 +182,8 @@ def check_expiry_drops_what_waited_past_the_horizon(make_store: StoreFactory) ->
     store.add_labels([label("early")], T0)
     store.add_predictions([prediction("new")], T0 + 100)
     store.add_labels([label("late")], T0 + 100)
-    expired = store.expire(T0 + HORIZON)
-    assert (expired.predictions, expired.labels) == ([], 0)
-    expired = store.expire(T0 + HORIZON + 1)
-    assert (expired.predictions, expired.labels) == ([old], 1)
+    assert store.expire(T0 + HORIZON, LIMIT) == Expired()
+    assert store.expire(T0 + HORIZON + 1, LIMIT) == Expired([old], labels=1)
     assert store.pending() == Pending(predictions=1, labels=1)
     # The expired records are gone: their other half now waits in turn.
     assert _counts(store.add_labels([label("old")], T0 + HORIZON + 2)) == (0, 1, 0, 0)
@@ -189,7 +194,7 @@ def check_expiry_drops_what_waited_past_the_horizon(make_store: StoreFactory) ->
         0,
     )
     assert store.add_labels([label("new")], T0 + HORIZON + 2).joined[0].prediction.id == "new"
-    expired = store.expire(T0 + 3 * HORIZON)
+    expired = store.expire(T0 + 3 * HORIZON, LIMIT)
     assert ({p.id for p in expired.predictions}, expired.labels) == ({"early"}, 2)
     assert store.pending() == Pending(predictions=0, labels=0)
     store.close()
@@ -240,8 +245,50 @@ def check_empty_batches_change_nothing(make_store: StoreFactory) -> None:
     store = make_store(HORIZON, CAPACITY)
     assert _counts(store.add_predictions([], T0)) == (0, 0, 0, 0)
     assert _counts(store.add_labels([], T0)) == (0, 0, 0, 0)
-    expired = store.expire(T0)
-    assert (expired.predictions, expired.labels) == ([], 0)
+    assert store.expire(T0, LIMIT) == Expired()
+    assert store.pending() == Pending(predictions=0, labels=0)
+    with pytest.raises(ValueError, match="limit"):
+        store.expire(T0, 0)
+    store.close()
+
+
+def check_expiry_in_steps_drops_each_record_once(make_store: StoreFactory) -> None:
+    """After an outage, more past the horizon than one call may hold: at most the limit
+    of each kind a call, whichever store on the data calls (replicas taking turns, or
+    the service restarted between steps), each record dropped once, none lost; what has
+    not waited the horizon stays."""
+    one, two = make_store(HORIZON, 10_000), make_store(HORIZON, 10_000)
+    old = [prediction(f"p{i}") for i in range(2500)]
+    for start in range(0, len(old), 500):  # arriving over 2000 s
+        one.add_predictions(old[start : start + 500], T0 + start)
+    one.add_labels([label(f"l{i}") for i in range(1500)], T0)
+    one.add_predictions([prediction("fresh")], T0 + 2500)
+    now = T0 + 2500 + HORIZON  # "fresh" waited exactly the horizon
+    steps = [store.expire(now, 1000) for store in (one, two, one, two)]
+    assert [_expired(step) for step in steps] == [
+        (1000, 1000, True),
+        (1000, 500, True),
+        (500, 0, False),
+        (0, 0, False),
+    ]
+    dropped = sorted((p for step in steps for p in step.predictions), key=lambda p: p.id)
+    assert dropped == sorted(old, key=lambda p: p.id)
+    assert one.pending() == two.pending() == Pending(predictions=1, labels=0)
+    one.close()
+    two.close()
+
+
+def check_expiry_says_more_only_while_records_remain(make_store: StoreFactory) -> None:
+    """A call that drops exactly what was past the horizon says so: none remain."""
+    store = make_store(HORIZON, CAPACITY)
+    store.add_predictions([prediction(f"p{i}") for i in range(10)], T0)
+    store.add_labels([label(f"l{i}") for i in range(5)], T0)
+    assert _expired(store.expire(T0 + HORIZON + 1, 5)) == (5, 5, True)
+    assert _expired(store.expire(T0 + HORIZON + 1, 5)) == (5, 0, False)
+    store.add_predictions([prediction(f"q{i}") for i in range(5)], T0 + 10)
+    store.add_labels([label(f"m{i}") for i in range(10)], T0 + 10)
+    assert _expired(store.expire(T0 + HORIZON + 11, 5)) == (5, 5, True)
+    assert _expired(store.expire(T0 + HORIZON + 11, 5)) == (0, 5, False)
     assert store.pending() == Pending(predictions=0, labels=0)
     store.close()
 
@@ -255,6 +302,8 @@ CHECKS: list[Check] = [
     check_a_joined_id_sent_again_is_a_duplicate,
     check_capacity_bounds_waiting_records,
     check_expiry_drops_what_waited_past_the_horizon,
+    check_expiry_in_steps_drops_each_record_once,
+    check_expiry_says_more_only_while_records_remain,
     check_a_restart_loses_nothing_and_joins_nothing_twice,
     check_two_stores_on_the_same_data_join_each_pair_once,
     check_empty_batches_change_nothing,

@@ -34,7 +34,7 @@ import json
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import redis
 import redis.cluster
@@ -45,7 +45,8 @@ from .store import Expired, Pending, Stored
 R = TypeVar("R", Prediction, Label)
 
 # One EVAL per shard and chunk: a script blocks the server while it runs, so a large
-# batch is split into chunks of this many records.
+# batch is split into chunks of this many records, and the expiry claims at most
+# EXPIRE_CHUNK a script.
 CHUNK = 500
 EXPIRE_CHUNK = 1000
 
@@ -93,21 +94,24 @@ out[1] = table.concat(status)
 return out
 """
 
-# KEYS: the index, then per id its record key. ARGV: cutoff, then the ids.
-# Claims each id still pending and arrived before the cutoff; returns their
-# payloads ("" for a record whose key already vanished by its TTL).
+# KEYS: the shard's index of one kind. ARGV: the prefix of its records' keys, the cutoff,
+# how many to claim (0: only count). Claims the oldest ids arrived before the cutoff, at
+# most that many, and deletes them with their records (keys built from the prefix, as in
+# ADD); returns how many remain before the cutoff, then the claimed records' payloads (""
+# for a record whose key already vanished by its TTL).
 EXPIRE = """
-local index, cutoff = KEYS[1], tonumber(ARGV[1])
-local out = {}
-for i = 2, #KEYS do
-  local id = ARGV[i]
-  local arrived = redis.call('ZSCORE', index, id)
-  if arrived and tonumber(arrived) < cutoff then
-    out[#out + 1] = redis.call('GET', KEYS[i]) or ''
-    redis.call('DEL', KEYS[i])
-    redis.call('ZREM', index, id)
-  end
+local index, prefix, cutoff = KEYS[1], ARGV[1], '(' .. ARGV[2]
+local ids = redis.call('ZRANGEBYSCORE', index, '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {0}
+for i = 1, #ids do
+  local key = prefix .. ids[i]
+  out[i + 1] = redis.call('GET', key) or ''
+  redis.call('DEL', key)
 end
+if #ids > 0 then
+  redis.call('ZREM', index, unpack(ids))
+end
+out[1] = redis.call('ZCOUNT', index, '-inf', cutoff)
 return out
 """
 
@@ -288,32 +292,39 @@ class RedisStore:
                 outcome[position] = (status, next(halves) if status == "j" else b"")
         return int(sum(answers[len(calls) :]))
 
-    def expire(self, now: float) -> Expired:
+    def expire(self, now: float, limit: int) -> Expired:
+        if limit < 1:
+            raise ValueError("the limit must be positive")
         cutoff = now - self.horizon
-        expired = Expired()
-        for shard in range(self.shards):
-            for payload in self._expire_shard(shard, PREDICTIONS, cutoff):
-                if payload:
-                    expired.predictions.append(_prediction(payload))
-            expired.labels += len(self._expire_shard(shard, LABELS, cutoff))
-        return expired
+        payloads, more_predictions = self._expire(PREDICTIONS, cutoff, limit)
+        labels, more_labels = self._expire(LABELS, cutoff, limit)
+        return Expired(
+            predictions=[_prediction(p) for p in payloads if p],
+            labels=len(labels),
+            more=more_predictions or more_labels,
+        )
 
-    def _expire_shard(self, shard: int, kind: _Kind, cutoff: float) -> list[bytes]:
-        index = self._key(shard, kind.index)
+    def _expire(self, kind: _Kind, cutoff: float, limit: int) -> tuple[list[bytes], bool]:
+        """Claims at most ``limit`` records of ``kind`` arrived before ``cutoff``, shard
+        after shard, one EXPIRE of at most EXPIRE_CHUNK a call; and whether any remain
+        (once the limit is reached, the shards after are only counted)."""
         claimed: list[bytes] = []
-        while True:
-            ids = cast(
-                "list[bytes]",
-                self._client.zrangebyscore(
-                    index, "-inf", f"({cutoff!r}", start=0, num=EXPIRE_CHUNK
-                ),
-            )
-            if not ids:
-                return claimed
-            keys = [self._key(shard, f"{kind.record}:{i.decode()}") for i in ids]
-            claimed += self._client.eval(EXPIRE, 1 + len(keys), index, *keys, repr(cutoff), *ids)
-            if len(ids) < EXPIRE_CHUNK:
-                return claimed
+        for shard in range(self.shards):
+            while True:
+                answer = self._client.eval(
+                    EXPIRE,
+                    1,
+                    self._key(shard, kind.index),
+                    self._key(shard, f"{kind.record}:"),
+                    repr(cutoff),
+                    min(EXPIRE_CHUNK, limit - len(claimed)),
+                )
+                claimed += answer[1:]
+                if answer[0] == 0:
+                    break
+                if len(claimed) == limit:
+                    return claimed, True
+        return claimed, False
 
     def pending(self) -> Pending:
         pipe = self._client.pipeline(transaction=False)

@@ -6,11 +6,13 @@
 
 One call at a time on the store and the counts (an asyncio lock): a batch runs on the
 event loop itself (a thread hop would cost more than a small batch, and the largest
-body takes a fraction of a second), the expiry on a worker thread (after an outage it
-may drop a great many records; /healthz answers meanwhile). Memory is bounded: a body
-beyond ``maxBodyBytes`` is refused before it is read (413), at most ``_BODIES`` bodies
-are read at once (the other requests wait, their bytes in the kernel's buffers), the
-waiting records live in the store.
+body takes a fraction of a second), the expiry on a worker thread, in steps of at most
+``service.EXPIRE_STEP`` records of each kind (after an outage it may drop a great many:
+the batches waiting run between the steps, /healthz answers meanwhile). Memory is
+bounded: a body beyond ``maxBodyBytes`` is refused before it is read (413), at most
+``_BODIES`` bodies are read at once (the other requests wait, their bytes in the
+kernel's buffers), the waiting records live in the store, an expiry step holds at most
+``EXPIRE_STEP`` predictions.
 """
 
 import argparse
@@ -83,10 +85,17 @@ class Server:
         every = self.settings.expire_every.delta.total_seconds()
         while True:
             try:
-                await self._run_aside(self.feedback.expire, time.time())
+                await self._expire(time.time())
             except Exception:
                 log.exception("expiry failed; trying again in %gs", every)
             await asyncio.sleep(every)
+
+    async def _expire(self, now: float) -> None:
+        """Everything past the horizon at ``now``, one bounded step at a time: the store
+        is released between steps, so the requests waiting for it run in between."""
+        more = True
+        while more:
+            more = await self._run_aside(self.feedback.expire, now)
 
     async def _predictions(self, request: web.Request) -> web.Response:
         return await self._ingest(request, Kind.PREDICTION, self.feedback.add_predictions)

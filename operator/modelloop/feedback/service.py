@@ -26,6 +26,7 @@ from .records import Joined, Label, Prediction, Record
 from .store import JoinStore, Stored
 
 MAX_ERRORS = 20  # field errors reported per refused batch
+EXPIRE_STEP = 1000  # records of each kind one step of the expiry drops
 
 
 class PredictionBatch(Record):
@@ -217,11 +218,14 @@ class Feedback:
         self.events_rejected[Reject.TOO_LARGE] += 1
         return Rejection(Reject.TOO_LARGE, "content-length", self._max_body_bytes, size)
 
-    def expire(self, now: float) -> None:
+    def expire(self, now: float, limit: int = EXPIRE_STEP) -> bool:
+        """One step of the expiry, at most ``limit`` records of each kind dropped (and
+        held in memory): whether records past the horizon remain (call again)."""
         self.pairer.expire(now)
-        expired = self.store.expire(now)
+        expired = self.store.expire(now, limit)
         self.counts.expired[Kind.PREDICTION] += len(expired.predictions)
         self.counts.expired[Kind.LABEL] += expired.labels
+        return expired.more
 
     def metrics(self) -> bytes:
         return render(self.registry)

@@ -39,6 +39,10 @@ _KNOWN = (
 )
 _INSERT = "INSERT INTO records (id, kind, arrived, body) VALUES (?, ?, ?, ?)"
 _JOIN = f"UPDATE records SET kind = {JOINED}, arrived = ?, body = NULL WHERE id = ?"
+# The oldest ``?`` ids of a state arrived before a cutoff (on the index by age), and
+# whether one remains.
+_OLDEST = "SELECT id FROM records WHERE kind = ? AND arrived < ? ORDER BY arrived LIMIT ?"
+_PAST = "SELECT 1 FROM records WHERE kind = ? AND arrived < ? LIMIT 1"
 
 
 class StoreFormatError(RuntimeError):
@@ -155,35 +159,44 @@ class SqliteStore:
             self._save_counts(before, counts)
         return stored
 
-    def expire(self, now: float) -> Expired:
+    def expire(self, now: float, limit: int) -> Expired:
+        """Oldest first, at most ``limit`` rows of each state (the joined ids forgotten
+        at the horizon or beyond ``capacity`` among them): one bounded transaction."""
+        if limit < 1:
+            raise ValueError("the limit must be positive")
         cutoff = now - self.horizon
         with self._transaction():
             before = self._counts()
             counts = list(before)
             bodies = self._db.execute(
-                "DELETE FROM records WHERE kind = ? AND arrived < ? RETURNING body",
-                (PREDICTION, cutoff),
+                f"DELETE FROM records WHERE id IN ({_OLDEST}) RETURNING body",
+                (PREDICTION, cutoff, limit),
             ).fetchall()
             predictions = [Prediction.model_validate_json(b, strict=True) for (b,) in bodies]
-            labels = self._db.execute(
-                "DELETE FROM records WHERE kind = ? AND arrived < ?", (LABEL, cutoff)
-            ).rowcount
-            forgotten = self._db.execute(
-                "DELETE FROM records WHERE kind = ? AND arrived < ?", (JOINED, cutoff)
-            ).rowcount
+            labels = self._drop_oldest(LABEL, cutoff, limit)
+            forgotten = self._drop_oldest(JOINED, cutoff, limit)
             counts[PREDICTION] -= len(predictions)
             counts[LABEL] -= labels
             counts[JOINED] -= forgotten
-            beyond = counts[JOINED] - self.capacity
-            if beyond > 0:
-                self._db.execute(
-                    "DELETE FROM records WHERE id IN (SELECT id FROM records"
-                    " WHERE kind = ? ORDER BY arrived LIMIT ?)",
-                    (JOINED, beyond),
-                )
-                counts[JOINED] -= beyond
+            beyond = min(counts[JOINED] - self.capacity, limit - forgotten)
+            counts[JOINED] -= self._drop_oldest(JOINED, float("inf"), beyond)
+            dropped = {PREDICTION: len(predictions), LABEL: labels, JOINED: forgotten}
+            more = counts[JOINED] > self.capacity or any(
+                self._db.execute(_PAST, (kind, cutoff)).fetchone() is not None
+                for kind, n in dropped.items()
+                if n == limit
+            )
             self._save_counts(before, counts)
-        return Expired(predictions=predictions, labels=labels)
+        return Expired(predictions=predictions, labels=labels, more=more)
+
+    def _drop_oldest(self, kind: int, cutoff: float, limit: int) -> int:
+        """Deletes the oldest ``limit`` rows of ``kind`` arrived before ``cutoff``."""
+        if limit < 1:
+            return 0
+        deleted: int = self._db.execute(
+            f"DELETE FROM records WHERE id IN ({_OLDEST})", (kind, cutoff, limit)
+        ).rowcount
+        return deleted
 
     def pending(self) -> Pending:
         counts = self._counts()

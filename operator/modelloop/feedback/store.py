@@ -28,10 +28,11 @@ class Stored:
 
 @dataclass
 class Expired:
-    """Records dropped at the horizon without their other half."""
+    """Records dropped at the horizon without their other half, by one ``expire`` call."""
 
     predictions: list[Prediction] = field(default_factory=list)
     labels: int = 0
+    more: bool = False  # records past the horizon remain beyond the call's limit: call again
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,12 @@ class JoinStore(Protocol):
 
     def add_labels(self, labels: Sequence[Label], now: float) -> Stored: ...
 
-    def expire(self, now: float) -> Expired:
-        """Drop what waited longer than the horizon (by arrival time)."""
+    def expire(self, now: float, limit: int) -> Expired:
+        """Drop what waited longer than the horizon (by arrival time): at most ``limit``
+        records of each kind, in no promised order, so that one call holds at most
+        ``limit`` predictions in memory and the store no longer than it takes to drop
+        them. The caller calls again while ``more`` says records past the horizon
+        remain."""
         ...
 
     def pending(self) -> Pending: ...

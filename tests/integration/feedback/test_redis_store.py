@@ -99,10 +99,15 @@ def test_capacity_holds_over_the_shards(make_store: MakeStore) -> None:
     assert [p.id for p in stored.waiting_predictions] == [f"id-{i}" for i in range(400)]
 
 
-def test_expire_walks_more_than_one_chunk(make_store: MakeStore) -> None:
-    store = make_store(horizon=1.0, capacity=10_000, shards=1)
-    store.add_predictions([prediction(i) for i in range(2500)], now=0.0)
-    assert len(store.expire(now=5.0).predictions) == 2500
+@pytest.mark.parametrize("shards", [1, 16])
+def test_expire_walks_chunks_and_shards_up_to_its_limit(make_store: MakeStore, shards: int) -> None:
+    """A limit beyond one script's chunk takes several scripts (of one shard, or of
+    several); once it is reached, the shards after are only counted."""
+    store = make_store(horizon=1.0, capacity=10_000, shards=shards)
+    store.add_predictions([prediction(i) for i in range(3500)], now=0.0)
+    steps = [store.expire(now=5.0, limit=2500) for _ in range(2)]
+    assert [(len(s.predictions), s.more) for s in steps] == [(2500, True), (1000, False)]
+    assert len({p.id for s in steps for p in s.predictions}) == 3500
     assert store.pending().predictions == 0
 
 
@@ -215,7 +220,7 @@ def test_on_a_cluster_the_shards_spread_and_replicas_join_once(
             client.close()
     assert holding == len(cluster.servers)
     first.add_predictions([prediction(i) for i in range(n, n + 50)], now=3.0)
-    assert len(second.expire(now=3.0 + HORIZON + 1).predictions) == 50
+    assert len(second.expire(now=3.0 + HORIZON + 1, limit=1000).predictions) == 50
 
 
 def test_the_shard_of_an_id_is_the_same_in_every_process() -> None:

@@ -19,7 +19,7 @@ from tests.harness.feedback_store_contract import (
 )
 
 from modelloop.feedback.sqlite_store import SqliteStore, StoreFormatError
-from modelloop.feedback.store import Pending
+from modelloop.feedback.store import Expired, Pending
 
 
 @pytest.fixture
@@ -67,8 +67,27 @@ def test_joined_ids_beyond_capacity_are_forgotten_oldest_first(tmp_path: Path) -
     for i in range(4):
         store.add_predictions([prediction(f"p{i}")], T0 + i)
         assert len(store.add_labels([label(f"p{i}")], T0 + i).joined) == 1
-    assert store.expire(T0 + 10).labels == 0
+    assert store.expire(T0 + 10, 1000) == Expired()
     assert store.add_labels([label("p0"), label("p1")], T0 + 11).waiting == 2
     assert store.add_labels([label("p2"), label("p3")], T0 + 11).duplicates == 2
     assert store.pending() == Pending(predictions=0, labels=2)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("capacity", "now"), [(2, T0 + 10), (100, T0 + HORIZON + 10)], ids=["capacity", "horizon"]
+)
+def test_joined_ids_are_forgotten_in_steps_of_the_limit(
+    tmp_path: Path, capacity: int, now: float
+) -> None:
+    """Beyond capacity or past the horizon, at most ``limit`` joined ids a call: the
+    store says more remain until the oldest three are forgotten (their labels sent again
+    are new records, waiting or refused); the pairs joined last are still known."""
+    store = SqliteStore(tmp_path / "f.db", HORIZON, capacity)
+    for i in range(5):
+        store.add_predictions([prediction(f"p{i}")], T0 + i)
+        store.add_labels([label(f"p{i}")], T0 + i if i < 3 else now)
+    assert [store.expire(now, 2).more for _ in range(2)] == [True, False]
+    again = store.add_labels([label(f"p{i}") for i in range(5)], now)
+    assert (len(again.joined), again.duplicates, again.waiting + again.refused) == (0, 2, 3)
     store.close()
