@@ -9,14 +9,22 @@ end-to-end tests judge a rollout by that timeline (no flapping, reaction time).
 
 The weight readers are written from the Gateway API, Istio and Kubernetes semantics, not
 from the operator's code, so that they check it rather than mirror it.
+
+With a ``LabelFeed`` it also plays the system that learns the truth later: each request
+carries an id and its truth (``label``), and once answered, its label is posted to the
+feedback service's ``/v1/labels`` ``delay`` seconds later — model servers logging their
+predictions there (``--feedback``) are joined with them by that id.
 """
 
+import heapq
 import http.client
+import itertools
 import json
 import queue
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +32,7 @@ from typing import Any, NamedTuple
 
 from localcluster.modelserver import ModelServer
 from modelloop.kube.rest import DEPLOYMENTS, Kube, Resource
+from modelloop.sdk import FeedbackClient, FeedbackError
 
 Obj = dict[str, Any]
 WeightReader = Callable[[], dict[str, int]]
@@ -121,11 +130,75 @@ class Stats:
     dropped: int  # requests due while the workers were a second behind
     read_errors: int
     last_read_error: str | None
+    labelled: int = 0  # labels the feedback service took (with a LabelFeed)
+    label_errors: int = 0  # labels it refused, or that could not reach it
 
     @property
     def rate(self) -> float:
         """Answered requests per second."""
         return sum(self.delivered.values()) / self.elapsed if self.elapsed else 0.0
+
+
+@dataclass(frozen=True)
+class LabelFeed:
+    """Where each answered request's truth goes, and how late: the feedback service at
+    ``url``, ``delay`` seconds after the answer."""
+
+    url: str
+    delay: float
+
+
+class Labeller:
+    """Labels due later, in one heap served by one thread, posted in batches when due;
+    those not due yet when it stops are never sent."""
+
+    def __init__(self, feed: LabelFeed) -> None:
+        self.delay = feed.delay
+        self._client = FeedbackClient(feed.url, timeout=5.0, retries=2)
+        self._pending: list[tuple[float, int, str, int]] = []
+        self._order = itertools.count()  # ties on the due time never compare the rest
+        self._wake = threading.Condition()
+        self._stopping = False
+        self.posted = self.failed = 0
+        self._thread = threading.Thread(target=self._run, name="labels", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, id_: str, label: int) -> None:
+        with self._wake:
+            due = time.monotonic() + self.delay
+            heapq.heappush(self._pending, (due, next(self._order), id_, label))
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _due(self) -> list[dict[str, Any]] | None:
+        """The labels due now, once any is; None when stopping."""
+        with self._wake:
+            while not self._stopping:
+                now = time.monotonic()
+                if self._pending and self._pending[0][0] <= now:
+                    due = []
+                    while self._pending and self._pending[0][0] <= now:
+                        _, _, id_, label = heapq.heappop(self._pending)
+                        due.append({"id": id_, "label": label})
+                    return due
+                self._wake.wait(self._pending[0][0] - now if self._pending else None)
+            return None
+
+    def _run(self) -> None:
+        while (due := self._due()) is not None:
+            try:
+                self._client.labels(due)  # stamped with the time they are sent
+                self.posted += len(due)
+            except FeedbackError as error:
+                self.failed += len(due)
+                print(f"labels: {len(due)} refused: {error}", flush=True)
 
 
 class TrafficGenerator:
@@ -142,13 +215,21 @@ class TrafficGenerator:
         workers: int = 4,
         seed: int = 0,
         example: Example | None = None,
+        labels: LabelFeed | None = None,
     ) -> None:
         """``servers``: version -> its server; the test may add servers while this runs.
-        ``example``: what each request carries, for servers of a real model."""
+        ``example``: what each request carries, for servers of a real model.
+        ``label_delay``: how late the servers count their own labels. ``labels``: where
+        the truth of each answered request goes, and how late; each request then carries
+        an id and the truth (the example's, else a fair coin's)."""
         self.reader, self.servers, self.rates = reader, servers, dict(rates)
         self.refresh = refresh
+        self.seed = seed
         self._extra = {} if label_delay is None else {"label_delay": label_delay}
         self._example = example
+        self._labeller = Labeller(labels) if labels is not None else None
+        self._run_id = uuid.uuid4().hex[:8]  # ids unique across generators and runs
+        self._ids = itertools.count()
         self._bodies = {s: json.dumps({"slice": s, **self._extra}).encode() for s in self.rates}
         self._rng = random.Random(seed)
         # At most a second of requests waits: past that they are dropped, and counted.
@@ -167,7 +248,7 @@ class TrafficGenerator:
         self._stopped: float | None = None
         self._threads = [threading.Thread(target=self._schedule, name="traffic", daemon=True)]
         self._threads += [
-            threading.Thread(target=self._work, name=f"traffic-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(i,), name=f"traffic-{i}", daemon=True)
             for i in range(workers)
         ]
 
@@ -178,6 +259,7 @@ class TrafficGenerator:
             return list(self._timeline)
 
     def stats(self) -> Stats:
+        labeller = self._labeller
         with self._lock:
             return Stats(
                 elapsed=(self._stopped or time.monotonic()) - self._started,
@@ -187,10 +269,14 @@ class TrafficGenerator:
                 dropped=self._dropped,
                 read_errors=self._read_errors,
                 last_read_error=self._last_read_error,
+                labelled=labeller.posted if labeller else 0,
+                label_errors=labeller.failed if labeller else 0,
             )
 
     def start(self) -> None:
         self._started = time.monotonic()
+        if self._labeller is not None:
+            self._labeller.start()
         for thread in self._threads:
             thread.start()
 
@@ -204,6 +290,8 @@ class TrafficGenerator:
             self._queue.put(None)
         for thread in self._threads[1:]:
             thread.join()
+        if self._labeller is not None:
+            self._labeller.stop()
 
     def _schedule(self) -> None:
         """Each tick: read the weights, then queue the requests due since the start.
@@ -250,34 +338,50 @@ class TrafficGenerator:
                 self._unrouted += unrouted
                 self._dropped += dropped
 
-    def _work(self) -> None:
+    def _work(self, worker: int) -> None:
         """Sends queued requests, over one keep-alive connection per server."""
         connections: dict[int, http.client.HTTPConnection] = {}
+        truths = random.Random(f"{self.seed}/truth/{worker}")
         while (item := self._queue.get()) is not None:
             if self._stopping.is_set():
                 continue
             version, slice_ = item
             server = self.servers.get(version)
-            ok = server is not None and self._send(connections, server, slice_)
+            body = self._body(slice_, truths)
+            ok = server is not None and self._send(connections, server, body)
             with self._lock:
                 (self._delivered if ok else self._failed)[version] += 1
+            if ok and self._labeller is not None:
+                assert isinstance(body, dict)
+                self._labeller.add(body["id"], body["label"])
         for connection in connections.values():
             connection.close()
 
-    def _body(self, slice_: str) -> bytes:
-        if self._example is None:
+    def _body(self, slice_: str, truths: random.Random) -> bytes | dict[str, Any]:
+        """The request: the same bytes per slice, unless it carries an example or an id."""
+        if self._example is None and self._labeller is None:
             return self._bodies[slice_]
-        return json.dumps({"slice": slice_, **self._extra, **self._example(slice_)}).encode()
+        body = {"slice": slice_, **self._extra}
+        if self._example is not None:
+            body |= self._example(slice_)
+        if self._labeller is not None:
+            body["id"] = f"{self._run_id}-{next(self._ids)}"
+            body.setdefault("label", int(truths.random() < 0.5))
+        return body
 
     def _send(
-        self, connections: dict[int, http.client.HTTPConnection], server: ModelServer, slice_: str
+        self,
+        connections: dict[int, http.client.HTTPConnection],
+        server: ModelServer,
+        body: bytes | dict[str, Any],
     ) -> bool:
         connection = connections.get(server.port)
         if connection is None:
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
             connections[server.port] = connection
         try:
-            connection.request("POST", "/predict", self._body(slice_))
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            connection.request("POST", "/predict", data)
             response = connection.getresponse()
             answer = json.loads(response.read()) if response.status == 200 else {}
         except (OSError, ValueError, http.client.HTTPException):

@@ -4,7 +4,11 @@ A churn model (examples/demo/churn.yaml) serves two slices, mobile and web, from
 stream whose concept changes for mobile partway through. What runs:
 
 - the local control plane of the tests (etcd, kube-apiserver, controllers, kwok's node)
-  and a real Prometheus scraping the model servers and the operator;
+  and a real Prometheus scraping the feedback service, the model servers and the operator;
+- the feedback service (``modelloop feedback``): each model server logs its predictions
+  there, and the stream's truth for each comes 20 s later through its label API; it joins
+  them and counts, per version and slice, what the Model's accuracy reads (the
+  MetricTemplates of examples/templates/feedback.yaml, with ``labels: {delay: 20s}``);
 - churn-v1, trained by the example trainer (examples/trainer) on the stream's recent past
   before the demo starts, as the version already in production;
 - the operator, as the chart's ServiceAccount;
@@ -13,17 +17,20 @@ stream whose concept changes for mobile partway through. What runs:
   model, training pods run as local processes, and a traffic generator that sends the
   stream to the versions in the proportions the operator wrote in the HTTPRoute.
 
-Then the loop: the concept turns → accuracy on mobile breaches → training Job → the new
-version gated offline against the champion → canary 10% → 50% → 100% → promoted, and the
+Then the loop: the concept turns → accuracy on mobile breaches once the labels tell →
+training Job → the new version gated offline against the champion → canary 10% → 50% →
+100%, each step judged once its own traffic's labels have come → promoted, and the
 accuracy on mobile recovers. The timeline is printed as it happens; the end writes a PNG
-plot and a summary, and the exit status says whether the loop closed.
+plot (accuracy as served, as the labels tell it and as estimated from the scores; label
+coverage; the traffic split) and a summary, and the exit status says whether the loop
+closed.
 """
 
 import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -33,33 +40,62 @@ import yaml
 from examples.trainer.churn import SLICES, Concept, Shift
 from prometheus_api_client import PrometheusConnect
 
-from localcluster.apply import apply, install_crds
+from localcluster.apply import apply, apply_files, install_crds
 from localcluster.chart import install_operator_identity
 from localcluster.controlplane import LocalControlPlane
-from localcluster.demo.plot import draw
+from localcluster.demo.plot import Panels, Series, draw
 from localcluster.demo.pods import IMAGES, Poller, TrainingPods, VersionServers, run_container
 from localcluster.demo.timeline import Mark, Timeline
+from localcluster.feedback import FeedbackService
 from localcluster.modelserver import ModelServer
 from localcluster.operator_process import start_operator
 from localcluster.processes import Process, free_port
 from localcluster.prometheus import PrometheusServer, scrape_config
 from localcluster.thirdparty import traffic_crds_dir
-from localcluster.traffic import Stats, TrafficGenerator, httproute_weights
+from localcluster.traffic import LabelFeed, Stats, TrafficGenerator, httproute_weights
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import API_VERSION
 from modelloop.kube.rest import Kube
 
 REPO = Path(__file__).parents[2]
 MANIFEST = REPO / "examples" / "demo" / "churn.yaml"
+TEMPLATES = REPO / "examples" / "templates" / "feedback.yaml"
 NAMESPACE = "modelloop-demo"
 MODEL, FIRST = "churn", "churn-v1"
 RATE = 30.0  # requests per second per slice
 TURN = 1.4  # radians mobile's boundary turns: churn-v1 falls from ~0.84 to ~0.55 there
+# The prediction attribute the slices are made of: the one examples/templates/feedback.yaml
+# groups by (examples/demo/churn.yaml's slices match it).
+ATTRIBUTE = "region"
+LABEL_DELAY = 20.0  # seconds from a prediction to its label (examples/demo/churn.yaml's delay)
+FEEDBACK = {"attributes": [{"name": ATTRIBUTE, "maxValues": 5}]}
+# Accuracy per slice, all versions: as served (the model servers count each prediction
+# with the truth the stream gave it: the harness's view), as the labels tell it once
+# they come (the feedback service's joined pairs: what the operator judges), and as
+# estimated from the scores at once (confidence-based: right only while the scores are
+# calibrated, which a concept drift breaks).
 SERVED = (
     'sum by (slice) (increase(model_correct_predictions_total{{model="churn"}}[{window}]))'
     ' / sum by (slice) (increase(model_predictions_total{{model="churn"}}[{window}]))'
 )
+LABELLED = (
+    'sum by (region) (increase(modelloop_feedback_correct_total{{model="churn"}}[{window}]))'
+    ' / sum by (region) (increase(modelloop_feedback_labels_total{{model="churn"}}[{window}]))'
+)
+ESTIMATED = (
+    "sum by (region) "
+    '(increase(modelloop_feedback_expected_correct_total{{model="churn"}}[{window}]))'
+    " / sum by (region) "
+    '(increase(modelloop_feedback_prediction_score_count{{model="churn"}}[{window}]))'
+)
+# Label coverage per version, as the Model's coverageQuery has it (over both slices).
+COVERAGE = (
+    'sum by (version) (increase(modelloop_feedback_labels_total{{model="churn"}}[{window}]))'
+    ' / sum by (version) (increase(modelloop_feedback_predictions_total{{model="churn"}}'
+    "[{window}] offset {delay}))"
+)
 OBJECTIVE = 0.75  # examples/demo/churn.yaml's accuracy objective
+MIN_COVERAGE = 0.8  # and its labels.minCoverage
 DECISIONS = {  # what the plot marks, with their labels
     "ConceptShift": "drift",
     "Breach": "breach",
@@ -100,6 +136,7 @@ class Outcome:
     accuracy: dict[str, dict[str, float]]
     traffic: Stats
     plot: Path
+    feedback: dict[str, float] = field(default_factory=dict)  # predictions, labels joined
 
     def problems(self) -> list[str]:
         """Why the loop did not close; nothing when it did."""
@@ -133,8 +170,14 @@ class Outcome:
             f"Traffic: {sum(t.delivered.values())} requests answered "
             f"({', '.join(f'{v} {n}' for v, n in sorted(t.delivered.items()))}), "
             f"{sum(t.failed.values())} failed, {t.unrouted} unrouted, {t.dropped} dropped.",
-            f"Plot: {self.plot}",
         ]
+        if self.feedback:
+            lines.append(
+                f"Feedback: {self.feedback['predictions']:.0f} predictions logged, "
+                f"{self.feedback['labels']:.0f} labels joined {LABEL_DELAY:g} s late "
+                f"({t.label_errors} labels refused)."
+            )
+        lines.append(f"Plot: {self.plot}")
         return "\n".join(lines)
 
 
@@ -202,6 +245,7 @@ class Loop:
         self.started: list[Stoppable] = []  # stopped in reverse order
         self.pollers: list[Poller] = []
         self.operator: Process | None = None
+        self.feedback: FeedbackService | None = None
 
     def say(self, source: str, message: str) -> Mark:
         return self.timeline.say(source, message)
@@ -236,6 +280,8 @@ class Loop:
         install_crds(kube, traffic_crds_dir())
         install_operator_identity(self.cluster, self.workdir)
         apply(kube, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        apply_files(kube, [TEMPLATES], NAMESPACE)
+        self.say("harness", f"applied the MetricTemplates of {TEMPLATES.relative_to(REPO)}")
         return kube
 
     def _poll(self, poller: Poller) -> None:
@@ -244,18 +290,29 @@ class Loop:
         self.started.append(poller)
 
     def _start_stand_ins(self, kube: Kube) -> tuple[PrometheusServer, VersionServers]:
-        """Prometheus; the model servers and training pods the demo runs in place of a
-        kubelet; the operator's Events into the timeline."""
+        """The feedback service; Prometheus; the model servers and training pods the demo
+        runs in place of a kubelet; the operator's Events into the timeline."""
+        self.feedback = feedback = FeedbackService(self.workdir / "feedback", FEEDBACK)
+        self.started.append(feedback)
+        self.say("harness", f"feedback service on {feedback.url} (modelloop feedback)")
         self.metrics_port = free_port()
-        operator_target = {"operator": f"127.0.0.1:{self.metrics_port}"}
-        prometheus = PrometheusServer(self.workdir / "prometheus", scrape_config(operator_target))
+        targets = {"operator": f"127.0.0.1:{self.metrics_port}", "feedback": feedback.address}
+        prometheus = PrometheusServer(self.workdir / "prometheus", scrape_config(targets))
         self.started.append(prometheus)
 
         def scrape(servers: dict[str, ModelServer]) -> None:
-            targets = {name: server.address for name, server in servers.items()}
-            prometheus.reload(scrape_config({**operator_target, **targets}))
+            versions = {name: server.address for name, server in servers.items()}
+            prometheus.reload(scrape_config({**targets, **versions}))
 
-        servers = VersionServers(kube, NAMESPACE, self.workdir / "servers", self.say, scrape)
+        servers = VersionServers(
+            kube,
+            NAMESPACE,
+            self.workdir / "servers",
+            self.say,
+            scrape,
+            feedback=feedback.url,
+            attribute=ATTRIBUTE,
+        )
         self.started.append(servers)
         self._poll(servers.poller)
         self._poll(TrainingPods(kube, NAMESPACE, self.workdir / "pods", self.say).poller)
@@ -281,15 +338,21 @@ class Loop:
     ) -> TrafficGenerator:
         reader = httproute_weights(kube, NAMESPACE, MODEL)
         self.wait(lambda: reader().get(FIRST) and FIRST in servers.servers, 60, f"{FIRST} live")
+        assert self.feedback is not None
         traffic = TrafficGenerator(
             reader,
             servers.servers,
             dict.fromkeys(SLICES, RATE),
             example=LiveStream(concept).example,
+            labels=LabelFeed(self.feedback.url, LABEL_DELAY),
         )
         traffic.start()
         self.started.append(traffic)
-        self.say("traffic", f"{RATE:g} requests/s per slice, split by HTTPRoute/{MODEL}'s weights")
+        self.say(
+            "traffic",
+            f"{RATE:g} requests/s per slice, split by HTTPRoute/{MODEL}'s weights; each "
+            f"label posted to the feedback service {LABEL_DELAY:g} s after its answer",
+        )
         return traffic
 
     def _follow_the_loop(self, kube: Kube, shift_at: float) -> dict[str, Mark]:
@@ -344,6 +407,7 @@ class Loop:
             },
             traffic.stats(),
             self.workdir / "demo.png",
+            feedback_counts(client, end),
         )
         self.plot(client, traffic, outcome.plot, end)
         return outcome
@@ -369,15 +433,26 @@ class Loop:
         self, client: PrometheusConnect, traffic: TrafficGenerator, path: Path, end: float
     ) -> None:
         start = self.timeline.start
-        accuracy = {}
-        for series in client.custom_query_range(
-            SERVED.format(window="10s"),
-            start_time=datetime.fromtimestamp(start, UTC),
-            end_time=datetime.fromtimestamp(end, UTC),
-            step="1s",
-        ):
-            points = [(float(t) - start, float(v)) for t, v in series["values"]]
-            accuracy[series["metric"]["slice"]] = ([p[0] for p in points], [p[1] for p in points])
+
+        def ranged(query: str, label: str) -> dict[str, Series]:
+            found: dict[str, Series] = {}
+            for series in client.custom_query_range(
+                query,
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(end, UTC),
+                step="1s",
+            ):
+                points = [(float(t) - start, float(v)) for t, v in series["values"]]
+                found[series["metric"][label]] = ([p[0] for p in points], [p[1] for p in points])
+            return found
+
+        window = "10s"
+        accuracy = {
+            "served": ranged(SERVED.format(window=window), "slice"),
+            "labels": ranged(LABELLED.format(window=window), ATTRIBUTE),
+            "estimated": ranged(ESTIMATED.format(window=window), ATTRIBUTE),
+        }
+        coverage = ranged(COVERAGE.format(window="15s", delay=f"{LABEL_DELAY:g}s"), "version")
         shares: dict[str, tuple[list[float], list[float]]] = {}
         timeline = traffic.timeline
         versions = sorted({v for o in timeline for v in o.weights})
@@ -388,8 +463,9 @@ class Loop:
                 times.append(observation.wall - start)
                 values.append(100 * observation.weights.get(version, 0) / total)
         marks = [(m, label(m)) for m in self.timeline.marks() if m.reason in DECISIONS]
-        title = "ModelLoop demo: churn, concept drift on mobile"
-        draw(path, accuracy, shares, marks, OBJECTIVE, title)
+        title = f"ModelLoop demo: churn, concept drift on mobile, labels {LABEL_DELAY:g} s late"
+        panels = Panels(accuracy, OBJECTIVE, coverage, MIN_COVERAGE, shares)
+        draw(path, panels, marks, title)
 
     def close(self) -> None:
         for part in reversed(self.started):
@@ -424,6 +500,16 @@ def label(mark: Mark) -> str:
     """The plot's label of a decision: the new weight for a step of the rollout."""
     weight = re.search(r"→ (\d+%)", mark.message)
     return DECISIONS[mark.reason].format(weight=weight.group(1) if weight else "")
+
+
+def feedback_counts(client: PrometheusConnect, at: float) -> dict[str, float]:
+    """The feedback service's predictions and labels joined, all versions, at ``at``."""
+    counts = {}
+    for kind in ("predictions", "labels"):
+        query = f'sum(modelloop_feedback_{kind}_total{{model="{MODEL}"}})'
+        result = client.custom_query(query, params={"time": at})
+        counts[kind] = float(result[0]["value"][1]) if result else 0.0
+    return counts
 
 
 def served(client: PrometheusConnect, at: float) -> dict[str, float]:

@@ -147,7 +147,8 @@ class TrainingPods:
 
 class VersionServers:
     """A model server per ModelVersion whose artifact is a local directory, in place of
-    the pods of its Deployment; ``on_start`` learns of each new one."""
+    the pods of its Deployment; ``on_start`` learns of each new one. With ``feedback``
+    (a URL) each logs its predictions there, the slice as the attribute ``attribute``."""
 
     def __init__(
         self,
@@ -156,9 +157,12 @@ class VersionServers:
         workdir: Path,
         say: Say,
         on_start: Callable[[dict[str, ModelServer]], None],
+        feedback: str | None = None,
+        attribute: str = "slice",
     ) -> None:
         self.kube, self.namespace, self.workdir, self.say = kube, namespace, workdir, say
         self.on_start = on_start
+        self.feedback, self.attribute = feedback, attribute
         self.servers: dict[str, ModelServer] = {}
         self.poller = Poller(self.poll, say, interval=0.2)
 
@@ -168,8 +172,16 @@ class VersionServers:
             artifact = Path(spec["uri"].removeprefix("file://"))
             if name in self.servers or not (artifact / "model.npz").exists():
                 continue
-            self.servers[name] = ModelServer(self.workdir, spec["model"], name, artifact=artifact)
-            self.say("server", f"{name} serves {artifact} on {self.servers[name].address}")
+            self.servers[name] = ModelServer(
+                self.workdir,
+                spec["model"],
+                name,
+                artifact=artifact,
+                feedback=self.feedback,
+                attribute=self.attribute,
+            )
+            logs = f", logging its predictions to {self.feedback}" if self.feedback else ""
+            self.say("server", f"{name} serves {artifact} on {self.servers[name].address}{logs}")
             self.on_start(self.servers)
 
     def stop(self) -> None:

@@ -1,10 +1,11 @@
 """The rollout worlds of the e2e tests (fixtures shared by every tier are in tests/conftest.py)."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from localcluster.feedback import FeedbackService
 from localcluster.modelserver import ModelServer
 from localcluster.processes import Process
 from localcluster.prometheus import PrometheusServer
@@ -59,3 +60,21 @@ def canary_fleet(rollout_parts: RolloutParts) -> Callable[..., CanaryFleet]:
         return CanaryFleet(rollout_parts, size, accuracy, rates, spec)
 
     return make
+
+
+@pytest.fixture
+def feedback_service(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], FeedbackService]]:
+    """Starts ``modelloop feedback`` processes with the settings given; each checked for
+    tracebacks in its log when stopped."""
+    started: list[FeedbackService] = []
+
+    def start(settings: dict[str, Any]) -> FeedbackService:
+        name = f"feedback-{len(started)}"
+        started.append(FeedbackService(tmp_path / name, settings, name))
+        return started[-1]
+
+    yield start
+    for service in started:
+        service.stop()
+    for service in started:
+        assert "Traceback" not in service.process.log_text(), service.process.log
