@@ -11,10 +11,14 @@ from .feedback.config import add_arguments as feedback_arguments
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
-    from . import gc_tuning, handlers  # noqa: F401  (handlers: registers them)
+    # handlers registers them; handlers.notifications after the others (see its docstring).
+    from . import gc_tuning, handlers  # noqa: F401
+    from .handlers import notifications as _notifications  # noqa: F401
     from .kube.discovery import wait_for_discovery
     from .kube.rest import Kube
+    from .notify.settings import load_settings
 
+    notifications = load_settings(args.notifications)  # a broken file fails at start-up
     gc_tuning.tune()
 
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
@@ -29,6 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     kube.close()
     options = {
         "providers": args.providers,
+        "notifications": notifications,
         "metrics_address": args.metrics_address,
         "leader_election": election,
     }
@@ -73,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         "--providers",
         help="Prometheus providers file (default: $MODELLOOP_PROVIDERS; or a provider "
         "'default' at $MODELLOOP_PROMETHEUS_URL)",
+    )
+    run.add_argument(
+        "--notifications",
+        help="notification settings file: the operator's own receivers, timeouts, retries "
+        "(default: $MODELLOOP_NOTIFICATIONS; or none)",
     )
     run.add_argument(
         "--metrics-address",

@@ -2,85 +2,34 @@
 feedback service: it answers each request with the next scripted reply and records what
 it was sent."""
 
-import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from tests.harness.receiver import Receiver, Reply, receiving
 
 from modelloop.feedback.records import Label, Prediction
 from modelloop.sdk import FeedbackClient, FeedbackError, Sent
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: dict[str, Any] | None = None  # None: counts of what was sent
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-class Service:
-    def __init__(self) -> None:
-        self.replies: list[Reply] = []
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        self.answered = threading.Event()
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                service.received.append((self.path, sent))
-                reply = service.replies.pop(0) if service.replies else Reply()
-                if reply.delay:
-                    service.answered.wait(reply.delay)
-                records = next(iter(sent.values()))
-                body = reply.body or {
-                    "received": len(records),
-                    "joined": 1,
-                    "waiting": len(records) - 1,
-                    "skipped": {"duplicate": 1},
-                }
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up waiting (the timeout cases)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.answered.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+def counts(sent: dict[str, Any]) -> dict[str, Any]:
+    """What the service answers by default: counts of the records sent."""
+    records = next(iter(sent.values()))
+    return {
+        "received": len(records),
+        "joined": 1,
+        "waiting": len(records) - 1,
+        "skipped": {"duplicate": 1},
+    }
 
 
 @pytest.fixture
-def service() -> Iterator[Service]:
-    started = Service()
-    yield started
-    started.stop()
+def service() -> Iterator[Receiver]:
+    with receiving(Reply(body=counts)) as started:
+        yield started
 
 
-def client(service: Service, **options: Any) -> FeedbackClient:
+def client(service: Receiver, **options: Any) -> FeedbackClient:
     return FeedbackClient(service.url, backoff=0.01, **options)
 
 
@@ -88,21 +37,21 @@ def prediction(i: int) -> dict[str, Any]:
     return {"id": f"r{i}", "model": "fraud", "version": "v1", "predicted": "1", "score": 0.5}
 
 
-def test_records_go_in_batches_and_the_answers_add_up(service: Service) -> None:
+def test_records_go_in_batches_and_the_answers_add_up(service: Receiver) -> None:
     sent = client(service, batch_size=2).predictions(prediction(i) for i in range(5))
-    assert [(path, len(body["predictions"])) for path, body in service.received] == [
+    assert [(r.path, len(r.body["predictions"])) for r in service.received] == [
         ("/v1/predictions", 2),
         ("/v1/predictions", 2),
         ("/v1/predictions", 1),
     ]
     assert sent == Sent(received=5, joined=3, waiting=2, skipped={"duplicate": 3})
     # A dict without a time is stamped when sent; the fields go as they are.
-    first = service.received[0][1]["predictions"][0]
+    first = service.received[0].body["predictions"][0]
     assert first["time"] > 1_700_000_000
     assert {k: v for k, v in first.items() if k != "time"} == prediction(0)
 
 
-def test_records_of_the_package_go_in_their_wire_form(service: Service) -> None:
+def test_records_of_the_package_go_in_their_wire_form(service: Receiver) -> None:
     client(service).labels(
         [Label(id="r1", label=0.0, time=5.0), Label(id="r2", label="no", time=6.0)]
     )
@@ -113,7 +62,7 @@ def test_records_of_the_package_go_in_their_wire_form(service: Service) -> None:
             )
         ]
     )
-    assert service.received[0] == (
+    assert (service.received[0].path, service.received[0].body) == (
         "/v1/labels",
         {
             "labels": [
@@ -122,7 +71,7 @@ def test_records_of_the_package_go_in_their_wire_form(service: Service) -> None:
             ]
         },
     )
-    assert service.received[1][1]["predictions"] == [
+    assert service.received[1].body["predictions"] == [
         {
             "id": "r3",
             "model": "m",
@@ -135,7 +84,7 @@ def test_records_of_the_package_go_in_their_wire_form(service: Service) -> None:
     ]
 
 
-def test_a_refused_batch_raises_the_services_reason_and_fields(service: Service) -> None:
+def test_a_refused_batch_raises_the_services_reason_and_fields(service: Receiver) -> None:
     service.replies.append(
         Reply(
             400,
@@ -162,7 +111,7 @@ def test_a_refused_batch_raises_the_services_reason_and_fields(service: Service)
     assert len(service.received) == 1  # never sent again
 
 
-def test_a_full_store_is_asked_again_as_it_says(service: Service) -> None:
+def test_a_full_store_is_asked_again_as_it_says(service: Receiver) -> None:
     full = {"received": 2, "joined": 0, "waiting": 1, "skipped": {"capacity": 1}}
     service.replies += [
         Reply(503, full, {"Retry-After": "0"}),
@@ -170,21 +119,21 @@ def test_a_full_store_is_asked_again_as_it_says(service: Service) -> None:
     ]
     sent = client(service, retries=2).predictions([prediction(0), prediction(1)])
     assert len(service.received) == 3
-    assert service.received[0][1] == service.received[2][1]  # the same batch, whole
+    assert service.received[0].body == service.received[2].body  # the same batch, whole
     assert sent.received == 2
 
 
-def test_retries_run_out(service: Service) -> None:
+def test_retries_run_out(service: Receiver) -> None:
     service.replies += [Reply(503, {"error": "full"}, {"Retry-After": "0"})] * 3
     with pytest.raises(FeedbackError, match="HTTP 503 full"):
         client(service, retries=2).labels([{"id": "a", "label": "1"}])
     assert len(service.received) == 3
 
 
-def test_a_batch_too_large_is_split(service: Service) -> None:
+def test_a_batch_too_large_is_split(service: Receiver) -> None:
     service.replies += [Reply(413, {"error": "too_large"}), Reply(413, {"error": "too_large"})]
     sent = client(service).predictions(prediction(i) for i in range(4))
-    assert [len(body["predictions"]) for _, body in service.received] == [4, 2, 1, 1, 2]
+    assert [len(r.body["predictions"]) for r in service.received] == [4, 2, 1, 1, 2]
     assert sent.received == 4
     service.replies.append(Reply(413, {"error": "too_large"}))
     with pytest.raises(FeedbackError, match="413 too_large"):
@@ -192,14 +141,14 @@ def test_a_batch_too_large_is_split(service: Service) -> None:
 
 
 def test_an_unreachable_service_raises_after_the_retries() -> None:
-    unreachable = Service()
+    unreachable = Receiver()
     unreachable.stop()  # the port is closed now
     with pytest.raises(FeedbackError, match="HTTP 0 unreachable") as raised:
         FeedbackClient(unreachable.url, retries=1, backoff=0.01).labels([{"id": "a", "label": 1}])
     assert raised.value.status == 0
 
 
-def test_a_request_has_a_timeout(service: Service) -> None:
+def test_a_request_has_a_timeout(service: Receiver) -> None:
     service.replies.append(Reply(delay=5.0))
     with pytest.raises(FeedbackError, match="unreachable"):
         client(service, timeout=0.2, retries=0).labels([{"id": "a", "label": 1}])

@@ -14,6 +14,7 @@ from .base import (
     Condition,
     Embedded,
     MetricSlice,
+    OpenObject,
     conditions_field,
     list_map,
     list_set,
@@ -416,17 +417,114 @@ class Drift(ApiModel):
 # --------------------------------------------------------------------------- serving
 
 
-class Serving(ApiModel):
-    """How one version is served: a Deployment per version, plus Services."""
+class KServeModelFormat(OpenObject):
+    """The model's format, which picks KServe's serving runtime."""
 
-    template: Annotated[dict[str, Any], Embedded(PodTemplate)] = Field(
+    name: str = Field(description="e.g. sklearn, xgboost, onnx.", max_length=253)
+
+
+class KServeModel(OpenObject):
+    """The predictor's model: its format and runtime; ModelLoop sets its storageUri."""
+
+    model_format: KServeModelFormat = Field(description="The model format.")
+    storage_uri: str | None = Field(
+        default=None,
+        description="Set by ModelLoop: the serving ModelVersion's spec.uri. Leave it out.",
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "!has(self.storageUri)",
+            "storageUri is set by ModelLoop from each ModelVersion's uri: leave it out",
+            lambda m: m.storage_uri is None,
+            field_path=".storageUri",
+        ),
+    )
+
+
+class KServePredictor(OpenObject):
+    """An InferenceService's spec.predictor (model format, runtime, resources, replicas...),
+    kept as written; ModelLoop sets model.storageUri, canaryTrafficPercent and the labels
+    modelloop.dev/model and modelloop.dev/version."""
+
+    model: KServeModel = Field(description="The model: format, runtime, resources.")
+    labels: dict[str, str] | None = Field(
+        default=None, description="Labels of the predictor's pods; ModelLoop adds its own."
+    )
+    canary_traffic_percent: int | None = Field(
+        default=None, description="Set by ModelLoop during a canary. Leave it out."
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "!has(self.canaryTrafficPercent)",
+            "canaryTrafficPercent is set by ModelLoop's rollout: leave it out",
+            lambda p: p.canary_traffic_percent is None,
+            field_path=".canaryTrafficPercent",
+        ),
+    )
+
+
+class KServeServing(ApiModel):
+    """Serve through one KServe InferenceService per Model: the stable version's artifact
+    as the predictor's storageUri, a canary as KServe's canaryTrafficPercent."""
+
+    predictor: Annotated[dict[str, Any], Embedded(KServePredictor)] | None = Field(
+        default=None,
+        description="The InferenceService to create (named after the Model, owned by it): "
+        "its spec.predictor.",
+    )
+    adopt: str | None = Field(
+        default=None,
+        description="Or: the name of an existing InferenceService (with spec.predictor.model) "
+        "whose storageUri, canaryTrafficPercent and version label ModelLoop then sets.",
+        pattern=DNS_LABEL_PATTERN,
+        max_length=63,
+    )
+    deployment_mode: Literal["Serverless", "RawDeployment"] = Field(
+        default="Serverless",
+        description="Serverless (Knative revisions; canaries by canaryTrafficPercent) or "
+        "RawDeployment (serves the stable version only: KServe's v1beta1 API has no canary "
+        "split in this mode, so no rollout starts).",
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "has(self.predictor) != has(self.adopt)",
+            "kserve needs exactly one of predictor (an InferenceService to create) or adopt "
+            "(the name of one to adopt)",
+            lambda k: (k.predictor is None) != (k.adopt is None),
+        ),
+    )
+
+
+class Serving(ApiModel):
+    """How one version is served: a Deployment per version plus Services (template), or
+    one KServe InferenceService (kserve)."""
+
+    template: Annotated[dict[str, Any], Embedded(PodTemplate)] | None = Field(
+        default=None,
         description="Pod template (metadata and spec) of every version's Deployment, with at "
         "least one container. ModelLoop adds the labels modelloop.dev/model and "
         "modelloop.dev/version and the env MODEL_NAME, MODEL_VERSION and MODEL_URI to every "
-        "container."
+        "container.",
+    )
+    kserve: KServeServing | None = Field(
+        default=None,
+        description="Or: serve through a KServe InferenceService (replicas and port are then "
+        "the predictor's).",
     )
     replicas: int = Field(default=1, ge=0, le=1000, description="Replicas of the stable version.")
     port: int = Field(default=8080, ge=1, le=65535, description="Container port served.")
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "has(self.template) != has(self.kserve)",
+            "serving needs exactly one of template (a Deployment per version) or kserve "
+            "(an InferenceService)",
+            lambda s: (s.template is None) != (s.kserve is None),
+        ),
+    )
 
 
 class GatewayAPITraffic(ApiModel):
@@ -736,6 +834,57 @@ class Analysis(ApiModel):
     )
 
 
+class SecretKey(ApiModel):
+    """A key of a Secret in the Model's namespace."""
+
+    name: DnsName
+    key: str = Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="The key.")
+
+
+class WebhookUrlFrom(ApiModel):
+    secret_key_ref: SecretKey = Field(description="The Secret key holding the URL.")
+
+
+class Webhook(ApiModel):
+    """A check ModelLoop cannot compute (a fairness audit, a load test, a business KPI),
+    asked over HTTP: a POST with the candidate and its evidence; a 2xx answer passes."""
+
+    name: DnsName
+    type: Literal["pre-rollout", "rollout", "confirm-promotion"] = Field(
+        description="pre-rollout: before the first weight; rollout: at every analysis; "
+        "confirm-promotion: before the promotion, holding it until the answer is 2xx."
+    )
+    url: str | None = Field(
+        default=None, description="The URL to POST to.", max_length=2048, pattern=r"^https?://"
+    )
+    url_from: WebhookUrlFrom | None = Field(
+        default=None, description="Or: the URL from a Secret (it may carry a token)."
+    )
+    timeout: Annotated[Duration, Within("1s", "5m")] = Field(
+        default=Duration("10s"),
+        description="An answer later than this is inconclusive (the step holds), never a failure.",
+    )
+    on_failure: Literal["hold", "fail"] = Field(
+        default="hold",
+        description="A non-2xx answer: hold (the step waits, within its stepTimeout) or fail "
+        "(a failed analysis, toward failureLimit; a pre-rollout hook rolls back at once). "
+        "confirm-promotion always holds.",
+    )
+    metadata: dict[str, str] | None = Field(
+        default=None,
+        description="Sent as they are in the payload's metadata.",
+        json_schema_extra={"maxProperties": 32},
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "has(self.url) != has(self.urlFrom)",
+            "a webhook needs exactly one of url or urlFrom",
+            lambda w: (w.url is None) != (w.url_from is None),
+        ),
+    )
+
+
 class Rollout(ApiModel):
     """Progressive delivery of a validated version."""
 
@@ -754,6 +903,11 @@ class Rollout(ApiModel):
         default="wait",
         description="A newer Validated version during a rollout: wait for the rollout to end, "
         "or supersede (roll the canary back and start the newer one).",
+    )
+    webhooks: list[Webhook] = Field(
+        default_factory=list,
+        description="Webhook gates, each name once: checks ModelLoop cannot compute.",
+        **list_map("name", max_items=16),
     )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
@@ -793,6 +947,72 @@ class Rollout(ApiModel):
 class History(ApiModel):
     keep: int = Field(
         default=5, ge=1, le=100, description="ModelVersions kept besides those serving."
+    )
+
+
+# --------------------------------------------------------------------------- notifications
+
+# What a receiver may subscribe to: each names one or more Event reasons
+# (modelloop.notify.subscriptions maps them).
+NotificationEvent = Literal[
+    "breach",
+    "breachPending",
+    "recovered",
+    "inconclusive",
+    "waitingForLabels",
+    "trainingStarted",
+    "trainingFinished",
+    "trainingBackoff",
+    "validated",
+    "rejected",
+    "rolloutStarted",
+    "canaryStep",
+    "waitingForApproval",
+    "paused",
+    "promoted",
+    "rolledBack",
+    "earlyRollback",
+    "fault",
+]
+
+
+def _default_notification_events() -> list[NotificationEvent]:
+    """Outcomes, and what waits for a person; not progress (trainingStarted,
+    rolloutStarted, canaryStep) nor what a Prometheus blip makes (breachPending,
+    inconclusive, waitingForLabels)."""
+    return [
+        "breach",
+        "recovered",
+        "trainingFinished",
+        "validated",
+        "rejected",
+        "promoted",
+        "rolledBack",
+        "earlyRollback",
+        "paused",
+        "waitingForApproval",
+        "fault",
+    ]
+
+
+class NotificationReceiver(ApiModel):
+    """Who hears of a Model's decisions: a POST per Event of the kinds subscribed."""
+
+    name: DnsName
+    type: Literal["webhook", "slack", "teams"] = Field(
+        description="webhook: the notification as JSON; slack: a Slack incoming webhook "
+        "(text and blocks); teams: a Microsoft Teams Workflows webhook (an Adaptive Card)."
+    )
+    url_from: WebhookUrlFrom = Field(
+        description="The Secret key holding the URL (a webhook URL is a credential): in the "
+        "Model's namespace, or the operator's for its own receivers."
+    )
+    events: list[NotificationEvent] = Field(
+        default_factory=_default_notification_events,
+        description="The kinds of Event sent (fault: a refused write, an invalid spec, a "
+        "failed evaluation). Default: the outcomes and what waits for a person.",
+        min_length=1,
+        **list_set(max_items=32),
     )
 
 
@@ -851,6 +1071,12 @@ class ModelSpec(ApiModel):
     )
     paused: bool = Field(default=False, description="Freeze every automatic action.")
     history: History = Field(default_factory=History, description="Retention of ModelVersions.")
+    notifications: list[NotificationReceiver] = Field(
+        default_factory=list,
+        description="Receivers of this Model's decisions (beside the operator's own), each "
+        "name once.",
+        **list_map("name", max_items=8),
+    )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
         CelRule(
@@ -914,6 +1140,12 @@ class ModelSpec(ApiModel):
             field_path=".traffic",
         ),
         CelRule(
+            "!has(self.serving.kserve) || self.traffic.provider == 'replicas'",
+            "with serving.kserve, KServe splits the traffic: leave spec.traffic out",
+            lambda s: s.serving.kserve is None or s.traffic.provider == "replicas",
+            field_path=".traffic",
+        ),
+        CelRule(
             "self.automation != 'retrain' || has(self.retraining)",
             "automation retrain needs spec.retraining",
             lambda s: s.automation != "retrain" or s.retraining is not None,
@@ -971,6 +1203,17 @@ class AnalysisRow(ApiModel):
     reason: str = Field(default="", max_length=512)
 
 
+class HookRecord(ApiModel):
+    """The last answer of one webhook gate."""
+
+    name: str = Field(max_length=63)
+    type: str = Field(max_length=32, description="pre-rollout, rollout or confirm-promotion.")
+    outcome: str = Field(max_length=16, description="pass, fail, timeout or error.")
+    status_code: int | None = Field(default=None, description="The HTTP status answered.")
+    message: str = Field(default="", max_length=512)
+    time: datetime | None = Field(default=None, description="When it answered.")
+
+
 class CanaryStatus(ApiModel):
     """The rollout in progress: the durable record a restarted operator resumes from."""
 
@@ -1010,6 +1253,11 @@ class CanaryStatus(ApiModel):
         default=None,
         description="Phase AwaitingLabels: when an early signal took the traffic back; the "
         "labels of the canary's traffic until then decide.",
+    )
+    hooks: list[HookRecord] = Field(
+        default_factory=list,
+        description="The last answer of each webhook gate of this rollout.",
+        **list_map("name", max_items=16),
     )
     early_reversed: bool = Field(
         default=False,

@@ -51,6 +51,8 @@ class ModelPhase(StrEnum):
 class CanaryPhase(StrEnum):
     PROGRESSING = "Progressing"
     WAITING_FOR_APPROVAL = "WaitingForApproval"
+    # Every step passed; a confirm-promotion webhook has not said yes yet.
+    WAITING_FOR_CONFIRMATION = "WaitingForConfirmation"
     PAUSED = "Paused"
     ROLLING_BACK = "RollingBack"
     # An early signal failed before the labels came: traffic is back on stable, and the

@@ -23,7 +23,11 @@ from ..kube.events import post_event
 from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj
 from ..kube.status import owned_fields, write_status
 from ..monitoring.snapshot import Snapshot
-from ..rollout.machine import RolloutWorld, decide, traffic_write_failed
+from ..notify.evidence import canary_evidence
+from ..rollout.hookcalls import ask_all
+from ..rollout.hooks import HookAnswer
+from ..rollout.hooks import payload as hook_payload
+from ..rollout.machine import RolloutWorld, decide, due_hooks, traffic_write_failed
 from ..rollout.router import TrafficRouter, Written, router_for
 from ..rollout.telemetry import RolloutTelemetry
 from ..rollout.traffic import RouteError, Split
@@ -158,6 +162,21 @@ def _available(deployment: Obj) -> bool:
     return available is not None and available.get("status") == "True"
 
 
+def _ask_hooks(kube: Kube, world: RolloutWorld, namespace: str) -> dict[str, HookAnswer]:
+    """The answers of the webhook gates this pass needs, asked before deciding."""
+    canary = world.canary
+    due = due_hooks(world)
+    if canary is None or not due:
+        return {}
+    steps = len(world.spec.rollout.steps)
+    return ask_all(
+        kube,
+        namespace,
+        due,
+        lambda hook: hook_payload(world.name, namespace, hook, canary, world.stable, steps),
+    )
+
+
 def _canary_ready(spec: ModelSpec, canary: CanaryStatus | None, deployments: list[Obj]) -> bool:
     """Its Deployment is available; with the replicas provider the replica counts are the
     split, so the canary is scaled up by the first step itself."""
@@ -259,21 +278,20 @@ def reconcile_serving(
     observed = _read_split(kube, model, router, names) if choice.version else None
     previous = CanaryStatus.model_validate(status["canary"]) if status.get("canary") else None
     annotations = model["metadata"].get("annotations") or {}
-    decision = decide(
-        RolloutWorld(
-            name=name,
-            spec=spec,
-            stable=choice.version,
-            canary=previous,
-            versions=versions,
-            canary_ready=_canary_ready(spec, previous, deployments),
-            observed_weight=_observed_weight(observed, previous),
-            snapshot=snapshot,
-            approval=annotations.get(ANNOTATION_APPROVE),
-            abort=annotations.get(ANNOTATION_ABORT),
-            now=now,
-        )
+    world = RolloutWorld(
+        name=name,
+        spec=spec,
+        stable=choice.version,
+        canary=previous,
+        versions=versions,
+        canary_ready=_canary_ready(spec, previous, deployments),
+        observed_weight=_observed_weight(observed, previous),
+        snapshot=snapshot,
+        approval=annotations.get(ANNOTATION_APPROVE),
+        abort=annotations.get(ANNOTATION_ABORT),
+        now=now,
     )
+    decision = decide(replace(world, hooks=_ask_hooks(kube, world, namespace)))
     if decision.intent is not None:
         model = _write_status(kube, model, {"canary": _canary_dump(decision.intent)})
     for mark in decision.marks:
@@ -302,7 +320,11 @@ def reconcile_serving(
         updates.append(refused)
     _write_status(kube, model, {**plan.status, "canary": _canary_dump(canary)}, updates, now)
     # After the write they report: an Event never tells of a change status does not hold.
-    for note in [*decision.events, *plan.events]:
+    # The rollout's carry its analysis as written (as last written, once the rollout ended).
+    evidence = canary_evidence(canary or decision.intent or previous)
+    for note in decision.events:
+        post_event(kube, model, note.reason, note.message, note.type, evidence)
+    for note in plan.events:
         post_event(kube, model, note.reason, note.message, note.type)
     if telemetry is not None:
         telemetry.record(namespace, name, canary, decision.analysed)

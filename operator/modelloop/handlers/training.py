@@ -31,6 +31,7 @@ from ..conditions import condition, find, stamp
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj, Resource
 from ..kube.status import owned_fields, write_status
+from ..notify.evidence import gate_evidence, training_evidence
 from ..retraining.cost import counted
 from ..retraining.decide import (
     TRAINING,
@@ -230,6 +231,7 @@ def _start(
         "TrainingStarted",
         f"training {start.record.sequence} (Job {start.record.job}) started by "
         f"{trigger.kind}: {trigger.reason}",
+        evidence=training_evidence(start.record),
     )
     return None
 
@@ -323,9 +325,11 @@ def _finish(
             "TrainingFailed",
             f"training {record.sequence} made no ModelVersion: {failure}",
             "Warning",
+            training_evidence(finished),
         )
     else:
-        post_event(kube, model, "TrainingSucceeded", f"training {record.sequence} made {version}")
+        made = f"training {record.sequence} made {version}"
+        post_event(kube, model, "TrainingSucceeded", made, evidence=training_evidence(finished))
     return finished
 
 
@@ -362,6 +366,7 @@ def validate_candidates(
             sub="status",
         )
         text = f"{meta['name']} {phase.lower()} against {stable}: {result.summary()}"
-        post_event(kube, model, phase, text, "Normal" if result.validated else "Warning")
+        evidence = gate_evidence(meta["name"], gates)
+        post_event(kube, model, phase, text, "Normal" if result.validated else "Warning", evidence)
         judged.append(phase)
     return judged

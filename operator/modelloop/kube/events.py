@@ -1,7 +1,13 @@
-"""Kubernetes Events that explain ModelLoop's decisions, with their numbers."""
+"""Kubernetes Events that explain ModelLoop's decisions, with their numbers.
+
+Every Event posted also goes to the process' sink, when one is set (``set_sink``: the
+notifier, see ``modelloop.notify``), with the evidence the caller passed: the numbers
+behind the decision as structured data.
+"""
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -11,6 +17,16 @@ from .rest import EVENTS, Kube, KubeError, Obj
 log = logging.getLogger(__name__)
 COMPONENT = "modelloop"
 
+# (the Event as posted, the object it is about, the evidence or None); must not block.
+EventSink = Callable[[Obj, Obj, Obj | None], None]
+_sink: EventSink | None = None
+
+
+def set_sink(sink: EventSink | None) -> None:
+    """Where every Event this process posts also goes (None: nowhere)."""
+    global _sink
+    _sink = sink
+
 
 def post_event(
     kube: Kube,
@@ -18,8 +34,11 @@ def post_event(
     reason: str,
     message: str,
     type_: Literal["Normal", "Warning"] = "Normal",
+    evidence: Obj | None = None,
 ) -> None:
-    """Post a core/v1 Event about ``involved``; a failure to post is logged, never raised."""
+    """Hand a core/v1 Event about ``involved`` to the sink, and post it; a failure of
+    either is logged, never raised. The sink has it even when the API server refuses it:
+    the decision it tells of was made."""
     meta = involved["metadata"]
     now = stamp(datetime.now(UTC))
     event = {
@@ -49,6 +68,12 @@ def post_event(
         "reportingComponent": COMPONENT,
     }
     log.info("%s %s/%s: %s", reason, meta["namespace"], meta["name"], message)
+    sink = _sink
+    if sink is not None:  # first: it only queues, and then follows the decisions' order
+        try:
+            sink(event, involved, evidence)
+        except Exception:
+            log.exception("could not hand event %s to the notifier", reason)
     try:
         kube.create(EVENTS, meta["namespace"], event)
     except KubeError as error:

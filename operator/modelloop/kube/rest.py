@@ -58,6 +58,7 @@ class KubeError(Exception):
 
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 SERVICES = Resource("", "v1", "services")
+SECRETS = Resource("", "v1", "secrets")
 EVENTS = Resource("", "v1", "events")
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices")

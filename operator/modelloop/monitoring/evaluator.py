@@ -35,10 +35,11 @@ from ..api.metrictemplate import MetricTemplateSpec
 from ..api.model import ModelSpec
 from ..api.modelversion import DataWindow
 from ..api.resources import MODELS
-from ..conditions import condition, merge_conditions
+from ..conditions import condition, merge_conditions, stamp
 from ..kube.events import post_event
 from ..kube.rest import Kube, KubeError, Obj
 from ..kube.status import owned_fields, write_status
+from ..notify.evidence import verdict_evidence
 from .evaluate import evaluate_model
 from .plan import ModelKey, PlanMemo, Request, SeriesKey, Target, plan_cycle
 from .promql import expand
@@ -343,8 +344,11 @@ class Evaluator:
         if written is None or not written.written:
             return
         self.telemetry.patches.inc()
+        verdicts, since = updates[-1].verdicts, stamp(now)
+        before = (body.get("status") or {}).get("verdicts") or []  # as the cache last saw them
         for event in updates[-1].events:
-            post_event(self.kube, written.body, event.reason, event.message, event.type)
+            evidence = verdict_evidence(target.spec, event.reason, verdicts, since, before)
+            post_event(self.kube, written.body, event.reason, event.message, event.type, evidence)
 
     def _failed(self, target: Target, error: Exception, now: datetime, cache: WatchCache) -> None:
         """One Model's fault: logged with the Model, and said on it once (the Healthy

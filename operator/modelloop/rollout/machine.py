@@ -22,18 +22,19 @@ then confirm the rollback or reverse it (the rollout resumes, judged on labels a
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..api.durations import spoken
-from ..api.model import CanaryStatus, ModelSpec, Step
+from ..api.model import CanaryStatus, ModelSpec, Step, Webhook
 from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, CanaryPhase, PairOutcome
 from ..conditions import ConditionStatus, condition, stamp
 from ..monitoring.snapshot import Snapshot
 from ..serving.plan import EventNote, MarkVersion, VersionView
 from .analysis import Judged, analyse, overall
+from .hooks import NOT_ASKED, HookAnswer, HookVerdict, judge_hooks, of_type, recorded
 from .pairs import build_pairs, rows
 
 ROLE_CANARY = "canary"
@@ -55,6 +56,8 @@ class RolloutWorld:
     approval: str | None
     abort: str | None
     now: datetime
+    # The answers of the webhook gates asked in this pass (``due_hooks`` says which).
+    hooks: Mapping[str, HookAnswer] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,9 +84,32 @@ def steps_hash(steps: Sequence[Step]) -> str:
 
 def decide(world: RolloutWorld) -> RolloutDecision:
     canary = world.canary or _adopt(world)
-    if canary is not None:
-        return _continue(world, canary)
-    return _maybe_start(world)
+    if canary is None:
+        return _maybe_start(world)
+    decision = _continue(world, canary)
+    if world.hooks and decision.canary is not None:
+        records = recorded(
+            decision.canary.hooks, world.spec.rollout.webhooks, world.hooks, world.now
+        )
+        decision.canary = decision.canary.model_copy(update={"hooks": records})
+    return decision
+
+
+def due_hooks(world: RolloutWorld) -> list[Webhook]:
+    """The webhook gates to ask before deciding this pass: pre-rollout before the first
+    weight, rollout hooks when an analysis is due, confirm-promotion while it waits."""
+    canary, hooks = world.canary, world.spec.rollout.webhooks
+    if canary is None or not hooks or world.spec.paused:
+        return []
+    if canary.phase == CanaryPhase.WAITING_FOR_CONFIRMATION:
+        return of_type(hooks, "confirm-promotion") + (
+            of_type(hooks, "rollout") if _fresh(world, canary) else []
+        )
+    if canary.phase != CanaryPhase.PROGRESSING:
+        return []
+    if canary.step == 0 and canary.weight == 0:
+        return of_type(hooks, "pre-rollout")
+    return of_type(hooks, "rollout") if _fresh(world, canary) else []
 
 
 # --------------------------------------------------------------------------- start
@@ -244,6 +270,14 @@ def _write_step_weight(world: RolloutWorld, canary: CanaryStatus) -> RolloutDeci
     if not world.canary_ready:
         message = f"waiting for the Deployment of {version} to be available"
         return _hold(canary, CanaryPhase.PROGRESSING, message, reason="CanaryNotReady")
+    pre = of_type(world.spec.rollout.webhooks, "pre-rollout")
+    if canary.step == 0 and canary.weight == 0 and pre:
+        verdict = judge_hooks(pre, world.hooks)
+        if verdict.failed:
+            message = f"{version}: a pre-rollout webhook failed: {verdict.describe()}"
+            return _rollback(world, canary, "PreRolloutHookFailed", message[:1024])
+        if not verdict.passed:
+            return _hooks_hold(world, canary, "pre-rollout", verdict)
     weight = steps[canary.step].weight
     message = (
         f"{version}: weight {canary.weight}% → {weight}% (step {canary.step + 1} of {len(steps)})"
@@ -344,14 +378,70 @@ def _analyse(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
     else:
         canary = _count(canary, judged, world.snapshot)
     outcome = overall(judged)
+    hooks = judge_hooks(of_type(world.spec.rollout.webhooks, "rollout"), world.hooks)
+    canary, outcome = _fold_hooks(canary, outcome, hooks)
     if canary.failures >= settings.failure_limit:
-        decision = _rollback(world, canary, "AnalysisFailed", _failure_message(canary, judged))
+        message = _failure_message(canary, judged, hooks)
+        decision = _rollback(world, canary, "AnalysisFailed", message)
     elif outcome == "inconclusive" and canary.inconclusive >= settings.max_inconclusive:
         why = f"{canary.inconclusive} inconclusive analyses at this step"
         decision = _inconclusive_end(world, canary, why)
+    elif hooks.held:
+        decision = _hooks_hold(world, canary, "rollout", hooks)
     else:
         decision = _after_analysis(world, canary)
     decision.analysed = outcome
+    return decision
+
+
+def _fold_hooks(
+    canary: CanaryStatus, outcome: PairOutcome, hooks: HookVerdict
+) -> tuple[CanaryStatus, PairOutcome]:
+    """The rollout hooks' answers on top of the metrics' analysis: a failing hook fails
+    it, one that holds keeps it from counting as a success, an unanswered one makes it
+    inconclusive (unless the metrics already failed or wait)."""
+    if hooks.passed or outcome in (PairOutcome.FAIL, PairOutcome.WAITING):
+        return canary, outcome
+    if hooks.failed:
+        update = {"failures": canary.failures + 1, "successes": 0}
+        if outcome == PairOutcome.INCONCLUSIVE:  # counted as inconclusive: a failure instead
+            update["inconclusive"] = canary.inconclusive - 1
+        return canary.model_copy(update=update), PairOutcome.FAIL
+    if hooks.held:
+        successes = canary.successes - 1 if outcome == PairOutcome.PASS else canary.successes
+        return canary.model_copy(update={"successes": max(0, successes)}), outcome
+    if outcome == PairOutcome.PASS:
+        update = {
+            "successes": max(0, canary.successes - 1),
+            "inconclusive": canary.inconclusive + 1,
+        }
+        return canary.model_copy(update=update), PairOutcome.INCONCLUSIVE
+    return canary, outcome
+
+
+def _hooks_hold(
+    world: RolloutWorld, canary: CanaryStatus, kind: str, verdict: HookVerdict
+) -> RolloutDecision:
+    """A webhook gate says no (or nothing): the step waits, within its timeout."""
+    started = canary.step_started or canary.started or world.now
+    timeout = world.spec.rollout.analysis.step_timeout
+    if world.now - started > timeout.delta + label_delay(world.spec):
+        why = f"the {kind} webhooks did not pass within {timeout}: {verdict.describe()}"
+        return _inconclusive_end(world, canary, why[:900])
+    if all(a.detail == NOT_ASKED for a in verdict.unanswered) and not (
+        verdict.failed or verdict.held
+    ):
+        message = f"{canary.version}: asking the {kind} webhooks"
+    else:
+        message = f"{canary.version}: waiting for the {kind} webhooks: {verdict.describe()}"
+    phase = (
+        CanaryPhase.WAITING_FOR_CONFIRMATION
+        if kind == "confirm-promotion"
+        else CanaryPhase.PROGRESSING
+    )
+    decision = _hold(canary, phase, message[:1024], reason="WebhookHolding")
+    if kind == "confirm-promotion" and canary.phase != phase:
+        decision.events.append(EventNote("WaitingForConfirmation", message[:1024]))
     return decision
 
 
@@ -532,10 +622,15 @@ def _reverse(world: RolloutWorld, canary: CanaryStatus, judged: list[Judged]) ->
     )
 
 
-def _failure_message(canary: CanaryStatus, judged: list[Judged]) -> str:
+def _failure_message(
+    canary: CanaryStatus, judged: list[Judged], hooks: HookVerdict | None = None
+) -> str:
     failing = [j for j in judged if j.outcome == "fail"]
     details = "; ".join(f"{j.pair.metric} on slice {j.pair.slice}: {j.reason}" for j in failing[:4])
     more = f"; and {len(failing) - 4} more" if len(failing) > 4 else ""
+    if hooks is not None and hooks.failed:
+        said = "; ".join(a.describe() for a in hooks.failed)
+        details = f"{details}; {said}" if details else said
     return (
         f"{canary.version} failed the analysis at step {canary.step + 1} "
         f"({canary.weight}%): {details}{more}"
@@ -581,6 +676,11 @@ def _advance_or_wait(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecisi
     if steps[canary.step].weight == 100 or steps[following].weight == 100:
         if not world.canary_ready:
             return _hold(canary, CanaryPhase.PROGRESSING, f"waiting for {version} to be available")
+        confirm = of_type(world.spec.rollout.webhooks, "confirm-promotion")
+        if confirm:
+            verdict = judge_hooks(confirm, world.hooks)
+            if not verdict.passed:
+                return _hooks_hold(world, canary, "confirm-promotion", verdict)
         return _promote(world, canary)
     weight = steps[following].weight
     message = (

@@ -11,10 +11,12 @@ from modelloop.api.vocabulary import VerdictName
 from modelloop.monitoring.evaluate import Evaluated
 from modelloop.monitoring.plan import SeriesKey
 from modelloop.monitoring.snapshot import Snapshot
+from modelloop.rollout.hooks import HookAnswer, HookOutcome
 from modelloop.rollout.machine import (
     RolloutDecision,
     RolloutWorld,
     decide,
+    due_hooks,
     steps_hash,
     traffic_write_failed,
 )
@@ -604,3 +606,118 @@ def test_the_canary_distribution_against_stable_is_an_early_signal() -> None:
     assert "scores on slice web: the canary's distribution against stable's: js 0.3 " in (
         moved.events[0].message
     )
+
+
+# --------------------------------------------------------------------------- webhook gates
+
+
+def hooked(*hooks: dict[str, Any]) -> ModelSpec:
+    base = spec().rollout.model_dump(by_alias=True, mode="json")
+    return spec(rollout={**base, "webhooks": [{"url": "http://h/", **h} for h in hooks]})
+
+
+def answer(name: str, outcome: str, status: int | None = None) -> HookAnswer:
+    return HookAnswer(name, HookOutcome(outcome), status, "because")
+
+
+@pytest.mark.parametrize(
+    ("hooks", "answers", "weight", "expected"),
+    [
+        ([{"name": "audit", "type": "pre-rollout"}], {"audit": ("pass", 200)}, 10, "StepStarted"),
+        ([{"name": "audit", "type": "pre-rollout"}], {"audit": ("fail", 403)}, 0, "WebhookHolding"),
+        (
+            [{"name": "audit", "type": "pre-rollout"}],
+            {"audit": ("timeout", None)},
+            0,
+            "WebhookHolding",
+        ),
+        (
+            [{"name": "audit", "type": "pre-rollout", "onFailure": "fail"}],
+            {"audit": ("fail", 403)},
+            0,
+            "RolledBack",
+        ),
+    ],
+)
+def test_pre_rollout_hooks_gate_the_first_weight(
+    hooks: list[dict[str, Any]],
+    answers: dict[str, tuple[str, int | None]],
+    weight: int,
+    expected: str,
+) -> None:
+    given = {name: answer(name, *a) for name, a in answers.items()}
+    w = world(at_step(0, 0), spec=hooked(*hooks))
+    assert [h.name for h in due_hooks(w)] == ["audit"]
+    decision = decide(replace(w, hooks=given))
+    assert decision.weight == weight
+    assert reason(decision) == expected
+    if decision.canary is not None:
+        [record] = decision.canary.hooks
+        assert (record.name, record.outcome, record.status_code) == (
+            "audit",
+            answers["audit"][0],
+            answers["audit"][1],
+        )
+
+
+@pytest.mark.parametrize(
+    ("hook", "outcome", "analysed", "counts"),
+    [
+        ({}, ("pass", 200), "pass", (1, 0, 0)),
+        ({}, ("fail", 500), "pass", (0, 0, 0)),  # holds: no success, nothing else counted
+        ({"onFailure": "fail"}, ("fail", 500), "fail", (0, 1, 0)),
+        ({}, ("timeout", None), "inconclusive", (0, 0, 1)),  # never a failure
+    ],
+)
+def test_rollout_hooks_join_each_analysis(
+    hook: dict[str, Any], outcome: tuple[str, int | None], analysed: str, counts: tuple[int, ...]
+) -> None:
+    w = world(
+        at_step(0, 10, started=timedelta(seconds=30)),
+        spec=hooked({"name": "load", "type": "rollout", **hook}),
+        snapshot=snapshot(0.9),
+    )
+    assert [h.name for h in due_hooks(w)] == ["load"]
+    decision = decide(replace(w, hooks={"load": answer("load", *outcome)}))
+    assert decision.analysed == analysed
+    canary = decision.canary
+    if analysed == "fail":  # failureLimit 1: rolled back, the hook named
+        assert reason(decision, "RolledBack") == "AnalysisFailed"
+        assert "webhook load answered 500" in decision.events[0].message
+        return
+    assert canary is not None
+    assert (canary.successes, canary.failures, canary.inconclusive) == counts
+
+
+def test_a_confirm_promotion_hook_holds_the_promotion_until_it_says_yes() -> None:
+    confirm = hooked({"name": "kpi", "type": "confirm-promotion"})
+    last = at_step(1, 50, started=timedelta(minutes=6), successes=1, last_analysis=NOW)
+    first = decide(world(last, spec=confirm))  # nothing asked yet: it asks next pass
+    assert first.canary is not None
+    assert (first.canary.phase, reason(first)) == ("WaitingForConfirmation", "WebhookHolding")
+    assert [e.reason for e in first.events] == ["WaitingForConfirmation"]
+    waiting = world(first.canary, spec=confirm)
+    assert [h.name for h in due_hooks(waiting)] == ["kpi"]
+    no = decide(replace(waiting, hooks={"kpi": answer("kpi", "fail", 409)}))
+    assert no.canary is not None
+    assert no.canary.phase == "WaitingForConfirmation"
+    assert "webhook kpi answered 409: because" in (no.canary.message or "")
+    assert no.events == []  # said once, when the wait began
+    yes = decide(replace(world(no.canary, spec=confirm), hooks={"kpi": answer("kpi", "pass", 200)}))
+    assert reason(yes, "Promoted") == "Promoted"
+
+
+def test_hooks_are_asked_only_when_their_moment_comes() -> None:
+    every = hooked(
+        {"name": "pre", "type": "pre-rollout"},
+        {"name": "each", "type": "rollout"},
+        {"name": "confirm", "type": "confirm-promotion"},
+    )
+    stepping = at_step(0, 10, started=timedelta(seconds=30), last_analysis=NOW)
+    assert due_hooks(world(stepping, spec=every)) == []  # no fresh analysis
+    assert due_hooks(world(None, spec=every)) == []
+    fresh = due_hooks(world(at_step(0, 10), spec=every, snapshot=snapshot(0.9)))
+    assert [h.name for h in fresh] == ["each"]
+    assert [h.name for h in due_hooks(world(at_step(0, 0), spec=every))] == ["pre"]
+    paused = world(at_step(0, 0), spec=every.model_copy(update={"paused": True}))
+    assert due_hooks(paused) == []

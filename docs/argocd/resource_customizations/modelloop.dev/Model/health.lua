@@ -32,7 +32,8 @@ if status.phase == "Failed" then
 elseif canary ~= nil and canary.phase == "RollingBack" then
   hs.status = "Degraded"
   hs.message = "Rolling back " .. canary.version .. ": " .. (canary.message or "")
-elseif canary ~= nil and (canary.phase == "WaitingForApproval" or canary.phase == "Paused") then
+elseif canary ~= nil and (canary.phase == "WaitingForApproval" or canary.phase == "Paused"
+    or canary.phase == "WaitingForConfirmation") then
   hs.status = "Suspended"
   hs.message = canary.message or ("Rollout of " .. canary.version .. " waits")
 elseif canary ~= nil then
