@@ -1,10 +1,12 @@
 """A real HTTP server on the loopback that plays a remote service (a webhook gate, a
-notification receiver, the feedback service): it answers each POST with the next
-scripted ``Reply`` (or the default one) and records what it was sent, in order."""
+notification receiver, the feedback service): it answers each POST with the reply of its
+path (``routes``), else the next scripted ``Reply``, else the default one, and records
+what it was sent, in order, with the time it arrived."""
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,12 +27,16 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    at: float  # time.time() when it arrived
 
 
 class Receiver:
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(
+        self, default: Reply | None = None, routes: Mapping[str, Reply] | None = None
+    ) -> None:
         self.replies: list[Reply] = []
         self.default = default or Reply()
+        self.routes = dict(routes or {})
         self.received: list[Received] = []
         self.stopping = threading.Event()
         self.in_flight = 0
@@ -42,8 +48,11 @@ class Receiver:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 sent = json.loads(raw) if raw else None
-                receiver.received.append(Received(self.path, dict(self.headers), sent))
-                reply = receiver.replies.pop(0) if receiver.replies else receiver.default
+                arrived = Received(self.path, dict(self.headers), sent, time.time())
+                receiver.received.append(arrived)
+                reply = receiver.routes.get(self.path) or (
+                    receiver.replies.pop(0) if receiver.replies else receiver.default
+                )
                 with lock:
                     receiver.in_flight += 1
                     receiver.most_at_once = max(receiver.most_at_once, receiver.in_flight)
@@ -74,6 +83,9 @@ class Receiver:
         )
         self.thread.start()
 
+    def sent_to(self, path: str) -> list[Received]:
+        return [r for r in list(self.received) if r.path == path]
+
     def stop(self) -> None:
         self.stopping.set()
         self.server.shutdown()
@@ -82,8 +94,10 @@ class Receiver:
 
 
 @contextmanager
-def receiving(default: Reply | None = None) -> Iterator[Receiver]:
-    started = Receiver(default)
+def receiving(
+    default: Reply | None = None, routes: Mapping[str, Reply] | None = None
+) -> Iterator[Receiver]:
+    started = Receiver(default, routes)
     try:
         yield started
     finally:

@@ -6,11 +6,8 @@ Secrets Models name."""
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from localcluster.kubelet import TRAINING_JOB, finish_pod
 from localcluster.processes import Process
 from localcluster.prometheus import PrometheusServer, scrape_config
 from localcluster.waiting import wait_for
+from tests.harness.receiver import Received, Receiver, Reply, receiving
 from tests.harness.world import BAD, GOOD, MODEL, PRECISION, World, sample, slices, traffic
 
 from modelloop.api.resources import MODELS
@@ -59,57 +57,12 @@ RESULT = {
 }
 
 
-@dataclass
-class Received:
-    path: str
-    at: float  # time.time() when the request arrived
-    body: dict[str, Any]
-
-
-class Receiver:
-    """A real HTTP server: /ok and /slack answer 200 at once; /hang never answers (it holds
-    the request until the test ends)."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                receiver.received.append(Received(self.path, time.time(), body))
-                if self.path == "/hang":
-                    receiver.release.wait(120)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def at(self, path: str) -> list[Received]:
-        return [r for r in list(self.received) if r.path == path]
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-    yield made
-    made.stop()
+    """/ok and /slack answer 200 at once; /hang never answers (it holds the request until
+    the test ends)."""
+    with receiving(Reply(200), routes={"/hang": Reply(delay=120)}) as made:
+        yield made
 
 
 def secret(kube: Kube, namespace: str, name: str, url: str) -> None:
@@ -243,11 +196,11 @@ def test_a_receiver_gets_the_whole_loop_in_order_with_the_numbers_and_a_hang_del
         SPEC,
         operator_args=[f"--notifications={settings}"],
     )
-    wait_for(lambda: "TrainingStarted" in reasons(receiver.at("/ok")), 90, "the training")
+    wait_for(lambda: "TrainingStarted" in reasons(receiver.sent_to("/ok")), 90, "the training")
     finish_training(kube, namespace)
-    wait_for(lambda: "Promoted" in reasons(receiver.at("/ok")), 150, "the promotion")
+    wait_for(lambda: "Promoted" in reasons(receiver.sent_to("/ok")), 150, "the promotion")
 
-    ok = receiver.at("/ok")
+    ok = receiver.sent_to("/ok")
     assert reasons(ok) == [
         "Breach",
         "TrainingStarted",
@@ -312,7 +265,7 @@ def test_a_receiver_gets_the_whole_loop_in_order_with_the_numbers_and_a_hang_del
     slack = wait_for(
         lambda: [
             r
-            for r in receiver.at("/slack")
+            for r in receiver.sent_to("/slack")
             if r.body["blocks"][0]["text"]["text"].split(":")[0] in told
         ],
         30,
@@ -335,7 +288,7 @@ def test_a_receiver_gets_the_whole_loop_in_order_with_the_numbers_and_a_hang_del
     assert posted["Validated"] - posted["TrainingSucceeded"] < wait - 1
     assert posted["RolloutStarted"] - posted["Validated"] < wait - 1
     # ... while it was asked, again after its timeout and the backoff, and given up.
-    hang = receiver.at("/hang")
+    hang = receiver.sent_to("/hang")
     assert [r.body["event"]["reason"] for r in hang[:2]] == ["Breach", "Breach"]
     assert hang[1].at - hang[0].at >= HANG_TIMEOUT + BACKOFF - 0.5
 
@@ -351,7 +304,7 @@ def test_a_receiver_gets_the_whole_loop_in_order_with_the_numbers_and_a_hang_del
     assert timeouts is not None
     assert timeouts >= ATTEMPTS
     assert sample(metrics, "modelloop_notifications_sent_total", type="webhook") == len(ok)
-    sent = len(receiver.at("/slack"))
+    sent = len(receiver.sent_to("/slack"))
     assert sample(metrics, "modelloop_notifications_sent_total", type="slack") == sent
 
 
@@ -372,30 +325,13 @@ def test_a_receiver_gets_the_whole_loop_in_order_with_the_numbers_and_a_hang_del
 def test_one_attempt_against_real_http_answers(
     path: str, kind: str | None, retryable: bool | None
 ) -> None:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if self.path == "/hang":
-                time.sleep(2)
-                return
-            status = int(self.path.rsplit("/", 1)[1]) if "/status/" in self.path else 200
-            if self.path == "/redirect":
-                status = 307
-                self.send_response(status)
-                self.send_header("Location", "http://169.254.169.254/")
-            else:
-                self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}{path}"
-    try:
+    routes = {
+        "/hang": Reply(delay=2),
+        "/redirect": Reply(307, headers={"Location": "http://169.254.169.254/"}),
+        **{f"/status/{code}": Reply(code) for code in (404, 503, 429)},
+    }
+    with receiving(Reply(200), routes) as server:
+        url = server.url + path
         started = time.monotonic()
         if kind is None:
             post_json(url, b"{}", timeout=1.0)
@@ -406,9 +342,6 @@ def test_one_attempt_against_real_http_answers(
         assert url not in str(raised.value)  # a URL is a credential: never in a message
         if kind == "timeout":
             assert 0.9 < time.monotonic() - started < 1.9
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize(
