@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fetches the upstream CRDs of the traffic providers ModelLoop writes to (the Gateway API
 # HTTPRoute and Istio's VirtualService) from the Go module proxy into a cache outside the
-# repo, so the tests validate routes against the real schemas (and CEL rules).
+# repo, so the tests validate routes against the real schemas (and CEL rules); and, in its
+# subdirectory kserve/, KServe's InferenceService CRD (the serving target of
+# spec.serving.kserve), installed only by the tests that serve through KServe.
 #
 # Prints the directory holding the CRDs. Like hack/controlplane/build.sh, the directory is
 # keyed by a hash of this script (which names the versions), so a change of versions
@@ -9,11 +11,16 @@
 set -euo pipefail
 gateway_api=sigs.k8s.io/gateway-api@v1.6.3
 istio_api=istio.io/api@v1.32.0
+# The newest KServe release the Go module proxy served when chosen (it lists none; v0.17.1
+# and v0.18.0 were refused): its CRD has predictor.canaryTrafficPercent (Serverless
+# canaries) and no spec.canary / status.canaryStatuses (no RawDeployment canaries).
+kserve=github.com/kserve/kserve@v0.17.0
 cache_root="${MODELLOOP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelloop}"
 key="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
 out="$cache_root/thirdparty-crds/$key"
 httproutes=gateway.networking.k8s.io_httproutes.yaml
 virtualservices=networking.istio.io_virtualservices.yaml
+inferenceservices=serving.kserve.io_inferenceservices.yaml
 
 # The directory of a module version in the module cache, downloading it when missing.
 module_dir() {
@@ -28,7 +35,8 @@ yaml_document() {
     END { if (keep) printf "%s", doc }' "$2"
 }
 
-if [[ ! -s "$out/$httproutes" || ! -s "$out/$virtualservices" ]]; then
+if [[ ! -s "$out/$httproutes" || ! -s "$out/$virtualservices" ||
+  ! -s "$out/kserve/$inferenceservices" ]]; then
   tmp="$out.tmp.$$"
   trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp"
@@ -38,6 +46,9 @@ if [[ ! -s "$out/$httproutes" || ! -s "$out/$virtualservices" ]]; then
     "$(module_dir "$istio_api")/kubernetes/customresourcedefinitions.gen.yaml" \
     >"$tmp/$virtualservices"
   [[ -s "$tmp/$virtualservices" ]] || { echo "no VirtualService CRD in $istio_api" >&2; exit 1; }
+  echo "fetching the InferenceService CRD ($kserve) into $out/kserve" >&2
+  mkdir -p "$tmp/kserve"
+  cp "$(module_dir "$kserve")/config/crd/full/$inferenceservices" "$tmp/kserve/"
   chmod -R u+w "$tmp"
   rm -rf "$out"
   mv "$tmp" "$out"

@@ -16,12 +16,17 @@ gate judges a regression by the examples where the two disagree: a paired test, 
 more sensitive than comparing the two values.
 
 It writes one compact JSON object to the termination message, which the operator
-reads from the finished pod, and refuses a result the kubelet would truncate.
+reads from the finished pod, and refuses a result the kubelet would truncate. In a
+training workload (a TrainJob, a PyTorchJob, a Ray job's driver: MODELLOOP_RESULT_CONFIGMAP
+is set) it writes the same object to that ConfigMap instead, through the API server with
+the pod's ServiceAccount token — the only object that account may write. Call it once,
+from one process (rank 0, or the Ray driver).
 """
 
 import json
 import math
 import os
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -31,12 +36,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .feedback.records import Label, Prediction
-from .retraining.result import MAX_BYTES, parse_result
+from .retraining.result import MAX_BYTES, RESULT_CONFIGMAP_ENV, RESULT_KEY, parse_result
 
 TERMINATION_LOG = "/dev/termination-log"
 """Where the kubelet reads the termination message (a container's default
 terminationMessagePath). The variable MODELLOOP_TERMINATION_LOG overrides it, for
 running a trainer outside a pod."""
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+"""Where a pod's ServiceAccount token and the cluster's CA are mounted. The variable
+MODELLOOP_SERVICE_ACCOUNT_DIR overrides it, for running a trainer outside a pod."""
 Metrics = Mapping[tuple[str, str], float]
 
 
@@ -92,7 +100,8 @@ def report(
     """Write the result; returns the JSON written. ``pairs`` go on the candidate's rows and
     need the champion's value and the samples of the same metric and slice. Raises
     ValueError when it would not fit in a termination message or would not pass the
-    operator's validation."""
+    operator's validation; ResultWriteError when the API server refuses the ConfigMap's
+    update. ``path``: write to this file, whatever the environment says."""
     unpaired = sorted(set(pairs or {}) - (set(candidate) & set(champion or {})))
     if unpaired:
         raise ValueError(f"pairs for {unpaired}: report both values of each pair")
@@ -112,8 +121,56 @@ def report(
             "report fewer metrics or slices"
         )
     parse_result(text)  # the same check the operator makes
+    configmap = os.environ.get(RESULT_CONFIGMAP_ENV)
+    if path is None and configmap:
+        _write_configmap(os.environ["MODELLOOP_NAMESPACE"], configmap, text)
+        return text
     Path(path or os.environ.get("MODELLOOP_TERMINATION_LOG") or TERMINATION_LOG).write_text(text)
     return text
+
+
+class ResultWriteError(Exception):
+    """The API server refused the result ConfigMap's read or update (``status``: HTTP)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _write_configmap(namespace: str, name: str, text: str, attempts: int = 3) -> None:
+    """Put ``text`` under the ConfigMap's result key: a read, then an update guarded by its
+    resourceVersion (retried on a conflict), with the pod's ServiceAccount token."""
+    account = Path(os.environ.get("MODELLOOP_SERVICE_ACCOUNT_DIR") or SERVICE_ACCOUNT)
+    token = (account / "token").read_text().strip()
+    host = os.environ["KUBERNETES_SERVICE_HOST"]
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    url = f"https://{f'[{host}]' if ':' in host else host}:{port}"
+    url += f"/api/v1/namespaces/{namespace}/configmaps/{name}"
+    tls = ssl.create_default_context(cafile=str(account / "ca.crt"))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for attempt in range(attempts):
+        configmap = _kube_call(urllib.request.Request(url, headers=headers), tls)
+        configmap["data"] = {**(configmap.get("data") or {}), RESULT_KEY: text}
+        body = json.dumps(configmap).encode()
+        try:
+            _kube_call(urllib.request.Request(url, body, headers, method="PUT"), tls)
+            return
+        except ResultWriteError as error:
+            if error.status != 409 or attempt == attempts - 1:
+                raise
+
+
+def _kube_call(request: urllib.request.Request, tls: ssl.SSLContext) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(request, timeout=30, context=tls) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except urllib.error.HTTPError as error:
+        with error:
+            said = _json(error.read()).get("message", "")
+        raise ResultWriteError(
+            error.code, f"{request.get_method()} {request.full_url}: HTTP {error.code}: {said}"
+        ) from None
 
 
 class FeedbackError(Exception):

@@ -81,6 +81,7 @@ class LateLabelWorld(OperatorWorld):
         prometheus: Callable[..., PrometheusServer],
         operator: Callable[..., Process],
         generator: Callable[..., TrafficGenerator],
+        metrics: tuple[dict[str, Any], ...] = (),
     ) -> None:
         self.feedback, self.servers = feedback, servers
         metrics_port = free_port()
@@ -91,7 +92,11 @@ class LateLabelWorld(OperatorWorld):
         )
         apply_files(kube, [TEMPLATES], namespace)
         slices = [{"name": r, "matchLabels": {"region": r}} for r in REGIONS]
-        spec: dict[str, Any] = {"slices": slices, "metrics": [ACCURACY], "rollout": ROLLOUT}
+        spec: dict[str, Any] = {
+            "slices": slices,
+            "metrics": [ACCURACY, *metrics],
+            "rollout": ROLLOUT,
+        }
         kube.create(MODELS, namespace, model(TRAFFIC["gateway-managed"], **spec))
         kube.create(MODEL_VERSIONS, namespace, version(STABLE, slices=REGIONS))
         reader = httproute_weights(kube, namespace, MODEL)
@@ -155,11 +160,12 @@ def late_label_world(
     prometheus: Callable[..., PrometheusServer],
     operator: Callable[..., Process],
     traffic_generator: Callable[..., TrafficGenerator],
-) -> Iterator[Callable[[Mapping[str, float]], LateLabelWorld]]:
-    """Makes the world with a candidate as good per region as the test says."""
+) -> Iterator[Callable[..., LateLabelWorld]]:
+    """Makes the world with a candidate as good per region as the test says (and the
+    Model's metrics besides accuracy)."""
     servers: list[ModelServer] = []
 
-    def make(candidate: Mapping[str, float]) -> LateLabelWorld:
+    def make(candidate: Mapping[str, float], *metrics: dict[str, Any]) -> LateLabelWorld:
         feedback = feedback_service(SETTINGS)
         for name, accuracy, seed in ((STABLE, GOOD, 1), (CANARY, candidate, 2)):
             servers.append(
@@ -183,6 +189,7 @@ def late_label_world(
             prometheus,
             operator,
             traffic_generator,
+            metrics,
         )
 
     yield make
@@ -195,7 +202,7 @@ def waiting_rows(analyses: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 
 def test_a_candidate_as_good_waits_for_its_labels_and_is_promoted_not_rolled_back(
-    late_label_world: Callable[[Mapping[str, float]], LateLabelWorld],
+    late_label_world: Callable[..., LateLabelWorld],
     control_plane: ControlPlane,
     record_property: Callable[[str, object], None],
 ) -> None:
@@ -227,7 +234,7 @@ def test_a_candidate_as_good_waits_for_its_labels_and_is_promoted_not_rolled_bac
 
 
 def test_a_candidate_worse_in_one_region_is_rolled_back_once_its_labels_come_naming_it(
-    late_label_world: Callable[[Mapping[str, float]], LateLabelWorld],
+    late_label_world: Callable[..., LateLabelWorld],
     control_plane: ControlPlane,
     record_property: Callable[[str, object], None],
 ) -> None:
@@ -256,4 +263,46 @@ def test_a_candidate_worse_in_one_region_is_rolled_back_once_its_labels_come_nam
     assert [w for _, w in moves] == [0, 10, 0], moves
     assert moves[2][0] - moves[1][0] >= DELAY, moves
     world.assert_nothing_lost()
+    record_property("test_seconds", round(time.monotonic() - started, 1))
+
+
+# Before the labels: the accuracy estimated from the candidate's calibrated scores, judged
+# only while the labelled accuracy waits, and only on a gross drop.
+ESTIMATE = {
+    "name": "estimated-accuracy",
+    "templateRef": {"name": "feedback-estimated-accuracy"},
+    "minSamples": 30,
+    "window": "15s",
+    "canary": {"early": True, "test": "threshold", "absolute": 0.15},
+}
+
+
+def test_an_early_signal_rolls_back_before_the_labels_and_the_labels_then_confirm_it(
+    late_label_world: Callable[..., LateLabelWorld],
+    record_property: Callable[[str, object], None],
+) -> None:
+    started = time.monotonic()
+    world = late_label_world(WORSE_IN_US, ESTIMATE)
+    world.release()
+    assert world.await_end(timeout=90) == "RolledBack"
+    rolled_back = wait_for(lambda: world.condition("RolledBack"), 30, "the RolledBack condition")
+    assert rolled_back["reason"] == "EarlyRollback"
+    assert "estimated-accuracy on slice us" in rolled_back["message"]
+    moves = world.weight_changes()
+    wait_for(lambda: world.weight_changes()[-1][1] == 0, 30, "weights back on stable")
+    moves = world.weight_changes()
+    assert [w for _, w in moves] == [0, 10, 0], moves
+    assert moves[2][0] - moves[1][0] < DELAY, moves  # before any label of its traffic
+    [pending] = world.status()["labelsPending"]
+    assert pending["version"] == CANARY
+
+    def verdict() -> str | None:
+        status = (world.kube.get(MODEL_VERSIONS, world.namespace, CANARY) or {}).get("status")
+        found: str | None = (status or {}).get("labelVerdict")
+        return found
+
+    assert wait_for(verdict, 90, "the labels' verdict") == "Confirmed"
+    assert world.events("EarlyRollbackConfirmed")
+    assert "accuracy on slice us" in world.events("EarlyRollbackConfirmed")[0]
+    assert not world.status().get("labelsPending")
     record_property("test_seconds", round(time.monotonic() - started, 1))

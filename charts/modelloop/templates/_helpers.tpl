@@ -64,6 +64,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [networking.istio.io]
   resources: [virtualservices]
   verbs: [get, list, watch, create, patch]
+# KServe (spec.serving.kserve): the InferenceService it creates, or adopts and patches.
+- apiGroups: [serving.kserve.io]
+  resources: [inferenceservices]
+  verbs: [get, list, watch, create, patch]
 # Events that explain every decision.
 - apiGroups: [""]
   resources: [events]

@@ -21,7 +21,7 @@ from .base import (
 )
 from .durations import DURATION_PATTERN, Duration, Within, cel_milliseconds, milliseconds
 from .schedule import Schedule
-from .templates import JobTemplate, PodTemplate
+from .templates import JobTemplate, ObjectMeta, PodTemplate
 from .vocabulary import (
     Automation,
     CanaryPhase,
@@ -671,8 +671,133 @@ class Triggers(ApiModel):
     )
 
 
+SERVICE_ACCOUNT_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A preset names the kind it reads: (preset, apiVersion, kind).
+WORKLOAD_PRESETS = (
+    ("trainJob", "trainer.kubeflow.org/v1alpha1", "TrainJob"),
+    ("pyTorchJob", "kubeflow.org/v1", "PyTorchJob"),
+    ("rayJob", "ray.io/v1", "RayJob"),
+)
+
+
+class OutcomeRule(ApiModel):
+    """When a training workload has succeeded, or failed: a condition of its status with
+    status True, or a field of its status holding one of some values."""
+
+    condition: str | None = Field(
+        default=None,
+        description="A condition type in status.conditions; the rule holds while its status "
+        "is True.",
+        pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$",
+        max_length=64,
+    )
+    field: str | None = Field(
+        default=None,
+        description="Or: a field below status, as a dotted path (status.phase).",
+        pattern=r"^status(\.[A-Za-z0-9_-]+)+$",
+        max_length=256,
+    )
+    values: list[str] | None = Field(
+        default=None,
+        description="The field's values that make the rule hold, each once.",
+        **list_set(max_items=16),
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "has(self.condition) != has(self.field)",
+            "an outcome rule names exactly one of condition or field",
+            lambda r: (r.condition is None) != (r.field is None),
+        ),
+        CelRule(
+            "has(self.field) == has(self.values)",
+            "a field rule needs values, a condition rule takes none",
+            lambda r: (r.field is None) == (r.values is None),
+            field_path=".values",
+        ),
+    )
+
+
+class WorkloadTemplate(OpenObject):
+    """The custom resource a training creates: metadata and spec, kept as written for the
+    API server (and the kind's controller) to validate."""
+
+    metadata: ObjectMeta | None = Field(default=None, description="Labels and annotations.")
+    spec: dict[str, Any] = Field(description="The resource's spec.")
+
+
+class Workload(ApiModel):
+    """A custom resource that trains (Kubeflow TrainJob or PyTorchJob, KubeRay RayJob, or
+    another kind), and the rule that reads its outcome. The trainer reports through a
+    ConfigMap ModelLoop creates per training (modelloop.sdk.report finds it)."""
+
+    api_version: str = Field(
+        description="Its apiVersion, group/version (ray.io/v1).",
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[a-z0-9]+$",
+        max_length=253,
+    )
+    kind: str = Field(
+        description="Its kind (RayJob).", pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=63
+    )
+    template: Annotated[dict[str, Any], Embedded(WorkloadTemplate)] = Field(
+        description="Its metadata and spec. ModelLoop adds the labels modelloop.dev/model and "
+        "modelloop.dev/training, and the env MODELLOOP_* it gives a Job plus "
+        "MODELLOOP_RESULT_CONFIGMAP to every container at the preset's paths (without a "
+        "preset: to every item of every containers list in the spec)."
+    )
+    preset: Literal["trainJob", "pyTorchJob", "rayJob"] | None = Field(
+        default=None,
+        description="How to read a known kind: trainJob (trainer.kubeflow.org/v1alpha1 "
+        "TrainJob: condition Complete or Failed), pyTorchJob (kubeflow.org/v1 PyTorchJob: "
+        "Succeeded or Failed), rayJob (ray.io/v1 RayJob: succeeded when jobDeploymentStatus "
+        "is Complete and jobStatus SUCCEEDED; failed when jobDeploymentStatus is Failed or "
+        "ValidationFailed, or Complete with any other jobStatus).",
+    )
+    success: OutcomeRule | None = Field(
+        default=None, description="Without a preset: when the workload has succeeded."
+    )
+    failure: OutcomeRule | None = Field(
+        default=None,
+        description="Without a preset: when it has failed (checked first: a workload both "
+        "failed and succeeded has failed).",
+    )
+    service_account_name: str | None = Field(
+        default=None,
+        description="The ServiceAccount the trainer runs as, allowed to write the result. "
+        "Default: every one the template names at the preset's pod specs (without a preset: "
+        "every serviceAccountName in the spec), else default.",
+        pattern=SERVICE_ACCOUNT_PATTERN,
+        max_length=253,
+    )
+
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "has(self.preset) || (has(self.success) && has(self.failure))",
+            "a workload needs a preset, or both a success and a failure rule",
+            lambda w: w.preset is not None or (w.success is not None and w.failure is not None),
+        ),
+        CelRule(
+            "!has(self.preset) || (!has(self.success) && !has(self.failure))",
+            "a preset brings its own success and failure rules: give a preset or the rules",
+            lambda w: w.preset is None or (w.success is None and w.failure is None),
+            field_path=".preset",
+        ),
+        CelRule(
+            "!has(self.preset) || "
+            + " || ".join(
+                f"(self.preset == '{p}' && self.apiVersion == '{a}' && self.kind == '{k}')"
+                for p, a, k in WORKLOAD_PRESETS
+            ),
+            "a preset reads one kind: "
+            + ", ".join(f"{p} is for {a} {k}" for p, a, k in WORKLOAD_PRESETS),
+            lambda w: w.preset is None or (w.preset, w.api_version, w.kind) in WORKLOAD_PRESETS,
+            field_path=".preset",
+        ),
+    )
+
+
 class Retraining(ApiModel):
-    """Training policy: triggers, guards and the Job that trains."""
+    """Training policy: triggers, guards and the Job (or workload) that trains."""
 
     triggers: Triggers = Field(default_factory=Triggers, description="What starts a training.")
     cooldown: Annotated[Duration, Within("0s", "30d")] = Field(
@@ -697,13 +822,24 @@ class Retraining(ApiModel):
         description="Where artifacts go; each training writes below it (e.g. s3://b/models/fraud).",
         max_length=1024,
     )
-    job: Annotated[dict[str, Any], Embedded(JobTemplate)] = Field(
+    job: Annotated[dict[str, Any], Embedded(JobTemplate)] | None = Field(
+        default=None,
         description="batch/v1 Job template (metadata and spec) that trains, with at least "
         "one container. ModelLoop adds the env MODELLOOP_* (model, base version, trigger, "
-        "failing slices and since when each fails, data window, output URI) to every container."
+        "failing slices and since when each fails, data window, output URI) to every container.",
+    )
+    workload: Workload | None = Field(
+        default=None,
+        description="Or: a custom resource that trains beyond one pod (TrainJob, PyTorchJob, "
+        "RayJob, ...).",
     )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule(
+            "has(self.job) != has(self.workload)",
+            "retraining needs exactly one of job (a batch/v1 Job) or workload (a custom resource)",
+            lambda r: (r.job is None) != (r.workload is None),
+        ),
         CelRule(
             "!has(self.triggers.newData) || has(self.triggers.newData.query) || has(self.newData)",
             "triggers.newData needs a counter: its query, or spec.retraining.newData",
@@ -1249,11 +1385,6 @@ class CanaryStatus(ApiModel):
     last_analysis: datetime | None = Field(
         default=None, description="Time of the evaluation the last analysis used."
     )
-    held: datetime | None = Field(
-        default=None,
-        description="Phase AwaitingLabels: when an early signal took the traffic back; the "
-        "labels of the canary's traffic until then decide.",
-    )
     hooks: list[HookRecord] = Field(
         default_factory=list,
         description="The last answer of each webhook gate of this rollout.",
@@ -1261,8 +1392,8 @@ class CanaryStatus(ApiModel):
     )
     early_reversed: bool = Field(
         default=False,
-        description="The labels reversed an early rollback: this rollout is judged on "
-        "labels alone from then on.",
+        description="The candidate's labels reversed an early rollback of it: this rollout "
+        "is judged on labels alone.",
     )
     message: str | None = Field(default=None, description="The last decision, with its numbers.")
     analysis: list[AnalysisRow] = Field(
@@ -1412,6 +1543,14 @@ class TrainingStatus(ApiModel):
     )
 
 
+class LabelsPending(ApiModel):
+    """A version an early signal rolled back, whose labels have yet to judge it."""
+
+    version: str = Field(max_length=253)
+    due: datetime = Field(description="When the labels of its last traffic have come.")
+    signal: str = Field(default="", max_length=512, description="The early signal that failed.")
+
+
 class ModelStatus(ApiModel):
     phase: ModelPhase | None = Field(
         default=None,
@@ -1420,6 +1559,12 @@ class ModelStatus(ApiModel):
     )
     stable_version: str | None = Field(default=None, description="The ModelVersion serving.")
     canary: CanaryStatus | None = Field(default=None, description="The rollout in progress.")
+    labels_pending: list[LabelsPending] = Field(
+        default_factory=list,
+        description="Versions rolled back by an early signal whose labels will confirm or "
+        "reverse it (they are evaluated until then).",
+        **list_map("version", max_items=16),
+    )
     verdicts: list[Verdict] = Field(
         default_factory=list,
         description="Verdicts per metric x slice x version.",

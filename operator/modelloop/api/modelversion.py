@@ -14,7 +14,7 @@ from .base import (
     conditions_field,
     list_map,
 )
-from .vocabulary import NoiseTest, Origin, VersionPhase
+from .vocabulary import LabelVerdict, NoiseTest, Origin, VersionPhase
 
 
 class TriggerRecord(ApiModel):
@@ -199,6 +199,14 @@ class ModelVersionStatus(ApiModel):
         default_factory=list,
         description="The offline validation, per gate, metric and slice.",
         **list_map("gate", "metric", "slice", max_items=2048),
+    )
+    label_verdict: LabelVerdict | None = Field(
+        default=None,
+        description="An early signal rolled it back: what the labels of its traffic said "
+        "once they came (Confirmed, Reversed: it is Validated again, Undecided).",
+    )
+    label_verdict_message: str | None = Field(
+        default=None, description="The numbers behind labelVerdict.", max_length=1024
     )
     conditions: list[Condition] = conditions_field()
     observed_generation: int | None = Field(default=None)

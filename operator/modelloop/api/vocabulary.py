@@ -55,9 +55,14 @@ class CanaryPhase(StrEnum):
     WAITING_FOR_CONFIRMATION = "WaitingForConfirmation"
     PAUSED = "Paused"
     ROLLING_BACK = "RollingBack"
-    # An early signal failed before the labels came: traffic is back on stable, and the
-    # labels of the canary's traffic confirm the rollback or reverse it.
-    AWAITING_LABELS = "AwaitingLabels"
+
+
+class LabelVerdict(StrEnum):
+    """What the labels of a canary's traffic said of an early rollback, once they came."""
+
+    CONFIRMED = "Confirmed"  # a labelled pair fails: the early signal was right
+    REVERSED = "Reversed"  # every labelled pair passes: the early signal was wrong
+    UNDECIDED = "Undecided"  # too few labels, or none matured in time
 
 
 class VersionPhase(StrEnum):

@@ -145,5 +145,8 @@ def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY})
 @kopf.on.event("", "v1", "pods", labels={LABEL_TRAINING: kopf.PRESENT})
 @kopf.on.event("", "v1", "services", labels={LABEL_MANAGED_BY: MANAGED_BY})
+@kopf.on.event(
+    "serving.kserve.io", "v1beta1", "inferenceservices", labels={LABEL_MANAGED_BY: MANAGED_BY}
+)
 def child_changed(*, memo: Any, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
     _enqueue(memo, namespace, labels.get(LABEL_MODEL))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from ..api.model import CanaryStatus, ModelSpec
+from ..api.model import CanaryStatus, LabelsPending, ModelSpec
 from ..api.resources import MODEL_VERSIONS, MODELS
 from ..api.vocabulary import (
     ANNOTATION_ABORT,
@@ -27,10 +27,12 @@ from ..notify.evidence import canary_evidence
 from ..rollout.hookcalls import ask_all
 from ..rollout.hooks import HookAnswer
 from ..rollout.hooks import payload as hook_payload
+from ..rollout.kserve import canary_refused
 from ..rollout.machine import RolloutWorld, decide, due_hooks, traffic_write_failed
-from ..rollout.router import TrafficRouter, Written, router_for
+from ..rollout.router import TrafficRouter, Written, read_inference_service, router_for
 from ..rollout.telemetry import RolloutTelemetry
 from ..rollout.traffic import RouteError, Split
+from ..serving.kserve import serves_ready
 from ..serving.plan import (
     Apply,
     CanaryServing,
@@ -80,21 +82,16 @@ def _mark_version(kube: Kube, namespace: str, mark: MarkVersion, now: datetime) 
             }
         },
     )
+    status = dict(mark.status or {})
     if mark.phase is not None:
-        kube.merge_patch(
-            MODEL_VERSIONS,
-            namespace,
-            mark.version,
-            {
-                "status": {
-                    "phase": mark.phase,
-                    "reason": mark.reason,
-                    "message": mark.message,
-                    "lastTransitionTime": written,
-                }
-            },
-            sub="status",
-        )
+        status |= {
+            "phase": mark.phase,
+            "reason": mark.reason,
+            "message": mark.message,
+            "lastTransitionTime": written,
+        }
+    if status:
+        kube.merge_patch(MODEL_VERSIONS, namespace, mark.version, {"status": status}, sub="status")
 
 
 def _execute(kube: Kube, model: Obj, action: Apply | Delete | MarkVersion, now: datetime) -> None:
@@ -177,11 +174,16 @@ def _ask_hooks(kube: Kube, world: RolloutWorld, namespace: str) -> dict[str, Hoo
     )
 
 
-def _canary_ready(spec: ModelSpec, canary: CanaryStatus | None, deployments: list[Obj]) -> bool:
+def _canary_ready(
+    spec: ModelSpec, canary: CanaryStatus | None, deployments: list[Obj], isvc: Obj | None
+) -> bool:
     """Its Deployment is available; with the replicas provider the replica counts are the
-    split, so the canary is scaled up by the first step itself."""
+    split, so the canary is scaled up by the first step itself. With KServe: the
+    InferenceService's predictor serves it, in a ready revision."""
     if canary is None:
         return False
+    if spec.serving.kserve is not None:
+        return serves_ready(isvc, canary.version)
     deployment = next((d for d in deployments if d["metadata"]["name"] == canary.version), None)
     return deployment is not None and (
         spec.traffic.provider == "replicas" or _available(deployment)
@@ -221,8 +223,12 @@ def _observed_weight(observed: Split | None, canary: CanaryStatus | None) -> int
     return observed.canary_weight
 
 
+def _dump(status: CanaryStatus | LabelsPending) -> Obj:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 def _canary_dump(canary: CanaryStatus | None) -> Obj | None:
-    return canary.model_dump(mode="json", by_alias=True, exclude_none=True) if canary else None
+    return _dump(canary) if canary else None
 
 
 def _marked(views: list[VersionView], marks: list[MarkVersion], now: datetime) -> list[VersionView]:
@@ -274,7 +280,8 @@ def reconcile_serving(
     deployed = [d["metadata"].get("labels", {}).get(LABEL_VERSION, "") for d in deployments]
     choice = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)
     names = {v.name for v in versions}
-    router = router_for(spec)
+    router = router_for(spec, {v.name: v.uri for v in versions})
+    isvc = read_inference_service(kube, model, spec)
     observed = _read_split(kube, model, router, names) if choice.version else None
     previous = CanaryStatus.model_validate(status["canary"]) if status.get("canary") else None
     annotations = model["metadata"].get("annotations") or {}
@@ -284,16 +291,24 @@ def reconcile_serving(
         stable=choice.version,
         canary=previous,
         versions=versions,
-        canary_ready=_canary_ready(spec, previous, deployments),
+        canary_ready=_canary_ready(spec, previous, deployments, isvc),
         observed_weight=_observed_weight(observed, previous),
         snapshot=snapshot,
         approval=annotations.get(ANNOTATION_APPROVE),
         abort=annotations.get(ANNOTATION_ABORT),
         now=now,
+        pending=[LabelsPending.model_validate(p) for p in status.get("labelsPending") or []],
     )
-    decision = decide(replace(world, hooks=_ask_hooks(kube, world, namespace)))
+    decision = canary_refused(world) or decide(
+        replace(world, hooks=_ask_hooks(kube, world, namespace))
+    )
+    pending = (
+        {}
+        if decision.pending is None
+        else {"labelsPending": [_dump(p) for p in decision.pending] or None}
+    )
     if decision.intent is not None:
-        model = _write_status(kube, model, {"canary": _canary_dump(decision.intent)})
+        model = _write_status(kube, model, {"canary": _canary_dump(decision.intent), **pending})
     for mark in decision.marks:
         _mark_version(kube, namespace, mark, now)
     versions = _marked(versions, decision.marks, now)
@@ -311,14 +326,15 @@ def reconcile_serving(
     serving = _serving_of(spec, canary, written)
     if canary is not None and serving is not None:
         canary = canary.model_copy(update={"achieved_weight": serving.achieved_weight})
-    plan = plan_serving(model, spec, versions, deployments, services, now, serving)
+    plan = plan_serving(model, spec, versions, deployments, services, now, serving, isvc)
     refused = _execute_all(kube, model, plan.actions, now)
     for mark in decision.marks_after:
         _mark_version(kube, namespace, mark, now)
     updates = [*plan.conditions, *conditions]
     if refused is not None:
         updates.append(refused)
-    _write_status(kube, model, {**plan.status, "canary": _canary_dump(canary)}, updates, now)
+    owned = {**plan.status, "canary": _canary_dump(canary), **pending}
+    _write_status(kube, model, owned, updates, now)
     # After the write they report: an Event never tells of a change status does not hold.
     # The rollout's carry its analysis as written (as last written, once the rollout ended).
     evidence = canary_evidence(canary or decision.intent or previous)

@@ -1,11 +1,13 @@
 """Reconcile a Model's retraining and the validation of its candidates.
 
-Reads the world (the Model, its training Jobs and their pods, its ModelVersions),
+Reads the world (the Model, its training Jobs and their pods — or its training workloads
+and their result ConfigMaps — and its ModelVersions),
 judges the candidates awaiting the offline gate, keeps the per-trigger bookkeeping
 (status.training.triggers) up to date with what the cluster shows,
 asks the pure decision, and carries it out in a restart-safe order:
-reserve the sequence number in status, then create the Job; on a finished Job,
-create the ModelVersion, then record the outcome in status, then delete the Job.
+reserve the sequence number in status, then create the Job (a workload: its result
+ConfigMap, Role and RoleBinding, then the workload); on a finished one, create the
+ModelVersion, then record the outcome in status, then delete it.
 A crash between any two writes leaves a state the next reconcile completes.
 """
 
@@ -29,6 +31,7 @@ from ..api.vocabulary import (
 )
 from ..conditions import condition, find, stamp
 from ..kube.events import post_event
+from ..kube.kinds import forget, resource_of
 from ..kube.rest import Kube, KubeError, Obj, Resource
 from ..kube.status import owned_fields, write_status
 from ..notify.evidence import gate_evidence, training_evidence
@@ -52,14 +55,28 @@ from ..retraining.jobs import (
     LABEL_TRAINING,
     build_job,
     build_version,
-    job_failure,
-    job_outcome,
     termination_message,
+    training_env,
+    training_metadata,
 )
 from ..retraining.novelty import rejection_wait
 from ..retraining.result import ResultError, parse_result
 from ..retraining.retention import expired
 from ..retraining.telemetry import TrainingTelemetry
+from ..retraining.workloads import (
+    JOB,
+    Kind,
+    build_workload,
+    configmap_result,
+    kind_of,
+    outcome,
+    result_binding,
+    result_configmap,
+    result_name,
+    result_role,
+    service_accounts,
+    why_failed,
+)
 from ..retraining.world import training_world
 from ..validation.gates import awaiting_judgement, validate
 from .serving import versions_of
@@ -67,20 +84,58 @@ from .serving import versions_of
 log = logging.getLogger(__name__)
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
+CONFIG_MAPS = Resource("", "v1", "configmaps")
+ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
+ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
+REFUSED = (400, 403, 404, 422)  # the API server will not take it: say so, retry later
 
 
-def _job_views(kube: Kube, namespace: str, name: str) -> list[JobView]:
+def _kinds(kube: Kube, spec: ModelSpec) -> list[tuple[Kind, Resource]]:
+    """What trainings create: Jobs always (one may have started before the spec changed),
+    and the workload's kind while the API server serves it."""
+    kinds = [(JOB, JOBS)]
+    if spec.retraining is not None and spec.retraining.workload is not None:
+        kind = kind_of(spec.retraining)
+        resource = resource_of(kube, kind.api_version, kind.kind)
+        if resource is not None:
+            kinds.append((kind, resource))
+    return kinds
+
+
+def _kind_of(kube: Kube, spec: ModelSpec, body: Obj) -> tuple[Kind, Resource]:
+    return next(((k, r) for k, r in _kinds(kube, spec) if k.owns(body)), (JOB, JOBS))
+
+
+def _job_views(kube: Kube, namespace: str, name: str, spec: ModelSpec) -> list[JobView]:
     selector = f"{LABEL_MODEL}={name},{LABEL_MANAGED_BY}={MANAGED_BY}"
     views = []
-    for job in kube.list(JOBS, namespace, selector):
-        outcome = job_outcome(job)
-        message = None
-        if outcome == "Complete":
-            sequence = job["metadata"]["labels"].get(LABEL_TRAINING, "")
-            pods = kube.list(PODS, namespace, f"{LABEL_MODEL}={name},{LABEL_TRAINING}={sequence}")
-            message = termination_message(pods)
-        views.append(JobView(job, outcome, message))
+    for kind, resource in _kinds(kube, spec):
+        try:
+            listed = kube.list(resource, namespace, selector)
+        except KubeError as error:
+            if not error.not_found:
+                raise
+            forget(kind.api_version, kind.kind)  # its CRD is gone
+            continue
+        for job in listed:
+            job.setdefault("apiVersion", kind.api_version)  # a list's items may omit them
+            job.setdefault("kind", kind.kind)
+            done = outcome(kind, job)
+            message = _result(kube, namespace, name, kind, job) if done == "Complete" else None
+            views.append(JobView(job, done, message))
     return views
+
+
+def _result(kube: Kube, namespace: str, name: str, kind: Kind, job: Obj) -> str | None:
+    """What the trainer reported: a Job's pod's termination message, a workload's
+    ConfigMap."""
+    if kind.result == "configMap":
+        return configmap_result(
+            kube.get(CONFIG_MAPS, namespace, result_name(job["metadata"]["name"]))
+        )
+    sequence = job["metadata"]["labels"].get(LABEL_TRAINING, "")
+    pods = kube.list(PODS, namespace, f"{LABEL_MODEL}={name},{LABEL_TRAINING}={sequence}")
+    return termination_message(pods)
 
 
 def _training_patch(kube: Kube, model: Obj, training: TrainingStatus) -> Obj:
@@ -126,7 +181,7 @@ def reconcile_training(
             telemetry.judged.labels(namespace, name, phase).inc()
     if judged:
         versions = versions_of(kube, namespace, name)
-    jobs = _job_views(kube, namespace, name)
+    jobs = _job_views(kube, namespace, name, spec)
     world = training_world(model, spec, training, versions, jobs, new_data, now)
     tracked = trigger_states(world)
     if tracked != training.triggers:
@@ -150,7 +205,7 @@ def reconcile_training(
         _training_patch(kube, model, adopted)
         post_event(kube, model, "TrainingAdopted", f"recorded Job {decision.record.job} again")
     elif isinstance(decision, Finish):
-        finished = _finish(kube, model, training, decision, now)
+        finished = _finish(kube, model, spec, training, decision, now)
         if telemetry is not None:
             telemetry.record_finished(namespace, name, finished)
     elif isinstance(decision, Rebaseline):
@@ -255,36 +310,85 @@ def _create_job(
     failing: list[str],
     onset: Mapping[str, datetime] | None = None,
 ) -> dict[str, Any] | None:
-    """Create the training's Job (again, under the same name, after a crash). A Job the API
-    server refuses (an invalid spec.retraining.job, a quota, RBAC) is returned as the
-    Training condition (the reconcile writes it, then posts a Warning Event); the reserved
-    training is retried at every reconcile, so fixing the template is enough."""
-    base = kube.get(MODEL_VERSIONS, model["metadata"]["namespace"], stable) if stable else None
+    """Create the training's Job or workload (again, under the same name, after a crash). One
+    the API server refuses (an invalid spec.retraining.job or workload, a quota, RBAC, a
+    kind it does not serve) is returned as the Training condition (the reconcile writes
+    it, then posts a Warning Event); the reserved training is retried at every reconcile,
+    so fixing the template is enough."""
+    assert spec.retraining is not None
+    namespace = model["metadata"]["namespace"]
+    base = kube.get(MODEL_VERSIONS, namespace, stable) if stable else None
     base_uri = (base or {}).get("spec", {}).get("uri")
-    job = build_job(model, spec, record, stable, failing, base_uri, onset)
+    kind = kind_of(spec.retraining)
+    workload = spec.retraining.workload
+    if workload is None:
+        job = build_job(model, spec, record, stable, failing, base_uri, onset)
+        return _create(kube, JOBS, namespace, job)
+    resource = resource_of(kube, kind.api_version, kind.kind)
+    if resource is None:
+        message = (
+            f"the API server does not serve {kind.kind} in {kind.api_version} (is its CRD "
+            f"installed?): {kind.kind} {record.job} not created"
+        )
+        return condition(TRAINING, "False", "JobRefused", message)
+    # Where the trainer reports, and its right to, before the workload that needs them.
+    wanted = result_configmap(model, record.job, record.sequence)
+    refused = _create(kube, CONFIG_MAPS, namespace, wanted)
+    if refused is not None:
+        return refused
+    configmap = kube.get(CONFIG_MAPS, namespace, wanted["metadata"]["name"])  # its uid
+    if configmap is None:
+        return None  # deleted at once: the next reconcile makes it again
+    accounts = service_accounts(kind, workload, workload.template)
+    for made, body in (
+        (ROLES, result_role(configmap)),
+        (ROLE_BINDINGS, result_binding(configmap, accounts)),
+    ):
+        refused = _create(kube, made, namespace, body)
+        if refused is not None:
+            return refused
+    env = training_env(model, spec, record, stable, failing, base_uri, onset)
+    meta = training_metadata(model, spec, record, stable, workload.template.get("metadata") or {})
+    refused = _create(kube, resource, namespace, build_workload(kind, workload, meta, env))
+    if refused is not None:
+        forget(kind.api_version, kind.kind)  # ask discovery again: its CRD may be gone
+    return refused
+
+
+def _create(kube: Kube, resource: Resource, namespace: str, body: Obj) -> dict[str, Any] | None:
+    """Create ``body``; one that exists already (made before a crash) is fine. A refusal is
+    returned as the Training condition."""
     try:
-        kube.create(JOBS, model["metadata"]["namespace"], job)
+        kube.create(resource, namespace, body)
     except KubeError as error:
         if error.conflict:  # AlreadyExists: made before a crash
             return None
-        if error.status not in (400, 403, 422):
+        if error.status not in REFUSED:
             raise
-        message = f"the API server refused Job {record.job}: {error.message}"[:1000]
+        what = f"{body['kind']} {body['metadata']['name']}"
+        message = f"the API server refused {what}: {error.message}"[:1000]
         return condition(TRAINING, "False", "JobRefused", message)
     return None
 
 
 def _finish(
-    kube: Kube, model: Obj, training: TrainingStatus, finish: Finish, now: datetime
+    kube: Kube,
+    model: Obj,
+    spec: ModelSpec,
+    training: TrainingStatus,
+    finish: Finish,
+    now: datetime,
 ) -> TrainingRecord:
     """Record the finished training; returns its record, outcome included."""
     namespace = model["metadata"]["namespace"]
     record, job = finish.record, finish.job
+    kind, resource = _kind_of(kube, spec, job.body)
     version = None
     failure = None
     if job.outcome == "Complete":
         try:
-            result = parse_result(job.message)
+            source = None if kind is JOB else f"ConfigMap {result_name(record.job)}"
+            result = parse_result(job.message, source)
         except ResultError as error:
             failure = str(error)
         else:
@@ -299,7 +403,7 @@ def _finish(
                 elif not error.conflict:
                     raise
     else:
-        failure = job_failure(job.body)
+        failure = why_failed(kind, job.body)
     finished = record.model_copy(
         update={
             "finished": now,
@@ -317,7 +421,9 @@ def _finish(
         }
     )
     _training_patch(kube, model, recorded)
-    kube.delete(JOBS, namespace, record.job)  # its result is recorded; the pods go with it
+    kube.delete(resource, namespace, record.job)  # its result is recorded; the pods go with it
+    if kind.result == "configMap":  # the Role and RoleBinding go with it
+        kube.delete(CONFIG_MAPS, namespace, result_name(record.job))
     if failure:
         post_event(
             kube,

@@ -88,7 +88,9 @@ def target_of(body: Obj, spec: ModelSpec, versions: Mapping[ModelKey, Obj]) -> T
     """The Model as the evaluation sees it."""
     meta, status = body["metadata"], body.get("status") or {}
     live = [status.get("stableVersion"), (status.get("canary") or {}).get("version")]
-    live_versions = tuple(v for v in live if v)
+    # Early rollbacks whose labels have yet to judge them are evaluated until they do.
+    live += [p.get("version") for p in status.get("labelsPending") or []]
+    live_versions = tuple(dict.fromkeys(v for v in live if v))
     window = None
     if live_versions:
         stable = versions.get((meta["namespace"], live_versions[0])) or {}

@@ -58,7 +58,7 @@ class Target:
     namespace: str
     name: str
     spec: ModelSpec
-    versions: tuple[str, ...]  # stable first, then the canary
+    versions: tuple[str, ...]  # stable first, then the canary, then early rollbacks pending
     training_window: DataWindow | None = None  # of the stable version, for drift references
     # (metric, slice, version) -> the live versions' offline values, for maxDrop objectives
     validated: Mapping[tuple[str, str, str], float] = field(default_factory=dict)

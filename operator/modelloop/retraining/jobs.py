@@ -4,7 +4,8 @@ Names come from the Model and the training's sequence number, so a restarted
 operator finds what it already made: ``<model>-train-<n>`` and ``<model>-v<n>``,
 shortened with a hash where a name would pass 63 characters. Everything the
 operator needs to record a finished training travels on the Job itself
-(annotations), so a lost Model status loses nothing; the new-data counter at its
+(annotations; a training workload carries the same metadata and env, see
+workloads.py), so a lost Model status loses nothing; the new-data counter at its
 start travels on to the ModelVersion, where the new-data guard finds it again.
 
 The trainer's env: MODELLOOP_FAILING_SLICES lists the failing slices with their
@@ -67,6 +68,84 @@ def failing_slices(spec: ModelSpec, names: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+def training_env(
+    model: Obj,
+    spec: ModelSpec,
+    record: TrainingRecord,
+    base_version: str | None,
+    failing: list[str],
+    base_uri: str | None = None,
+    onset: Mapping[str, datetime] | None = None,
+) -> list[dict[str, str]]:
+    """The env every trainer gets (MODELLOOP_*), a Job's or a workload's."""
+    assert spec.retraining is not None
+    meta = model["metadata"]
+    end = record.started
+    start = end - spec.retraining.data_window.delta
+    since = onset or {}
+    return [
+        {"name": "MODELLOOP_MODEL", "value": meta["name"]},
+        {"name": "MODELLOOP_NAMESPACE", "value": meta["namespace"]},
+        {"name": "MODELLOOP_BASE_VERSION", "value": base_version or ""},
+        {"name": "MODELLOOP_BASE_URI", "value": base_uri or ""},
+        {"name": "MODELLOOP_TRIGGER", "value": record.trigger.model_dump_json(exclude={"failing"})},
+        {"name": "MODELLOOP_FAILING_SLICES", "value": json.dumps(failing_slices(spec, failing))},
+        {
+            "name": "MODELLOOP_FAILING_SINCE",
+            "value": json.dumps({s: stamp(since[s]) for s in failing if s in since}),
+        },
+        {"name": "MODELLOOP_DATA_START", "value": stamp(start)},
+        {"name": "MODELLOOP_DATA_END", "value": stamp(end)},
+        {
+            "name": "MODELLOOP_OUTPUT_URI",
+            "value": f"{spec.retraining.output_uri.rstrip('/')}/{record.sequence}",
+        },
+    ]
+
+
+def training_labels(model: str, sequence: int) -> dict[str, str]:
+    """The labels of a training's object (and of its pods, where ModelLoop writes them)."""
+    return {LABEL_MODEL: model, LABEL_TRAINING: str(sequence), LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def with_env(container: dict[str, Any], env: list[dict[str, str]]) -> None:
+    """ModelLoop's env appended to a container's, replacing any variable of the same name."""
+    reserved = {e["name"] for e in env}
+    kept = [e for e in container.get("env") or [] if e.get("name") not in reserved]
+    container["env"] = kept + env
+
+
+def training_metadata(
+    model: Obj,
+    spec: ModelSpec,
+    record: TrainingRecord,
+    base_version: str | None,
+    template_meta: Mapping[str, Any],
+) -> Obj:
+    """The metadata of a training's object: its name, ModelLoop's labels, and in
+    annotations everything needed to record the training when status is lost."""
+    assert spec.retraining is not None
+    meta = model["metadata"]
+    end = record.started
+    start = end - spec.retraining.data_window.delta
+    labels = training_labels(meta["name"], record.sequence)
+    return {
+        "name": record.job,
+        "namespace": meta["namespace"],
+        "labels": {**(template_meta.get("labels") or {}), **labels},
+        "annotations": {
+            **(template_meta.get("annotations") or {}),
+            ANNOTATION_TRIGGER: record.trigger.model_dump_json(),
+            ANNOTATION_BASE_VERSION: base_version or "",
+            ANNOTATION_DATA_START: stamp(start),
+            ANNOTATION_DATA_END: stamp(end),
+            ANNOTATION_STARTED: stamp(record.started),
+            **_counted(record.new_data_count),
+        },
+        "ownerReferences": [owner_reference(model)],
+    }
+
+
 def build_job(
     model: Obj,
     spec: ModelSpec,
@@ -79,57 +158,23 @@ def build_job(
     """The training Job from ``spec.retraining.job`` with ModelLoop's names, labels and env;
     ``onset``: since when each failing slice has failed."""
     assert spec.retraining is not None
-    meta = model["metadata"]
-    name, namespace = meta["name"], meta["namespace"]
-    end = record.started
-    start = end - spec.retraining.data_window.delta
-    output = f"{spec.retraining.output_uri.rstrip('/')}/{record.sequence}"
-    since = onset or {}
-    env = [
-        {"name": "MODELLOOP_MODEL", "value": name},
-        {"name": "MODELLOOP_NAMESPACE", "value": namespace},
-        {"name": "MODELLOOP_BASE_VERSION", "value": base_version or ""},
-        {"name": "MODELLOOP_BASE_URI", "value": base_uri or ""},
-        {"name": "MODELLOOP_TRIGGER", "value": record.trigger.model_dump_json(exclude={"failing"})},
-        {"name": "MODELLOOP_FAILING_SLICES", "value": json.dumps(failing_slices(spec, failing))},
-        {
-            "name": "MODELLOOP_FAILING_SINCE",
-            "value": json.dumps({s: stamp(since[s]) for s in failing if s in since}),
-        },
-        {"name": "MODELLOOP_DATA_START", "value": stamp(start)},
-        {"name": "MODELLOOP_DATA_END", "value": stamp(end)},
-        {"name": "MODELLOOP_OUTPUT_URI", "value": output},
-    ]
-    labels = {LABEL_MODEL: name, LABEL_TRAINING: str(record.sequence), LABEL_MANAGED_BY: MANAGED_BY}
+    assert spec.retraining.job is not None
+    env = training_env(model, spec, record, base_version, failing, base_uri, onset)
     template = copy.deepcopy(spec.retraining.job)
     job_spec = copy.deepcopy(template.get("spec") or {})
     job_spec.pop("ttlSecondsAfterFinished", None)  # deleted only after its result is recorded
     pod = job_spec.setdefault("template", {})
     pod_meta = pod.setdefault("metadata", {})
+    labels = training_labels(model["metadata"]["name"], record.sequence)
     pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
-    reserved = {e["name"] for e in env}
     for container in (pod.get("spec") or {}).get("containers") or []:
-        kept = [e for e in container.get("env") or [] if e.get("name") not in reserved]
-        container["env"] = kept + env
-    template_meta = template.get("metadata") or {}
+        with_env(container, env)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": record.job,
-            "namespace": namespace,
-            "labels": {**(template_meta.get("labels") or {}), **labels},
-            "annotations": {
-                **(template_meta.get("annotations") or {}),
-                ANNOTATION_TRIGGER: record.trigger.model_dump_json(),
-                ANNOTATION_BASE_VERSION: base_version or "",
-                ANNOTATION_DATA_START: stamp(start),
-                ANNOTATION_DATA_END: stamp(end),
-                ANNOTATION_STARTED: stamp(record.started),
-                **_counted(record.new_data_count),
-            },
-            "ownerReferences": [owner_reference(model)],
-        },
+        "metadata": training_metadata(
+            model, spec, record, base_version, template.get("metadata") or {}
+        ),
         "spec": job_spec,
     }
 
@@ -189,22 +234,6 @@ def build_version(model: Obj, job: Obj, record: TrainingRecord, result: Training
         },
         "spec": spec,
     }
-
-
-def job_failure(job: Obj) -> str:
-    """Why a failed Job failed, in the Job controller's words."""
-    for c in (job.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Failed" and c.get("status") == "True":
-            return f"Job {job['metadata']['name']} failed: {c.get('reason')}: {c.get('message')}"
-    return f"Job {job['metadata']['name']} failed"
-
-
-def job_outcome(job: Obj) -> str | None:
-    """'Complete' or 'Failed' once the Job controller says so, else None."""
-    for c in (job.get("status") or {}).get("conditions") or []:
-        if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
-            return str(c["type"])
-    return None
 
 
 def termination_message(pods: list[Obj]) -> str | None:

@@ -1,11 +1,14 @@
-"""The training Job's result contract, as the operator reads it.
+"""The training's result contract, as the operator reads it.
 
-The trainer writes one JSON object to its termination message
-(``/dev/termination-log``, which the kubelet caps at 4 KiB): the artifact, and
-offline metrics per metric and slice for the candidate and, recomputed on the
-same held-out data, for the champion. ``modelloop.sdk.report`` writes it.
-A missing, malformed or oversized result is a ``ResultError`` whose message says
-which — it never becomes a ModelVersion.
+The trainer writes one JSON object (at most 4 KiB): the artifact, and offline metrics
+per metric and slice for the candidate and, recomputed on the same held-out data, for
+the champion. ``modelloop.sdk.report`` writes it where the training's kind has it read:
+a Job's trainer to its termination message (``/dev/termination-log``, which the kubelet
+caps at 4 KiB); a workload's (TrainJob, RayJob, ... — many pods, or a Ray driver with
+no pod of its own) to the key ``result`` of the ConfigMap named in
+MODELLOOP_RESULT_CONFIGMAP, which the operator creates per training and lets only the
+workload's ServiceAccount get and update. A missing, malformed or oversized result is a
+``ResultError`` whose message says which — it never becomes a ModelVersion.
 """
 
 import json
@@ -16,6 +19,8 @@ from ..api.base import ApiModel
 from ..api.modelversion import OfflineMetrics
 
 MAX_BYTES = 4096
+RESULT_CONFIGMAP_ENV = "MODELLOOP_RESULT_CONFIGMAP"  # a workload's: where to report
+RESULT_KEY = "result"  # the ConfigMap's key holding the result
 
 
 class TrainingResult(ApiModel):
@@ -30,9 +35,15 @@ class ResultError(ValueError):
     pass
 
 
-def parse_result(message: str | None) -> TrainingResult:
+def parse_result(message: str | None, source: str | None = None) -> TrainingResult:
+    """``source``: where the result was read, when not a termination message (named
+    when there is none)."""
     if not message or not message.strip():
-        raise ResultError("the training pod wrote no result to its termination message")
+        raise ResultError(
+            f"the trainer wrote no result to {source}"
+            if source
+            else "the training pod wrote no result to its termination message"
+        )
     size = len(message.encode())
     if size > MAX_BYTES:
         raise ResultError(f"the result is {size} bytes; a termination message holds {MAX_BYTES}")

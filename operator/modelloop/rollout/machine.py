@@ -15,9 +15,11 @@ traffic left to compare with, so the analyses happen at the steps before it.
 Late labels: a step is judged on a metric with ``labels`` only once its own traffic
 is ``labels.delay`` old (and covered), so it lasts at least that long, and its
 timeout is extended by the longest delay. Analyses that wait count toward nothing.
-An early signal (``canary.early``) failing while the labels wait takes the traffic
-back to stable at once (phase ``AwaitingLabels``); the labels of the canary's traffic
-then confirm the rollback or reverse it (the rollout resumes, judged on labels alone).
+An early signal (``canary.early``, or a drift check's ``canary``) failing while the
+labels wait rolls the canary back at once; the rollout ends, so the loop goes on.
+The version waits in ``status.labelsPending`` (and is still evaluated) until the labels
+of its traffic are due, then they confirm the rollback, reverse it (the version is
+Validated again and its next rollout is judged on labels alone), or cannot decide.
 """
 
 import hashlib
@@ -28,9 +30,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..api.durations import spoken
-from ..api.model import CanaryStatus, ModelSpec, Step, Webhook
-from ..api.vocabulary import ANNOTATION_ABORT, ANNOTATION_APPROVE, CanaryPhase, PairOutcome
-from ..conditions import ConditionStatus, condition, stamp
+from ..api.model import CanaryStatus, LabelsPending, ModelSpec, Step, Webhook
+from ..api.vocabulary import (
+    ANNOTATION_ABORT,
+    ANNOTATION_APPROVE,
+    CanaryPhase,
+    LabelVerdict,
+    PairOutcome,
+)
+from ..conditions import ConditionStatus, condition
 from ..monitoring.snapshot import Snapshot
 from ..serving.plan import EventNote, MarkVersion, VersionView
 from .analysis import Judged, analyse, overall
@@ -58,6 +66,8 @@ class RolloutWorld:
     now: datetime
     # The answers of the webhook gates asked in this pass (``due_hooks`` says which).
     hooks: Mapping[str, HookAnswer] = field(default_factory=dict)
+    # status.labelsPending: early rollbacks waiting for the labels of their traffic.
+    pending: Sequence[LabelsPending] = ()
 
 
 @dataclass
@@ -74,6 +84,7 @@ class RolloutDecision:
     events: list[EventNote] = field(default_factory=list)
     conditions: list[Obj] = field(default_factory=list)
     analysed: str | None = None  # the outcome of an analysis made in this pass
+    pending: list[LabelsPending] | None = None  # status.labelsPending; None: as it is
 
 
 def steps_hash(steps: Sequence[Step]) -> str:
@@ -84,14 +95,13 @@ def steps_hash(steps: Sequence[Step]) -> str:
 
 def decide(world: RolloutWorld) -> RolloutDecision:
     canary = world.canary or _adopt(world)
-    if canary is None:
-        return _maybe_start(world)
-    decision = _continue(world, canary)
+    decision = _maybe_start(world) if canary is None else _continue(world, canary)
     if world.hooks and decision.canary is not None:
         records = recorded(
             decision.canary.hooks, world.spec.rollout.webhooks, world.hooks, world.now
         )
         decision.canary = decision.canary.model_copy(update={"hooks": records})
+    _label_verdicts(world, decision)
     return decision
 
 
@@ -152,6 +162,8 @@ def _maybe_start(world: RolloutWorld) -> RolloutDecision:
         message=message,
         phase="Progressing",
         steps_hash=steps_hash(spec.rollout.steps),
+        # Its labels reversed an early rollback of it: no early signal takes it back again.
+        early_reversed=candidate.label_verdict == LabelVerdict.REVERSED,
     )
     return RolloutDecision(
         started,
@@ -207,8 +219,6 @@ def _continue(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
     ):
         return _rollback(world, canary, "Superseded", f"{newer.name} supersedes {version}")
 
-    if canary.phase == CanaryPhase.AWAITING_LABELS:
-        return _await_labels(world, canary)
     steps = spec.rollout.steps
     current = steps_hash(steps)
     if canary.steps_hash is None and canary.step < len(steps):
@@ -268,8 +278,14 @@ def _adopt_written_weight(world: RolloutWorld, canary: CanaryStatus) -> CanarySt
 def _write_step_weight(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
     version, steps = canary.version, world.spec.rollout.steps
     if not world.canary_ready:
-        message = f"waiting for the Deployment of {version} to be available"
-        return _hold(canary, CanaryPhase.PROGRESSING, message, reason="CanaryNotReady")
+        what = (
+            f"{version}'s revision of the InferenceService to be ready"
+            if world.spec.serving.kserve is not None
+            else f"the Deployment of {version} to be available"
+        )
+        return _hold(
+            canary, CanaryPhase.PROGRESSING, f"waiting for {what}", reason="CanaryNotReady"
+        )
     pre = of_type(world.spec.rollout.webhooks, "pre-rollout")
     if canary.step == 0 and canary.weight == 0 and pre:
         verdict = judge_hooks(pre, world.hooks)
@@ -521,105 +537,110 @@ def _details(judged: list[Judged]) -> str:
 def _early_rollback(
     world: RolloutWorld, canary: CanaryStatus, failed: list[Judged]
 ) -> RolloutDecision:
-    """An early signal failed while the labels wait: traffic back to stable now (the
-    intent persisted first), the version's fate left to the labels of its traffic."""
+    """An early signal failed while the labels wait: a rollback now, like any other; the
+    version waits in ``labelsPending`` for the labels of its traffic to judge it."""
     delay = label_delay(world.spec)
+    due = world.now + delay
     message = (
         f"{canary.version}: early signal failed at step {canary.step + 1} "
-        f"({canary.weight}%): {_details(failed)}; traffic is back on stable and the labels "
-        f"of the canary's traffic decide once {spoken(delay)} old"
+        f"({canary.weight}%), before its labels: {_details(failed)}; its labels judge this "
+        f"rollback once they have come ({spoken(delay)})"
     )[:1024]
-    held = canary.model_copy(
-        update={
-            "phase": CanaryPhase.AWAITING_LABELS,
-            "weight": 0,
-            "held": world.now,
-            "message": message,
-        }
-    )
-    return RolloutDecision(
-        held,
-        0,
-        intent=held,
-        events=[EventNote("EarlyRollback", message, "Warning")],
-        conditions=[condition("Progressing", "True", "AwaitingLabels", message)],
-    )
+    decision = _rollback(world, canary, "EarlyRollback", message)
+    signal = "; ".join(f"{j.pair.metric} on slice {j.pair.slice}" for j in failed)
+    pending = [p for p in world.pending if p.version != canary.version]
+    decision.pending = [
+        *pending,
+        LabelsPending(version=canary.version, due=due, signal=signal[:512]),
+    ]
+    return decision
 
 
-def _await_labels(world: RolloutWorld, canary: CanaryStatus) -> RolloutDecision:
-    """Traffic is on stable; the labels of the canary's traffic, once mature, confirm the
-    early rollback (fail) or reverse it (pass). Labels that never mature within the step
-    timeout leave the early rollback standing."""
-    held = canary.held or world.now
-    delay = label_delay(world.spec)
-    settings = world.spec.rollout.analysis
-    snapshot = world.snapshot
-    due = held + delay
-    fresh = (
-        snapshot is not None
-        and world.stable is not None
-        and snapshot.time >= due
-        and (
-            canary.last_analysis is None
-            or canary.last_analysis < due
-            or snapshot.time - canary.last_analysis >= settings.interval.delta
-        )
-    )
-    if fresh and not world.spec.paused:
-        assert snapshot is not None
-        judged, _ = _judge(world, canary, held - delay)
-        canary = _count(canary, judged, snapshot)
+def label_grace(spec: ModelSpec) -> timedelta:
+    """How long after its labels are due a rolled-back version can still be judged: its
+    traffic leaves the metrics' windows after the longest window of a labelled metric."""
+    windows = [m.window.delta for m in spec.metrics if m.labels is not None and m.canary.enabled]
+    return max(windows, default=timedelta(0)) + spec.evaluation_interval.delta
+
+
+def _label_verdicts(world: RolloutWorld, decision: RolloutDecision) -> None:
+    """The labels' verdict on each early rollback whose labels are due: confirmed (a
+    labelled pair fails), reversed (every labelled pair passes: Validated again, if
+    nothing newer took its place), or undecided once its traffic left the windows."""
+    snapshot, stable = world.snapshot, world.stable
+    pending = decision.pending if decision.pending is not None else list(world.pending)
+    if snapshot is None or stable is None or not pending:
+        return
+    kept = []
+    for entry in pending:
+        view = next((v for v in world.versions if v.name == entry.version), None)
+        if view is None or snapshot.time < entry.due:
+            kept.append(entry) if view is not None else None
+            continue
+        pairs = build_pairs(world.spec, snapshot.evaluated, stable, entry.version)
+        settings = world.spec.rollout.analysis
+        judged = [j for j in analyse(pairs, settings.confidence) if not j.pair.early]
         outcome = overall(judged)
         if outcome == PairOutcome.FAIL:
             failed = [j for j in judged if j.outcome == PairOutcome.FAIL]
-            message = (
-                f"the labels confirm the early rollback of {canary.version}: {_details(failed)}"
+            text = f"the labels confirm the early rollback of {entry.version}: {_details(failed)}"
+            _judged_by_labels(decision, entry, LabelVerdict.CONFIRMED, text, None)
+        elif outcome == PairOutcome.PASS:
+            _reverse(world, decision, entry, view, judged)
+        elif snapshot.time > entry.due + label_grace(world.spec):
+            why = [j for j in judged if j.outcome != PairOutcome.PASS][:2]
+            text = (
+                f"the labels of {entry.version}'s traffic could not judge its early rollback "
+                f"({entry.signal}): {_details(why)}; it stays rolled back"
             )
-            decision = _rollback(world, canary, "EarlyRollbackConfirmed", message[:1024])
-            decision.analysed = outcome
-            return decision
-        if outcome == PairOutcome.PASS:
-            decision = _reverse(world, canary, judged)
-            decision.analysed = outcome
-            return decision
-    if world.now - held > delay + settings.step_timeout.delta:
-        message = (
-            f"the labels of {canary.version}'s traffic did not mature within labels.delay "
-            f"{spoken(delay)} + stepTimeout {settings.step_timeout}: the early rollback stands"
-        )
-        return _rollback(world, canary, "EarlyRollbackStands", message)
-    waiting = (
-        f"{canary.version}: traffic back on stable since an early signal failed; waiting for "
-        f"the labels of its traffic (due {stamp(due)})"
-    )
-    last = [r for r in canary.analysis if r.outcome != PairOutcome.PASS][:1]
-    if last:
-        waiting += f"; {last[0].metric} on slice {last[0].slice}: {last[0].reason}"
-    held_status = canary.model_copy(update={"message": waiting[:1024]})
-    return RolloutDecision(
-        held_status,
-        0,
-        conditions=[condition("Progressing", "True", "AwaitingLabels", waiting[:1024])],
-    )
+            _judged_by_labels(decision, entry, LabelVerdict.UNDECIDED, text, None)
+        else:
+            kept.append(entry)
+    decision.pending = kept
 
 
-def _reverse(world: RolloutWorld, canary: CanaryStatus, judged: list[Judged]) -> RolloutDecision:
-    """The labels pass the canary the early signal took traffic from: resume its step,
-    judged on labels alone from now on (the weight is written again once it is ready)."""
-    step = world.spec.rollout.steps[canary.step]
-    message = (
-        f"the labels reverse the early rollback of {canary.version}: every pair passes "
-        f"({len(judged)} judged); resuming step {canary.step + 1} at {step.weight}%, judged on "
-        "labels alone"
+def _reverse(
+    world: RolloutWorld,
+    decision: RolloutDecision,
+    entry: LabelsPending,
+    view: VersionView,
+    judged: list[Judged],
+) -> None:
+    stable = next((v for v in world.versions if v.name == world.stable), None)
+    newer = [
+        v.name
+        for v in world.versions
+        if v.order > view.order and v.phase in ("Validated", "Canary", "Serving")
+    ]
+    text = (
+        f"the labels reverse the early rollback of {entry.version} ({entry.signal}): every "
+        f"labelled pair passes ({len(judged)} judged)"
     )
-    resumed = _fresh_step(canary, canary.step, 0, world.now, message)
-    resumed = resumed.model_copy(update={"held": None, "early_reversed": True})
-    return RolloutDecision(
-        resumed,
-        0,
-        events=[EventNote("EarlyRollbackReversed", message)],
-        conditions=[condition("Progressing", "True", "EarlyRollbackReversed", message)],
-    )
+    if newer or (stable is not None and stable.order >= view.order):
+        text += f"; not rolled out again: {', '.join(newer) or world.stable} is newer"
+        _judged_by_labels(decision, entry, LabelVerdict.REVERSED, text, None)
+    else:
+        text += "; Validated again, its next rollout judged on labels alone"
+        _judged_by_labels(decision, entry, LabelVerdict.REVERSED, text, "Validated")
+
+
+def _judged_by_labels(
+    decision: RolloutDecision,
+    entry: LabelsPending,
+    verdict: LabelVerdict,
+    text: str,
+    phase: str | None,
+) -> None:
+    text = text[:1024]
+    status = {"labelVerdict": verdict.value, "labelVerdictMessage": text}
+    reason = {
+        LabelVerdict.CONFIRMED: "EarlyRollbackConfirmed",
+        LabelVerdict.REVERSED: "EarlyRollbackReversed",
+        LabelVerdict.UNDECIDED: "EarlyRollbackUndecided",
+    }[verdict]
+    decision.marks.append(MarkVersion(entry.version, None, phase, reason, text, status))
+    warn = verdict == LabelVerdict.REVERSED  # the early signal took back a good candidate
+    decision.events.append(EventNote(reason, text, "Warning" if warn else "Normal"))
 
 
 def _failure_message(

@@ -1,17 +1,27 @@
-"""Write and read a Model's traffic split through its provider: the I/O around traffic.py.
+"""Write and read a Model's traffic split through its provider: the I/O around traffic.py
+(and kserve.py).
 
-``router_for(spec)`` picks the router of ``spec.traffic``. Every call is idempotent: a
-managed route is applied only when its applied hash changed, a user's route is patched
-only when its weights differ, so a reconcile may call ``write`` on every pass.
+``router_for(spec)`` picks the router of ``spec.traffic`` (or of ``spec.serving.kserve``).
+Every call is idempotent: a managed route is applied only when its applied hash changed, a
+user's route is patched only when its weights differ, so a reconcile may call ``write`` on
+every pass.
 """
 
-from collections.abc import Callable, Set
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..api.model import GatewayAPITraffic, IstioTraffic, ModelSpec
+from ..api.model import GatewayAPITraffic, IstioTraffic, KServeServing, ModelSpec
 from ..kube.rest import HTTPROUTES, VIRTUALSERVICES, Kube, Obj, Resource
+from ..serving.kserve import (
+    adopt_patch,
+    build_inference_service,
+    deployment_mode,
+    inference_service_name,
+    replaced_revision,
+)
 from ..serving.objects import applied_hash
+from .kserve import RAW, observed_split, serve_for
 from .traffic import (
     ReplicaSplit,
     RouteError,
@@ -144,8 +154,75 @@ class ReplicaRouter:
         return None
 
 
-def router_for(spec: ModelSpec) -> TrafficRouter:
-    """The router of a Model's ``spec.traffic``."""
+INFERENCE_SERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices")
+
+
+def read_inference_service(kube: Kube, model: Obj, spec: ModelSpec) -> Obj | None:
+    """The Model's InferenceService (None without spec.serving.kserve, or while missing)."""
+    settings = spec.serving.kserve
+    if settings is None:
+        return None
+    name = inference_service_name(model, settings)
+    return kube.get(INFERENCE_SERVICES, model["metadata"]["namespace"], name)
+
+
+@dataclass(frozen=True)
+class KServeRouter:
+    """The split as KServe's ``canaryTrafficPercent`` on the Model's InferenceService
+    (rollout/kserve.py says how). Created: ModelLoop's own, built whole and server-side
+    applied when its hash changes. Adopted: the user's, patched in ModelLoop's fields
+    only; a missing one raises RouteError naming it. The split's versions come with their
+    artifacts (``uris``): the predictor serves a version by its storageUri."""
+
+    settings: KServeServing
+    uris: Mapping[str, str] = field(default_factory=dict)
+
+    def write(self, kube: Kube, model: Obj, split: Split, versions: Set[str]) -> Written:
+        meta = model["metadata"]
+        namespace, name = meta["namespace"], inference_service_name(model, self.settings)
+        current = kube.get(INFERENCE_SERVICES, namespace, name)
+        if self.settings.adopt is None:
+            serve = serve_for(split, self.uris, current, self.settings.deployment_mode == RAW)
+            desired = build_inference_service(
+                model, self.settings, serve, replaced_revision(current, serve)
+            )
+            changed = applied_hash(current) != applied_hash(desired)
+            if changed:
+                kube.apply(INFERENCE_SERVICES, namespace, desired)
+            return Written(split.canary_weight, changed)
+        if current is None:
+            raise RouteError(f"InferenceService {namespace}/{name} not found")
+        if not (current.get("spec") or {}).get("predictor", {}).get("model"):
+            raise RouteError(
+                f"InferenceService {namespace}/{name} has no spec.predictor.model, whose "
+                "storageUri ModelLoop sets (framework fields such as predictor.sklearn are "
+                "not supported)"
+            )
+        mode = deployment_mode(current) or self.settings.deployment_mode
+        if mode != self.settings.deployment_mode:
+            raise RouteError(
+                f"InferenceService {namespace}/{name} runs in {mode} mode, the Model says "
+                f"{self.settings.deployment_mode}: set spec.serving.kserve.deploymentMode"
+            )
+        serve = serve_for(split, self.uris, current, mode == RAW)
+        ops = adopt_patch(current, meta["name"], serve, replaced_revision(current, serve))
+        if ops:
+            kube.json_patch(INFERENCE_SERVICES, namespace, name, ops)
+        return Written(split.canary_weight, bool(ops))
+
+    def read(self, kube: Kube, model: Obj, versions: Set[str]) -> Split | None:
+        namespace = model["metadata"]["namespace"]
+        current = kube.get(
+            INFERENCE_SERVICES, namespace, inference_service_name(model, self.settings)
+        )
+        return None if current is None else observed_split(current)
+
+
+def router_for(spec: ModelSpec, uris: Mapping[str, str] | None = None) -> TrafficRouter:
+    """The router of a Model's ``spec.traffic``, or its InferenceService's with
+    ``spec.serving.kserve`` (``uris``: each ModelVersion's artifact, which it serves)."""
+    if spec.serving.kserve is not None:
+        return KServeRouter(spec.serving.kserve, dict(uris or {}))
     traffic, port = spec.traffic, spec.serving.port
     if traffic.provider == "gatewayAPI":
         gateway = traffic.gateway_api or GatewayAPITraffic()

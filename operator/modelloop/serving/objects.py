@@ -52,7 +52,7 @@ def build_deployment(model: Obj, spec: ModelSpec, version: str, uri: str, replic
     """
     name = model["metadata"]["name"]
     labels = version_labels(name, version)
-    template = copy.deepcopy(spec.serving.template)
+    template = copy.deepcopy(spec.serving.template or {})
     meta = template.setdefault("metadata", {})
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
     env = _serving_env(name, version, uri)

@@ -7,6 +7,7 @@ Only a Model with no evidence of ever having served bootstraps its first
 version; anything else that cannot be explained is reported, never guessed.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from ..api.model import ModelSpec
 from ..api.versions import sequence_of
 from ..api.vocabulary import ANNOTATION_ROLE_SINCE, LABEL_ROLE, LABEL_VERSION
 from ..conditions import condition, find
+from .kserve import inference_service_name, ready_condition
 from .objects import (
     applied_hash,
     build_deployment,
@@ -38,6 +40,7 @@ class VersionView:
     created: str
     transitioned: str | None = None  # status.lastTransitionTime: when it entered its phase
     sequence: int | None = None  # the training sequence, or N of a name <model>-vN
+    label_verdict: str | None = None  # an early rollback's verdict by the labels, once given
 
     @property
     def order(self) -> tuple[int, str, str]:
@@ -58,6 +61,7 @@ class VersionView:
             created=meta.get("creationTimestamp", ""),
             transitioned=(obj.get("status") or {}).get("lastTransitionTime"),
             sequence=sequence_of(obj),
+            label_verdict=(obj.get("status") or {}).get("labelVerdict"),
         )
 
 
@@ -143,6 +147,7 @@ class MarkVersion:
     phase: str | None
     reason: str
     message: str
+    status: Mapping[str, Any] | None = None  # other status fields to set with it
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,7 @@ def plan_serving(
     services: list[Obj],
     now: datetime,
     canary: CanaryServing | None = None,
+    inference_service: Obj | None = None,
 ) -> ServingPlan:
     """Everything needed to serve the stable version (and the canary), restart-safe.
 
@@ -238,6 +244,11 @@ def plan_serving(
     ``scaleDownDelay`` when it was retired (a quick undo; not with the replicas
     provider, where its pods would still take traffic), then at zero replicas
     until its ModelVersion is removed.
+
+    With ``spec.serving.kserve`` the versions are served by the Model's
+    ``inference_service`` (its router writes it): no Deployment or Service of ModelLoop's
+    is made, those left from the template mode are deleted once it is Ready, and Ready
+    is the InferenceService's.
     """
     status = model.get("status") or {}
     pinned = spec.pinned_version
@@ -249,7 +260,13 @@ def plan_serving(
     services_by_name = {s["metadata"]["name"]: s for s in services}
     stable = by_name.get(choice.version) if choice.version else None
 
-    if stable is not None:
+    kserve = spec.serving.kserve
+    if kserve is not None and choice.version is not None:
+        ready = ready_condition(inference_service, inference_service_name(model, kserve))
+    else:
+        ready = _ready(choice, deployments_by_name.get(choice.version or ""))
+    serving: list[tuple[VersionView, int]] = []
+    if stable is not None and kserve is None:
         replicas = spec.serving.replicas
         serving = [(stable, canary.stable_replicas if canary else replicas)]
         canary_view = by_name.get(canary.version) if canary else None
@@ -270,6 +287,7 @@ def plan_serving(
         _apply_if_changed(
             model_service, services_by_name.get(model["metadata"]["name"]), plan.actions
         )
+    if stable is not None:
         if stable.role != ROLE_STABLE or stable.phase != "Serving":
             moving = stable.phase != "Serving"
             plan.actions.append(
@@ -298,6 +316,11 @@ def plan_serving(
                         f"{stable.name} serves production now",
                     )
                 )
+    if stable is not None and kserve is not None:
+        if ready["status"] == "True":
+            plan.actions.extend(Delete("Deployment", name) for name in sorted(deployments_by_name))
+            plan.actions.extend(Delete("Service", name) for name in sorted(services_by_name))
+    elif stable is not None:
         serving_names = {view.name for view, _count in serving}
         delay = spec.rollout.scale_down_delay.delta
         if spec.traffic.provider == "replicas":
@@ -324,7 +347,6 @@ def plan_serving(
             if name not in by_name and name != model["metadata"]["name"]
         )
 
-    ready = _ready(choice, deployments_by_name.get(choice.version or ""))
     pin = _pinned(pinned, choice)
     generation = model["metadata"].get("generation")
     plan.conditions = [ready, pin]

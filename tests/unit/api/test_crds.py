@@ -14,7 +14,12 @@ CRD_DIR = Path(__file__).parents[3] / "crds"
 # The only places where unknown fields are kept: embedded templates the API
 # server validates when the operator creates the Deployment, Job or route (only
 # the parts the operator reads are declared in them).
-EMBEDDED = ("spec.serving.template", "spec.serving.kserve.predictor", "spec.retraining.job")
+EMBEDDED = (
+    "spec.serving.template",
+    "spec.serving.kserve.predictor",
+    "spec.retraining.job",
+    "spec.retraining.workload.template",
+)
 PRESERVED = {"spec.traffic.gatewayAPI.parentRefs[]"}
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from modelloop.api.model import CanaryStatus, ModelSpec
+from modelloop.api.model import CanaryStatus, LabelsPending, ModelSpec
 from modelloop.api.vocabulary import VerdictName
 from modelloop.monitoring.evaluate import Evaluated
 from modelloop.monitoring.plan import SeriesKey
@@ -456,7 +456,7 @@ def late_snapshot(
     )
 
 
-def late_world(canary: CanaryStatus, snap: Snapshot | None, **kw: Any) -> RolloutWorld:
+def late_world(canary: CanaryStatus | None, snap: Snapshot | None, **kw: Any) -> RolloutWorld:
     return world(canary, spec=late_spec(), snapshot=snap, **kw)
 
 
@@ -520,68 +520,95 @@ def test_the_step_timeout_is_extended_by_the_label_delay(elapsed: int, ended: bo
         )
 
 
-def test_a_failing_early_signal_takes_the_traffic_back_while_labels_wait() -> None:
+def test_a_failing_early_signal_rolls_back_and_leaves_the_verdict_to_the_labels() -> None:
     canary = at_step(0, 10, started=timedelta(minutes=4))
     decision = decide(late_world(canary, late_snapshot(None, estimate=0.7)))
-    assert decision.canary is not None
-    assert decision.intent == decision.canary  # persisted before the traffic moves
-    assert (decision.canary.phase, decision.weight, decision.canary.held) == (
-        "AwaitingLabels",
-        0,
-        NOW,
-    )
-    assert [(e.reason, e.type) for e in decision.events] == [("EarlyRollback", "Warning")]
-    assert "estimate on slice web: canary 0.7 vs stable 0.9" in decision.events[0].message
-    assert decision.marks_after == []  # the version's fate waits for the labels
+    assert decision.canary is None  # the rollout ends: the loop goes on
+    assert decision.intent is not None  # persisted before the traffic moves
+    assert (decision.weight, reason(decision, "RolledBack")) == (0, "EarlyRollback")
+    assert [(e.reason, e.type) for e in decision.events] == [("RolledBack", "Warning")]
+    message = decision.events[0].message
+    assert "early signal failed at step 1 (10%), before its labels" in message
+    assert "estimate on slice web: canary 0.7 vs stable 0.9" in message
+    assert [m.phase for m in decision.marks_after] == ["RolledBack"]
+    assert decision.pending == [
+        LabelsPending(
+            version="m-v2", due=NOW + timedelta(minutes=10), signal="estimate on slice web"
+        )
+    ]
 
 
-def test_after_a_reversal_early_signals_are_not_consulted() -> None:
+def test_a_candidate_the_labels_cleared_is_not_taken_back_by_an_early_signal() -> None:
     canary = at_step(0, 10, started=timedelta(minutes=4), early_reversed=True)
     decision = decide(late_world(canary, late_snapshot(None, estimate=0.5)))
     assert decision.canary is not None
-    assert decision.canary.phase == "Progressing"
-    assert decision.weight == 10
+    assert (decision.canary.phase, decision.weight) == ("Progressing", 10)
+    reversed_candidate = replace(V2, label_verdict="Reversed")
+    started = decide(world(None, spec=late_spec(), versions=[V1, reversed_candidate]))
+    assert started.canary is not None
+    assert started.canary.early_reversed
 
 
-def awaiting(held_ago: timedelta) -> CanaryStatus:
-    return at_step(0, 0, phase="AwaitingLabels", held=NOW - held_ago)
+PENDING = LabelsPending(
+    version="m-v2", due=NOW - timedelta(seconds=5), signal="estimate on slice web"
+)
+ROLLED_BACK = replace(V2, phase="RolledBack")
 
 
-def test_the_held_canary_waits_for_the_labels_of_its_traffic() -> None:
-    decision = decide(late_world(awaiting(timedelta(minutes=5)), late_snapshot(0.5)))
-    assert decision.canary is not None
-    assert (decision.weight, reason(decision)) == (0, "AwaitingLabels")
-    assert decision.canary.analysis == []  # not judged before the labels are due
+def judged_later(
+    canary_value: float | None, coverage: float | None, late: timedelta = timedelta(0), **kw: Any
+) -> RolloutDecision:
+    snap = late_snapshot(canary_value, coverage, when=NOW + late)
+    given = {"versions": [V1, ROLLED_BACK], "pending": [PENDING], "now": NOW + late} | kw
+    return decide(late_world(None, snap, **given))
 
 
 @pytest.mark.parametrize(
-    ("canary_value", "held_ago", "expected"),
+    ("canary_value", "coverage", "late", "verdict", "phase"),
     [
-        (0.8, timedelta(minutes=11), "EarlyRollbackConfirmed"),  # the labels agree
-        (None, timedelta(minutes=31), "EarlyRollbackStands"),  # they never matured
+        (0.8, 0.9, timedelta(0), "Confirmed", None),  # the labels agree with the signal
+        (0.9, 0.9, timedelta(0), "Reversed", "Validated"),  # they clear the candidate
+        (None, 0.1, timedelta(minutes=7), "Undecided", None),  # its traffic left the windows
     ],
 )
-def test_the_labels_confirm_an_early_rollback(
-    canary_value: float | None, held_ago: timedelta, expected: str
+def test_the_labels_judge_an_early_rollback_once_they_have_come(
+    canary_value: float | None,
+    coverage: float,
+    late: timedelta,
+    verdict: str,
+    phase: str | None,
 ) -> None:
-    coverage = 0.9 if canary_value is not None else 0.1
-    decision = decide(late_world(awaiting(held_ago), late_snapshot(canary_value, coverage)))
-    assert decision.canary is None
-    assert reason(decision, "RolledBack") == expected
-    assert [m.phase for m in decision.marks_after] == ["RolledBack"]
-
-
-def test_the_labels_reverse_an_early_rollback_and_the_step_resumes() -> None:
-    decision = decide(late_world(awaiting(timedelta(minutes=11)), late_snapshot(0.9)))
-    assert decision.canary is not None
-    assert [e.reason for e in decision.events] == ["EarlyRollbackReversed"]
-    assert (decision.canary.phase, decision.canary.early_reversed, decision.weight) == (
-        "Progressing",
-        True,
-        0,
+    decision = judged_later(canary_value, coverage, late)
+    assert decision.pending == []
+    [mark] = decision.marks
+    assert (mark.version, mark.phase, dict(mark.status or {})["labelVerdict"]) == (
+        "m-v2",
+        phase,
+        verdict,
     )
-    resumed = decide(late_world(decision.canary, None, now=NOW + timedelta(seconds=5)))
-    assert resumed.weight == 10  # the step's weight again, once the canary is ready
+    assert [e.reason for e in decision.events][-1] == f"EarlyRollback{verdict}"
+
+
+def test_labels_not_due_or_not_yet_mature_keep_the_version_pending() -> None:
+    early = decide(
+        late_world(
+            None,
+            late_snapshot(0.8, when=NOW - timedelta(minutes=1)),
+            versions=[V1, ROLLED_BACK],
+            pending=[PENDING],
+        )
+    )
+    assert (early.pending, early.marks) == ([PENDING], [])
+    immature = judged_later(None, 0.2, timedelta(minutes=1))  # within the grace: wait
+    assert (immature.pending, immature.marks) == ([PENDING], [])
+
+
+def test_a_reversal_does_not_bring_back_a_version_something_newer_replaced() -> None:
+    newer = replace(version("m-v3", "Validated"), sequence=3)
+    decision = judged_later(0.9, 0.9, versions=[V1, ROLLED_BACK, newer])
+    [mark] = [m for m in decision.marks if m.version == "m-v2"]
+    assert (mark.phase, dict(mark.status or {})["labelVerdict"]) == (None, "Reversed")
+    assert "not rolled out again: m-v3 is newer" in decision.events[-1].message
 
 
 def test_the_canary_distribution_against_stable_is_an_early_signal() -> None:
@@ -601,8 +628,7 @@ def test_the_canary_distribution_against_stable_is_an_early_signal() -> None:
     assert calm.canary is not None
     assert {r.metric: r.code for r in calm.canary.analysis}["scores"] == "WithinAllowance"
     moved = analysed(0.3)
-    assert moved.canary is not None
-    assert moved.canary.phase == "AwaitingLabels"
+    assert reason(moved, "RolledBack") == "EarlyRollback"
     assert "scores on slice web: the canary's distribution against stable's: js 0.3 " in (
         moved.events[0].message
     )
