@@ -15,12 +15,11 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from localcluster.feedback import FeedbackService
+from localcluster.feedback import FeedbackService, kserve_headers
 from localcluster.waiting import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -48,24 +47,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedbackServic
 def ce_headers(
     kind: str, event_id: str, model: str, version: str, sent: float, content_type: str
 ) -> dict[str, str]:
-    """What the logger's cloudevents client writes: the attributes as Ce- headers (Go's
-    canonical case), the extensions of pkg/logger/worker.go, the time it sends."""
-    return {
-        "User-Agent": "Go-http-client/1.1",
-        "Ce-Specversion": "1.0",
-        "Ce-Id": event_id,
-        "Ce-Source": f"http://{model}-predictor-00001-deployment-6b9c8f9d4-x2x7k/",
-        "Ce-Type": kind,
-        "Ce-Time": datetime.fromtimestamp(sent, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "Ce-Inferenceservicename": model,
-        "Ce-Namespace": "ml",
-        "Ce-Component": "predictor",
-        "Ce-Endpoint": "",
-        "Ce-Metadata": "{}",
-        "Ce-Annotations": json.dumps({"modelloop.dev/version": version}),
-        "Content-Type": content_type,
-        "Accept-Encoding": "gzip",
-    }
+    """The headers KServe's logger sends (``kserve_headers``), with the body's type."""
+    return kserve_headers(kind, event_id, model, version, sent) | {"Content-Type": content_type}
 
 
 def send(
