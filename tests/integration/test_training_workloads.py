@@ -2,8 +2,8 @@
 the real control plane with their real CRDs (hack/training-crds.sh). The harness plays
 their controllers openly (tests/harness/trainers.py): it runs the example trainer as the
 workload's reporting process, with the token of the ServiceAccount its pod would run as,
-and sets the status the preset reads. The operator finds out at its resync (30 s): it
-does not watch these kinds."""
+and sets the status the preset reads. The operator watches the preset kinds (by its
+managed-by label): it acts on a finished workload at once."""
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta

@@ -22,6 +22,7 @@ from ..kube.rest import Kube, Obj
 from ..monitoring.evaluator import WatchCache
 from ..retraining.jobs import LABEL_TRAINING
 from ..retraining.telemetry import TrainingTelemetry
+from ..retraining.workloads import PRESETS
 from ..rollout.telemetry import RolloutTelemetry
 from .evaluation import serve_metrics, start_evaluation
 from .serving import reconcile_serving
@@ -150,3 +151,13 @@ def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) 
 )
 def child_changed(*, memo: Any, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
     _enqueue(memo, namespace, labels.get(LABEL_MODEL))
+
+
+# Training workloads of the preset kinds wake their Model as Jobs do (a custom kind is
+# noticed at the resync). A kind whose CRD is absent: kopf says so once, and watches it
+# from when the CRD appears.
+for _preset in PRESETS.values():
+    _group, _version = _preset.api_version.split("/")
+    kopf.on.event(
+        group=_group, version=_version, kind=_preset.kind, labels={LABEL_MANAGED_BY: MANAGED_BY}
+    )(child_changed)

@@ -50,7 +50,7 @@ from ..retraining.decide import (
     training_condition,
     trigger_states,
 )
-from ..retraining.holds import Hold
+from ..retraining.holds import Hold, describe_hold
 from ..retraining.jobs import (
     LABEL_TRAINING,
     build_job,
@@ -189,11 +189,13 @@ def reconcile_training(
         training = training.model_copy(update={"triggers": tracked})
         world = replace(world, training=training)
     decision = decide(world)
+    record = None if isinstance(decision, Rebaseline) else decision.record
+    kind = _kind_named(spec, jobs, record.job) if record is not None else JOB.kind
     if world.manual and consumed(world, world.manual):
         _clear_request(kube, model)  # left behind by a crash after the training started
     refused = None
     if isinstance(decision, Start):
-        refused = _start(kube, model, spec, training, decision, world.stable)
+        refused = _start(kube, model, spec, training, decision, world.stable, kind)
         if telemetry is not None:
             telemetry.started.labels(namespace, name, decision.record.trigger.kind).inc()
     elif isinstance(decision, EnsureJob):
@@ -203,7 +205,7 @@ def reconcile_training(
             update={"running": decision.record, "next_sequence": decision.next_sequence}
         )
         _training_patch(kube, model, adopted)
-        post_event(kube, model, "TrainingAdopted", f"recorded Job {decision.record.job} again")
+        post_event(kube, model, "TrainingAdopted", f"recorded {kind} {decision.record.job} again")
     elif isinstance(decision, Finish):
         finished = _finish(kube, model, spec, training, decision, now)
         if telemetry is not None:
@@ -213,8 +215,8 @@ def reconcile_training(
             kube, model, training.model_copy(update={"new_data_baseline": decision.count})
         )
     elif isinstance(decision, Hold):
-        log.debug("%s/%s: %s", namespace, name, decision.reason)
-    _report(kube, model, refused or training_condition(decision), now)
+        log.debug("%s/%s: %s", namespace, name, describe_hold(decision, kind))
+    _report(kube, model, refused or training_condition(decision, kind), now)
     if refused is not None:  # after the condition it explains, once per distinct refusal
         before = find((model.get("status") or {}).get("conditions") or [], TRAINING) or {}
         if before.get("message") != refused["message"]:
@@ -227,6 +229,15 @@ def reconcile_training(
                 "VersionExpired",
                 f"deleted ModelVersion {old}: history.keep is {spec.history.keep}",
             )
+
+
+def _kind_named(spec: ModelSpec, jobs: list[JobView], job: str) -> str:
+    """The kind of a training's object, for its words: the one found, else the one its
+    spec creates."""
+    found = next((j.body["kind"] for j in jobs if j.body["metadata"]["name"] == job), None)
+    if found is not None:
+        return str(found)
+    return kind_of(spec.retraining).kind if spec.retraining is not None else JOB.kind
 
 
 def _track(
@@ -268,8 +279,10 @@ def _start(
     training: TrainingStatus,
     start: Start,
     stable: str | None,
+    kind: str,
 ) -> dict[str, Any] | None:
-    """Reserve the number, then create the Job; the Training condition when it was refused."""
+    """Reserve the number, then create the Job (``kind``: or the workload); the Training
+    condition when it was refused."""
     reserved = training.model_copy(
         update={"running": start.record, "next_sequence": start.next_sequence}
     )
@@ -284,7 +297,7 @@ def _start(
         kube,
         model,
         "TrainingStarted",
-        f"training {start.record.sequence} (Job {start.record.job}) started by "
+        f"training {start.record.sequence} ({kind} {start.record.job}) started by "
         f"{trigger.kind}: {trigger.reason}",
         evidence=training_evidence(start.record),
     )

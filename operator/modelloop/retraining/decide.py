@@ -24,6 +24,7 @@ from ..api.vocabulary import TriggerKind
 from ..conditions import condition
 from .cron import CronError, previous_fire
 from .holds import Hold as Hold  # a decision like the others: importable from here
+from .holds import describe_hold
 from .jobs import job_name, record_of_job
 from .novelty import Candidate, novelty_hold, track
 
@@ -357,19 +358,21 @@ def kept_history(history: list[TrainingRecord], now: datetime) -> list[TrainingR
     return history[-max(len(recent), HISTORY_MIN) :]
 
 
-def training_condition(decision: Decision) -> dict[str, Any]:
-    """The Training condition: what the retraining is doing, or why it is not."""
+def training_condition(decision: Decision, kind: str = "Job") -> dict[str, Any]:
+    """The Training condition: what the retraining is doing, or why it is not; ``kind``:
+    the kind of the training's object (a workload's, else Job)."""
     if isinstance(decision, Start):
         record = decision.record
-        message = f"training {record.sequence} (Job {record.job}): {record.trigger.kind}"
+        message = f"training {record.sequence} ({kind} {record.job}): {record.trigger.kind}"
         return condition(TRAINING, "True", TrainingReason.STARTED.value, message)
     if isinstance(decision, EnsureJob | Adopt | Finish):
         record = decision.record
-        message = f"training {record.sequence} (Job {record.job})"
+        message = f"training {record.sequence} ({kind} {record.job})"
         return condition(TRAINING, "True", TrainingReason.RUNNING.value, message)
     if isinstance(decision, Rebaseline):
         return condition(
             TRAINING, "False", TrainingReason.COUNTING_NEW_DATA.value, "counting new data"
         )
     running = decision.code == TrainingReason.RUNNING
-    return condition(TRAINING, "True" if running else "False", decision.code.value, decision.reason)
+    message = describe_hold(decision, kind)
+    return condition(TRAINING, "True" if running else "False", decision.code.value, message)

@@ -30,12 +30,13 @@ class Hold:
         return describe_hold(self)
 
 
-def describe_hold(hold: Hold) -> str:
-    """The words for a hold, from its code and numbers."""
+def describe_hold(hold: Hold, kind: str = "Job") -> str:
+    """The words for a hold, from its code and numbers; ``kind``: the running training's
+    (a workload's, else Job)."""
     code = hold.code
     if code == TrainingReason.RUNNING:
         assert hold.record is not None
-        return f"training {hold.record.sequence} is running (Job {hold.record.job})"
+        return f"training {hold.record.sequence} is running ({kind} {hold.record.job})"
     if code == TrainingReason.DISABLED:
         return f"automation is {hold.automation}: no retraining"
     if code == TrainingReason.PAUSED:

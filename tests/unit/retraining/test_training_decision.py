@@ -310,6 +310,34 @@ def test_the_training_condition_comes_from_the_reason_code(
     )
 
 
+RUNNING = record(2, NOW)
+
+
+@pytest.mark.parametrize(
+    ("decision", "kind", "message"),
+    [
+        (Start(RUNNING, 3, []), "Job", "training 2 (Job fd-train-2): breach"),
+        (Start(RUNNING, 3, []), "TrainJob", "training 2 (TrainJob fd-train-2): breach"),
+        (EnsureJob(RUNNING), "RayJob", "training 2 (RayJob fd-train-2)"),
+        (Adopt(RUNNING, 3), "PyTorchJob", "training 2 (PyTorchJob fd-train-2)"),
+        (
+            Hold(TrainingReason.RUNNING, record=RUNNING),
+            "Job",
+            "training 2 is running (Job fd-train-2)",
+        ),
+        (
+            Hold(TrainingReason.RUNNING, record=RUNNING),
+            "TrainJob",
+            "training 2 is running (TrainJob fd-train-2)",
+        ),
+    ],
+)
+def test_the_training_condition_names_the_kind_of_the_training(
+    decision: Any, kind: str, message: str
+) -> None:
+    assert training_condition(decision, kind)["message"] == message
+
+
 def test_sequences_taken_and_versions_made_read_the_cluster() -> None:
     def mv(name: str, sequence: int | None, managed: bool = True) -> dict[str, Any]:
         labels = {"app.kubernetes.io/managed-by": "modelloop"} if managed else {}
