@@ -81,7 +81,7 @@ class LateLabelWorld(OperatorWorld):
         prometheus: Callable[..., PrometheusServer],
         operator: Callable[..., Process],
         generator: Callable[..., TrafficGenerator],
-        metrics: tuple[dict[str, Any], ...] = (),
+        extra: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         self.feedback, self.servers = feedback, servers
         metrics_port = free_port()
@@ -92,10 +92,12 @@ class LateLabelWorld(OperatorWorld):
         )
         apply_files(kube, [TEMPLATES], namespace)
         slices = [{"name": r, "matchLabels": {"region": r}} for r in REGIONS]
+        extra = dict(extra or {})
         spec: dict[str, Any] = {
             "slices": slices,
-            "metrics": [ACCURACY, *metrics],
+            "metrics": [ACCURACY, *extra.pop("metrics", [])],
             "rollout": ROLLOUT,
+            **extra,
         }
         kube.create(MODELS, namespace, model(TRAFFIC["gateway-managed"], **spec))
         kube.create(MODEL_VERSIONS, namespace, version(STABLE, slices=REGIONS))
@@ -162,10 +164,10 @@ def late_label_world(
     traffic_generator: Callable[..., TrafficGenerator],
 ) -> Iterator[Callable[..., LateLabelWorld]]:
     """Makes the world with a candidate as good per region as the test says (and the
-    Model's metrics besides accuracy)."""
+    Model's metrics besides accuracy, or its drift checks: ``metrics=[...], drift=[...]``)."""
     servers: list[ModelServer] = []
 
-    def make(candidate: Mapping[str, float], *metrics: dict[str, Any]) -> LateLabelWorld:
+    def make(candidate: Mapping[str, float], **extra: list[dict[str, Any]]) -> LateLabelWorld:
         feedback = feedback_service(SETTINGS)
         for name, accuracy, seed in ((STABLE, GOOD, 1), (CANARY, candidate, 2)):
             servers.append(
@@ -189,7 +191,7 @@ def late_label_world(
             prometheus,
             operator,
             traffic_generator,
-            metrics,
+            extra,
         )
 
     yield make
@@ -277,17 +279,42 @@ ESTIMATE = {
 }
 
 
+# Before the labels: the canary's score distribution against stable's (Jensen-Shannon),
+# from the feedback service's histogram of every prediction's score.
+SCORES = {
+    "name": "scores",
+    "histogram": "modelloop_feedback_prediction_score",
+    "matchers": [{"label": "model", "value": MODEL}],
+    "test": "js",
+    "threshold": 0.2,
+    "window": "15s",
+    "minSamples": 30,
+    "canary": {"versionLabel": "version"},
+}
+
+
+@pytest.mark.parametrize(
+    ("signal", "extra"),
+    [
+        ("estimated-accuracy", {"metrics": [ESTIMATE]}),
+        # The worse candidate's scores collapse toward 0.5 where it is worse.
+        ("scores", {"drift": [SCORES]}),
+    ],
+)
 def test_an_early_signal_rolls_back_before_the_labels_and_the_labels_then_confirm_it(
     late_label_world: Callable[..., LateLabelWorld],
     record_property: Callable[[str, object], None],
+    signal: str,
+    extra: dict[str, list[dict[str, Any]]],
 ) -> None:
     started = time.monotonic()
-    world = late_label_world(WORSE_IN_US, ESTIMATE)
+    world = late_label_world(WORSE_IN_US, **extra)
     world.release()
     assert world.await_end(timeout=90) == "RolledBack"
     rolled_back = wait_for(lambda: world.condition("RolledBack"), 30, "the RolledBack condition")
     assert rolled_back["reason"] == "EarlyRollback"
-    assert "estimated-accuracy on slice us" in rolled_back["message"]
+    assert f"{signal} on slice us" in rolled_back["message"]
+    assert f"{signal} on slice eu" not in rolled_back["message"]
     moves = world.weight_changes()
     wait_for(lambda: world.weight_changes()[-1][1] == 0, 30, "weights back on stable")
     moves = world.weight_changes()
