@@ -20,7 +20,7 @@ from localcluster.modelserver import ModelServer
 from localcluster.operator_process import start_operator
 from localcluster.processes import Process
 from localcluster.prometheus import PrometheusServer, scrape_config
-from localcluster.thirdparty import traffic_crds_dir
+from localcluster.thirdparty import traffic_crds_dir, training_crds_dir
 from localcluster.traffic import TrafficGenerator, WeightReader
 
 from modelloop.kube.rest import Kube, Resource
@@ -199,3 +199,10 @@ def traffic_crds(control_plane: ControlPlane) -> Path:
     directory = traffic_crds_dir()
     install_crds(control_plane.admin.kube(), directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def training_crds(control_plane: ControlPlane) -> list[str]:
+    """Kubeflow Trainer's, the training operator's and KubeRay's CRDs
+    (hack/training-crds.sh), installed once."""
+    return install_crds(control_plane.admin.kube(), training_crds_dir())

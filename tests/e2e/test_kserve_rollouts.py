@@ -15,7 +15,7 @@ from localcluster.kubelet import TRAINING_JOB, finish_pod
 from localcluster.thirdparty import kserve_crds_dir
 from localcluster.waiting import wait_for
 from tests.e2e.conftest import RATES
-from tests.harness.canary import ACCURACY, CANARY, MODEL, STABLE, RolloutParts, forward_only
+from tests.harness.canary import CANARY, MODEL, STABLE, RolloutParts, breach_loop, forward_only
 from tests.harness.kserve import KServeWorld
 
 from modelloop.kube.rest import DEPLOYMENTS, SERVICES, Kube, Resource
@@ -111,17 +111,7 @@ def test_a_candidate_worse_on_one_slice_is_rolled_back_naming_the_slice(
 # --------------------------------------------------------------------------- the loop
 
 BROKEN_ON_MOBILE = {"mobile": 0.6, "web": 0.85}
-LOOP: dict[str, Any] = {
-    "metrics": [{**ACCURACY, "objective": {"min": 0.75}, "breach": {"for": "3s"}}],
-    "retraining": {
-        "triggers": {"onBreach": ["accuracy"]},
-        "cooldown": "1h",
-        "dataWindow": "1d",
-        "outputURI": f"s3://models/{MODEL}",
-        "job": TRAINING_JOB,
-    },
-    "validation": {"gates": [{"metric": "accuracy", "notWorseThan": {"absolute": 0.02}}]},
-}
+LOOP = breach_loop(job=TRAINING_JOB)
 
 
 def trained(mobile_champion: float) -> str:

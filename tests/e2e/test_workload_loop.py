@@ -17,23 +17,20 @@ tests/integration/test_training_workloads.py."""
 import shlex
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from localcluster.apply import install_crds
 from localcluster.controlplane import ControlPlane
-from localcluster.thirdparty import training_crds_dir
 from localcluster.waiting import wait_for
 from tests.harness.canary import (
-    ACCURACY,
     CANARY,
     MODEL,
     STABLE,
     CanaryWorld,
     StatusLog,
+    breach_loop,
     forward_only,
 )
-from tests.harness.trainers import RAYJOBS, TRAINER_IMAGE, TRAINJOBS, TrainingControllers
+from tests.harness.trainers import RAYJOBS, TRAINJOBS, TrainingControllers, rayjob, trainjob
 
 from modelloop.api.resources import MODEL_VERSIONS
 from modelloop.kube.rest import Resource
@@ -57,68 +54,9 @@ REPORT = [
     f"samples={SAMPLES!r})",
 ]
 
-TRAINJOB = {
-    "apiVersion": "trainer.kubeflow.org/v1alpha1",
-    "kind": "TrainJob",
-    "preset": "trainJob",
-    "template": {
-        "spec": {
-            "runtimeRef": {"name": "torch-distributed"},
-            "trainer": {"image": TRAINER_IMAGE, "command": REPORT, "numNodes": 2},
-        }
-    },
-}
-RAYJOB = {
-    "apiVersion": "ray.io/v1",
-    "kind": "RayJob",
-    "preset": "rayJob",
-    "template": {
-        "spec": {
-            "entrypoint": shlex.join(REPORT),
-            "rayClusterSpec": {
-                "headGroupSpec": {
-                    "rayStartParams": {},
-                    "template": {
-                        "spec": {"containers": [{"name": "head", "image": TRAINER_IMAGE}]}
-                    },
-                },
-                "workerGroupSpecs": [
-                    {
-                        "groupName": "workers",
-                        "minReplicas": 2,
-                        "maxReplicas": 2,
-                        "template": {
-                            "spec": {"containers": [{"name": "worker", "image": TRAINER_IMAGE}]}
-                        },
-                    }
-                ],
-            },
-        }
-    },
-}
+TRAINJOB = trainjob(REPORT)
+RAYJOB = rayjob(shlex.join(REPORT))
 WORKLOADS = {"TrainJob": (TRAINJOBS, TRAINJOB), "RayJob": (RAYJOBS, RAYJOB)}
-
-
-def loop(workload: dict[str, Any]) -> dict[str, Any]:
-    """The churn Model's spec beyond the rollout: an objective whose breach on a slice
-    triggers a training with ``workload``, and a validation gate."""
-    return {
-        "metrics": [{**ACCURACY, "objective": {"min": 0.75}, "breach": {"for": "3s"}}],
-        "retraining": {
-            "triggers": {"onBreach": ["accuracy"]},
-            "cooldown": "1h",
-            "dataWindow": "1d",
-            "outputURI": f"s3://models/{MODEL}",
-            "workload": workload,
-        },
-        "validation": {"gates": [{"metric": "accuracy", "notWorseThan": {"absolute": 0.02}}]},
-    }
-
-
-@pytest.fixture(scope="session")
-def training_crds(control_plane: ControlPlane) -> list[str]:
-    """Kubeflow Trainer's, the training operator's and KubeRay's CRDs, installed once."""
-    return install_crds(control_plane.admin.kube(), training_crds_dir())
 
 
 @pytest.fixture
@@ -140,7 +78,7 @@ def test_a_breach_trains_with_a_workload_whose_candidate_is_rolled_out_and_promo
     kind: str,
 ) -> None:
     resource, workload = WORKLOADS[kind]
-    world = canary_world("gateway-managed", GOOD, BETTER, **loop(workload))
+    world = canary_world("gateway-managed", GOOD, BETTER, **breach_loop(workload=workload))
     kube, namespace = world.kube, world.namespace
     log = StatusLog(control_plane.admin.kubeconfig, namespace, MODEL)
     try:

@@ -371,3 +371,20 @@ class StatusLog:
         return changes(
             [c["analysis"] for s in self.statuses if (c := s.get("canary")) and c.get("analysis")]
         )
+
+
+def breach_loop(**training: Any) -> dict[str, Any]:
+    """The churn Model's spec beyond the rollout, for the whole loop: an accuracy objective
+    whose breach on a slice (after 3 s) triggers a training — ``job=`` or ``workload=``,
+    as ``spec.retraining`` takes them — and a validation gate."""
+    return {
+        "metrics": [{**ACCURACY, "objective": {"min": 0.75}, "breach": {"for": "3s"}}],
+        "retraining": {
+            "triggers": {"onBreach": ["accuracy"]},
+            "cooldown": "1h",
+            "dataWindow": "1d",
+            "outputURI": f"s3://models/{MODEL}",
+            **training,
+        },
+        "validation": {"gates": [{"metric": "accuracy", "notWorseThan": {"absolute": 0.02}}]},
+    }

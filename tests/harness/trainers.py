@@ -201,3 +201,56 @@ def _cluster(kubeconfig: Path) -> tuple[tuple[str, int], bytes]:
     else:
         ca = Path(cluster["certificate-authority"]).read_bytes()
     return (server.hostname or "", server.port or 443), ca
+
+
+def trainjob(command: list[str] | None = None, account: str | None = None) -> Obj:
+    """``spec.retraining.workload`` as a TrainJob of two nodes, its trainer running
+    ``command`` (else the image's own), as ``account``'s ServiceAccount when given."""
+    spec: Obj = {
+        "runtimeRef": {"name": "torch-distributed"},
+        "trainer": {
+            "image": TRAINER_IMAGE,
+            "numNodes": 2,
+            **({"command": command} if command else {}),
+        },
+    }
+    if account is not None:
+        spec["podSpecOverrides"] = [
+            {"targetJobs": [{"name": "node"}], "serviceAccountName": account}
+        ]
+    return {
+        "apiVersion": "trainer.kubeflow.org/v1alpha1",
+        "kind": "TrainJob",
+        "preset": "trainJob",
+        "template": {"spec": spec},
+    }
+
+
+def rayjob(entrypoint: str) -> Obj:
+    """``spec.retraining.workload`` as a RayJob running ``entrypoint`` on a head and two
+    workers."""
+
+    def group(name: str) -> Obj:
+        return {"template": {"spec": {"containers": [{"name": name, "image": TRAINER_IMAGE}]}}}
+
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "preset": "rayJob",
+        "template": {
+            "spec": {
+                "entrypoint": entrypoint,
+                "rayClusterSpec": {
+                    "headGroupSpec": {"rayStartParams": {}, **group("head")},
+                    "workerGroupSpecs": [
+                        {
+                            "groupName": "workers",
+                            "minReplicas": 2,
+                            "maxReplicas": 2,
+                            **group("worker"),
+                        }
+                    ],
+                },
+            }
+        },
+    }

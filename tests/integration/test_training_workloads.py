@@ -11,14 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from localcluster.apply import install_crds
 from localcluster.controlplane import ControlPlane
 from localcluster.demo.pods import Exit, run_container
 from localcluster.processes import Process
-from localcluster.thirdparty import training_crds_dir
 from localcluster.waiting import wait_for
 from tests.harness.admission import deny_operator_writes
-from tests.harness.trainers import RAYJOBS, TRAINER_IMAGE, TRAINJOBS, TrainingControllers
+from tests.harness.trainers import (
+    RAYJOBS,
+    TRAINER_IMAGE,
+    TRAINJOBS,
+    TrainingControllers,
+    rayjob,
+    trainjob,
+)
 from tests.harness.world import SERVING_IMAGE, OperatorWorld
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
@@ -29,53 +34,8 @@ MODEL = "churn"
 CONFIG_MAPS = Resource("", "v1", "configmaps")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
 ACCOUNTS = Resource("", "v1", "serviceaccounts")
-TRAINJOB = {
-    "apiVersion": "trainer.kubeflow.org/v1alpha1",
-    "kind": "TrainJob",
-    "preset": "trainJob",
-    "template": {
-        "spec": {
-            "runtimeRef": {"name": "torch-distributed"},
-            "trainer": {"image": TRAINER_IMAGE, "numNodes": 2},
-            "podSpecOverrides": [
-                {"targetJobs": [{"name": "node"}], "serviceAccountName": "trainer"}
-            ],
-        }
-    },
-}
-RAYJOB = {
-    "apiVersion": "ray.io/v1",
-    "kind": "RayJob",
-    "preset": "rayJob",
-    "template": {
-        "spec": {
-            "entrypoint": "python train.py",
-            "rayClusterSpec": {
-                "headGroupSpec": {
-                    "rayStartParams": {},
-                    "template": {
-                        "spec": {"containers": [{"name": "head", "image": TRAINER_IMAGE}]}
-                    },
-                },
-                "workerGroupSpecs": [
-                    {
-                        "groupName": "workers",
-                        "minReplicas": 2,
-                        "maxReplicas": 2,
-                        "template": {
-                            "spec": {"containers": [{"name": "worker", "image": TRAINER_IMAGE}]}
-                        },
-                    }
-                ],
-            },
-        }
-    },
-}
-
-
-@pytest.fixture(scope="module")
-def training_crds(control_plane: ControlPlane) -> None:
-    install_crds(control_plane.admin.kube(), training_crds_dir())
+TRAINJOB = trainjob(account="trainer")
+RAYJOB = rayjob("python train.py")
 
 
 @pytest.fixture
