@@ -99,7 +99,7 @@ def test_a_candidate_worse_on_one_slice_is_rolled_back_naming_the_slice(
     assert rolled_back["reason"] == "AnalysisFailed"
     assert "on slice web" in rolled_back["message"]
     assert "on slice mobile" not in rolled_back["message"]
-    [event] = world.events("RolledBack")
+    [event] = world.await_events("RolledBack")
     assert "accuracy on slice web: canary 0." in event
     serves_alone(world, STABLE)  # stable's artifact again, in a revision of its own
     wait_for(lambda: world.canary_weights()[-1] == 0, 30, "weights back to stable")

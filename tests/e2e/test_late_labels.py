@@ -253,7 +253,7 @@ def test_a_candidate_worse_in_one_region_is_rolled_back_once_its_labels_come_nam
     assert rolled_back["reason"] == "AnalysisFailed"
     assert "on slice us" in rolled_back["message"]
     assert "on slice eu" not in rolled_back["message"]
-    [event] = world.events("RolledBack")
+    [event] = world.await_events("RolledBack")
     assert "accuracy on slice us: canary 0." in event
     analyses = log.analyses()
     assert waiting_rows(analyses), analyses
@@ -329,7 +329,8 @@ def test_an_early_signal_rolls_back_before_the_labels_and_the_labels_then_confir
         return found
 
     assert wait_for(verdict, 90, "the labels' verdict") == "Confirmed"
-    assert world.events("EarlyRollbackConfirmed")
-    assert "accuracy on slice us" in world.events("EarlyRollbackConfirmed")[0]
+    # The version's mark, the Model's status and the Event are three writes, in that order.
+    [confirmed] = world.await_events("EarlyRollbackConfirmed")
+    assert "accuracy on slice us" in confirmed
     assert not world.status().get("labelsPending")
     record_property("test_seconds", round(time.monotonic() - started, 1))

@@ -70,7 +70,7 @@ def test_a_candidate_worse_on_one_slice_is_rolled_back_at_the_first_step(
     assert rolled_back["reason"] == "AnalysisFailed"
     assert "on slice web" in rolled_back["message"]
     assert "on slice mobile" not in rolled_back["message"]
-    [event] = world.events("RolledBack")
+    [event] = world.await_events("RolledBack")
     assert "accuracy on slice web: canary 0." in event
     assert world.status()["stableVersion"] == STABLE
     assert "canary" not in world.status()
@@ -288,7 +288,7 @@ def test_steps_shortened_at_the_second_step_restart_the_rollout_at_the_first(
         world.await_phase(CANARY, "Serving", timeout=150)
     finally:
         log.stop()
-    [restarted] = world.events("RolloutRestarted")
+    [restarted] = world.await_events("RolloutRestarted")
     assert "restarted at step 1 of 2 (20%)" in restarted
     assert "StepsChanged" in log.reasons("Progressing"), log.reasons("Progressing")
     # From step 2 at 50% straight to step 1 at 20%, analysed there, then promoted.

@@ -137,6 +137,11 @@ class OperatorWorld:
             if e["reason"] == reason and e["involvedObject"]["name"] == self.model_name
         ]
 
+    def await_events(self, reason: str, timeout: float = 30) -> list[str]:
+        """Events are posted after the status write they report: wait for them."""
+        found: list[str] = wait_for(lambda: self.events(reason), timeout, f"a {reason} Event")
+        return found
+
     def operator_metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:

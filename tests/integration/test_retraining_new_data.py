@@ -83,7 +83,7 @@ def test_a_rejected_candidate_is_not_retrained_on_the_same_data(
     [state] = training(w)["triggers"]
     assert (state["kind"], state["sequence"], state["newDataCount"]) == ("breach", 2, 0.0)
     assert (state["rejections"], state["judgedThrough"]) == (1, 2)
-    [event] = w.events("TriggerBackoff")
+    [event] = w.await_events("TriggerBackoff")
     assert event.startswith("breach trigger backs off after 1 rejected candidate(s) in a row: ")
     # A later reconcile (of an edit) still holds, and still starts nothing.
     assert looked(w)["reason"] == "RejectedBackoff"
