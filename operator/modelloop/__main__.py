@@ -3,6 +3,7 @@ feedback service."""
 
 import argparse
 import logging
+import os
 import sys
 
 from .feedback.config import add_arguments as feedback_arguments
@@ -16,9 +17,11 @@ def _run(args: argparse.Namespace) -> int:
     from .handlers import notifications as _notifications  # noqa: F401
     from .kube.discovery import wait_for_discovery
     from .kube.rest import Kube
+    from .monitoring.series import series_limits
     from .notify.settings import load_settings
 
     notifications = load_settings(args.notifications)  # a broken file fails at start-up
+    series_limits(os.environ)  # so does a bad MODELLOOP_METRICS_* setting
     gc_tuning.tune()
 
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
@@ -36,6 +39,8 @@ def _run(args: argparse.Namespace) -> int:
         "notifications": notifications,
         "metrics_address": args.metrics_address,
         "leader_election": election,
+        "namespaces": args.namespace or (),
+        "shard": args.shard,
     }
     kopf.run(
         memo=kopf.Memo(options=options),
@@ -45,6 +50,16 @@ def _run(args: argparse.Namespace) -> int:
         liveness_endpoint=args.liveness,
     )
     return 0
+
+
+def _shard_name(text: str) -> str:
+    from .control.sharding import Shard
+
+    try:
+        Shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _operator_namespace() -> str:
@@ -94,6 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="[NAMESPACE/]LEASE",
         help="act only while holding this Lease (standby replicas); default namespace: "
         "the operator's",
+    )
+    run.add_argument(
+        "--shard",
+        metavar="NAME",
+        type=_shard_name,
+        help="act only on the Models labelled modelloop.dev/shard=NAME ('default': those "
+        "without the label), electing the leader on the Lease LEASE-NAME (docs/sharding.md); "
+        "default: every Model",
     )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)

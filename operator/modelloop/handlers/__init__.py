@@ -9,26 +9,49 @@ labels and deterministically named children.
 """
 
 import asyncio
+import logging
 from collections.abc import Hashable, Mapping
 from datetime import timedelta
 from typing import Any
 
 import kopf
 
+from ..api.resources import MODEL_VERSIONS, MODELS
 from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
 from ..control.leader import LeaderElector, default_identity, lead
+from ..control.sharding import Shard
 from ..control.workqueue import WorkQueue, work
-from ..kube.rest import Kube, Obj
+from ..kube.cache import CachedKube, ObjectCache
+from ..kube.kinds import resource_of
+from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, Resource
 from ..monitoring.evaluator import WatchCache
 from ..retraining.jobs import LABEL_TRAINING
 from ..retraining.telemetry import TrainingTelemetry
 from ..retraining.workloads import PRESETS
+from ..rollout.router import INFERENCE_SERVICES
 from ..rollout.telemetry import RolloutTelemetry
 from .evaluation import serve_metrics, start_evaluation
 from .serving import reconcile_serving
-from .training import reconcile_training
+from .training import JOBS, PODS, reconcile_training
+
+log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 30  # schedules, cooldowns and backoffs expire without an event
+# The watch caches are listed again this often: kopf's watches, restarted, do not tell of
+# objects deleted while they were down.
+RELIST_SECONDS = 600
+LIST_RETRY_SECONDS = 5
+
+MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+# The children ModelLoop watches, each with the API server's label selector: objects of
+# these kinds that are not ModelLoop's never reach the operator.
+CHILDREN: dict[Resource, str] = {
+    DEPLOYMENTS: MANAGED,
+    SERVICES: MANAGED,
+    JOBS: MANAGED,
+    PODS: LABEL_TRAINING,
+    INFERENCE_SERVICES: MANAGED,
+}
 
 WORKERS = 4
 LEASE_DURATION = timedelta(seconds=15)  # a standby takes over within this after a crash
@@ -39,24 +62,50 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     """Watches run on every replica; the workers and the evaluation only on the leader."""
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.watching.server_timeout = 300
+    for child, selector in CHILDREN.items():
+        settings.watching.label_selectors[child.group, child.version, child.plural] = selector
+    for preset in PRESETS.values():
+        group, version = preset.api_version.split("/")
+        settings.watching.label_selectors[group, version, preset.kind] = MANAGED
+    options = memo.get("options") or {}
+    shard = memo["shard"] = Shard(options.get("shard"))
+    shard_selector = shard.model_selector()
+    if shard_selector is not None:  # the other shards' Models never reach this instance
+        settings.watching.label_selectors[GROUP, "models"] = shard_selector
     kube = memo.get("kube") or Kube.from_environment()
     memo["kube"] = kube
     memo["queue"] = WorkQueue()
     memo["workers"] = []
     # Before the first watch event: each object's memo is a shallow copy of this one, so a
     # standby fills the same cache its evaluation reads once it leads.
-    _cache(memo)
-    serve_metrics(memo)
-    election = (memo.get("options") or {}).get("leader_election")
+    _objects(memo)
+    telemetry = serve_metrics(memo)
+    kube.on_request = lambda verb, resource: telemetry.api_requests.labels(verb, resource).inc()
+    election = options.get("leader_election")
     if not election:
         _act(memo, kube)
         return
     namespace, name = election
-    elector = LeaderElector(kube, namespace, name, default_identity(), LEASE_DURATION)
+    lease = shard.lease_name(name)  # each shard elects its own leader
+    elector = LeaderElector(kube, namespace, lease, default_identity(), LEASE_DURATION)
     memo["workers"].append(asyncio.create_task(lead(elector, lambda: _act(memo, kube))))
 
 
 def _act(memo: Any, kube: Kube) -> None:
+    memo["workers"].append(asyncio.create_task(_start_acting(memo, kube)))
+
+
+async def _start_acting(memo: Any, live: Kube) -> None:
+    """Fill the watch caches with one list per kind, then reconcile from them."""
+    kube = CachedKube.over(live, _objects(memo))
+    while True:
+        try:
+            listed = await asyncio.to_thread(_listed, memo, live)
+            await asyncio.to_thread(kube.sync, listed)
+            break
+        except Exception:
+            log.exception("filling the watch caches failed; again in %ss", LIST_RETRY_SECONDS)
+            await asyncio.sleep(LIST_RETRY_SECONDS)
     queue: WorkQueue = memo["queue"]
     memo["telemetry"].leading.set(1)
     evaluation = start_evaluation(memo, kube, _cache(memo))
@@ -66,9 +115,16 @@ def _act(memo: Any, kube: Kube) -> None:
     rollouts = RolloutTelemetry(evaluator.telemetry.registry)
     trainings = TrainingTelemetry(evaluator.telemetry.registry)
 
+    shard: Shard = memo["shard"]
+
     def reconcile(key: Hashable) -> None:
         assert isinstance(key, tuple)
         namespace, name = str(key[0]), str(key[1])
+        model = kube.cache.get(MODELS, namespace, name)
+        if model is None or not shard.owns(model["metadata"].get("labels") or {}):
+            # Deleted, or another shard's: relabelled away, or a ModelVersion's Model.
+            rollouts.forget(namespace, name)
+            return
         snapshot = evaluator.snapshots.get((namespace, name))
         reconcile_serving(kube, namespace, name, snapshot, telemetry=rollouts)
         new_data = evaluator.new_data.get((namespace, name))
@@ -77,6 +133,7 @@ def _act(memo: Any, kube: Kube) -> None:
     memo["workers"] += [asyncio.create_task(work(queue, reconcile)) for _ in range(WORKERS)]
     memo["workers"].append(evaluation)
     memo["workers"].append(asyncio.create_task(_resync(queue, _cache(memo))))
+    memo["workers"].append(asyncio.create_task(_relist(kube, listed)))
 
 
 @kopf.on.cleanup()
@@ -93,6 +150,33 @@ async def _resync(queue: WorkQueue, cache: WatchCache) -> None:
             queue.add(key)
 
 
+async def _relist(kube: CachedKube, listed: list[tuple[Resource, str | None, str | None]]) -> None:
+    while True:
+        await asyncio.sleep(RELIST_SECONDS)
+        try:
+            await asyncio.to_thread(kube.sync, listed)
+        except Exception:  # the caches stay as the watches keep them; again next time
+            log.exception("listing the watch caches again failed")
+
+
+def _listed(memo: Any, kube: Kube) -> list[tuple[Resource, str | None, str | None]]:
+    """What the caches hold: (kind, label selector, namespace or None for all); the
+    workload presets whose CRDs are installed (a CRD installed later: its lists are the
+    API server's until the operator restarts)."""
+    namespaces = (memo.get("options") or {}).get("namespaces") or [None]
+    shard: Shard = memo["shard"]
+    kinds: list[tuple[Resource, str | None]] = [
+        (MODELS, shard.model_selector()),
+        (MODEL_VERSIONS, None),
+    ]
+    kinds += list(CHILDREN.items())
+    for preset in PRESETS.values():
+        served = resource_of(kube, preset.api_version, preset.kind)
+        if served is not None:
+            kinds.append((served, MANAGED))
+    return [(kind, selector, ns) for kind, selector in kinds for ns in namespaces]
+
+
 def _cache(memo: Any) -> WatchCache:
     cache: WatchCache | None = memo.get("cache")
     if cache is None:
@@ -100,13 +184,21 @@ def _cache(memo: Any) -> WatchCache:
     return cache
 
 
-def _remember(store: dict[tuple[str, str], Obj], type_: str | None, body: Any) -> None:
-    """Keep the watch cache the evaluation reads (an informer's store, in effect)."""
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    if type_ == "DELETED":
-        store.pop(key, None)
-    else:
-        store[key] = dict(body)
+def _objects(memo: Any) -> ObjectCache:
+    """The reconcile's watch caches; Models' and ModelVersions' are the evaluation's."""
+    objects: ObjectCache | None = memo.get("objects")
+    if objects is None:
+        cache = _cache(memo)
+        objects = memo["objects"] = ObjectCache(
+            {MODELS: cache.models, MODEL_VERSIONS: cache.versions}
+        )
+    return objects
+
+
+def _remember(memo: Any, resource: Resource, type_: str | None, body: Any) -> None:
+    """Keep the watch caches (an informer's store, in effect) and count the event."""
+    memo["telemetry"].watch_events.labels(resource.plural).inc()
+    _objects(memo).remember(resource, type_, dict(body))
 
 
 def _enqueue(memo: Any, namespace: str | None, model: str | None) -> None:
@@ -119,7 +211,7 @@ def _enqueue(memo: Any, namespace: str | None, model: str | None) -> None:
 def model_changed(
     *, memo: Any, namespace: str | None, name: str, type: str | None, body: kopf.Body, **_: Any
 ) -> None:
-    _remember(_cache(memo).models, type, body)
+    _remember(memo, MODELS, type, body)
     _enqueue(memo, namespace, name)
 
 
@@ -133,23 +225,39 @@ def version_changed(
     body: kopf.Body,
     **_: Any,
 ) -> None:
-    _remember(_cache(memo).versions, type, body)
+    _remember(memo, MODEL_VERSIONS, type, body)
     _enqueue(memo, namespace, spec.get("model"))
 
 
 @kopf.on.event(GROUP, VERSION, "metrictemplates")
 def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
-    _remember(_cache(memo).templates, type, body)
+    memo["telemetry"].watch_events.labels("metrictemplates").inc()
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    templates = _cache(memo).templates
+    if type == "DELETED":
+        templates.pop(key, None)
+    else:
+        templates[key] = dict(body)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY})
-@kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY})
-@kopf.on.event("", "v1", "pods", labels={LABEL_TRAINING: kopf.PRESENT})
-@kopf.on.event("", "v1", "services", labels={LABEL_MANAGED_BY: MANAGED_BY})
-@kopf.on.event(
-    "serving.kserve.io", "v1beta1", "inferenceservices", labels={LABEL_MANAGED_BY: MANAGED_BY}
-)
-def child_changed(*, memo: Any, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+# No label filters here: the API server applies CHILDREN's selectors, so every event that
+# arrives is about one of ModelLoop's children, and counting them here counts the watch.
+@kopf.on.event("apps", "v1", "deployments")
+@kopf.on.event("batch", "v1", "jobs")
+@kopf.on.event("", "v1", "pods")
+@kopf.on.event("", "v1", "services")
+@kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices")
+def child_changed(
+    *,
+    memo: Any,
+    resource: kopf.Resource,
+    namespace: str | None,
+    labels: Mapping[str, str],
+    type: str | None,
+    body: kopf.Body,
+    **_: Any,
+) -> None:
+    _remember(memo, Resource(resource.group, resource.version, resource.plural), type, body)
     _enqueue(memo, namespace, labels.get(LABEL_MODEL))
 
 
@@ -158,6 +266,4 @@ def child_changed(*, memo: Any, namespace: str | None, labels: Mapping[str, str]
 # from when the CRD appears.
 for _preset in PRESETS.values():
     _group, _version = _preset.api_version.split("/")
-    kopf.on.event(
-        group=_group, version=_version, kind=_preset.kind, labels={LABEL_MANAGED_BY: MANAGED_BY}
-    )(child_changed)
+    kopf.on.event(group=_group, version=_version, kind=_preset.kind)(child_changed)

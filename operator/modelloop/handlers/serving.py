@@ -52,7 +52,7 @@ def _owned_by(obj: Obj, model: Obj) -> bool:
 
 
 def versions_of(kube: Kube, namespace: str, model_name: str) -> list[Obj]:
-    return [v for v in kube.list(MODEL_VERSIONS, namespace) if v["spec"]["model"] == model_name]
+    return kube.versions_of(namespace, model_name)
 
 
 def _write_status(

@@ -7,15 +7,17 @@ merge patches with optimistic concurrency and status subresources are one call.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubernetes import client, config
 
 # Re-exported: callers name the kinds they read and write with it.
 from ..api.gvr import Resource as Resource
+from ..api.resources import MODEL_VERSIONS
 
 Obj = dict[str, Any]
+Objs = list[Obj]  # for annotations inside Kube, where `list` is its method
 
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
@@ -68,8 +70,15 @@ class Kube:
     """Synchronous JSON client; call it from a worker thread, never the event loop."""
 
     def __init__(self, api_client: client.ApiClient, timeout: float = 30.0) -> None:
-        self._api = api_client
-        self._timeout = timeout
+        self.api_client = api_client
+        self.timeout = timeout
+        # Told of every request by verb (get, list, create, apply, patch, delete) and
+        # resource plural: the operator counts its API traffic on /metrics with it.
+        self.on_request: Callable[[str, str], None] | None = None
+
+    def _count(self, verb: str, resource: Resource) -> None:
+        if self.on_request is not None:
+            self.on_request(verb, resource.plural)
 
     @classmethod
     def from_environment(cls, timeout: float = 30.0) -> "Kube":
@@ -87,9 +96,14 @@ class Kube:
         config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
         return cls(client.ApiClient(configuration), timeout)
 
+    @property
+    def live(self) -> "Kube":
+        """A client whose reads go to the API server (a cached client's are its cache's)."""
+        return self
+
     def close(self) -> None:
         """Close the connection pool (its sockets) and the client's thread pool."""
-        self._api.close()  # type: ignore[no-untyped-call]
+        self.api_client.close()  # type: ignore[no-untyped-call]
 
     def request(
         self,
@@ -101,7 +115,7 @@ class Kube:
         content_type: str = JSON,
         accept: str = JSON,
     ) -> Obj:
-        method, url, headers, body, _ = self._api.param_serialize(
+        method, url, headers, body, _ = self.api_client.param_serialize(
             method=method,
             resource_path=path,
             query_params=list((query or {}).items()),
@@ -109,11 +123,16 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self._api.call_api(
-            method, url, header_params=headers, body=body, _request_timeout=self._timeout
+        response = self.api_client.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=self.timeout
         )
         data = response.read()  # type: ignore[no-untyped-call]
-        payload: Obj = json.loads(data) if data else {}
+        try:
+            payload: Obj = json.loads(data) if data else {}
+        except ValueError:  # an error's answer may be plain text ("404 page not found")
+            if response.status < 400:
+                raise
+            payload = {"message": data.decode(errors="replace").strip()}
         if response.status >= 400:
             raise KubeError(
                 response.status, str(payload.get("reason", "")), str(payload.get("message", data))
@@ -121,6 +140,7 @@ class Kube:
         return payload
 
     def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:
+        self._count("get", resource)
         try:
             return self.request("GET", resource.path(namespace, name))
         except KubeError as error:
@@ -132,10 +152,17 @@ class Kube:
         self, resource: Resource, namespace: str | None, label_selector: str | None = None
     ) -> list[Obj]:
         query = {"labelSelector": label_selector} if label_selector else None
+        self._count("list", resource)
         items: list[Obj] = self.request("GET", resource.path(namespace), query=query)["items"]
         return items
 
+    def versions_of(self, namespace: str, model: str) -> Objs:
+        """The ModelVersions of one Model (they name it in their spec, not in a label)."""
+        listed = self.list(MODEL_VERSIONS, namespace)
+        return [v for v in listed if (v.get("spec") or {}).get("model") == model]
+
     def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        self._count("create", resource)
         return self.request(
             "POST",
             resource.path(namespace),
@@ -145,6 +172,7 @@ class Kube:
 
     def apply(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
         """Server-side apply as ModelLoop's field manager, taking over conflicting fields."""
+        self._count("apply", resource)
         return self.request(
             "PATCH",
             resource.path(namespace, body["metadata"]["name"]),
@@ -157,6 +185,7 @@ class Kube:
         self, resource: Resource, namespace: str | None, name: str, patch: Obj, sub: str = ""
     ) -> Obj:
         """A JSON merge patch; include metadata.resourceVersion in it to fail on conflicts."""
+        self._count("patch", resource)
         return self.request(
             "PATCH",
             resource.path(namespace, name, sub),
@@ -170,6 +199,7 @@ class Kube:
     ) -> Obj:
         """An RFC 6902 JSON patch, applied whole or not at all: put ``test`` ops before the
         changes they guard, and a concurrent edit fails it (``KubeError.test_failed``)."""
+        self._count("patch", resource)
         return self.request(
             "PATCH",
             resource.path(namespace, name),
@@ -180,6 +210,7 @@ class Kube:
 
     def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
         """Delete in the background; False when it was already gone."""
+        self._count("delete", resource)
         try:
             self.request(
                 "DELETE",

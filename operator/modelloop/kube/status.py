@@ -42,6 +42,12 @@ StatusChange = Callable[[Obj], Obj]
 class StatusApi(Protocol):
     """What the writer needs of the API client (``kube.rest.Kube`` is one)."""
 
+    @property
+    def live(self) -> "StatusApi":
+        """The client whose reads are the API server's (after a conflict, a cache's
+        copy may still be the one that conflicted)."""
+        ...
+
     def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None: ...
 
     def merge_patch(
@@ -132,7 +138,7 @@ def write_status(
             if not error.conflict or attempt == attempts - 1:
                 raise
             log.debug("status of %s/%s: conflict, reading it again", namespace, name)
-            current = kube.get(resource, namespace, name)
+            current = kube.live.get(resource, namespace, name)  # not a cache's
             continue
         return StatusWrite(written, written=True)
     raise AssertionError("unreachable: the last attempt returns or raises")

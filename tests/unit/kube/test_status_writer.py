@@ -24,6 +24,10 @@ class FakeApi:
         self.patches: list[Obj] = []
         self.interleave: list[Obj] = []  # status changes another writer makes, one per patch
 
+    @property
+    def live(self) -> "FakeApi":
+        return self
+
     def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:
         return copy.deepcopy(self.obj)
 

@@ -1,0 +1,167 @@
+"""The watch caches the reconcile reads: indexed by Model, never older than our writes."""
+
+from typing import Any
+
+import pytest
+
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
+from modelloop.kube.cache import CachedKube, ObjectCache
+from modelloop.kube.rest import DEPLOYMENTS, Kube, KubeError, Obj
+
+NS = "ml"
+
+
+def obj(name: str, rv: int, model: str | None = "churn", **labels: str) -> Obj:
+    meta: Obj = {"namespace": NS, "name": name, "resourceVersion": str(rv)}
+    meta["labels"] = {**({LABEL_MODEL: model} if model else {}), **labels}
+    return {"metadata": meta}
+
+
+def version(name: str, rv: int, model: str) -> Obj:
+    return {
+        "metadata": {"namespace": NS, "name": name, "resourceVersion": str(rv)},
+        "spec": {"model": model},
+    }
+
+
+def names(objs: list[Obj]) -> list[str]:
+    return [o["metadata"]["name"] for o in objs]
+
+
+def test_objects_are_found_by_their_model() -> None:
+    cache = ObjectCache()
+    cache.remember(DEPLOYMENTS, "ADDED", obj("churn-v1", 1))
+    cache.remember(DEPLOYMENTS, "ADDED", obj("churn-v2", 2))
+    cache.remember(DEPLOYMENTS, "ADDED", obj("fraud-v1", 3, model="fraud"))
+    cache.remember(DEPLOYMENTS, "ADDED", obj("unlabelled", 4, model=None))
+    assert names(cache.of_model(DEPLOYMENTS, NS, "churn")) == ["churn-v1", "churn-v2"]
+    assert names(cache.of_model(DEPLOYMENTS, NS, "fraud")) == ["fraud-v1"]
+    assert cache.of_model(DEPLOYMENTS, "other", "churn") == []
+
+
+def test_model_versions_are_found_by_the_model_their_spec_names() -> None:
+    cache = ObjectCache()
+    cache.remember(MODEL_VERSIONS, None, version("a", 1, "churn"))
+    cache.remember(MODEL_VERSIONS, None, version("b", 2, "fraud"))
+    assert names(cache.of_model(MODEL_VERSIONS, NS, "churn")) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("events", "held"),
+    [
+        # (event type, resourceVersion, model label) in arrival order -> what the cache holds
+        ([("ADDED", 5, "churn"), ("MODIFIED", 6, "churn")], (6, "churn")),
+        # Our write (rv 7) came back before the watch's older event (rv 6): kept.
+        ([("ADDED", 5, "churn"), (None, 7, "churn"), ("MODIFIED", 6, "churn")], (7, "churn")),
+        ([("ADDED", 5, "churn"), ("DELETED", 6, "churn")], None),
+        # Relabelled to another Model: moves in the index.
+        ([("ADDED", 5, "churn"), ("MODIFIED", 6, "fraud")], (6, "fraud")),
+    ],
+)
+def test_an_event_older_than_what_is_held_changes_nothing(
+    events: list[tuple[str | None, int, str]], held: tuple[int, str] | None
+) -> None:
+    cache = ObjectCache()
+    for type_, rv, model in events:
+        cache.remember(DEPLOYMENTS, type_, obj("d", rv, model=model))
+    found = cache.get(DEPLOYMENTS, NS, "d")
+    if held is None:
+        assert found is None
+        assert cache.of_model(DEPLOYMENTS, NS, "churn") == []
+        return
+    assert found is not None
+    meta = found["metadata"]
+    assert (int(meta["resourceVersion"]), meta["labels"][LABEL_MODEL]) == held
+    other = "fraud" if held[1] == "churn" else "churn"
+    assert names(cache.of_model(DEPLOYMENTS, NS, held[1])) == ["d"]
+    assert cache.of_model(DEPLOYMENTS, NS, other) == []
+
+
+def test_a_list_drops_what_it_lacks_unless_written_after_it() -> None:
+    cache = ObjectCache()
+    cache.remember(DEPLOYMENTS, "ADDED", obj("gone", 3))  # deleted while the watch was down
+    cache.remember(DEPLOYMENTS, None, obj("fresh", 12))  # our write after the list
+    cache.replace(DEPLOYMENTS, [obj("kept", 8)], listed_at=10)
+    assert names(cache.of_model(DEPLOYMENTS, NS, "churn")) == ["fresh", "kept"]
+    assert cache.synced(DEPLOYMENTS)
+    assert not cache.synced(MODELS)
+
+
+def test_readers_get_copies() -> None:
+    cache = ObjectCache()
+    cache.remember(DEPLOYMENTS, "ADDED", obj("d", 1))
+    cache.of_model(DEPLOYMENTS, NS, "churn")[0]["metadata"]["name"] = "changed"
+    cache.get(DEPLOYMENTS, NS, "d")["kind"] = "changed"  # type: ignore[index]
+    assert cache.get(DEPLOYMENTS, NS, "d") == obj("d", 1)
+
+
+class RecordingKube(CachedKube):
+    """The API server's answers: a list of ``listed``, an object echoed back on a write,
+    404 for anything else; every request recorded."""
+
+    def __init__(self, cache: ObjectCache, listed: list[Obj]) -> None:
+        super().__init__(None, cache)  # type: ignore[arg-type]
+        self.listed = listed
+        self.requests: list[tuple[str, str]] = []
+        self._live = self
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Obj:
+        self.requests.append((method, path))
+        if method == "GET" and path.endswith("/deployments"):
+            return {
+                "metadata": {"resourceVersion": "20"},
+                "kind": "DeploymentList",
+                "items": self.listed,
+            }
+        if method == "PATCH":
+            body: Obj = kwargs["body"]
+            return {
+                **body,
+                "metadata": {**body["metadata"], "namespace": NS, "resourceVersion": "30"},
+            }
+        raise KubeError(404, "NotFound", path)
+
+
+SELECTOR = f"{LABEL_MODEL}=churn,{LABEL_MANAGED_BY}={MANAGED_BY}"
+
+
+def test_lists_of_a_model_come_from_the_cache_once_it_was_listed() -> None:
+    managed = obj("churn-v1", 5, **{LABEL_MANAGED_BY: MANAGED_BY})
+    kube = RecordingKube(ObjectCache(), [managed, obj("churn-by-hand", 6)])
+    kube.list(DEPLOYMENTS, NS, SELECTOR)  # before the cache is filled: the API server's
+    assert len(kube.requests) == 1
+    kube.sync([(DEPLOYMENTS, None, None)])
+    assert len(kube.requests) == 2
+    assert names(kube.list(DEPLOYMENTS, NS, SELECTOR)) == ["churn-v1"]
+    assert names(kube.list(DEPLOYMENTS, NS, f"{LABEL_MODEL}=churn,!{LABEL_MANAGED_BY}")) == [
+        "churn-by-hand"
+    ]
+    assert kube.get(DEPLOYMENTS, NS, "churn-v1") is not None
+    assert len(kube.requests) == 2  # no read reached the API server
+    assert kube.list(DEPLOYMENTS, NS, "app=x") == kube.listed  # no model: the API server's
+    assert len(kube.requests) == 3
+
+
+def test_a_get_the_cache_cannot_answer_goes_to_the_api_server() -> None:
+    kube = RecordingKube(ObjectCache(), [])
+    kube.sync([(DEPLOYMENTS, None, None)])
+    assert kube.get(DEPLOYMENTS, NS, "made-by-someone-else") is None
+    assert kube.requests[-1] == (
+        "GET",
+        f"/apis/apps/v1/namespaces/{NS}/deployments/made-by-someone-else",
+    )
+
+
+def test_a_write_is_read_back_at_once() -> None:
+    kube = RecordingKube(ObjectCache(), [obj("churn-v1", 5)])
+    kube.sync([(DEPLOYMENTS, None, None)])
+    kube.apply(DEPLOYMENTS, NS, obj("churn-v1", 5, tier="gold"))
+    [found] = kube.list(DEPLOYMENTS, NS, SELECTOR.split(",")[0])
+    assert found["metadata"]["labels"]["tier"] == "gold"
+    assert found["metadata"]["resourceVersion"] == "30"
+
+
+def test_a_plain_kube_is_its_own_live_client() -> None:
+    kube = Kube(None)  # type: ignore[arg-type]
+    assert kube.live is kube
