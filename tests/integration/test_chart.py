@@ -19,11 +19,13 @@ from localcluster.chart import CHART, OPERATOR_NAMESPACE, REPO, helm, render
 from localcluster.controlplane import ControlPlane
 from localcluster.waiting import wait_for
 
+from modelloop.control.sharding import Shard
 from modelloop.kube.rest import DEPLOYMENTS, Kube
 
 KUBERNETES_VERSION = "1.36"
 RBAC_SNAPSHOT = Path(__file__).with_name("chart_rbac_rules.yaml")
 NAMESPACED = ("--set", "watchNamespaces={team-a,team-b}")
+SHARDED = ("--set", "shards={a,b}")
 # The checkov findings left, each justified (every other check passes).
 JUSTIFIED = {
     # "Image should use digest": image.digest pins by digest and wins over the tag; a
@@ -46,6 +48,7 @@ def variants() -> dict[str, list[dict[str, Any]]]:
     return {
         "cluster-wide": render(),
         "namespaced": render(*NAMESPACED),
+        "sharded": render(*SHARDED, *NAMESPACED),
         "monitored": render(
             "--set", "metrics.serviceMonitor.enabled=true", "--set", "grafanaDashboard.enabled=true"
         ),
@@ -53,7 +56,12 @@ def variants() -> dict[str, list[dict[str, Any]]]:
 
 
 def test_helm_lint_passes_strict() -> None:
-    for args in ([], ["--values", str(REPO / "localcluster/chart-values.yaml")], list(NAMESPACED)):
+    for args in (
+        [],
+        ["--values", str(REPO / "localcluster/chart-values.yaml")],
+        list(NAMESPACED),
+        list(SHARDED),
+    ):
         result = run(helm(), "lint", "--strict", str(CHART), *args)
         assert result.returncode == 0, result.stdout + result.stderr
 
@@ -66,6 +74,9 @@ def test_helm_lint_passes_strict() -> None:
         ("watchNamespaces={Team_A}", "watchNamespaces"),
         ("metrics.port=8080", "port"),
         ("surprise=1", "surprise"),
+        ("shards={default}", "shards"),  # the shard of the unlabelled Models: always there
+        ("shards={a,a}", "shards"),
+        ("shards={Team_A}", "shards"),
     ],
 )
 def test_values_outside_the_schema_are_refused_with_the_field_named(
@@ -85,6 +96,39 @@ def test_rendered_manifests_are_valid_kubernetes_objects() -> None:
                 continue  # the Prometheus Operator's kind: no upstream schema to check
             kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
         assert {"Deployment", "ServiceAccount", "CustomResourceDefinition"} <= kinds, name
+
+
+def test_shards_get_a_deployment_each_with_a_lease_of_its_own_and_share_the_rest() -> None:
+    sharded, unsharded = render(*SHARDED), render()
+    deployments = {m["metadata"]["name"]: m["spec"] for m in sharded if m["kind"] == "Deployment"}
+    assert sorted(deployments) == ["modelloop-a", "modelloop-b", "modelloop-default"]
+    leases = []
+    for name, spec in deployments.items():
+        shard = name.removeprefix("modelloop-")
+        [container] = spec["template"]["spec"]["containers"]
+        assert f"--shard={shard}" in container["args"]
+        assert "--leader-elect=modelloop" in container["args"]
+        leases.append(Shard(shard).lease_name("modelloop"))
+        # Each Deployment's selector picks its own pods only.
+        for other, other_spec in deployments.items():
+            labels = other_spec["template"]["metadata"]["labels"]
+            selected = spec["selector"]["matchLabels"].items() <= labels.items()
+            assert selected == (other == name), (name, other)
+    assert sorted(leader_role(sharded)["rules"][1]["resourceNames"]) == sorted(leases)
+    assert leader_role(unsharded)["rules"][1]["resourceNames"] == ["modelloop"]
+    assert shared(sharded) == shared(unsharded)
+
+
+def leader_role(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    [role] = [
+        m for m in manifests if m["kind"] == "Role" and m["metadata"]["name"] == "modelloop-leader"
+    ]
+    return role
+
+
+def shared(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a release holds besides its Deployments and the Role of its Leases."""
+    return [m for m in manifests if m["kind"] != "Deployment" and m != leader_role(manifests)]
 
 
 def test_the_crds_in_the_chart_are_the_generated_ones_and_survive_uninstall() -> None:

@@ -17,6 +17,9 @@ CATEGORY = "modelloop"
 LABEL_MODEL = f"{GROUP}/model"
 LABEL_VERSION = f"{GROUP}/version"
 LABEL_ROLE = f"{GROUP}/role"
+# On a Model: the shard of operator instances that acts on it (docs/sharding.md); none: the
+# default shard.
+LABEL_SHARD = f"{GROUP}/shard"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "modelloop"
 ANNOTATION_ROLE_SINCE = f"{GROUP}/role-since"
