@@ -186,6 +186,8 @@ class Evaluator:
             self.due[key] = now_mono + max(interval, 1.0)
             if spec is not None:
                 targets.append(target_of(body, spec, cache.versions))
+            else:  # not evaluated: no live verdicts to export
+                self.telemetry.record(*key, [])
         if targets:
             with self.telemetry.cycle_seconds.time():
                 self.cycle(targets, cache, lane)
@@ -320,7 +322,8 @@ class Evaluator:
         evaluated, self.states[target.key] = evaluate_model(
             target.spec, readings, states, now, target.validated
         )
-        self.telemetry.record(target.namespace, target.name, evaluated)
+        canary = ((body.get("status") or {}).get("canary") or {}).get("version")
+        self.telemetry.record(target.namespace, target.name, evaluated, canary)
         self.snapshots[target.key] = Snapshot(now, tuple(evaluated))
         if len(target.versions) > 1 and self.wake is not None:
             self.wake(target.key)  # the canary analysis reads these values

@@ -1,53 +1,176 @@
 """The operator's own metrics (prometheus-client): live values and verdicts per
 model, version, metric and slice, so dashboards and alerts reuse them, plus the
-cost of evaluating (requests, errors, durations, status patches)."""
+cost of evaluating (requests, errors, durations, status patches).
 
-import contextlib
+The per-Model series are bounded (series.py): the detail level and the series cap come
+from ``MODELLOOP_METRICS_DETAIL`` and ``MODELLOOP_METRICS_MAX_SERIES``."""
+
+import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import NamedTuple
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from ..api.vocabulary import VerdictName
 from .evaluate import Evaluated
+from .series import BoundedRegistry, ModelKey, Parts, exported_parts, series_limits
 
 VERDICTS = tuple(VerdictName)
 SERIES_LABELS = ("namespace", "model", "version", "metric", "slice")
+DRIFT_LABELS = ("namespace", "model", "version", "drift", "slice")
+CheckKey = tuple[str, str, str, str]  # kind, version, name, slice
+
+
+class Check(NamedTuple):
+    """What one metric or drift check exports; None: not exported (no value, or the
+    detail level leaves it out)."""
+
+    kind: str
+    version: str
+    name: str
+    slice: str
+    verdict: str
+    value: float | None
+    samples: float | None
+    coverage: float | None
+
+    def series(self) -> int:
+        numbers = (self.value, self.samples, self.coverage)
+        return len(VERDICTS) + sum(n is not None for n in numbers)
+
+
+@dataclass(frozen=True)
+class _Held:
+    checks: dict[CheckKey, Check] = field(default_factory=dict)
+    series: int = 0
+    refused: frozenset[CheckKey] = frozenset()
+
+
+class EvaluationSeries:
+    """The live values and verdicts of every Model's checks, exported at scrape time."""
+
+    def __init__(self, registry: BoundedRegistry) -> None:
+        self._registry = registry
+        self._models: dict[ModelKey, _Held] = {}
+        self._lock = Lock()
+        registry.register(self)
+        registry.on_forget(self.forget)
+
+    def record(
+        self, namespace: str, model: str, evaluated: Iterable[Evaluated], canary: str | None
+    ) -> None:
+        detail = self._registry.limits.detail
+        checks: dict[CheckKey, Check] = {}
+        for e in evaluated:
+            s = e.series
+            if s.kind == "shift":
+                continue  # the canary against stable: in the rollout's analysis, not here
+            parts = exported_parts(detail, e.verdict, s.version == canary)
+            if parts is Parts.NONE:
+                continue
+            full, metric = parts is Parts.ALL, s.kind == "metric"
+            checks[(s.kind, s.version, s.name, s.slice)] = Check(
+                s.kind,
+                s.version,
+                s.name,
+                s.slice,
+                e.verdict,
+                e.value if full else None,
+                e.samples if full and metric else None,
+                e.coverage if full and metric else None,
+            )
+        key, dropped = (namespace, model), 0
+        with self._lock:
+            before = self._models.get(key, _Held())
+            # The checks exported already keep their series; new ones queue after them.
+            order = sorted(checks, key=lambda k: k not in before.checks)
+            sizes = [checks[k].series() for k in order]
+            admitted = self._registry.budget.refit(before.series, sizes)
+            kept, refused, held = {}, set(), 0
+            for k, size, fits in zip(order, sizes, admitted, strict=True):
+                if fits:
+                    kept[k], held = checks[k], held + size
+                    continue
+                refused.add(k)
+                dropped += 0 if k in before.refused else size
+            if kept or refused:
+                self._models[key] = _Held(kept, held, frozenset(refused))
+            else:
+                self._models.pop(key, None)
+        if dropped:
+            self._registry.dropped.inc(dropped)
+
+    def forget(self, namespace: str, model: str) -> None:
+        with self._lock:
+            held = self._models.pop((namespace, model), _Held())
+            self._registry.budget.refit(held.series, [])
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families().values())
+
+    def collect(self) -> Iterable[Metric]:
+        families = self._families()
+        with self._lock:
+            models = list(self._models.items())
+        for (namespace, model), held in models:
+            for c in held.checks.values():
+                labels = (namespace, model, c.version, c.name, c.slice)
+                metric = c.kind == "metric"
+                numbers = (
+                    (("value", c.value), ("samples", c.samples), ("coverage", c.coverage))
+                    if metric
+                    else (("drift", c.value),)
+                )
+                for name, number in numbers:
+                    if number is not None:
+                        families[name].add_metric(labels, number)
+                verdicts = families["verdict" if metric else "drift_verdict"]
+                for verdict in VERDICTS:
+                    verdicts.add_metric((*labels, verdict), 1.0 if c.verdict == verdict else 0.0)
+        return list(families.values())
+
+    @staticmethod
+    def _families() -> dict[str, GaugeMetricFamily]:
+        def gauge(name: str, doc: str, labels: tuple[str, ...]) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, labels=labels)
+
+        return {
+            "value": gauge("modelloop_metric_value", "Live value of a model metric", SERIES_LABELS),
+            "samples": gauge(
+                "modelloop_metric_samples", "Samples behind a metric value", SERIES_LABELS
+            ),
+            "coverage": gauge(
+                "modelloop_metric_label_coverage",
+                "Share of the window's predictions with their label (metrics with "
+                "labels.minCoverage)",
+                SERIES_LABELS,
+            ),
+            "verdict": gauge(
+                "modelloop_metric_verdict",
+                "1 for the current verdict (pass, breach, inconclusive, waiting) of a metric",
+                (*SERIES_LABELS, "verdict"),
+            ),
+            "drift": gauge(
+                "modelloop_drift_statistic",
+                "Live drift statistic (PSI, KS D or JS divergence)",
+                DRIFT_LABELS,
+            ),
+            "drift_verdict": gauge(
+                "modelloop_drift_verdict",
+                "1 for the current verdict of a drift check",
+                (*DRIFT_LABELS, "verdict"),
+            ),
+        }
 
 
 class Telemetry:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+    def __init__(self, registry: BoundedRegistry | None = None) -> None:
+        self.registry = registry or BoundedRegistry(series_limits(os.environ))
         r = self.registry
-        self.value = Gauge(
-            "modelloop_metric_value", "Live value of a model metric", SERIES_LABELS, registry=r
-        )
-        self.samples = Gauge(
-            "modelloop_metric_samples", "Samples behind a metric value", SERIES_LABELS, registry=r
-        )
-        self.coverage = Gauge(
-            "modelloop_metric_label_coverage",
-            "Share of the window's predictions with their label (metrics with labels.minCoverage)",
-            SERIES_LABELS,
-            registry=r,
-        )
-        self.verdict = Gauge(
-            "modelloop_metric_verdict",
-            "1 for the current verdict (pass, breach, inconclusive, waiting) of a metric",
-            (*SERIES_LABELS, "verdict"),
-            registry=r,
-        )
-        self.drift = Gauge(
-            "modelloop_drift_statistic",
-            "Live drift statistic (PSI, KS D or JS divergence)",
-            ("namespace", "model", "version", "drift", "slice"),
-            registry=r,
-        )
-        self.drift_verdict = Gauge(
-            "modelloop_drift_verdict",
-            "1 for the current verdict of a drift check",
-            ("namespace", "model", "version", "drift", "slice", "verdict"),
-            registry=r,
-        )
+        self.evaluations = EvaluationSeries(r)
         self.cycle_seconds = Histogram(
             "modelloop_evaluation_duration_seconds", "Wall time of an evaluation cycle", registry=r
         )
@@ -75,66 +198,35 @@ class Telemetry:
         self.patches = Counter(
             "modelloop_status_patches", "Model status patches made by the evaluation", registry=r
         )
+        self.api_requests = Counter(
+            "modelloop_api_requests",
+            "Requests to the Kubernetes API (watches aside) by verb and resource",
+            ("verb", "resource"),
+            registry=r,
+        )
+        self.watch_events = Counter(
+            "modelloop_watch_events",
+            "Watch events received, by resource (after the API server's label selectors)",
+            ("resource",),
+            registry=r,
+        )
         self.leading = Gauge(
             "modelloop_leader",
             "1 while this replica acts (it holds the Lease, or runs without election)",
             registry=r,
         )
-        self._series: dict[tuple[str, str], set[tuple[str, ...]]] = {}
-        self._children: dict[tuple[int, tuple[str, ...]], tuple[Gauge, float]] = {}
 
-    def record(self, namespace: str, model: str, evaluated: Iterable[Evaluated]) -> None:
-        """Set the live gauges of one Model, removing series it no longer has."""
-        seen: set[tuple[str, ...]] = set()
-        for e in evaluated:
-            labels = (namespace, model, e.series.version, e.series.name, e.series.slice)
-            kind = e.series.kind
-            if kind == "shift":
-                continue  # the canary against stable: in the rollout's analysis, not here
-            seen.add((kind, *labels))
-            if kind == "metric":
-                self._set(self.value, labels, e.value)
-                self._set(self.samples, labels, e.samples)
-                self._set(self.coverage, labels, e.coverage)
-                verdict_gauge = self.verdict
-            else:
-                self._set(self.drift, labels, e.value)
-                verdict_gauge = self.drift_verdict
-            for name in VERDICTS:
-                self._set(verdict_gauge, (*labels, name), 1.0 if e.verdict == name else 0.0)
-        for gone in self._series.get((namespace, model), set()) - seen:
-            self._remove(gone)
-        self._series[(namespace, model)] = seen
+    def record(
+        self,
+        namespace: str,
+        model: str,
+        evaluated: Iterable[Evaluated],
+        canary: str | None = None,
+    ) -> None:
+        """The live series of one Model (``canary``: the version rolling out, if any);
+        the series it no longer has go."""
+        self.evaluations.record(namespace, model, evaluated, canary)
 
     def forget(self, namespace: str, model: str) -> None:
-        for gone in self._series.pop((namespace, model), set()):
-            self._remove(gone)
-
-    def _remove(self, key: tuple[str, ...]) -> None:
-        kind, labels = key[0], key[1:]
-        gauges = (self.value, self.samples, self.coverage) if kind == "metric" else (self.drift,)
-        for gauge in gauges:
-            self._discard(gauge, labels)
-        verdict_gauge = self.verdict if kind == "metric" else self.drift_verdict
-        for name in VERDICTS:
-            self._discard(verdict_gauge, (*labels, name))
-
-    def _set(self, gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
-        """Children are cached with the value they hold: prometheus-client validates labels
-        on every ``labels()`` and locks on every ``set()``, which would dominate a cycle of
-        1000 Models x 50 series, most of whose values did not change."""
-        if value is None:
-            self._discard(gauge, labels)
-            return
-        key = (id(gauge), labels)
-        known = self._children.get(key)
-        if known is not None and known[1] == value:
-            return
-        child = known[0] if known is not None else gauge.labels(*labels)
-        child.set(value)
-        self._children[key] = (child, value)
-
-    def _discard(self, gauge: Gauge, labels: tuple[str, ...]) -> None:
-        if self._children.pop((id(gauge), labels), None) is not None:
-            with contextlib.suppress(KeyError):
-                gauge.remove(*labels)
+        """Every series of a Model, in every family of the registry: it is gone."""
+        self.registry.forget(namespace, model)

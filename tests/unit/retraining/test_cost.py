@@ -2,10 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from prometheus_client import CollectorRegistry
-
 from modelloop.api.model import TrainingRecord, TrainingTotals, TrainingTrigger
 from modelloop.api.vocabulary import TriggerKind
+from modelloop.monitoring.series import BoundedRegistry
 from modelloop.retraining.cost import counted, duration_seconds
 from modelloop.retraining.telemetry import TrainingTelemetry
 
@@ -38,7 +37,7 @@ def test_a_running_training_has_no_duration_yet() -> None:
 
 
 def test_the_duration_metric_observes_each_finished_training() -> None:
-    registry = CollectorRegistry()
+    registry = BoundedRegistry()
     telemetry = TrainingTelemetry(registry)
     telemetry.record_finished("ns", "m", finished(1, 12, "Succeeded"))
     telemetry.record_finished("ns", "m", finished(2, 3, "Failed"))

@@ -1,19 +1,18 @@
 """The rollout's metrics follow the canary: series appear with a rollout and go with it."""
 
-from prometheus_client import CollectorRegistry
-
 from modelloop.api.model import CanaryStatus
+from modelloop.monitoring.series import BoundedRegistry
 from modelloop.rollout.telemetry import RolloutTelemetry
 
 LABELS = {"namespace": "ns", "model": "m"}
 
 
-def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+def value(registry: BoundedRegistry, name: str, **labels: str) -> float | None:
     return registry.get_sample_value(name, {**LABELS, **labels})
 
 
 def test_weight_phase_and_analyses_follow_the_rollout() -> None:
-    registry = CollectorRegistry()
+    registry = BoundedRegistry()
     telemetry = RolloutTelemetry(registry)
     canary = CanaryStatus(version="m-v2", weight=10, phase="Progressing")
     telemetry.record("ns", "m", canary, "pass")
@@ -30,7 +29,7 @@ def test_weight_phase_and_analyses_follow_the_rollout() -> None:
 
 
 def test_a_new_canary_replaces_the_previous_weight_series() -> None:
-    registry = CollectorRegistry()
+    registry = BoundedRegistry()
     telemetry = RolloutTelemetry(registry)
     telemetry.record("ns", "m", CanaryStatus(version="m-v2", weight=10), None)
     telemetry.record("ns", "m", CanaryStatus(version="m-v3", weight=0), None)
