@@ -16,12 +16,14 @@ def _run(args: argparse.Namespace) -> int:
     from . import gc_tuning, handlers  # noqa: F401
     from .handlers import notifications as _notifications  # noqa: F401
     from .kube.discovery import wait_for_discovery
+    from .kube.ratelimit import WriteLimiter
     from .kube.rest import Kube
     from .monitoring.series import series_limits
     from .notify.settings import load_settings
 
     notifications = load_settings(args.notifications)  # a broken file fails at start-up
     series_limits(os.environ)  # so does a bad MODELLOOP_METRICS_* setting
+    WriteLimiter(args.write_qps, args.write_burst)  # and a write limit that cannot be
     gc_tuning.tune()
 
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
@@ -41,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         "leader_election": election,
         "namespaces": args.namespace or (),
         "shard": args.shard,
+        "write_limit": (args.write_qps, args.write_burst),
     }
     kopf.run(
         memo=kopf.Memo(options=options),
@@ -117,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         help="act only on the Models labelled modelloop.dev/shard=NAME ('default': those "
         "without the label), electing the leader on the Lease LEASE-NAME (docs/sharding.md); "
         "default: every Model",
+    )
+    run.add_argument(
+        "--write-qps",
+        type=float,
+        default=100.0,
+        help="writes to the Kubernetes API per second, sustained (rollbacks pass first)",
+    )
+    run.add_argument(
+        "--write-burst", type=int, default=200, help="writes to the Kubernetes API at once"
     )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)

@@ -23,6 +23,7 @@ from ..control.sharding import Shard
 from ..control.workqueue import WorkQueue, work
 from ..kube.cache import CachedKube, ObjectCache
 from ..kube.kinds import resource_of
+from ..kube.ratelimit import WriteLimiter
 from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, Resource
 from ..monitoring.evaluator import WatchCache
 from ..retraining.jobs import LABEL_TRAINING
@@ -41,6 +42,7 @@ RESYNC_SECONDS = 30  # schedules, cooldowns and backoffs expire without an event
 # objects deleted while they were down.
 RELIST_SECONDS = 600
 LIST_RETRY_SECONDS = 5
+WRITE_LIMIT = (100.0, 200)  # writes per second, at once: as `modelloop run` defaults
 
 MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 # The children ModelLoop watches, each with the API server's label selector: objects of
@@ -97,7 +99,8 @@ def _act(memo: Any, kube: Kube) -> None:
 
 async def _start_acting(memo: Any, live: Kube) -> None:
     """Fill the watch caches with one list per kind, then reconcile from them."""
-    kube = CachedKube.over(live, _objects(memo))
+    rate, burst = (memo.get("options") or {}).get("write_limit") or WRITE_LIMIT
+    kube = CachedKube.over(live, _objects(memo), WriteLimiter(rate, burst))
     while True:
         try:
             listed = await asyncio.to_thread(_listed, memo, live)

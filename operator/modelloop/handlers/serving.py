@@ -1,6 +1,7 @@
 """Reconcile a Model's serving: read the world, ask the planner, apply its actions."""
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from ..api.vocabulary import (
     LABEL_ROLE,
     LABEL_VERSION,
     MANAGED_BY,
+    CanaryPhase,
 )
 from ..conditions import condition, find, stamp
 from ..kube.events import post_event
@@ -28,7 +30,13 @@ from ..rollout.hookcalls import ask_all
 from ..rollout.hooks import HookAnswer
 from ..rollout.hooks import payload as hook_payload
 from ..rollout.kserve import canary_refused
-from ..rollout.machine import RolloutWorld, decide, due_hooks, traffic_write_failed
+from ..rollout.machine import (
+    RolloutDecision,
+    RolloutWorld,
+    decide,
+    due_hooks,
+    traffic_write_failed,
+)
 from ..rollout.router import TrafficRouter, Written, read_inference_service, router_for
 from ..rollout.telemetry import RolloutTelemetry
 from ..rollout.traffic import RouteError, Split
@@ -206,6 +214,14 @@ def _serving_of(
     )
 
 
+def _priority(kube: Kube, decision: RolloutDecision) -> AbstractContextManager[None]:
+    rolls_back = any(
+        c is not None and c.phase == CanaryPhase.ROLLING_BACK
+        for c in (decision.intent, decision.canary)
+    )
+    return kube.urgent() if rolls_back else nullcontext()
+
+
 def _read_split(kube: Kube, model: Obj, router: TrafficRouter, names: set[str]) -> Split | None:
     """The split the route holds; unknown (None) when it cannot be read — the write says why."""
     try:
@@ -302,45 +318,46 @@ def reconcile_serving(
     decision = canary_refused(world) or decide(
         replace(world, hooks=_ask_hooks(kube, world, namespace))
     )
-    pending = (
-        {}
-        if decision.pending is None
-        else {"labelsPending": [_dump(p) for p in decision.pending] or None}
-    )
-    if decision.intent is not None:
-        model = _write_status(kube, model, {"canary": _canary_dump(decision.intent), **pending})
-    for mark in decision.marks:
-        _mark_version(kube, namespace, mark, now)
-    versions = _marked(versions, decision.marks, now)
-    canary, conditions = decision.canary, decision.conditions
-    stable = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)
-    written = None
-    try:
-        if stable.version is not None:
-            split = Split(stable.version, canary.version if canary else None, decision.weight)
-            written = router.write(kube, model, split, names)
-    except (KubeError, RouteError) as error:
-        before = find(status.get("conditions") or [], "Progressing")
-        decision = traffic_write_failed(decision, previous, before, str(error))
+    with _priority(kube, decision):  # a rollback's writes pass the write limit
+        pending = (
+            {}
+            if decision.pending is None
+            else {"labelsPending": [_dump(p) for p in decision.pending] or None}
+        )
+        if decision.intent is not None:
+            model = _write_status(kube, model, {"canary": _canary_dump(decision.intent), **pending})
+        for mark in decision.marks:
+            _mark_version(kube, namespace, mark, now)
+        versions = _marked(versions, decision.marks, now)
         canary, conditions = decision.canary, decision.conditions
-    serving = _serving_of(spec, canary, written)
-    if canary is not None and serving is not None:
-        canary = canary.model_copy(update={"achieved_weight": serving.achieved_weight})
-    plan = plan_serving(model, spec, versions, deployments, services, now, serving, isvc)
-    refused = _execute_all(kube, model, plan.actions, now)
-    for mark in decision.marks_after:
-        _mark_version(kube, namespace, mark, now)
-    updates = [*plan.conditions, *conditions]
-    if refused is not None:
-        updates.append(refused)
-    owned = {**plan.status, "canary": _canary_dump(canary), **pending}
-    _write_status(kube, model, owned, updates, now)
-    # After the write they report: an Event never tells of a change status does not hold.
-    # The rollout's carry its analysis as written (as last written, once the rollout ended).
-    evidence = canary_evidence(canary or decision.intent or previous)
-    for note in decision.events:
-        post_event(kube, model, note.reason, note.message, note.type, evidence)
-    for note in plan.events:
-        post_event(kube, model, note.reason, note.message, note.type)
-    if telemetry is not None:
-        telemetry.record(namespace, name, canary, decision.analysed)
+        stable = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)
+        written = None
+        try:
+            if stable.version is not None:
+                split = Split(stable.version, canary.version if canary else None, decision.weight)
+                written = router.write(kube, model, split, names)
+        except (KubeError, RouteError) as error:
+            before = find(status.get("conditions") or [], "Progressing")
+            decision = traffic_write_failed(decision, previous, before, str(error))
+            canary, conditions = decision.canary, decision.conditions
+        serving = _serving_of(spec, canary, written)
+        if canary is not None and serving is not None:
+            canary = canary.model_copy(update={"achieved_weight": serving.achieved_weight})
+        plan = plan_serving(model, spec, versions, deployments, services, now, serving, isvc)
+        refused = _execute_all(kube, model, plan.actions, now)
+        for mark in decision.marks_after:
+            _mark_version(kube, namespace, mark, now)
+        updates = [*plan.conditions, *conditions]
+        if refused is not None:
+            updates.append(refused)
+        owned = {**plan.status, "canary": _canary_dump(canary), **pending}
+        _write_status(kube, model, owned, updates, now)
+        # After the write they report: an Event never tells of a change status does not hold.
+        # The rollout's carry its analysis as written (as last written, once the rollout ended).
+        evidence = canary_evidence(canary or decision.intent or previous)
+        for note in decision.events:
+            post_event(kube, model, note.reason, note.message, note.type, evidence)
+        for note in plan.events:
+            post_event(kube, model, note.reason, note.message, note.type)
+        if telemetry is not None:
+            telemetry.record(namespace, name, canary, decision.analysed)

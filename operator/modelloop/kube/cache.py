@@ -19,11 +19,13 @@ only once the cache was filled by a list of its own (``sync``).
 import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from kubernetes import client
 
 from ..api.resources import MODEL_VERSIONS, MODELS
 from ..api.vocabulary import LABEL_MODEL
+from .ratelimit import WriteLimiter
 from .rest import Kube, KubeError, Obj, Objs, Resource
 
 Key = tuple[str, str]
@@ -187,14 +189,23 @@ class CachedKube(Kube):
     """A Kube whose reads of watched kinds come from the cache and whose writes of them
     go into it; everything else is the API server's."""
 
-    def __init__(self, api_client: client.ApiClient, cache: ObjectCache, timeout: float = 30.0):
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        cache: ObjectCache,
+        timeout: float = 30.0,
+        limiter: WriteLimiter | None = None,
+    ):
         super().__init__(api_client, timeout)
         self.cache = cache
+        self.limiter = limiter
         self._live = Kube(api_client, timeout)
 
     @classmethod
-    def over(cls, kube: Kube, cache: ObjectCache) -> "CachedKube":
-        cached = cls(kube.api_client, cache, kube.timeout)
+    def over(
+        cls, kube: Kube, cache: ObjectCache, limiter: WriteLimiter | None = None
+    ) -> "CachedKube":
+        cached = cls(kube.api_client, cache, kube.timeout, limiter)
         cached.on_request = kube.on_request
         cached._live.on_request = kube.on_request
         return cached
@@ -253,23 +264,39 @@ class CachedKube(Kube):
             return self.cache.of_model(MODEL_VERSIONS, namespace, model)
         return super().versions_of(namespace, model)
 
+    def urgent(self) -> AbstractContextManager[None]:
+        """Writes of this thread inside the block pass the write limit (rollbacks)."""
+        return nullcontext() if self.limiter is None else self.limiter.urgent()
+
+    def _limit(self) -> None:
+        if self.limiter is not None:
+            self.limiter.acquire()
+
+    def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
+        self._limit()
+        return super().delete(resource, namespace, name)
+
     def _written(self, resource: Resource, body: Obj) -> Obj:
         if self.cache.watches(resource) and body.get("metadata", {}).get("name"):
             self.cache.remember(resource, None, body)
         return body
 
     def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        self._limit()
         return self._written(resource, super().create(resource, namespace, body))
 
     def apply(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        self._limit()
         return self._written(resource, super().apply(resource, namespace, body))
 
     def merge_patch(
         self, resource: Resource, namespace: str | None, name: str, patch: Obj, sub: str = ""
     ) -> Obj:
+        self._limit()
         return self._written(resource, super().merge_patch(resource, namespace, name, patch, sub))
 
     def json_patch(
         self, resource: Resource, namespace: str | None, name: str, ops: Sequence[Obj]
     ) -> Obj:
+        self._limit()
         return self._written(resource, super().json_patch(resource, namespace, name, ops))
