@@ -10,8 +10,8 @@ labels and deterministically named children.
 
 import asyncio
 import logging
-from collections.abc import Hashable, Mapping
-from datetime import timedelta
+from collections.abc import Callable, Hashable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -24,14 +24,16 @@ from ..control.workqueue import WorkQueue, work
 from ..kube.cache import CachedKube, ObjectCache
 from ..kube.kinds import resource_of
 from ..kube.ratelimit import WriteLimiter
-from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, Resource
+from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, Obj, Resource
 from ..monitoring.evaluator import WatchCache
+from ..monitoring.plan import ModelKey
 from ..retraining.jobs import LABEL_TRAINING
 from ..retraining.telemetry import TrainingTelemetry
 from ..retraining.workloads import PRESETS
 from ..rollout.router import INFERENCE_SERVICES
 from ..rollout.telemetry import RolloutTelemetry
 from .evaluation import serve_metrics, start_evaluation
+from .resync import Seen, due, inputs_of, keeps_warm
 from .serving import reconcile_serving
 from .training import JOBS, PODS, reconcile_training
 
@@ -54,6 +56,7 @@ CHILDREN: dict[Resource, str] = {
     PODS: LABEL_TRAINING,
     INFERENCE_SERVICES: MANAGED,
 }
+READS = (MODEL_VERSIONS, *CHILDREN)  # what a reconcile reads of a Model's, besides it
 
 WORKERS = 4
 LEASE_DURATION = timedelta(seconds=15)  # a standby takes over within this after a crash
@@ -119,6 +122,10 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     trainings = TrainingTelemetry(evaluator.telemetry.registry)
 
     shard: Shard = memo["shard"]
+    seen: dict[ModelKey, Seen] = {}
+
+    def inputs(key: ModelKey, model: Obj) -> Hashable:
+        return inputs_of(kube.cache, READS, key[0], model, evaluator.new_data.get(key))
 
     def reconcile(key: Hashable) -> None:
         assert isinstance(key, tuple)
@@ -127,15 +134,27 @@ async def _start_acting(memo: Any, live: Kube) -> None:
         if model is None or not shard.owns(model["metadata"].get("labels") or {}):
             # Deleted, or another shard's: relabelled away, or a ModelVersion's Model.
             rollouts.forget(namespace, name)
+            seen.pop((namespace, name), None)
             return
+        read = Seen(inputs((namespace, name), model), datetime.now(UTC))
         snapshot = evaluator.snapshots.get((namespace, name))
         reconcile_serving(kube, namespace, name, snapshot, telemetry=rollouts)
         new_data = evaluator.new_data.get((namespace, name))
         reconcile_training(kube, namespace, name, new_data, telemetry=trainings)
+        seen[(namespace, name)] = read
+
+    def due_now() -> list[ModelKey]:
+        now = datetime.now(UTC)
+        return [
+            key
+            for key, model in kube.cache.held(MODELS)
+            if due(model, inputs(key, model), seen.get(key), keeps_warm(kube.cache, *key), now)
+        ]
 
     memo["workers"] += [asyncio.create_task(work(queue, reconcile)) for _ in range(WORKERS)]
     memo["workers"].append(evaluation)
-    memo["workers"].append(asyncio.create_task(_resync(queue, _cache(memo))))
+    everyone = _cache(memo).models
+    memo["workers"].append(asyncio.create_task(_resync(queue, due_now, lambda: list(everyone))))
     memo["workers"].append(asyncio.create_task(_relist(kube, listed)))
 
 
@@ -146,10 +165,20 @@ async def stop_workers(*, memo: kopf.Memo, **_: Any) -> None:
     await asyncio.gather(*memo.get("workers", []), return_exceptions=True)
 
 
-async def _resync(queue: WorkQueue, cache: WatchCache) -> None:
+async def _resync(
+    queue: WorkQueue,
+    due_now: Callable[[], list[ModelKey]],
+    everyone: Callable[[], list[ModelKey]],
+) -> None:
+    """Every RESYNC_SECONDS, the Models whose time has come (handlers.resync)."""
     while True:
         await asyncio.sleep(RESYNC_SECONDS)
-        for key in list(cache.models):
+        try:
+            due = await asyncio.to_thread(due_now)
+        except Exception:
+            log.exception("choosing the Models to resync failed; all of them this time")
+            due = everyone()
+        for key in due:
             queue.add(key)
 
 

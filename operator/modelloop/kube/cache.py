@@ -149,6 +149,26 @@ class ObjectCache:
             found = None if store is None else store.objects.get((namespace, name))
             return copy.deepcopy(found) if found is not None else None
 
+    def held(self, resource: Resource) -> list[tuple[Key, Obj]]:
+        """Every object of a kind, as held: not copies, for reading only."""
+        with self._lock:
+            store = self._stores.get(resource)
+            return [] if store is None else list(store.objects.items())
+
+    def versions_of_model(
+        self, resource: Resource, namespace: str, model: str
+    ) -> tuple[tuple[str, str], ...]:
+        """(name, resourceVersion) of a Model's objects of one kind: what changed, cheaply."""
+        with self._lock:
+            store = self._stores.get(resource)
+            if store is None:
+                return ()
+            names = sorted(store.by_model.get((namespace, model), ()))
+            return tuple(
+                (n, str(store.objects[(namespace, n)]["metadata"].get("resourceVersion")))
+                for n in names
+            )
+
     def of_model(self, resource: Resource, namespace: str, model: str) -> list[Obj]:
         with self._lock:
             store = self._stores[resource]
