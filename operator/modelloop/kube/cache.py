@@ -53,6 +53,15 @@ def _version(body: Obj) -> int:
         return 0
 
 
+def _slim(body: Obj) -> Obj:
+    """The object without ``metadata.managedFields`` (a third or more of a child's bytes;
+    ModelLoop never reads them: its writes are server-side applies and merge patches)."""
+    meta = body["metadata"]
+    if "managedFields" not in meta:
+        return dict(body)
+    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 class _Store:
     """One resource's objects by (namespace, name), and their names by (namespace, model)."""
 
@@ -132,11 +141,11 @@ class ObjectCache:
             if event == "DELETED":
                 store.drop(meta.get("namespace") or "", meta["name"])
             else:
-                store.put(dict(body))
+                store.put(_slim(body))
 
     def replace(self, resource: Resource, items: Iterable[Obj], listed_at: int) -> None:
         with self._lock:
-            self._store(resource).replace(items, listed_at)
+            self._store(resource).replace((_slim(i) for i in items), listed_at)
 
     def synced(self, resource: Resource) -> bool:
         with self._lock:

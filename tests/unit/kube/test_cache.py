@@ -165,3 +165,14 @@ def test_a_write_is_read_back_at_once() -> None:
 def test_a_plain_kube_is_its_own_live_client() -> None:
     kube = Kube(None)  # type: ignore[arg-type]
     assert kube.live is kube
+
+
+def test_managed_fields_are_not_kept() -> None:
+    cache = ObjectCache()
+    body = obj("d", 1)
+    body["metadata"]["managedFields"] = [{"manager": "modelloop", "fieldsV1": {"f:spec": {}}}]
+    cache.remember(DEPLOYMENTS, "ADDED", body)
+    cache.replace(MODELS, [{**body, "metadata": {**body["metadata"], "name": "m"}}], 1)
+    assert cache.get(DEPLOYMENTS, NS, "d") == obj("d", 1)
+    assert "managedFields" not in (cache.get(MODELS, NS, "m") or {})["metadata"]
+    assert "managedFields" in body["metadata"]  # the caller's object is left as it was
