@@ -124,11 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--write-qps",
         type=float,
-        default=100.0,
+        default=200.0,
         help="writes to the Kubernetes API per second, sustained (rollbacks pass first)",
     )
     run.add_argument(
-        "--write-burst", type=int, default=200, help="writes to the Kubernetes API at once"
+        "--write-burst", type=int, default=400, help="writes to the Kubernetes API at once"
     )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)

@@ -9,6 +9,7 @@ and a few workers serve every Model, instead of an asyncio task per object.
 import asyncio
 import logging
 from collections.abc import Callable, Hashable
+from concurrent.futures import Executor
 
 from ..kube.rest import KubeError
 
@@ -58,12 +59,16 @@ class WorkQueue:
         return self._queue.qsize()
 
 
-async def work(queue: WorkQueue, reconcile: Callable[[Hashable], None]) -> None:
-    """One worker: run the (blocking) reconcile for each key in a thread, forever."""
+async def work(
+    queue: WorkQueue, reconcile: Callable[[Hashable], None], threads: Executor | None = None
+) -> None:
+    """One worker: run the (blocking) reconcile for each key on ``threads`` (the event
+    loop's default executor, a few threads, when None), forever."""
+    loop = asyncio.get_running_loop()
     while True:
         key = await queue.get()
         try:
-            await asyncio.to_thread(reconcile, key)
+            await loop.run_in_executor(threads, reconcile, key)
         except Exception as error:
             delay = queue.retry_delay(key)
             if isinstance(error, KubeError) and error.conflict:

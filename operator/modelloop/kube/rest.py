@@ -25,6 +25,9 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 JSON = "application/json"
 FIELD_MANAGER = "modelloop"
+# Connections kept to the API server: the reconcile's worker threads (16), the evaluation's
+# and the leader election's, each with one of its own.
+POOL_SIZE = 32
 # The API server's whole answer to a JSON patch that does not apply to the object as it is
 # now; a schema or CEL violation is a 422 too, but its message names the object and field.
 PATCH_NOT_APPLICABLE = "the server rejected our request due to an error in our request"
@@ -85,6 +88,7 @@ class Kube:
     def from_environment(cls, timeout: float = 30.0) -> "Kube":
         """In-cluster credentials when running in a pod, else $KUBECONFIG / ~/.kube/config."""
         configuration = client.Configuration()
+        configuration.connection_pool_maxsize = POOL_SIZE
         try:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except config.ConfigException:
@@ -94,6 +98,7 @@ class Kube:
     @classmethod
     def from_kubeconfig(cls, path: str, timeout: float = 30.0) -> "Kube":
         configuration = client.Configuration()
+        configuration.connection_pool_maxsize = POOL_SIZE
         config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
         return cls(client.ApiClient(configuration), timeout)
 
