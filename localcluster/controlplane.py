@@ -167,6 +167,10 @@ class LocalControlPlane:
             f"--root-ca-file={ca.cert}",
             f"--cluster-signing-cert-file={ca.cert}",
             f"--cluster-signing-key-file={ca.key}",
+            # Defaults 20/30: thousands of Deployments (make bench-scale) would wait on the
+            # controllers' own client limit, not on the operator.
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
             "--v=1",
         )
         self._start(
@@ -174,6 +178,8 @@ class LocalControlPlane:
             f"--kubeconfig={scheduler}",
             "--leader-elect=false",
             "--secure-port=0",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
             "--v=1",
         )
         self._start(
