@@ -80,6 +80,11 @@ bench-loop: venv ## Retraining decisions replayed over drifting streams, next to
 bench-feedback: venv ## Feedback service: ingest events/s per core (batched, per event), join latency, memory per pending prediction (BENCH_FEEDBACK_ARGS=--short)
 	$(PY) -m bench.feedback $(BENCH_FEEDBACK_ARGS)
 
+N ?= 100
+.PHONY: bench-scale
+bench-scale: deps ## The operator on the local control plane with N Models (N=100): Ready time, CPU, RSS, API and Prometheus requests, spec-edit latency (BENCH_SCALE_ARGS=--short)
+	$(PY) -m bench.scale --models $(N) $(BENCH_SCALE_ARGS)
+
 .PHONY: chaos
 chaos: deps ## 3 Models' loops under 100 operator kills, 3 API server restarts, Prometheus down 1m; then the invariants (CHAOS_ARGS=--short)
 	$(PY) -m tests.chaos $(CHAOS_ARGS)

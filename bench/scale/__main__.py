@@ -1,0 +1,404 @@
+"""``make bench-scale N=...``: the whole operator on the local control plane with N Models
+(docs/scale.md).
+
+    python -m bench.scale --models 100              # figures in .tmp/bench/scale-100.json
+    python -m bench.scale --models 5 --short        # a quick check of the harness itself
+
+A real control plane (kwok nodes), the CRDs and the chart's RBAC, a real Prometheus
+backfilled with every Model's series (answering every query of the run), and the
+operator as the chart runs it (a process of its own, leader election on, not verbose).
+The run creates the fleet (bench/scale/world.py), waits for every Model to be Ready,
+lets the canaries start, measures a steady window (nothing changes), then edits every
+Model's spec at once and times each Deployment's update.
+"""
+
+import argparse
+import itertools
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from localcluster import binaries
+from localcluster.apply import install_crds
+from localcluster.chart import OPERATOR_NAMESPACE, RELEASE, install_operator_identity
+from localcluster.controlplane import LocalControlPlane
+from localcluster.processes import Process, free_port, http_ok
+from localcluster.prometheus import PrometheusServer
+from localcluster.waiting import wait_for
+
+from bench.evaluation import NAMESPACES, TEMPLATES
+from modelloop.api.resources import MODEL_VERSIONS, MODELS
+from modelloop.api.vocabulary import LABEL_MANAGED_BY, MANAGED_BY
+from modelloop.kube.rest import Kube
+
+from .measure import ApiServer, Fleet, Reading, Scraper, Watch, memory_mib
+from .report import RESYNC_SECONDS, Burst, Figures, Window, burst, table, window
+from .world import (
+    NAMESPACE,
+    PROVIDER,
+    ModelPlan,
+    edit_patch,
+    model_manifest,
+    openmetrics,
+    plan_fleet,
+    series_count,
+    templates,
+    version_manifests,
+)
+
+REPO = Path(__file__).parents[2]
+HISTORY_SECONDS = 360  # series before the run starts: more than a 5m window
+STEP_SECONDS = 60
+T = TypeVar("T")
+CLIENTS = 4  # threads that create and edit, as a few kubectl processes would
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--models", type=int, default=100, help="N, the Models (default 100)")
+    parser.add_argument(
+        "--canaries", type=int, default=10, help="Models rolling a canary (default 10)"
+    )
+    parser.add_argument(
+        "--steady-seconds",
+        type=float,
+        help=f"the steady window (default 90: three {RESYNC_SECONDS:g} s resyncs; --short: 30)",
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        help="wait after all are Ready and the canaries rolling, before the steady window "
+        "(default 30; --short: 10)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="slices and canaries (default 1)")
+    parser.add_argument("--short", action="store_true", help="short windows: a check, no figures")
+    parser.add_argument("--out", type=Path, help="default .tmp/bench/scale-N.json")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument(
+        "--operator-source",
+        type=Path,
+        help="run the operator from this directory holding the modelloop package (e.g. "
+        "another revision's operator/, for before-and-after figures); default: this tree's",
+    )
+    args = parser.parse_args(argv)
+    if args.steady_seconds is None:
+        args.steady_seconds = 30.0 if args.short else 3 * RESYNC_SECONDS
+    if args.settle_seconds is None:
+        args.settle_seconds = 10.0 if args.short else RESYNC_SECONDS
+    args.canaries = min(args.canaries, args.models)
+    args.out = args.out or REPO / ".tmp" / "bench" / f"scale-{args.models}.json"
+    return args
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return run.stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain") else "")
+
+
+# --------------------------------------------------------------------------- Prometheus
+
+
+def backfill(work: Path, plans: list[ModelPlan], horizon: int) -> PrometheusServer:
+    """Every Model's series from a little before now to ``horizon`` seconds ahead, written
+    as TSDB blocks (promtool), then a Prometheus reading them; checks it answers."""
+    data = work / "prometheus" / "data"
+    data.mkdir(parents=True)
+    source = work / "series.om"
+    now = int(time.time()) // STEP_SECONDS * STEP_SECONDS
+    with source.open("w") as out:
+        out.writelines(openmetrics(plans, now - HISTORY_SECONDS, now + horizon, STEP_SECONDS))
+    promtool = binaries.prometheus().with_name("promtool")
+    subprocess.run(
+        [str(promtool), "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+        check=True,
+        capture_output=True,
+    )
+    size = source.stat().st_size >> 20
+    source.unlink()
+    prometheus = PrometheusServer(work / "prometheus", {"global": {}})
+    query = urllib.parse.urlencode({"query": "count(bench_predictions_total)"})
+    with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?{query}", timeout=60) as answer:
+        result = json.load(answer)["data"]["result"]
+    counted = int(float(result[0]["value"][1])) if result else 0
+    if counted != series_count(plans) // 2:
+        raise RuntimeError(f"Prometheus holds {counted} series of {series_count(plans) // 2}")
+    say(f"backfilled {size} MiB of OpenMetrics: {series_count(plans)} series")
+    return prometheus
+
+
+# --------------------------------------------------------------------------- the operator
+
+
+def start_operator(
+    cluster: LocalControlPlane, work: Path, prometheus_url: str, source: Path | None
+) -> tuple[Process, str]:
+    """``modelloop run`` with the chart's arguments (leader election, /metrics, no
+    --verbose: localcluster.operator_process logs every event, which costs CPU at scale),
+    cluster-wide as the chart's default; returns it and its /metrics URL."""
+    providers = work / "providers.yaml"
+    providers.write_text(
+        yaml.safe_dump({"providers": [{"name": PROVIDER, "url": prometheus_url, "timeout": "30s"}]})
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.operator.kubeconfig),
+        "MODELLOOP_NAMESPACE": OPERATOR_NAMESPACE,
+        "PYTHONUNBUFFERED": "1",
+    }
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source.resolve()), env.get("PYTHONPATH", "")])
+    argv = [
+        sys.executable,
+        "-m",
+        "modelloop",
+        "run",
+        f"--providers={providers}",
+        f"--metrics-address=127.0.0.1:{port}",
+        f"--leader-elect={OPERATOR_NAMESPACE}/{RELEASE}",
+    ]
+    process = Process("operator", argv, work / "logs", env=env, cwd=REPO)
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def leading() -> bool:
+        process.check_running()
+        return "leading as" in process.log_text() and http_ok(url)
+
+    try:
+        wait_for(leading, 120, "the operator to lead", interval=0.5)
+    except BaseException:
+        process.stop()
+        raise
+    return process, url
+
+
+# --------------------------------------------------------------------------- the fleet
+
+
+def _in_parallel(
+    work: Callable[[Kube, ModelPlan], None], plans: list[ModelPlan], kubeconfig: Path
+) -> None:
+    """``work(kube, plan)`` for every plan on CLIENTS threads, each with its own client."""
+    local = threading.local()
+
+    def run(plan: ModelPlan) -> None:
+        if not hasattr(local, "kube"):
+            local.kube = Kube.from_kubeconfig(str(kubeconfig))
+        work(local.kube, plan)
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(run, plans))
+
+
+def create(kube: Kube, plan: ModelPlan) -> None:
+    """Its versions first (with the status a restore would bring), then the Model."""
+    for manifest, status in version_manifests(plan):
+        kube.create(MODEL_VERSIONS, NAMESPACE, manifest)
+        if status is not None:
+            name = manifest["metadata"]["name"]
+            kube.merge_patch(MODEL_VERSIONS, NAMESPACE, name, {"status": status}, sub="status")
+    kube.create(MODELS, NAMESPACE, model_manifest(plan))
+
+
+class Run:
+    """One run's parts, and the waits that watch the operator stay up."""
+
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args, self.work = args, work
+        self.plans = plan_fleet(args.models, args.canaries, args.seed)
+        self.fleet = Fleet(args.models)
+        self.commit = commit()  # the tree the operator starts from (others may commit later)
+        self.watches: list[Watch] = []
+        self.operator: Process
+
+    def wait(self, predicate: Callable[[], T], timeout: float, describe: str) -> T:
+        def checked() -> T:
+            self.operator.check_running()
+            return predicate()
+
+        return wait_for(checked, timeout, describe, interval=0.5)
+
+    def measure(self, cluster: LocalControlPlane, prometheus: PrometheusServer) -> Figures:
+        args, n = self.args, self.args.models
+        self.operator, metrics_url = start_operator(
+            cluster, self.work, prometheus.url, args.operator_source
+        )
+        api = ApiServer(cluster.admin.kubeconfig)
+        control_plane = {p.name: p.pid for p in cluster.processes}
+        scraper = Scraper(self.operator.pid, metrics_url, api, control_plane)
+        selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+        self.watches = [
+            Watch(
+                api,
+                f"/apis/{MODELS.group}/{MODELS.version}/namespaces/{NAMESPACE}/models",
+                "",
+                self.fleet.on_model,
+            ),
+            Watch(
+                api,
+                f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments",
+                selector,
+                self.fleet.on_deployment,
+            ),
+        ]
+        before = scraper.read()
+        _in_parallel(create, self.plans, cluster.admin.kubeconfig)
+        create_seconds = time.monotonic() - before.at
+        say(f"created {n} Models and {2 * n} ModelVersions in {create_seconds:.1f} s")
+        ready_at = self.wait(self.fleet.all_ready, 300 + 2.0 * n, f"all {n} Models Ready")
+        assert ready_at is not None  # wait_for returns a truthy value
+        ready = scraper.read()
+        say(f"all Ready {ready_at - before.at:.1f} s after the first create")
+        self.wait(lambda: self.fleet.rolling() >= args.canaries, 300, f"{args.canaries} canaries")
+        time.sleep(args.settle_seconds)
+        steady, cycles = self.steady(scraper)
+        rss_steady, _ = memory_mib(self.operator.pid)
+        say(f"steady: {100 * steady.cpu_share:.1f} % of a core, {rss_steady:.0f} MiB")
+        canaries_rolling = self.fleet.rolling()
+        edit = self.burst(scraper, cluster.admin.kubeconfig)
+        say(f"every Deployment updated {edit.all_updated_seconds:.1f} s after the first edit")
+        _, rss_peak = memory_mib(self.operator.pid)
+        return Figures(
+            models=n,
+            canaries=args.canaries,
+            seed=args.seed,
+            slices=sum(p.slices for p in self.plans),
+            series=series_count(self.plans),
+            date=datetime.now(UTC).strftime("%Y-%m-%d"),
+            commit=self.commit,
+            create_seconds=round(create_seconds, 1),
+            ready_seconds=round(ready_at - before.at, 1),
+            canaries_rolling=canaries_rolling,
+            rss_steady_mib=round(rss_steady, 1),
+            rss_peak_mib=round(rss_peak, 1),
+            apply=window(before, ready, n),
+            steady=steady,
+            steady_cpu_per_cycle=cycles,
+            burst=edit,
+        )
+
+    def steady(self, scraper: Scraper) -> tuple[Window, list[float]]:
+        """Nothing changes: a reading at every resync period of the window."""
+        readings: list[Reading] = [scraper.read()]
+        count = max(1, round(self.args.steady_seconds / RESYNC_SECONDS))
+        period = self.args.steady_seconds / count
+        for _ in range(count):
+            time.sleep(max(0.0, readings[0].at + period * len(readings) - time.monotonic()))
+            self.operator.check_running()
+            readings.append(scraper.read())
+        cycles = [
+            round((b.cpu_seconds - a.cpu_seconds) / (b.at - a.at), 4)
+            for a, b in itertools.pairwise(readings)
+        ]
+        return window(readings[0], readings[-1], self.args.models), cycles
+
+    def burst(self, scraper: Scraper, kubeconfig: Path) -> Burst:
+        """Every Model's spec edited by CLIENTS threads; each Deployment timed to its edit."""
+        token = str(int(time.time()))
+        expected = self.fleet.expect_edit(token)
+        edits: dict[str, float] = {}
+        patch = edit_patch(token)
+
+        def edit(kube: Kube, plan: ModelPlan) -> None:
+            edits[plan.name] = time.monotonic()
+            kube.merge_patch(MODELS, NAMESPACE, plan.name, patch)
+
+        before = scraper.read()
+        _in_parallel(edit, self.plans, kubeconfig)
+        sent = time.monotonic() - before.at
+
+        def updated() -> bool:
+            arrivals = self.fleet.arrivals()
+            return all(d in arrivals for d in expected)
+
+        self.wait(updated, 120 + 1.0 * len(expected), f"{len(expected)} Deployments updated")
+        after = scraper.read()
+        return burst(
+            expected, edits, self.fleet.arrivals(), sent, window(before, after, len(edits))
+        )
+
+    def stop(self) -> None:
+        for watch in self.watches:
+            watch.stop()
+        if hasattr(self, "operator"):
+            self.operator.stop()
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    # SIGTERM unwinds like Ctrl-C: the control plane and the operator are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="modelloop-bench-scale-"))
+    say(f"{args.models} Models ({args.canaries} rolling a canary), work directory {work}")
+    run = Run(args, work)
+    cluster = LocalControlPlane(work / "cluster").start()
+    prometheus = None
+    try:
+        kube = cluster.admin.kube()
+        install_crds(kube)
+        install_operator_identity(cluster, work)
+        kube.create(
+            NAMESPACES,
+            None,
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        )
+        for manifest in templates():
+            kube.create(TEMPLATES, NAMESPACE, manifest)
+        # The series reach past the run's longest wait: creation, Ready, burst.
+        horizon = int(900 + args.steady_seconds + args.settle_seconds + 3 * args.models)
+        prometheus = backfill(work, run.plans, horizon)
+        figures = run.measure(cluster, prometheus)
+    finally:
+        run.stop()
+        if prometheus is not None:
+            prometheus.stop()
+        cluster.stop()
+    figures = replace(figures, run_seconds=round(time.monotonic() - started))
+    report = asdict(figures)
+    if not _finite(report):
+        raise AssertionError(f"a figure is not finite: {report}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(table(figures))
+    say(f"figures in {args.out} ({figures.run_seconds} s in all)")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

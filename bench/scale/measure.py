@@ -1,0 +1,314 @@
+"""What a scale run reads, and how: the operator process from /proc, the counters of the
+operator's and the API server's /metrics, and the Models and Deployments through two
+watches of the run's own, whose events are stamped as they arrive.
+
+The harness shares the machine with what it measures: the watches parse one JSON line
+per event and keep a few numbers per Model, and /metrics are read only at the edges of
+a window (the API server's is filtered line by line, never parsed whole).
+"""
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import yaml
+
+from modelloop.api.vocabulary import LABEL_MODEL
+
+from .world import edited
+
+Obj = dict[str, Any]
+Labels = tuple[tuple[str, str], ...]
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+EVALUATION = "modelloop_evaluation_duration_seconds"
+
+
+# --------------------------------------------------------------------------- the process
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of ``pid`` (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM): resident now and at its peak."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+# --------------------------------------------------------------------------- /metrics
+
+
+def counters(text: str, name: str) -> dict[Labels, float]:
+    """Every sample of one metric in a Prometheus text exposition, by its labels."""
+    found: dict[Labels, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(name) or line[len(name) : len(name) + 1] not in ("{", " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        found[tuple(sorted(_LABEL.findall(head)))] = float(value)
+    return found
+
+
+def summed(samples: dict[Labels, float], *by: str) -> dict[str, float]:
+    """Samples summed by some of their labels, keyed by those labels' values joined by ' '."""
+    sums: dict[str, float] = {}
+    for labels, value in samples.items():
+        values = dict(labels)
+        key = " ".join(values.get(label, "") for label in by)
+        sums[key] = sums.get(key, 0.0) + value
+    return sums
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The counters at one instant; windows are differences of two readings."""
+
+    at: float  # time.monotonic()
+    cpu_seconds: float  # the operator's
+    harness_cpu_seconds: float  # this process's own
+    apiserver_cpu_seconds: float
+    control_plane_cpu_seconds: float  # etcd, the API server, the controllers, kwok
+    api_requests: dict[str, float]  # "verb resource"
+    watch_events: dict[str, float]  # resource
+    prometheus_requests: float
+    status_patches: float
+    evaluation_seconds: float  # wall time of the evaluation cycles so far
+    evaluation_cycles: float
+    apiserver_requests: dict[str, float]  # verb
+    load_average: float  # the machine's, over the last minute
+
+
+class Scraper:
+    """Reads the operator process and the two /metrics endpoints."""
+
+    def __init__(
+        self,
+        pid: int,
+        operator_metrics: str,
+        apiserver: "ApiServer",
+        control_plane: dict[str, int],
+    ) -> None:
+        """``control_plane``: its processes' pids by name (kube-apiserver among them)."""
+        self.pid, self.operator_metrics, self.apiserver = pid, operator_metrics, apiserver
+        self.control_plane = control_plane
+
+    def operator_text(self) -> str:
+        with urllib.request.urlopen(self.operator_metrics, timeout=10) as response:
+            return str(response.read().decode())
+
+    def read(self) -> Reading:
+        text = self.operator_text()
+        apiserver = self.apiserver.get_lines("/metrics", "apiserver_request_total")
+        return Reading(
+            at=time.monotonic(),
+            cpu_seconds=cpu_seconds(self.pid),
+            harness_cpu_seconds=time.process_time(),
+            apiserver_cpu_seconds=cpu_seconds(self.control_plane["kube-apiserver"]),
+            control_plane_cpu_seconds=sum(map(cpu_seconds, self.control_plane.values())),
+            api_requests=summed(counters(text, "modelloop_api_requests_total"), "verb", "resource"),
+            watch_events=summed(counters(text, "modelloop_watch_events_total"), "resource"),
+            prometheus_requests=sum(counters(text, "modelloop_prometheus_requests_total").values()),
+            status_patches=sum(counters(text, "modelloop_status_patches_total").values()),
+            evaluation_seconds=sum(counters(text, f"{EVALUATION}_sum").values()),
+            evaluation_cycles=sum(counters(text, f"{EVALUATION}_count").values()),
+            apiserver_requests=summed(counters(apiserver, "apiserver_request_total"), "verb"),
+            load_average=os.getloadavg()[0],
+        )
+
+
+# --------------------------------------------------------------------------- the API server
+
+
+class ApiServer:
+    """HTTPS to the API server as the admin kubeconfig's client certificate."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        config = yaml.safe_load(kubeconfig.read_text())
+        cluster = config["clusters"][0]["cluster"]
+        user = config["users"][0]["user"]
+        self.tls = ssl.create_default_context(cafile=cluster["certificate-authority"])
+        self.tls.load_cert_chain(user["client-certificate"], user["client-key"])
+        parts = urlsplit(cluster["server"])
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 443
+
+    def connect(self, timeout: float) -> http.client.HTTPSConnection:
+        return http.client.HTTPSConnection(self.host, self.port, context=self.tls, timeout=timeout)
+
+    def get_lines(self, path: str, prefix: str) -> str:
+        """The lines of a text response that start with ``prefix``."""
+        connection = self.connect(30)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            kept = [line.decode() for line in response if line.startswith(prefix.encode())]
+        finally:
+            connection.close()
+        return "".join(kept)
+
+    def get_json(self, path: str) -> Obj:
+        connection = self.connect(60)
+        try:
+            connection.request("GET", path, headers={"Accept": "application/json"})
+            response = connection.getresponse()
+            body: Obj = json.loads(response.read())
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {body.get('message')}")
+        return body
+
+
+class Watch:
+    """List then watch one collection on a thread; ``on_event(type, object, arrival)`` for
+    every object listed (as ADDED) and every event after. Resumes from the last resource
+    version when the server ends the watch, lists again when that version is gone."""
+
+    def __init__(
+        self,
+        api: ApiServer,
+        path: str,
+        selector: str,
+        on_event: Callable[[str, Obj, float], None],
+    ) -> None:
+        self.api, self.path, self.selector, self.on_event = api, path, selector, on_event
+        self._stopped = threading.Event()
+        self._connection: http.client.HTTPSConnection | None = None
+        self._thread = threading.Thread(target=self._run, name=f"watch {path}", daemon=True)
+        self._thread.start()
+
+    def _query(self, **more: str) -> str:
+        return urlencode({"labelSelector": self.selector, **more})
+
+    def _run(self) -> None:
+        version: str | None = None
+        while not self._stopped.is_set():
+            try:
+                if version is None:
+                    listed = self.api.get_json(f"{self.path}?{self._query()}")
+                    for item in listed["items"]:
+                        self.on_event("ADDED", item, time.monotonic())
+                    version = str(listed["metadata"]["resourceVersion"])
+                version = self._stream(version)
+            except (OSError, http.client.HTTPException, RuntimeError, ValueError):
+                if not self._stopped.wait(1.0):
+                    continue
+
+    def _stream(self, version: str) -> str | None:
+        """Events until the server ends the watch: the version to resume from (None: list
+        again)."""
+        query = self._query(
+            watch="1", resourceVersion=version, allowWatchBookmarks="true", timeoutSeconds="600"
+        )
+        self._connection = connection = self.api.connect(700)
+        try:
+            connection.request("GET", f"{self.path}?{query}")
+            response = connection.getresponse()
+            if response.status != 200:
+                return None
+            for line in response:
+                arrival = time.monotonic()
+                event = json.loads(line)
+                obj = event["object"]
+                if event["type"] == "ERROR":
+                    return None  # 410 Gone: the version was compacted away
+                version = str(obj["metadata"]["resourceVersion"])
+                if event["type"] != "BOOKMARK":
+                    self.on_event(event["type"], obj, arrival)
+            return version
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        connection = self._connection
+        if connection is not None and connection.sock is not None:
+            with contextlib.suppress(OSError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+
+
+# --------------------------------------------------------------------------- the fleet
+
+
+@dataclass
+class Fleet:
+    """What the watches saw of the run's Models and Deployments: which Model is Ready and
+    since when, which rolls a canary, and when each Deployment showed the edit asked."""
+
+    models: int
+    ready: dict[str, float] = field(default_factory=dict)  # Model -> when it last became Ready
+    canaries: set[str] = field(default_factory=set)
+    deployments: dict[str, str] = field(default_factory=dict)  # Deployment -> its Model
+    token: str | None = None
+    updated: dict[str, float] = field(default_factory=dict)  # Deployment -> when it showed token
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_model(self, type_: str, obj: Obj, arrival: float) -> None:
+        name = obj["metadata"]["name"]
+        status = obj.get("status") or {}
+        is_ready = type_ != "DELETED" and any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        with self.lock:
+            if not is_ready:
+                self.ready.pop(name, None)
+            elif name not in self.ready:
+                self.ready[name] = arrival
+            if type_ != "DELETED" and status.get("canary"):
+                self.canaries.add(name)
+            else:
+                self.canaries.discard(name)
+
+    def on_deployment(self, type_: str, obj: Obj, arrival: float) -> None:
+        name = obj["metadata"]["name"]
+        with self.lock:
+            if type_ == "DELETED":
+                self.deployments.pop(name, None)
+                return
+            self.deployments[name] = (obj["metadata"].get("labels") or {}).get(LABEL_MODEL, "")
+            if self.token is not None and name not in self.updated and edited(obj, self.token):
+                self.updated[name] = arrival
+
+    def all_ready(self) -> float | None:
+        """When the last Model became Ready, once all are."""
+        with self.lock:
+            if len(self.ready) < self.models:
+                return None
+            return max(self.ready.values())
+
+    def rolling(self) -> int:
+        with self.lock:
+            return len(self.canaries)
+
+    def expect_edit(self, token: str) -> dict[str, str]:
+        """From now on, record when each Deployment shows ``token``; returns the Deployments
+        expected to (those that exist now) with their Model."""
+        with self.lock:
+            self.token = token
+            self.updated = {}
+            return dict(self.deployments)
+
+    def arrivals(self) -> dict[str, float]:
+        with self.lock:
+            return dict(self.updated)

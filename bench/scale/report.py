@@ -1,0 +1,207 @@
+"""The figures of a scale run: each window's, from two readings (pure), and the table."""
+
+import math
+from dataclasses import dataclass, field
+
+from .measure import Reading
+
+RESYNC_SECONDS = 30.0  # the operator's resync and the Models' evaluation interval
+
+
+@dataclass(frozen=True)
+class Window:
+    """What the operator and the API server did between two readings."""
+
+    seconds: float
+    cpu_seconds: float
+    cpu_share: float  # of one core
+    cpu_ms_per_model_per_resync: float
+    harness_cpu_share: float  # what the harness itself spent (it shares the machine)
+    apiserver_cpu_share: float
+    control_plane_cpu_share: float  # etcd, the API server, the controllers, kwok
+    load_average: float  # the machine's, 1 minute, at the window's end
+    api_requests: float  # Leases aside: the leader election's cost does not grow with N
+    api_per_model: float
+    api_per_model_per_resync: float
+    api_reads_per_model_per_resync: float  # get and list
+    api_by_kind_per_model_per_resync: dict[str, float]  # "verb resource"
+    lease_requests_per_second: float
+    watch_events: float
+    watch_events_by_resource: dict[str, float]
+    prometheus_requests_per_cycle: float
+    status_patches_per_cycle: float
+    evaluation_cycle_seconds: float  # mean wall time of one evaluation cycle
+    apiserver_requests_per_second: float
+    apiserver_by_verb_per_second: dict[str, float]
+
+
+def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """Counter increases by key, the ones that moved, largest first."""
+    moved = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+    return dict(sorted(moved.items(), key=lambda kv: -kv[1]))
+
+
+def window(before: Reading, after: Reading, models: int) -> Window:
+    seconds = after.at - before.at
+    cycles = seconds / RESYNC_SECONDS
+    cpu = after.cpu_seconds - before.cpu_seconds
+    requests = _diff(after.api_requests, before.api_requests)
+    api = {k: v for k, v in requests.items() if not k.endswith(" leases")}
+    leases = sum(v for k, v in requests.items() if k.endswith(" leases"))
+    reads = sum(v for k, v in api.items() if k.split(" ")[0] in ("get", "list"))
+    watch = _diff(after.watch_events, before.watch_events)
+    apiserver = _diff(after.apiserver_requests, before.apiserver_requests)
+    total = sum(api.values())
+    return Window(
+        seconds=round(seconds, 1),
+        cpu_seconds=round(cpu, 2),
+        cpu_share=round(cpu / seconds, 4),
+        cpu_ms_per_model_per_resync=round(1000 * cpu / models / cycles, 2),
+        load_average=round(after.load_average, 2),
+        harness_cpu_share=round(
+            (after.harness_cpu_seconds - before.harness_cpu_seconds) / seconds, 4
+        ),
+        apiserver_cpu_share=round(
+            (after.apiserver_cpu_seconds - before.apiserver_cpu_seconds) / seconds, 4
+        ),
+        control_plane_cpu_share=round(
+            (after.control_plane_cpu_seconds - before.control_plane_cpu_seconds) / seconds, 4
+        ),
+        api_requests=total,
+        api_per_model=round(total / models, 2),
+        api_per_model_per_resync=round(total / models / cycles, 2),
+        api_reads_per_model_per_resync=round(reads / models / cycles, 2),
+        api_by_kind_per_model_per_resync={k: round(v / models / cycles, 3) for k, v in api.items()},
+        lease_requests_per_second=round(leases / seconds, 2),
+        watch_events=sum(watch.values()),
+        watch_events_by_resource=watch,
+        prometheus_requests_per_cycle=round(
+            (after.prometheus_requests - before.prometheus_requests) / cycles, 1
+        ),
+        status_patches_per_cycle=round((after.status_patches - before.status_patches) / cycles, 1),
+        evaluation_cycle_seconds=round(
+            (after.evaluation_seconds - before.evaluation_seconds)
+            / max(1.0, after.evaluation_cycles - before.evaluation_cycles),
+            3,
+        ),
+        apiserver_requests_per_second=round(sum(apiserver.values()) / seconds, 1),
+        apiserver_by_verb_per_second={k: round(v / seconds, 2) for k, v in apiserver.items()},
+    )
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Nearest rank: the smallest value with at least ``q`` of them at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Burst:
+    """Every Model's spec edited at once: how fast the operator carried it to the
+    Deployments (latency: from a Model's edit to its Deployment showing it)."""
+
+    deployments: int
+    edit_seconds: float  # to send every edit
+    all_updated_seconds: float  # first edit -> last Deployment updated
+    latency_p50: float
+    latency_p99: float
+    latency_max: float
+    window: Window
+
+
+def burst(
+    expected: dict[str, str],
+    edits: dict[str, float],
+    arrivals: dict[str, float],
+    edit_seconds: float,
+    win: Window,
+) -> Burst:
+    """``expected``: Deployment -> its Model; ``edits``: Model -> when its edit was sent;
+    ``arrivals``: Deployment -> when it showed the edit (all of ``expected``)."""
+    latencies = [arrivals[d] - edits[m] for d, m in expected.items()]
+    return Burst(
+        deployments=len(expected),
+        edit_seconds=round(edit_seconds, 2),
+        all_updated_seconds=round(max(arrivals.values()) - min(edits.values()), 3),
+        latency_p50=round(quantile(latencies, 0.5), 3),
+        latency_p99=round(quantile(latencies, 0.99), 3),
+        latency_max=round(max(latencies), 3),
+        window=win,
+    )
+
+
+@dataclass(frozen=True)
+class Figures:
+    models: int
+    canaries: int
+    seed: int
+    slices: int
+    series: int
+    date: str
+    commit: str
+    create_seconds: float  # to send every object
+    ready_seconds: float  # first create -> every Model Ready
+    canaries_rolling: int  # Models with a canary in flight during the steady window
+    rss_steady_mib: float
+    rss_peak_mib: float
+    apply: Window
+    steady: Window
+    steady_cpu_per_cycle: list[float]  # share of a core in each 30 s of the steady window
+    burst: Burst
+    run_seconds: float = field(default=0.0)
+
+
+def _window_row(w: Window) -> str:
+    return (
+        f"{100 * w.cpu_share:.1f} % ({100 * w.apiserver_cpu_share:.0f} %, "
+        f"{100 * w.control_plane_cpu_share:.0f} %) over {w.seconds:g} s, {w.api_per_model:g}; "
+        f"load average {w.load_average:.2f}"
+    )
+
+
+def table(f: Figures) -> str:
+    s, b = f.steady, f.burst
+    api = ", ".join(f"{k} {v:g}" for k, v in s.api_by_kind_per_model_per_resync.items()) or "-"
+    apiserver = ", ".join(f"{k} {v:g}" for k, v in s.apiserver_by_verb_per_second.items())
+    watch = ", ".join(f"{k} {v:g}" for k, v in s.watch_events_by_resource.items()) or "-"
+    cycles = " ".join(f"{100 * c:.1f}" for c in f.steady_cpu_per_cycle)
+    windows = "CPU (API server, control plane), API requests per Model"
+    rows = [
+        ("Models (canaries rolling)", f"{f.models} ({f.canaries_rolling} of {f.canaries})"),
+        (
+            "apply -> all Ready",
+            f"{f.ready_seconds:.1f} s (objects sent in {f.create_seconds:.1f} s)",
+        ),
+        (
+            "steady CPU, share of a core",
+            f"{100 * s.cpu_share:.1f} % (per 30 s: {cycles}; {s.cpu_ms_per_model_per_resync:g} ms"
+            f" per Model per resync; harness {100 * s.harness_cpu_share:.1f} %)",
+        ),
+        ("RSS steady / peak", f"{f.rss_steady_mib:.0f} / {f.rss_peak_mib:.0f} MiB"),
+        (
+            "API requests per Model per resync",
+            f"{s.api_per_model_per_resync:g}, reads {s.api_reads_per_model_per_resync:g} ({api}; "
+            f"Lease {s.lease_requests_per_second:g}/s)",
+        ),
+        ("watch events in steady window", f"{s.watch_events:g} ({watch})"),
+        ("Prometheus requests per cycle", f"{s.prometheus_requests_per_cycle:g}"),
+        (
+            "evaluation: cycle wall time, status patches per cycle",
+            f"{s.evaluation_cycle_seconds:g} s, {s.status_patches_per_cycle:g}",
+        ),
+        ("API server requests/s (steady)", f"{s.apiserver_requests_per_second:g} ({apiserver})"),
+        (
+            "spec edit of every Model -> all Deployments",
+            f"{b.all_updated_seconds:.1f} s ({b.deployments} Deployments, edits sent in "
+            f"{b.edit_seconds:.1f} s)",
+        ),
+        (
+            "edit -> Deployment p50 / p99 / max",
+            f"{b.latency_p50:.2f} / {b.latency_p99:.2f} / {b.latency_max:.2f} s",
+        ),
+        (f"apply: {windows}", _window_row(f.apply)),
+        (f"steady: {windows}", _window_row(s)),
+        (f"burst: {windows}", _window_row(b.window)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -1,0 +1,171 @@
+"""The fleet a scale run creates, built from a seed: pure builders of the Models, their
+ModelVersions and the synthetic series Prometheus answers from.
+
+Every Model has two versions and 2-10 slices and is served by the replicas traffic
+provider. Most observe (the stable version serves; the older one is Retired, as a
+restore from a backup would leave them); ``canaries`` of them promote, with an older
+stable and a newer Pending candidate the operator validates and then rolls out, one
+long step at 10% so that the canary stays in flight for the whole run, analysed every
+30 s. The metrics come from the evaluation benchmark's grouped MetricTemplates
+(bench.evaluation.template): one query per template answers every Model.
+"""
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bench.evaluation import GOOD, RATE, template
+from modelloop.api.vocabulary import GROUP, LABEL_ROLE, VERSION
+
+NAMESPACE = "bench-scale"
+PROVIDER = "bench"
+METRICS = 2  # MetricTemplates quality-0, quality-1 (bench.evaluation.template)
+MIN_SLICES, MAX_SLICES = 2, 10
+EDIT_ANNOTATION = "bench.modelloop.dev/edit"
+SERVING_IMAGE = "x:1"  # kwok "runs" any image
+CANARY_ROLLOUT = {
+    # The first step outlasts any run: the canary is analysed, never promoted.
+    "steps": [
+        {"weight": 10, "duration": "2h"},
+        {"weight": 50, "duration": "2h"},
+        {"weight": 100, "duration": "0s"},
+    ],
+    "analysis": {"interval": "30s", "stepTimeout": "4h", "maxInconclusive": 10000},
+}
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    name: str
+    slices: int
+    canary: bool
+
+    @property
+    def stable(self) -> str:
+        """The serving version: the newer one, or the older one while a canary rolls."""
+        return f"{self.name}-v1" if self.canary else f"{self.name}-v2"
+
+    @property
+    def served(self) -> tuple[str, ...]:
+        """The versions with traffic, hence with series."""
+        return (f"{self.name}-v1", f"{self.name}-v2") if self.canary else (self.stable,)
+
+    @property
+    def slice_names(self) -> list[str]:
+        return [f"r{r}" for r in range(self.slices)]
+
+
+def plan_fleet(models: int, canaries: int, seed: int) -> list[ModelPlan]:
+    """``models`` Models, ``canaries`` of them (spread by the seed) rolling a canary."""
+    rng = random.Random(seed)
+    rolling = set(rng.sample(range(models), min(canaries, models)))
+    return [
+        ModelPlan(f"m{m:04d}", rng.randint(MIN_SLICES, MAX_SLICES), m in rolling)
+        for m in range(models)
+    ]
+
+
+def templates() -> list[Obj]:
+    return [template(k) for k in range(METRICS)]
+
+
+def model_manifest(plan: ModelPlan) -> Obj:
+    spec: Obj = {
+        "metricsProvider": PROVIDER,
+        "serving": {
+            "replicas": 1,
+            "template": {"spec": {"containers": [{"name": "s", "image": SERVING_IMAGE}]}},
+        },
+        "traffic": {"provider": "replicas"},
+        "slices": [{"name": s, "matchLabels": {"region": s}} for s in plan.slice_names],
+        "metrics": [
+            {
+                "name": f"quality-{k}",
+                "templateRef": {"name": f"quality-{k}"},
+                "objective": {"min": 0.8},
+                "minSamples": 100,
+                "window": "5m",
+            }
+            for k in range(METRICS)
+        ],
+        "automation": "promote" if plan.canary else "observe",
+    }
+    if plan.canary:
+        spec["rollout"] = CANARY_ROLLOUT
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Model",
+        "metadata": {"name": plan.name},
+        "spec": spec,
+    }
+
+
+def _version(plan: ModelPlan, name: str, labels: dict[str, str], spec: Obj) -> Obj:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelVersion",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"model": plan.name, "uri": f"s3://bench/{plan.name}/{name}", **spec},
+    }
+
+
+def version_manifests(plan: ModelPlan) -> list[tuple[Obj, Obj | None]]:
+    """Each ModelVersion with the status the harness writes after creating it (None: the
+    operator judges it). The stable one carries the role label."""
+    older, newer = f"{plan.name}-v1", f"{plan.name}-v2"
+    stable = {LABEL_ROLE: "stable"}
+    if not plan.canary:
+        return [
+            (_version(plan, older, {}, {}), {"phase": "Retired"}),
+            (_version(plan, newer, stable, {}), {"phase": "Serving"}),
+        ]
+    # As good as the champion on every slice: the default offline gate validates it.
+    offline = [
+        {"metric": f"quality-{k}", "slice": s, "value": GOOD, "samples": 1000}
+        for k in range(METRICS)
+        for s in plan.slice_names
+    ]
+    return [
+        (_version(plan, older, stable, {}), {"phase": "Serving"}),
+        (_version(plan, newer, {}, {"metrics": {"candidate": offline, "champion": offline}}), None),
+    ]
+
+
+def edit_patch(token: str) -> Obj:
+    """A spec edit that changes every version's Deployment (its pod template)."""
+    annotations = {EDIT_ANNOTATION: token}
+    return {"spec": {"serving": {"template": {"metadata": {"annotations": annotations}}}}}
+
+
+def edited(deployment: Obj, token: str) -> bool:
+    template_meta = (deployment.get("spec") or {}).get("template", {}).get("metadata") or {}
+    return (template_meta.get("annotations") or {}).get(EDIT_ANNOTATION) == token
+
+
+def series_count(plans: list[ModelPlan]) -> int:
+    return sum(2 * METRICS * p.slices * len(p.served) for p in plans)
+
+
+def openmetrics(plans: list[ModelPlan], start: int, end: int, step: int) -> Iterator[str]:
+    """Counters of predictions and correct ones (every slice GOOD) for every served version,
+    metric and slice, from ``start`` to ``end`` (seconds, ``end`` may lie ahead: the run
+    reads the present of a history written beforehand), in the labels the templates group
+    by. Lines, to be streamed to a file."""
+    for family, ratio in (("bench_predictions", 1.0), ("bench_correct", GOOD)):
+        yield f"# TYPE {family} counter\n"
+        for plan in plans:
+            for version in plan.served:
+                for k in range(METRICS):
+                    for s in plan.slice_names:
+                        labels = (
+                            f'namespace="{NAMESPACE}",model="{plan.name}",version="{version}",'
+                            f'region="{s}",metric="q{k}"'
+                        )
+                        yield "".join(
+                            f"{family}_total{{{labels}}} {RATE * ratio * (t - start):.1f} {t}\n"
+                            for t in range(start, end + 1, step)
+                        )
+    yield "# EOF\n"

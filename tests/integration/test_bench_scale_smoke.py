@@ -1,0 +1,50 @@
+"""The scale harness (``make bench-scale``, bench/scale) kept from rotting: a short run at
+five Models, two of them rolling a canary, on its own control plane. It checks the
+report, not the operator's figures: every Model Ready, every field a finite number, the
+operator's API traffic counted and every Deployment timed in the burst."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).parents[2]
+
+
+def numbers(value: Any) -> list[float]:
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in numbers(v)]
+    return [float(value)] if isinstance(value, int | float) else []
+
+
+def test_short_run_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "scale-5.json"
+    command = ["-m", "bench.scale", "--models=5", "--canaries=2", "--short", f"--out={out}"]
+    run = subprocess.Popen(
+        [sys.executable, *command], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        output, _ = run.communicate(timeout=480)
+    except subprocess.TimeoutExpired:
+        run.terminate()  # the harness stops its control plane and operator on SIGTERM
+        output, _ = run.communicate(timeout=60)
+    assert run.returncode == 0, output.decode()[-4000:]
+    report = json.loads(out.read_text())
+
+    assert (report["models"], report["canaries"], report["canaries_rolling"]) == (5, 2, 2)
+    assert 0 < report["ready_seconds"] < 300
+    assert all(math.isfinite(n) for n in numbers(report))
+    assert report["apply"]["api_requests"] > 0
+    assert report["apply"]["api_by_kind_per_model_per_resync"]
+    assert report["steady"]["apiserver_requests_per_second"] > 0
+    assert report["steady"]["cpu_share"] > 0
+    assert len(report["steady_cpu_per_cycle"]) == 1
+    assert 0 < report["rss_steady_mib"] <= report["rss_peak_mib"]
+    burst = report["burst"]
+    assert burst["deployments"] == 7  # a stable Deployment per Model, a canary's per canary
+    assert 0 <= burst["latency_p50"] <= burst["latency_p99"] <= burst["latency_max"]
+    assert burst["latency_max"] <= burst["all_updated_seconds"]
