@@ -25,6 +25,7 @@ from ..kube.events import post_event
 from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj
 from ..kube.status import owned_fields, write_status
 from ..monitoring.snapshot import Snapshot
+from ..monitoring.specs import SPECS
 from ..notify.evidence import canary_evidence
 from ..rollout.hookcalls import ask_all
 from ..rollout.hooks import HookAnswer
@@ -280,13 +281,16 @@ def reconcile_serving(
     now = now or datetime.now(UTC)
     model = kube.get(MODELS, namespace, name)
     if model is None or model["metadata"].get("deletionTimestamp"):
+        SPECS.forget((namespace, name))
         if telemetry is not None:
             telemetry.forget(namespace, name)
         return  # the garbage collector removes what the Model owned
-    try:
-        spec = ModelSpec.model_validate(model["spec"])
-    except ValidationError as error:
-        _report_invalid(kube, model, error, now)
+    spec = SPECS.parsed(model)
+    if spec is None:
+        try:
+            ModelSpec.model_validate(model["spec"])  # again, for what is wrong with it
+        except ValidationError as error:
+            _report_invalid(kube, model, error, now)
         return
     selector = f"{LABEL_MODEL}={name},{LABEL_MANAGED_BY}={MANAGED_BY}"
     deployments = [d for d in kube.list(DEPLOYMENTS, namespace, selector) if _owned_by(d, model)]

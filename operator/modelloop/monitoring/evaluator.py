@@ -46,6 +46,7 @@ from .promql import expand
 from .readings import Answer, Readings, read
 from .snapshot import Snapshot
 from .source import PrometheusSource
+from .specs import SPECS, SpecCache
 from .status import HEALTHY, METRICS_UNAVAILABLE, StatusUpdate, recall_states, update_status
 from .telemetry import Telemetry
 from .verdicts import BreachState
@@ -62,26 +63,6 @@ class WatchCache:
     models: dict[ModelKey, Obj] = field(default_factory=dict)
     templates: dict[ModelKey, Obj] = field(default_factory=dict)
     versions: dict[ModelKey, Obj] = field(default_factory=dict)
-
-
-def parsed_spec(
-    body: Obj, specs: dict[ModelKey, tuple[object, ModelSpec | None]]
-) -> ModelSpec | None:
-    """The Model's spec; None when it is invalid (serving says why).
-
-    ``specs`` caches parsed specs (and refusals) by generation: parsing 1000 specs every
-    cycle would cost more than evaluating them."""
-    meta = body["metadata"]
-    key = (meta["namespace"], meta["name"])
-    cached = specs.get(key)
-    if cached is not None and cached[0] == meta.get("generation"):
-        return cached[1]
-    try:
-        spec: ModelSpec | None = ModelSpec.model_validate(body.get("spec") or {})
-    except ValidationError:
-        spec = None
-    specs[key] = (meta.get("generation"), spec)
-    return spec
 
 
 def target_of(body: Obj, spec: ModelSpec, versions: Mapping[ModelKey, Obj]) -> Target:
@@ -130,6 +111,7 @@ class Evaluator:
         sources: Mapping[str, PrometheusSource],
         telemetry: Telemetry,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        specs: SpecCache = SPECS,
     ) -> None:
         self.kube = kube
         self.sources = dict(sources)
@@ -137,7 +119,8 @@ class Evaluator:
         self.clock = clock
         self.states: dict[ModelKey, dict[SeriesKey, BreachState]] = {}
         self.due: dict[ModelKey, float] = {}
-        self.specs: dict[ModelKey, tuple[object, ModelSpec | None]] = {}
+        # Parsing 1000 specs every cycle would cost more than evaluating them.
+        self.specs = specs
         self.new_data: dict[ModelKey, float] = {}
         self.snapshots: dict[ModelKey, Snapshot] = {}
         self.failures: dict[ModelKey, str] = {}  # the fault last reported on each Model
@@ -175,7 +158,7 @@ class Evaluator:
         for key, body in models.items():
             if self.due.get(key, 0.0) > now_mono:
                 continue
-            spec = parsed_spec(body, self.specs)
+            spec = self.specs.parsed(body)
             if lane is not None and self.lane_of(spec) != lane:
                 continue
             interval = (
@@ -199,7 +182,7 @@ class Evaluator:
         for gone in (set(self.due) | set(self.states) | set(self.snapshots)) - models.keys():
             self.due.pop(gone, None)
             self.states.pop(gone, None)
-            self.specs.pop(gone, None)
+            self.specs.forget(gone)
             self.new_data.pop(gone, None)
             self.snapshots.pop(gone, None)
             self.failures.pop(gone, None)

@@ -88,22 +88,34 @@ def _read_route(
 
 @dataclass(frozen=True)
 class ManagedRoute:
-    """ModelLoop's own route, named after the Model: built whole, server-side applied."""
+    """ModelLoop's own route, named after the Model: built whole, server-side applied.
+
+    A pass reads the route, decides, then writes: the write compares with the route as
+    that read found it (one GET per pass, not two); a write without a read before it
+    reads. Routes are not watched, so an edit of ModelLoop's route by someone else is put
+    right at the next pass, whether it lands before this pass's read or after it."""
 
     api: RouteApi
     spec: ModelSpec
+    _read: list[Obj | None] = field(default_factory=list, compare=False, repr=False)
 
     def write(self, kube: Kube, model: Obj, split: Split, versions: Set[str]) -> Written:
         desired = self.api.build(model, self.spec, split)
         meta = model["metadata"]
-        existing = kube.get(self.api.resource, meta["namespace"], meta["name"])
+        if self._read:
+            existing = self._read.pop()
+        else:
+            existing = kube.get(self.api.resource, meta["namespace"], meta["name"])
         changed = applied_hash(existing) != applied_hash(desired)
         if changed:
             kube.apply(self.api.resource, meta["namespace"], desired)
         return Written(split.canary_weight, changed)
 
     def read(self, kube: Kube, model: Obj, versions: Set[str]) -> Split | None:
-        return _read_route(kube, self.api, model, model["metadata"]["name"], versions)
+        meta = model["metadata"]
+        route = kube.get(self.api.resource, meta["namespace"], meta["name"])
+        self._read[:] = [route]
+        return None if route is None else self.api.observe(route, meta["name"], versions)
 
 
 @dataclass(frozen=True)

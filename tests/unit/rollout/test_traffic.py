@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from tests.unit.models import spec_of
 
+from modelloop.kube.rest import Kube, Resource
 from modelloop.rollout.router import (
     GATEWAY_API,
     ISTIO,
@@ -581,3 +582,51 @@ def test_replica_split_refuses_impossible_inputs(total: int, weight: int) -> Non
 def test_router_for_the_provider_and_mode(traffic: Obj, router: TrafficRouter) -> None:
     spec = spec_of(model(traffic))
     assert router_for(spec) == router
+
+
+# --------------------------------------------------------------------------- managed route I/O
+
+
+class RouteServer(Kube):
+    """The API server for one route: GETs and applies recorded, an applied route kept."""
+
+    def __init__(self) -> None:
+        super().__init__(None)  # type: ignore[arg-type]
+        self.route: Obj | None = None
+        self.requests: list[str] = []
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:
+        self.requests.append("get")
+        return copy.deepcopy(self.route)
+
+    def apply(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        self.requests.append("apply")
+        self.route = copy.deepcopy(body)
+        return body
+
+
+@pytest.mark.parametrize(
+    ("calls", "requests"),
+    [
+        # A pass: the read's GET serves the write that follows.
+        (["read", "write 0"], ["get"]),
+        (["read", "write 10"], ["get", "apply"]),
+        # A write with no read before it, or a second write, reads the route itself.
+        (["write 10"], ["get", "apply"]),
+        (["read", "write 10", "write 50"], ["get", "apply", "get", "apply"]),
+        (["read", "write 10", "read", "write 10"], ["get", "apply", "get"]),
+    ],
+)
+def test_a_managed_route_is_read_once_per_pass(calls: list[str], requests: list[str]) -> None:
+    """Starting from a route at weight 0, written by an earlier pass."""
+    kube, body = RouteServer(), model(GATEWAY)
+    router = router_for(spec_of(body))
+    router.write(kube, body, Split("fraud-v1", "fraud-v2", 0), VERSIONS)
+    kube.requests.clear()
+    for call in calls:
+        if call == "read":
+            router.read(kube, body, VERSIONS)
+        else:
+            weight = int(call.split()[1])
+            router.write(kube, body, Split("fraud-v1", "fraud-v2", weight), VERSIONS)
+    assert kube.requests == requests
