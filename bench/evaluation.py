@@ -104,6 +104,20 @@ def template(k: int) -> dict[str, Any]:
     }
 
 
+def quality_metrics(count: int) -> list[dict[str, Any]]:
+    """A Model's metrics, one per grouped template ``quality-K``."""
+    return [
+        {
+            "name": f"quality-{k}",
+            "templateRef": {"name": f"quality-{k}"},
+            "objective": {"min": 0.8},
+            "minSamples": 100,
+            "window": "5m",
+        }
+        for k in range(count)
+    ]
+
+
 def model(name: str) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -115,16 +129,7 @@ def model(name: str) -> dict[str, Any]:
             "slices": [
                 {"name": f"r{r}", "matchLabels": {"region": f"r{r}"}} for r in range(SLICES)
             ],
-            "metrics": [
-                {
-                    "name": f"quality-{k}",
-                    "templateRef": {"name": f"quality-{k}"},
-                    "objective": {"min": 0.8},
-                    "minSamples": 100,
-                    "window": "5m",
-                }
-                for k in range(METRICS)
-            ],
+            "metrics": quality_metrics(METRICS),
         },
     }
 

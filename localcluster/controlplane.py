@@ -131,7 +131,7 @@ class LocalControlPlane:
             f"--tls-private-key-file={serving.key}",
             f"--client-ca-file={ca.cert}",
             "--authorization-mode=RBAC",
-            "--service-cluster-ip-range=10.0.0.0/16",  # room for thousands of Services (bench-scale)
+            "--service-cluster-ip-range=10.0.0.0/16",  # thousands of Services (bench-scale)
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={sa.cert}",
             f"--service-account-signing-key-file={sa.key}",

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bench.evaluation import GOOD, RATE, template
+from bench.evaluation import GOOD, RATE, quality_metrics, template
 from modelloop.api.vocabulary import GROUP, LABEL_ROLE, VERSION
 
 NAMESPACE = "bench-scale"
@@ -81,16 +81,7 @@ def model_manifest(plan: ModelPlan) -> Obj:
         },
         "traffic": {"provider": "replicas"},
         "slices": [{"name": s, "matchLabels": {"region": s}} for s in plan.slice_names],
-        "metrics": [
-            {
-                "name": f"quality-{k}",
-                "templateRef": {"name": f"quality-{k}"},
-                "objective": {"min": 0.8},
-                "minSamples": 100,
-                "window": "5m",
-            }
-            for k in range(METRICS)
-        ],
+        "metrics": quality_metrics(METRICS),
         "automation": "promote" if plan.canary else "observe",
     }
     if plan.canary:

@@ -25,7 +25,15 @@ from ..control.workqueue import WorkQueue, work
 from ..kube.cache import CachedKube, ObjectCache
 from ..kube.kinds import resource_of
 from ..kube.ratelimit import WriteLimiter
-from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, Obj, Resource
+from ..kube.rest import (
+    DEPLOYMENTS,
+    HTTPROUTES,
+    SERVICES,
+    VIRTUALSERVICES,
+    Kube,
+    Obj,
+    Resource,
+)
 from ..monitoring.evaluator import WatchCache
 from ..monitoring.plan import ModelKey
 from ..retraining.jobs import LABEL_TRAINING
@@ -56,6 +64,8 @@ CHILDREN: dict[Resource, str] = {
     JOBS: MANAGED,
     PODS: LABEL_TRAINING,
     INFERENCE_SERVICES: MANAGED,
+    HTTPROUTES: MANAGED,  # the managed routes; a user's route is read from the API server
+    VIRTUALSERVICES: MANAGED,
 }
 READS = (MODEL_VERSIONS, *CHILDREN)  # what a reconcile reads of a Model's, besides it
 
@@ -246,7 +256,7 @@ def _enqueue(memo: Any, namespace: str | None, model: str | None) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "models")
-def model_changed(
+async def model_changed(
     *, memo: Any, namespace: str | None, name: str, type: str | None, body: kopf.Body, **_: Any
 ) -> None:
     _remember(memo, MODELS, type, body)
@@ -254,7 +264,7 @@ def model_changed(
 
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
-def version_changed(
+async def version_changed(
     *,
     memo: Any,
     namespace: str | None,
@@ -268,7 +278,7 @@ def version_changed(
 
 
 @kopf.on.event(GROUP, VERSION, "metrictemplates")
-def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
+async def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
     memo["telemetry"].watch_events.labels("metrictemplates").inc()
     key = (body["metadata"]["namespace"], body["metadata"]["name"])
     templates = _cache(memo).templates
@@ -285,7 +295,9 @@ def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) 
 @kopf.on.event("", "v1", "pods")
 @kopf.on.event("", "v1", "services")
 @kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices")
-def child_changed(
+@kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes")
+@kopf.on.event("networking.istio.io", "v1", "virtualservices")
+async def child_changed(
     *,
     memo: Any,
     resource: kopf.Resource,

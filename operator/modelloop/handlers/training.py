@@ -34,6 +34,7 @@ from ..kube.events import post_event
 from ..kube.kinds import forget, resource_of
 from ..kube.rest import Kube, KubeError, Obj, Resource
 from ..kube.status import owned_fields, write_status
+from ..monitoring.specs import SPECS
 from ..notify.evidence import gate_evidence, training_evidence
 from ..retraining.cost import counted
 from ..retraining.decide import (
@@ -169,11 +170,13 @@ def reconcile_training(
     model = kube.get(MODELS, namespace, name)
     if model is None or model["metadata"].get("deletionTimestamp"):
         return
+    spec = SPECS.parsed(model)
+    if spec is None:
+        return  # the serving reconcile reports an invalid spec
     try:
-        spec = ModelSpec.model_validate(model["spec"])
         training = TrainingStatus.model_validate((model.get("status") or {}).get("training") or {})
     except ValidationError:
-        return  # the serving reconcile reports an invalid spec
+        return
     versions = versions_of(kube, namespace, name)
     judged = validate_candidates(kube, model, spec, versions, now)  # before the guards read them
     if telemetry is not None:

@@ -16,10 +16,10 @@ else, not yet seen, or outside the watches' label selectors); lists are served
 only once the cache was filled by a list of its own (``sync``).
 """
 
-import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from kubernetes import client
 
@@ -51,6 +51,16 @@ def _version(body: Obj) -> int:
         return int(body["metadata"].get("resourceVersion") or 0)
     except ValueError:
         return 0
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a decoded JSON value (dicts, lists, scalars): about 3x faster than
+    ``copy.deepcopy``, which handles every Python object and keeps a memo of each."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def _slim(body: Obj) -> Obj:
@@ -156,7 +166,7 @@ class ObjectCache:
         with self._lock:
             store = self._stores.get(resource)
             found = None if store is None else store.objects.get((namespace, name))
-            return copy.deepcopy(found) if found is not None else None
+            return _copy(found) if found is not None else None
 
     def held(self, resource: Resource) -> list[tuple[Key, Obj]]:
         """Every object of a kind, as held: not copies, for reading only."""
@@ -182,7 +192,7 @@ class ObjectCache:
         with self._lock:
             store = self._stores[resource]
             names = sorted(store.by_model.get((namespace, model), ()))
-            return [copy.deepcopy(store.objects[(namespace, n)]) for n in names]
+            return [_copy(store.objects[(namespace, n)]) for n in names]
 
 
 def _matches(selector: str) -> Callable[[Obj], bool]:
