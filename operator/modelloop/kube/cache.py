@@ -16,6 +16,7 @@ else, not yet seen, or outside the watches' label selectors); lists are served
 only once the cache was filled by a list of its own (``sync``).
 """
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -29,6 +30,7 @@ from .ratelimit import WriteLimiter
 from .rest import Kube, KubeError, Obj, Objs, Resource
 
 Key = tuple[str, str]
+log = logging.getLogger(__name__)
 
 
 def model_of(resource: Resource, body: Obj) -> str | None:
@@ -256,12 +258,15 @@ class CachedKube(Kube):
     def sync(self, listed: Iterable[tuple[Resource, str | None, str | None]]) -> None:
         """Fill the caches with one list of each (kind, label selector, namespace or None
         for all namespaces): until then their lists are the API server's. A kind the API
-        server does not serve is left to it."""
+        server does not serve, or does not let the operator list, is left to it."""
         found: dict[Resource, tuple[list[Obj], int]] = {}
         for resource, selector, namespace in listed:
             try:
                 items, at = self._list_whole(resource, selector, namespace)
             except KubeError as error:
+                if error.status == 403:  # RBAC narrower than the chart's: reads stay live
+                    log.warning("not caching %s: %s", resource.plural, error.message)
+                    continue
                 if error.not_found:
                     continue
                 raise

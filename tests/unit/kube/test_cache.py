@@ -176,3 +176,14 @@ def test_managed_fields_are_not_kept() -> None:
     assert cache.get(DEPLOYMENTS, NS, "d") == obj("d", 1)
     assert "managedFields" not in (cache.get(MODELS, NS, "m") or {})["metadata"]
     assert "managedFields" in body["metadata"]  # the caller's object is left as it was
+
+
+def test_a_kind_the_operator_may_not_list_is_left_to_the_api_server() -> None:
+    class Forbidden(RecordingKube):
+        def request(self, method: str, path: str, **kwargs: Any) -> Obj:
+            self.requests.append((method, path))
+            raise KubeError(403, "Forbidden", "deployments is forbidden")
+
+    kube = Forbidden(ObjectCache(), [])
+    kube.sync([(DEPLOYMENTS, None, None)])
+    assert not kube.cache.synced(DEPLOYMENTS)
