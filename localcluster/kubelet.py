@@ -6,6 +6,7 @@ leave pods labelled modelloop.dev/training Running for this.)"""
 from datetime import UTC, datetime
 from typing import Any
 
+from localcluster.waiting import wait_for
 from modelloop.kube.rest import Kube, Resource
 
 PODS = Resource("", "v1", "pods")
@@ -21,6 +22,20 @@ TRAINING_JOB: dict[str, Any] = {
         },
     }
 }
+
+
+def finish_running_training(kube: Kube, namespace: str, message: str, timeout: float) -> None:
+    """Wait for a training pod Running (kwok leaves it for the harness) and finish it."""
+    pod = wait_for(
+        lambda: [
+            p
+            for p in kube.list(PODS, namespace, "modelloop.dev/training")
+            if p["status"].get("phase") == "Running"
+        ],
+        timeout,
+        "the training pod Running",
+    )[0]
+    finish_pod(kube, namespace, pod["metadata"]["name"], message)
 
 
 def finish_pod(kube: Kube, namespace: str, name: str, message: str, exit_code: int = 0) -> None:

@@ -16,7 +16,7 @@ import yaml
 from localcluster.apply import apply
 from localcluster.chart import OPERATOR_NAMESPACE, render
 from localcluster.exporter import Exporter
-from localcluster.kubelet import TRAINING_JOB, finish_pod
+from localcluster.kubelet import TRAINING_JOB, finish_running_training
 from localcluster.processes import Process
 from localcluster.prometheus import PrometheusServer, scrape_config
 from localcluster.waiting import wait_for
@@ -24,10 +24,9 @@ from tests.harness.receiver import Received, Receiver, Reply, receiving
 from tests.harness.world import BAD, GOOD, MODEL, PRECISION, World, sample, slices, traffic
 
 from modelloop.api.resources import MODELS
-from modelloop.kube.rest import SECRETS, Kube, Resource
+from modelloop.kube.rest import SECRETS, Kube
 from modelloop.notify.delivery import DeliveryError, post_json
 
-PODS = Resource("", "v1", "pods")
 CANDIDATE = "fraud-v2"
 LOOP = [
     "breach",
@@ -129,16 +128,7 @@ def posted_at(notification: dict[str, Any]) -> float:
 
 
 def finish_training(kube: Kube, namespace: str) -> None:
-    pod = wait_for(
-        lambda: [
-            p
-            for p in kube.list(PODS, namespace, "modelloop.dev/training")
-            if p["status"].get("phase") == "Running"
-        ],
-        90,
-        "the training pod Running (kwok leaves it for the harness)",
-    )[0]
-    finish_pod(kube, namespace, pod["metadata"]["name"], json.dumps(RESULT))
+    finish_running_training(kube, namespace, json.dumps(RESULT), 90)
 
 
 def reasons(received: list[Received]) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from localcluster.chart import OPERATOR_NAMESPACE, operator_identity
 from localcluster.controlplane import ControlPlane, Identity
-from localcluster.kubelet import TRAINING_JOB, finish_pod
+from localcluster.kubelet import TRAINING_JOB, finish_running_training
 from localcluster.processes import Process
 from localcluster.waiting import wait_for
 from tests.harness import canary
@@ -30,7 +30,6 @@ from modelloop.control.sharding import Shard
 from modelloop.kube.rest import DEPLOYMENTS, Kube, Resource
 
 JOBS = Resource("batch", "v1", "jobs")
-PODS = Resource("", "v1", "pods")
 RELEASE = "sharded"
 BASE = f"{RELEASE}-modelloop"  # the chart's full name of the release: the Leases' stem
 SHARDS = ("a", "b")
@@ -252,17 +251,8 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
 
     # b finishes what a began: it records the training's result, and rolls the canary back
     # when told (its metrics never conclude here: the only way on is an operator's word).
-    pod = wait_for(
-        lambda: [
-            p
-            for p in kube.list(PODS, namespace, "modelloop.dev/training")
-            if p["status"].get("phase") == "Running"
-        ],
-        60,
-        "the training pod Running",
-    )[0]
     result = json.dumps({"artifactURI": "s3://m/fraud/2/model.joblib"})
-    finish_pod(kube, namespace, pod["metadata"]["name"], result)
+    finish_running_training(kube, namespace, result, 60)
     wait_for(lambda: kube.get(MODEL_VERSIONS, namespace, "fraud-v2"), 60, "fraud-v2 recorded")
     abort = {"metadata": {"annotations": {ANNOTATION_ABORT: canary.CANARY}}}
     kube.merge_patch(MODELS, namespace, canary.MODEL, abort)

@@ -13,6 +13,7 @@ from .vocabulary import API_VERSION, GROUP, VERSION
 
 MODELS = Resource(GROUP, VERSION, "models")
 MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
+METRIC_TEMPLATES = Resource(GROUP, VERSION, "metrictemplates")
 
 
 def owner_reference(model: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from ..api.resources import MODEL_VERSIONS, MODELS
+from ..api.resources import METRIC_TEMPLATES, MODEL_VERSIONS, MODELS
 from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
 from ..control.leader import LeaderElector, default_identity, lead
 from ..control.sharding import Shard
@@ -233,12 +233,17 @@ def _cache(memo: Any) -> WatchCache:
 
 
 def _objects(memo: Any) -> ObjectCache:
-    """The reconcile's watch caches; Models' and ModelVersions' are the evaluation's."""
+    """The watch caches; those of Models, ModelVersions and MetricTemplates are the
+    evaluation's."""
     objects: ObjectCache | None = memo.get("objects")
     if objects is None:
         cache = _cache(memo)
         objects = memo["objects"] = ObjectCache(
-            {MODELS: cache.models, MODEL_VERSIONS: cache.versions}
+            {
+                MODELS: cache.models,
+                MODEL_VERSIONS: cache.versions,
+                METRIC_TEMPLATES: cache.templates,
+            }
         )
     return objects
 
@@ -279,13 +284,7 @@ async def version_changed(
 
 @kopf.on.event(GROUP, VERSION, "metrictemplates")
 async def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
-    memo["telemetry"].watch_events.labels("metrictemplates").inc()
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    templates = _cache(memo).templates
-    if type == "DELETED":
-        templates.pop(key, None)
-    else:
-        templates[key] = dict(body)
+    _remember(memo, METRIC_TEMPLATES, type, body)
 
 
 # No label filters here: the API server applies CHILDREN's selectors, so every event that
