@@ -85,6 +85,10 @@ N ?= 100
 bench-scale: deps ## The operator on the local control plane with N Models (N=100): Ready time, CPU, RSS, API and Prometheus requests, spec-edit latency (BENCH_SCALE_ARGS=--short)
 	$(PY) -m bench.scale --models $(N) $(BENCH_SCALE_ARGS)
 
+.PHONY: bench-canaries
+bench-canaries: deps ## CPU per rolling canary per minute at 10 and 50 canaries, analysed every 10 s (BENCH_CANARIES_ARGS=--short)
+	$(PY) -m bench.scale.canaries $(BENCH_CANARIES_ARGS)
+
 .PHONY: chaos
 chaos: deps ## 3 Models' loops under 100 operator kills, 3 API server restarts, Prometheus down 1m; then the invariants (CHAOS_ARGS=--short)
 	$(PY) -m tests.chaos $(CHAOS_ARGS)

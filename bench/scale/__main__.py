@@ -10,6 +10,12 @@ operator as the chart runs it (a process of its own, leader election on, not ver
 The run creates the fleet (bench/scale/world.py), waits for every Model to be Ready,
 lets the canaries start, measures a steady window (nothing changes), then edits every
 Model's spec at once and times each Deployment's update.
+
+    python -m bench.scale --models 10000 --shards 4  # four operators, one per shard
+
+With ``--shards K`` the Models are labelled round-robin across K shards and K operators
+run, one per shard (``--shard sI``, a Lease each); the figures are the sum of them, and
+each shard's own (CPU, RSS, API reads per Model) are listed after them.
 """
 
 import argparse
@@ -36,7 +42,7 @@ from typing import Any, TypeVar
 import yaml
 from localcluster import binaries
 from localcluster.apply import install_crds
-from localcluster.chart import OPERATOR_NAMESPACE, RELEASE, install_operator_identity
+from localcluster.chart import OPERATOR_NAMESPACE, RELEASE, operator_identity
 from localcluster.controlplane import LocalControlPlane
 from localcluster.processes import Process, free_port, http_ok
 from localcluster.prometheus import PrometheusServer
@@ -47,9 +53,10 @@ from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import LABEL_MANAGED_BY, MANAGED_BY
 from modelloop.kube.rest import Kube
 
-from .measure import ApiServer, Fleet, Reading, Scraper, Watch, memory_mib
-from .report import RESYNC_SECONDS, Burst, Figures, Window, burst, table, window
+from .measure import ApiServer, Fleet, Reading, Scraper, Watch, combined, memory_mib
+from .report import RESYNC_SECONDS, Burst, Figures, ShardFigures, Window, burst, table, window
 from .world import (
+    ANALYSIS_SECONDS,
     NAMESPACE,
     PROVIDER,
     ModelPlan,
@@ -58,6 +65,7 @@ from .world import (
     openmetrics,
     plan_fleet,
     series_count,
+    shard_name,
     templates,
     version_manifests,
 )
@@ -87,6 +95,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="wait after all are Ready and the canaries rolling, before the steady window "
         "(default 30; --short: 10)",
+    )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=0,
+        help="K operators, one per shard (default 0: one, unsharded)",
+    )
+    parser.add_argument(
+        "--analysis-interval",
+        type=float,
+        default=ANALYSIS_SECONDS,
+        help=f"seconds between a canary's analyses (default {ANALYSIS_SECONDS})",
     )
     parser.add_argument("--seed", type=int, default=1, help="slices and canaries (default 1)")
     parser.add_argument("--short", action="store_true", help="short windows: a check, no figures")
@@ -155,11 +175,16 @@ def backfill(work: Path, plans: list[ModelPlan], horizon: int) -> PrometheusServ
 
 
 def start_operator(
-    cluster: LocalControlPlane, work: Path, prometheus_url: str, source: Path | None
+    cluster: LocalControlPlane,
+    work: Path,
+    prometheus_url: str,
+    source: Path | None,
+    shard: str | None = None,
 ) -> tuple[Process, str]:
     """``modelloop run`` with the chart's arguments (leader election, /metrics, no
     --verbose: localcluster.operator_process logs every event, which costs CPU at scale),
-    cluster-wide as the chart's default; returns it and its /metrics URL."""
+    cluster-wide as the chart's default, of one shard if named; returns it and its
+    /metrics URL."""
     providers = work / "providers.yaml"
     providers.write_text(
         yaml.safe_dump({"providers": [{"name": PROVIDER, "url": prometheus_url, "timeout": "30s"}]})
@@ -181,8 +206,10 @@ def start_operator(
         f"--providers={providers}",
         f"--metrics-address=127.0.0.1:{port}",
         f"--leader-elect={OPERATOR_NAMESPACE}/{RELEASE}",
+        *([f"--shard={shard}"] if shard else []),
     ]
-    process = Process("operator", argv, work / "logs", env=env, cwd=REPO)
+    name = f"operator-{shard}" if shard else "operator"
+    process = Process(name, argv, work / "logs", env=env, cwd=REPO)
     url = f"http://127.0.0.1:{port}/metrics"
 
     def leading() -> bool:
@@ -215,14 +242,24 @@ def _in_parallel(
         list(pool.map(run, plans))
 
 
-def create(kube: Kube, plan: ModelPlan) -> None:
-    """Its versions first (with the status a restore would bring), then the Model."""
-    for manifest, status in version_manifests(plan):
-        kube.create(MODEL_VERSIONS, NAMESPACE, manifest)
-        if status is not None:
-            name = manifest["metadata"]["name"]
-            kube.merge_patch(MODEL_VERSIONS, NAMESPACE, name, {"status": status}, sub="status")
-    kube.create(MODELS, NAMESPACE, model_manifest(plan))
+def creator(analysis_seconds: float) -> Callable[[Kube, ModelPlan], None]:
+    def create(kube: Kube, plan: ModelPlan) -> None:
+        """Its versions first (with the status a restore would bring), then the Model."""
+        for manifest, status in version_manifests(plan):
+            kube.create(MODEL_VERSIONS, NAMESPACE, manifest)
+            if status is not None:
+                name = manifest["metadata"]["name"]
+                kube.merge_patch(MODEL_VERSIONS, NAMESPACE, name, {"status": status}, sub="status")
+        kube.create(MODELS, NAMESPACE, model_manifest(plan, analysis_seconds))
+
+    return create
+
+
+class Operator:
+    """One operator process (one shard's, or the only one) and its readings."""
+
+    def __init__(self, shard: str | None, process: Process, scraper: Scraper) -> None:
+        self.shard, self.process, self.scraper = shard, process, scraper
 
 
 class Run:
@@ -230,27 +267,44 @@ class Run:
 
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args, self.work = args, work
-        self.plans = plan_fleet(args.models, args.canaries, args.seed)
+        self.plans = plan_fleet(args.models, args.canaries, args.seed, args.shards)
         self.fleet = Fleet(args.models)
         self.commit = commit()  # the tree the operator starts from (others may commit later)
         self.watches: list[Watch] = []
-        self.operator: Process
+        self.operators: list[Operator] = []
 
     def wait(self, predicate: Callable[[], T], timeout: float, describe: str) -> T:
         def checked() -> T:
-            self.operator.check_running()
+            self.check_running()
             return predicate()
 
         return wait_for(checked, timeout, describe, interval=0.5)
 
-    def measure(self, cluster: LocalControlPlane, prometheus: PrometheusServer) -> Figures:
-        args, n = self.args, self.args.models
-        self.operator, metrics_url = start_operator(
-            cluster, self.work, prometheus.url, args.operator_source
-        )
+    def check_running(self) -> None:
+        for operator in self.operators:
+            operator.process.check_running()
+
+    def read(self) -> list[Reading]:
+        return [o.scraper.read() for o in self.operators]
+
+    def memory(self) -> list[tuple[float, float]]:
+        return [memory_mib(o.process.pid) for o in self.operators]
+
+    def start_operators(self, cluster: LocalControlPlane, prometheus: PrometheusServer) -> None:
         api = ApiServer(cluster.admin.kubeconfig)
         control_plane = {p.name: p.pid for p in cluster.processes}
-        scraper = Scraper(self.operator.pid, metrics_url, api, control_plane)
+        shards: list[str | None] = [shard_name(i) for i in range(self.args.shards)] or [None]
+        for shard in shards:
+            process, metrics_url = start_operator(
+                cluster, self.work, prometheus.url, self.args.operator_source, shard
+            )
+            scraper = Scraper(process.pid, metrics_url, api, control_plane)
+            self.operators.append(Operator(shard, process, scraper))
+
+    def measure(self, cluster: LocalControlPlane, prometheus: PrometheusServer) -> Figures:
+        args, n = self.args, self.args.models
+        self.start_operators(cluster, prometheus)
+        api = ApiServer(cluster.admin.kubeconfig)
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         self.watches = [
             Watch(
@@ -266,23 +320,27 @@ class Run:
                 self.fleet.on_deployment,
             ),
         ]
-        before = scraper.read()
-        _in_parallel(create, self.plans, cluster.admin.kubeconfig)
+        before = combined(self.read())
+        _in_parallel(creator(args.analysis_interval), self.plans, cluster.admin.kubeconfig)
         create_seconds = time.monotonic() - before.at
         say(f"created {n} Models and {2 * n} ModelVersions in {create_seconds:.1f} s")
         ready_at = self.wait(self.fleet.all_ready, 300 + 2.0 * n, f"all {n} Models Ready")
         assert ready_at is not None  # wait_for returns a truthy value
-        ready = scraper.read()
+        ready = combined(self.read())
         say(f"all Ready {ready_at - before.at:.1f} s after the first create")
         self.wait(lambda: self.fleet.rolling() >= args.canaries, 300, f"{args.canaries} canaries")
         time.sleep(args.settle_seconds)
-        steady, cycles = self.steady(scraper)
-        rss_steady, _ = memory_mib(self.operator.pid)
-        say(f"steady: {100 * steady.cpu_share:.1f} % of a core, {rss_steady:.0f} MiB")
+        steady, cycles, shards = self.steady()
+        rss_steady = [rss for rss, _ in self.memory()]
+        say(f"steady: {100 * steady.cpu_share:.1f} % of a core, {max(rss_steady):.0f} MiB")
         canaries_rolling = self.fleet.rolling()
-        edit = self.burst(scraper, cluster.admin.kubeconfig)
+        edit = self.burst(cluster.admin.kubeconfig)
         say(f"every Deployment updated {edit.all_updated_seconds:.1f} s after the first edit")
-        _, rss_peak = memory_mib(self.operator.pid)
+        rss_peak = [peak for _, peak in self.memory()]
+        shard_figures = [
+            replace(figures, rss_steady_mib=round(steady_, 1), rss_peak_mib=round(peak, 1))
+            for figures, steady_, peak in zip(shards, rss_steady, rss_peak, strict=True)
+        ]
         return Figures(
             models=n,
             canaries=args.canaries,
@@ -294,30 +352,39 @@ class Run:
             create_seconds=round(create_seconds, 1),
             ready_seconds=round(ready_at - before.at, 1),
             canaries_rolling=canaries_rolling,
-            rss_steady_mib=round(rss_steady, 1),
-            rss_peak_mib=round(rss_peak, 1),
+            rss_steady_mib=round(max(rss_steady), 1),
+            rss_peak_mib=round(max(rss_peak), 1),
             apply=window(before, ready, n),
             steady=steady,
             steady_cpu_per_cycle=cycles,
             burst=edit,
+            analysis_seconds=args.analysis_interval,
+            shards=shard_figures if args.shards else [],
         )
 
-    def steady(self, scraper: Scraper) -> tuple[Window, list[float]]:
-        """Nothing changes: a reading at every resync period of the window."""
-        readings: list[Reading] = [scraper.read()]
+    def steady(self) -> tuple[Window, list[float], list[ShardFigures]]:
+        """Nothing changes: a reading at every resync period of the window; the whole
+        window, its cycles' CPU and each shard's window."""
+        first = self.read()
+        readings: list[Reading] = [combined(first)]
         count = max(1, round(self.args.steady_seconds / RESYNC_SECONDS))
         period = self.args.steady_seconds / count
         for _ in range(count):
             time.sleep(max(0.0, readings[0].at + period * len(readings) - time.monotonic()))
-            self.operator.check_running()
-            readings.append(scraper.read())
+            self.check_running()
+            last = self.read()
+            readings.append(combined(last))
         cycles = [
             round((b.cpu_seconds - a.cpu_seconds) / (b.at - a.at), 4)
             for a, b in itertools.pairwise(readings)
         ]
-        return window(readings[0], readings[-1], self.args.models), cycles
+        shards = []
+        for operator, a, b in zip(self.operators, first, last, strict=True):
+            models = sum(1 for p in self.plans if p.shard == operator.shard)
+            shards.append(ShardFigures(operator.shard or "", models, window(a, b, models)))
+        return window(readings[0], readings[-1], self.args.models), cycles, shards
 
-    def burst(self, scraper: Scraper, kubeconfig: Path) -> Burst:
+    def burst(self, kubeconfig: Path) -> Burst:
         """Every Model's spec edited by CLIENTS threads; each Deployment timed to its edit."""
         token = str(int(time.time()))
         expected = self.fleet.expect_edit(token)
@@ -328,7 +395,7 @@ class Run:
             edits[plan.name] = time.monotonic()
             kube.merge_patch(MODELS, NAMESPACE, plan.name, patch)
 
-        before = scraper.read()
+        before = combined(self.read())
         _in_parallel(edit, self.plans, kubeconfig)
         sent = time.monotonic() - before.at
 
@@ -337,7 +404,7 @@ class Run:
             return all(d in arrivals for d in expected)
 
         self.wait(updated, 120 + 1.0 * len(expected), f"{len(expected)} Deployments updated")
-        after = scraper.read()
+        after = combined(self.read())
         return burst(
             expected, edits, self.fleet.arrivals(), sent, window(before, after, len(edits))
         )
@@ -345,8 +412,8 @@ class Run:
     def stop(self) -> None:
         for watch in self.watches:
             watch.stop()
-        if hasattr(self, "operator"):
-            self.operator.stop()
+        for operator in self.operators:
+            operator.process.stop()
 
 
 def _finite(value: Any) -> bool:
@@ -363,14 +430,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="modelloop-bench-scale-"))
-    say(f"{args.models} Models ({args.canaries} rolling a canary), work directory {work}")
+    shards = f", {args.shards} shards" if args.shards else ""
+    say(f"{args.models} Models ({args.canaries} rolling a canary{shards}), work directory {work}")
     run = Run(args, work)
     cluster = LocalControlPlane(work / "cluster").start()
     prometheus = None
     try:
         kube = cluster.admin.kube()
         install_crds(kube)
-        install_operator_identity(cluster, work)
+        # The chart's RBAC, with the shards' Leases when sharded.
+        names = ",".join(shard_name(i) for i in range(args.shards))
+        values = ["--set", f"shards={{{names}}}"] if args.shards else []
+        cluster.operator = operator_identity(cluster.admin, work, *values)
         kube.create(
             NAMESPACES,
             None,

@@ -98,6 +98,35 @@ class Reading:
     load_average: float  # the machine's, over the last minute
 
 
+def combined(readings: list[Reading]) -> Reading:
+    """Several operators' readings (shards) as one: their own counters summed; the API
+    server, the control plane and the machine are the same for all."""
+    first = readings[0]
+
+    def added(field_: str) -> dict[str, float]:
+        total: dict[str, float] = {}
+        for reading in readings:
+            for key, value in getattr(reading, field_).items():
+                total[key] = total.get(key, 0.0) + value
+        return total
+
+    return Reading(
+        at=max(r.at for r in readings),
+        cpu_seconds=sum(r.cpu_seconds for r in readings),
+        harness_cpu_seconds=first.harness_cpu_seconds,
+        apiserver_cpu_seconds=first.apiserver_cpu_seconds,
+        control_plane_cpu_seconds=first.control_plane_cpu_seconds,
+        api_requests=added("api_requests"),
+        watch_events=added("watch_events"),
+        prometheus_requests=sum(r.prometheus_requests for r in readings),
+        status_patches=sum(r.status_patches for r in readings),
+        evaluation_seconds=sum(r.evaluation_seconds for r in readings),
+        evaluation_cycles=sum(r.evaluation_cycles for r in readings),
+        apiserver_requests=first.apiserver_requests,
+        load_average=first.load_average,
+    )
+
+
 class Scraper:
     """Reads the operator process and the two /metrics endpoints."""
 

@@ -131,6 +131,17 @@ def burst(
 
 
 @dataclass(frozen=True)
+class ShardFigures:
+    """One shard's operator: its Models, its steady window, its memory."""
+
+    shard: str
+    models: int
+    steady: Window
+    rss_steady_mib: float = 0.0
+    rss_peak_mib: float = 0.0
+
+
+@dataclass(frozen=True)
 class Figures:
     models: int
     canaries: int
@@ -148,6 +159,8 @@ class Figures:
     steady: Window
     steady_cpu_per_cycle: list[float]  # share of a core in each 30 s of the steady window
     burst: Burst
+    analysis_seconds: float = 30.0  # a canary's analysis interval
+    shards: list[ShardFigures] = field(default_factory=list)  # with --shards: each one's
     run_seconds: float = field(default=0.0)
 
 
@@ -177,7 +190,10 @@ def table(f: Figures) -> str:
             f"{100 * s.cpu_share:.1f} % (per 30 s: {cycles}; {s.cpu_ms_per_model_per_resync:g} ms"
             f" per Model per resync; harness {100 * s.harness_cpu_share:.1f} %)",
         ),
-        ("RSS steady / peak", f"{f.rss_steady_mib:.0f} / {f.rss_peak_mib:.0f} MiB"),
+        (
+            "RSS steady / peak" + (" (the largest shard's)" if f.shards else ""),
+            f"{f.rss_steady_mib:.0f} / {f.rss_peak_mib:.0f} MiB",
+        ),
         (
             "API requests per Model per resync",
             f"{s.api_per_model_per_resync:g}, reads {s.api_reads_per_model_per_resync:g} ({api}; "
@@ -203,5 +219,16 @@ def table(f: Figures) -> str:
         (f"steady: {windows}", _window_row(s)),
         (f"burst: {windows}", _window_row(b.window)),
     ]
+    for shard in f.shards:
+        w = shard.steady
+        rows.append(
+            (
+                f"shard {shard.shard}: Models, steady CPU, RSS, reads",
+                f"{shard.models}, {100 * w.cpu_share:.1f} % ({w.cpu_ms_per_model_per_resync:g} "
+                f"ms per Model per resync), {shard.rss_steady_mib:.0f} / "
+                f"{shard.rss_peak_mib:.0f} MiB, {w.api_reads_per_model_per_resync:g} per Model "
+                "per resync",
+            )
+        )
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

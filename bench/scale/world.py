@@ -6,7 +6,8 @@ provider. Most observe (the stable version serves; the older one is Retired, as 
 restore from a backup would leave them); ``canaries`` of them promote, with an older
 stable and a newer Pending candidate the operator validates and then rolls out, one
 long step at 10% so that the canary stays in flight for the whole run, analysed every
-30 s. The metrics come from the evaluation benchmark's grouped MetricTemplates
+30 s (or as asked). With shards, the Models are labelled round-robin across them. The
+metrics come from the evaluation benchmark's grouped MetricTemplates
 (bench.evaluation.template): one query per template answers every Model.
 """
 
@@ -16,25 +17,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.evaluation import GOOD, RATE, quality_metrics, template
-from modelloop.api.vocabulary import GROUP, LABEL_ROLE, VERSION
+from modelloop.api.vocabulary import GROUP, LABEL_ROLE, LABEL_SHARD, VERSION
 
+Obj = dict[str, Any]
 NAMESPACE = "bench-scale"
 PROVIDER = "bench"
 METRICS = 2  # MetricTemplates quality-0, quality-1 (bench.evaluation.template)
 MIN_SLICES, MAX_SLICES = 2, 10
 EDIT_ANNOTATION = "bench.modelloop.dev/edit"
 SERVING_IMAGE = "x:1"  # kwok "runs" any image
-CANARY_ROLLOUT = {
-    # The first step outlasts any run: the canary is analysed, never promoted.
-    "steps": [
-        {"weight": 10, "duration": "2h"},
-        {"weight": 50, "duration": "2h"},
-        {"weight": 100, "duration": "0s"},
-    ],
-    "analysis": {"interval": "30s", "stepTimeout": "4h", "maxInconclusive": 10000},
-}
+ANALYSIS_SECONDS = 30
 
-Obj = dict[str, Any]
+
+def canary_rollout(analysis_seconds: float) -> Obj:
+    """The first step outlasts any run: the canary is analysed, never promoted."""
+    return {
+        "steps": [
+            {"weight": 10, "duration": "2h"},
+            {"weight": 50, "duration": "2h"},
+            {"weight": 100, "duration": "0s"},
+        ],
+        "analysis": {
+            "interval": f"{analysis_seconds:g}s",
+            "stepTimeout": "4h",
+            "maxInconclusive": 10000,
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class ModelPlan:
     name: str
     slices: int
     canary: bool
+    shard: str | None = None  # its modelloop.dev/shard label
 
     @property
     def stable(self) -> str:
@@ -58,21 +67,31 @@ class ModelPlan:
         return [f"r{r}" for r in range(self.slices)]
 
 
-def plan_fleet(models: int, canaries: int, seed: int) -> list[ModelPlan]:
-    """``models`` Models, ``canaries`` of them (spread by the seed) rolling a canary."""
+def plan_fleet(models: int, canaries: int, seed: int, shards: int = 0) -> list[ModelPlan]:
+    """``models`` Models, ``canaries`` of them (spread by the seed) rolling a canary; with
+    ``shards``, Model m is shard ``s{m % shards}``'s."""
     rng = random.Random(seed)
     rolling = set(rng.sample(range(models), min(canaries, models)))
     return [
-        ModelPlan(f"m{m:04d}", rng.randint(MIN_SLICES, MAX_SLICES), m in rolling)
+        ModelPlan(
+            f"m{m:04d}",
+            rng.randint(MIN_SLICES, MAX_SLICES),
+            m in rolling,
+            shard_name(m % shards) if shards else None,
+        )
         for m in range(models)
     ]
+
+
+def shard_name(index: int) -> str:
+    return f"s{index}"
 
 
 def templates() -> list[Obj]:
     return [template(k) for k in range(METRICS)]
 
 
-def model_manifest(plan: ModelPlan) -> Obj:
+def model_manifest(plan: ModelPlan, analysis_seconds: float = ANALYSIS_SECONDS) -> Obj:
     spec: Obj = {
         "metricsProvider": PROVIDER,
         "serving": {
@@ -85,11 +104,14 @@ def model_manifest(plan: ModelPlan) -> Obj:
         "automation": "promote" if plan.canary else "observe",
     }
     if plan.canary:
-        spec["rollout"] = CANARY_ROLLOUT
+        spec["rollout"] = canary_rollout(analysis_seconds)
+        # Fresh verdicts for every analysis, as Flagger queries at every interval.
+        spec["evaluationInterval"] = f"{analysis_seconds:g}s"
+    labels = {LABEL_SHARD: plan.shard} if plan.shard else {}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Model",
-        "metadata": {"name": plan.name},
+        "metadata": {"name": plan.name, "labels": labels},
         "spec": spec,
     }
 

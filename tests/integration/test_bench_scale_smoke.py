@@ -1,7 +1,8 @@
 """The scale harness (``make bench-scale``, bench/scale) kept from rotting: a short run at
-five Models, two of them rolling a canary, on its own control plane. It checks the
-report, not the operator's figures: every Model Ready, every field a finite number, the
-operator's API traffic counted and every Deployment timed in the burst."""
+five Models, two of them rolling a canary, across two shards (two operators) on its own
+control plane. It checks the report, not the operator's figures: every Model Ready, every
+field a finite number, the operators' API traffic counted, each shard measured, and every
+Deployment timed in the burst."""
 
 import json
 import math
@@ -23,7 +24,8 @@ def numbers(value: Any) -> list[float]:
 
 def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "scale-5.json"
-    command = ["-m", "bench.scale", "--models=5", "--canaries=2", "--short", f"--out={out}"]
+    command = ["-m", "bench.scale", "--models=5", "--canaries=2", "--shards=2", "--short"]
+    command.append(f"--out={out}")
     run = subprocess.Popen(
         [sys.executable, *command], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -44,6 +46,11 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert report["steady"]["cpu_share"] > 0
     assert len(report["steady_cpu_per_cycle"]) == 1
     assert 0 < report["rss_steady_mib"] <= report["rss_peak_mib"]
+    shards = report["shards"]
+    assert [(s["shard"], s["models"]) for s in shards] == [("s0", 3), ("s1", 2)]
+    for shard in shards:
+        assert 0 < shard["rss_steady_mib"] <= shard["rss_peak_mib"] <= report["rss_peak_mib"]
+        assert shard["steady"]["cpu_share"] > 0
     burst = report["burst"]
     assert burst["deployments"] == 7  # a stable Deployment per Model, a canary's per canary
     assert 0 <= burst["latency_p50"] <= burst["latency_p99"] <= burst["latency_max"]

@@ -116,7 +116,7 @@ def _act(memo: Any, kube: Kube) -> None:
 async def _start_acting(memo: Any, live: Kube) -> None:
     """Fill the watch caches with one list per kind, then reconcile from them."""
     rate, burst = (memo.get("options") or {}).get("write_limit") or WRITE_LIMIT
-    kube = CachedKube.over(live, _objects(memo), WriteLimiter(rate, burst))
+    kube = memo["cached"] = CachedKube.over(live, _objects(memo), WriteLimiter(rate, burst))
     while True:
         try:
             listed = await asyncio.to_thread(_listed, memo, live)
@@ -126,6 +126,8 @@ async def _start_acting(memo: Any, live: Kube) -> None:
             log.exception("filling the watch caches failed; again in %ss", LIST_RETRY_SECONDS)
             await asyncio.sleep(LIST_RETRY_SECONDS)
     queue: WorkQueue = memo["queue"]
+    for key, _model in kube.cache.held(MODELS):  # the watch events it drew were not news
+        queue.add(key)
     memo["telemetry"].leading.set(1)
     evaluation = start_evaluation(memo, kube, _cache(memo))
     evaluator = memo["evaluator"]
@@ -238,20 +240,25 @@ def _objects(memo: Any) -> ObjectCache:
     objects: ObjectCache | None = memo.get("objects")
     if objects is None:
         cache = _cache(memo)
+        shard: Shard = memo.get("shard") or Shard()
         objects = memo["objects"] = ObjectCache(
             {
                 MODELS: cache.models,
                 MODEL_VERSIONS: cache.versions,
                 METRIC_TEMPLATES: cache.templates,
-            }
+            },
+            scoped=shard.model_selector() is not None,
         )
     return objects
 
 
-def _remember(memo: Any, resource: Resource, type_: str | None, body: Any) -> None:
-    """Keep the watch caches (an informer's store, in effect) and count the event."""
+def _remember(memo: Any, resource: Resource, type_: str | None, body: Any) -> bool:
+    """Keep the watch caches (an informer's store, in effect) and count the event; whether
+    it was news. The echo of the operator's own write is not: the pass that wrote it
+    holds its answer, and a pass for it would find nothing to do (writers outside the
+    reconciles, the evaluation, wake the Model themselves)."""
     memo["telemetry"].watch_events.labels(resource.plural).inc()
-    _objects(memo).remember(resource, type_, dict(body))
+    return _objects(memo).remember(resource, type_, dict(body))
 
 
 def _enqueue(memo: Any, namespace: str | None, model: str | None) -> None:
@@ -264,8 +271,20 @@ def _enqueue(memo: Any, namespace: str | None, model: str | None) -> None:
 async def model_changed(
     *, memo: Any, namespace: str | None, name: str, type: str | None, body: kopf.Body, **_: Any
 ) -> None:
-    _remember(memo, MODELS, type, body)
-    _enqueue(memo, namespace, name)
+    cached: CachedKube | None = memo.get("cached")
+    if (
+        cached is not None
+        and namespace
+        and type != "DELETED"
+        and cached.cache.foreign(namespace, name)
+    ):
+        # Moved here from another shard: held with its children at once, so that no
+        # reconcile or evaluation reads this Model without them.
+        memo["telemetry"].watch_events.labels(MODELS.plural).inc()
+        await asyncio.to_thread(cached.adopt, dict(body))
+        _enqueue(memo, namespace, name)
+    elif _remember(memo, MODELS, type, body):
+        _enqueue(memo, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
@@ -278,8 +297,8 @@ async def version_changed(
     body: kopf.Body,
     **_: Any,
 ) -> None:
-    _remember(memo, MODEL_VERSIONS, type, body)
-    _enqueue(memo, namespace, spec.get("model"))
+    if _remember(memo, MODEL_VERSIONS, type, body):
+        _enqueue(memo, namespace, spec.get("model"))
 
 
 @kopf.on.event(GROUP, VERSION, "metrictemplates")
@@ -306,8 +325,8 @@ async def child_changed(
     body: kopf.Body,
     **_: Any,
 ) -> None:
-    _remember(memo, Resource(resource.group, resource.version, resource.plural), type, body)
-    _enqueue(memo, namespace, labels.get(LABEL_MODEL))
+    if _remember(memo, Resource(resource.group, resource.version, resource.plural), type, body):
+        _enqueue(memo, namespace, labels.get(LABEL_MODEL))
 
 
 # Training workloads of the preset kinds wake their Model as Jobs do (a custom kind is

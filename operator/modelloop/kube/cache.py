@@ -24,13 +24,15 @@ from typing import Any
 
 from kubernetes import client
 
-from ..api.resources import MODEL_VERSIONS, MODELS
+from ..api.resources import METRIC_TEMPLATES, MODEL_VERSIONS, MODELS
 from ..api.vocabulary import LABEL_MODEL
 from .ratelimit import WriteLimiter
 from .rest import Kube, KubeError, Obj, Objs, Resource
 
 Key = tuple[str, str]
+Listed = tuple[list[Obj], int]  # a list's items, and its resourceVersion
 log = logging.getLogger(__name__)
+UNOWNED = (MODELS, METRIC_TEMPLATES)  # kinds that are no one Model's children
 
 
 def model_of(resource: Resource, body: Obj) -> str | None:
@@ -85,16 +87,19 @@ class _Store:
         for key, body in objects.items():
             self._index(key, body)
 
-    def put(self, body: Obj) -> None:
+    def put(self, body: Obj) -> bool:
+        """Store the object unless the cache holds it already, or a later state of it;
+        whether it stored."""
         meta = body["metadata"]
         key = (meta.get("namespace") or "", meta["name"])
         held = self.objects.get(key)
-        if held is not None and _version(held) > _version(body):
-            return  # an old event: the cache already holds a later write
+        if held is not None and _version(held) >= _version(body) > 0:
+            return False  # an old event, or the echo of a write the cache holds already
         if held is not None:
             self._unindex(key, held)
         self.objects[key] = body
         self._index(key, body)
+        return True
 
     def drop(self, namespace: str, name: str) -> None:
         held = self.objects.pop((namespace, name), None)
@@ -113,6 +118,16 @@ class _Store:
                 self.drop(*key)
         self.synced = True
 
+    def replace_model(self, namespace: str, model: str, listed: Listed) -> None:
+        """A list of one Model's objects: those it lacks are gone, unless written after."""
+        items, listed_at = listed
+        for name in list(self.by_model.get((namespace, model), ())):
+            held = self.objects[(namespace, name)]
+            if _version(held) <= listed_at:
+                self.drop(namespace, name)
+        for body in items:
+            self.put(body)
+
     def _index(self, key: Key, body: Obj) -> None:
         model = model_of(self.resource, body)
         if model is not None:
@@ -128,13 +143,24 @@ class _Store:
 
 
 class ObjectCache:
-    """The operator's watch caches, one store per resource; safe across threads."""
+    """The operator's watch caches, one store per resource; safe across threads.
 
-    def __init__(self, shared: dict[Resource, dict[Key, Obj]] | None = None) -> None:
+    ``scoped``: the Models are a shard's (a server-side selector), but the children's
+    watches carry every shard's. A full list (``evict_foreign``) then tells which Models
+    are another shard's: their children are dropped and are not stored again, so a shard
+    holds its own Models' objects only. A Model that moves here is ``adopt``-ed: its
+    children listed from the API server before it is held at all.
+    """
+
+    def __init__(
+        self, shared: dict[Resource, dict[Key, Obj]] | None = None, *, scoped: bool = False
+    ) -> None:
         self._lock = threading.Lock()
         self._stores: dict[Resource, _Store] = {
             resource: _Store(resource, objects) for resource, objects in (shared or {}).items()
         }
+        self.scoped = scoped
+        self._foreign: set[Key] = set()  # (namespace, Model) of the other shards' Models
 
     def watches(self, resource: Resource) -> bool:
         return resource in self._stores
@@ -145,15 +171,70 @@ class ObjectCache:
             store = self._stores[resource] = _Store(resource, {})
         return store
 
-    def remember(self, resource: Resource, event: str | None, body: Obj) -> None:
-        """A watch event (or a write's answer): DELETED drops, anything else stores."""
+    def remember(self, resource: Resource, event: str | None, body: Obj) -> bool:
+        """A watch event (or a write's answer): DELETED drops, anything else stores.
+        False when it told the cache nothing new: an old event, or the echo of a write
+        whose answer the cache holds (the pass that wrote it read its own result)."""
         meta = body["metadata"]
         with self._lock:
             store = self._store(resource)
             if event == "DELETED":
                 store.drop(meta.get("namespace") or "", meta["name"])
-            else:
-                store.put(_slim(body))
+                return True
+            if resource not in UNOWNED and self._is_foreign(meta, model_of(resource, body)):
+                return False
+            return store.put(_slim(body))
+
+    def _is_foreign(self, meta: Obj, model: str | None) -> bool:
+        return model is not None and (meta.get("namespace") or "", model) in self._foreign
+
+    def foreign(self, namespace: str, model: str) -> bool:
+        """Whether a Model is known as another shard's (its children are not held)."""
+        with self._lock:
+            return (namespace, model) in self._foreign
+
+    def child_kinds(self) -> list[Resource]:
+        with self._lock:
+            return [r for r, store in self._stores.items() if r not in UNOWNED and store.synced]
+
+    def evict_foreign(self, resource: Resource, listed_at: int) -> set[Key]:
+        """After a full list of a child kind (the Models listed before): drop its objects,
+        as old as ``listed_at`` or older, of Models this instance does not hold, and know
+        those Models as foreign from now on; which they are. A child written since may be
+        a new Model's, yet to arrive: kept."""
+        if not self.scoped or resource in UNOWNED:
+            return set()
+        with self._lock:
+            held = self._stores[MODELS].objects if MODELS in self._stores else {}
+            store = self._store(resource)
+            found: set[Key] = set()
+            for (namespace, model), names in list(store.by_model.items()):
+                if (namespace, model) in held:
+                    continue
+                for name in list(names):
+                    if _version(store.objects[(namespace, name)]) <= listed_at:
+                        store.drop(namespace, name)
+                        found.add((namespace, model))
+            self._foreign |= found
+            return found
+
+    def settle_foreign(self, found: set[Key]) -> None:
+        """The foreign Models as a whole relist found them (a deleted one is forgotten)."""
+        with self._lock:
+            held = self._stores[MODELS].objects if MODELS in self._stores else {}
+            self._foreign = {key for key in found if key not in held}
+
+    def adopt(self, model: Obj, children: dict[Resource, Listed]) -> None:
+        """A foreign Model arrived (relabelled into this shard): hold it and its children
+        as listed, at once, from now on as any held Model."""
+        meta = model["metadata"]
+        namespace, name = meta.get("namespace") or "", meta["name"]
+        with self._lock:
+            self._foreign.discard((namespace, name))
+            for resource, (items, at) in children.items():
+                store = self._store(resource)
+                store.replace_model(namespace, name, ([_slim(i) for i in items], at))
+            self._store(MODELS).put(_slim(model))
 
     def replace(self, resource: Resource, items: Iterable[Obj], listed_at: int) -> None:
         with self._lock:
@@ -241,6 +322,7 @@ class CachedKube(Kube):
         self.cache = cache
         self.limiter = limiter
         self._live = Kube(api_client, timeout)
+        self._selectors: dict[Resource, str | None] = {}  # each kind's, as last synced
 
     @classmethod
     def over(
@@ -259,21 +341,50 @@ class CachedKube(Kube):
         """Fill the caches with one list of each (kind, label selector, namespace or None
         for all namespaces): until then their lists are the API server's. A kind the API
         server does not serve, or does not let the operator list, is left to it."""
-        found: dict[Resource, tuple[list[Obj], int]] = {}
-        for resource, selector, namespace in listed:
-            try:
-                items, at = self._list_whole(resource, selector, namespace)
-            except KubeError as error:
-                if error.status == 403:  # RBAC narrower than the chart's: reads stay live
-                    log.warning("not caching %s: %s", resource.plural, error.message)
-                    continue
-                if error.not_found:
-                    continue
-                raise
-            before, oldest = found.get(resource, ([], at))
-            found[resource] = (before + items, min(oldest, at))
-        for resource, (items, at) in found.items():
-            self.cache.replace(resource, items, at)
+        kinds: dict[Resource, list[tuple[str | None, str | None]]] = {}
+        for resource, selector, namespace in listed:  # in order: the Models first
+            kinds.setdefault(resource, []).append((selector, namespace))
+            self._selectors[resource] = selector
+        foreign: set[Key] = set()
+        for resource, lists in kinds.items():
+            items: list[Obj] = []
+            oldest: int | None = None
+            for selector, namespace in lists:
+                try:
+                    more, at = self._list_whole(resource, selector, namespace)
+                except KubeError as error:
+                    if error.status == 403:  # RBAC narrower than the chart's: reads stay live
+                        log.warning("not caching %s: %s", resource.plural, error.message)
+                        break
+                    if error.not_found:
+                        break
+                    raise
+                items += more
+                oldest = at if oldest is None else min(oldest, at)
+            else:
+                if oldest is not None:
+                    # One kind at a time: the other shards' children never pile up.
+                    self.cache.replace(resource, items, oldest)
+                    foreign |= self.cache.evict_foreign(resource, oldest)
+        self.cache.settle_foreign(foreign)
+        if foreign:
+            log.info("not caching the children of %d Models of other shards", len(foreign))
+
+    def adopt(self, model: Obj) -> None:
+        """Hold a Model that moved into this shard with its children, listed from the API
+        server (a few lists; only a relabelled Model, or one created during a relist,
+        takes them)."""
+        namespace, name = model["metadata"]["namespace"], model["metadata"]["name"]
+        children: dict[Resource, Listed] = {}
+        for resource in self.cache.child_kinds():
+            if resource == MODEL_VERSIONS:
+                items, at = self._list_whole(resource, None, namespace)
+                items = [v for v in items if (v.get("spec") or {}).get("model") == name]
+            else:
+                terms = [f"{LABEL_MODEL}={name}", self._selectors.get(resource)]
+                items, at = self._list_whole(resource, ",".join(t for t in terms if t), namespace)
+            children[resource] = (items, at)
+        self.cache.adopt(model, children)
 
     def _list_whole(
         self, resource: Resource, selector: str | None, namespace: str | None

@@ -331,6 +331,8 @@ class Evaluator:
         written = write_status(self.kube, MODELS, body, change)
         if written is None or not written.written:
             return
+        if self.wake is not None:  # its watch event is the echo of a cached write
+            self.wake(target.key)
         self.telemetry.patches.inc()
         verdicts, since = updates[-1].verdicts, stamp(now)
         before = (body.get("status") or {}).get("verdicts") or []  # as the cache last saw them

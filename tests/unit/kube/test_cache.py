@@ -187,3 +187,132 @@ def test_a_kind_the_operator_may_not_list_is_left_to_the_api_server() -> None:
     kube = Forbidden(ObjectCache(), [])
     kube.sync([(DEPLOYMENTS, None, None)])
     assert not kube.cache.synced(DEPLOYMENTS)
+
+
+# A shard's caches hold its own Models' children only; a Model that moves in is held
+# with its children at once.
+
+LISTED_AT = 100
+
+
+def model(name: str, rv: int = 1) -> Obj:
+    return {"metadata": {"namespace": NS, "name": name, "resourceVersion": str(rv)}}
+
+
+class Cluster(CachedKube):
+    """The API server: lists of Models (this shard's), ModelVersions and Deployments (every
+    shard's), label-selected by model when asked; every request recorded."""
+
+    def __init__(self, cache: ObjectCache, objects: dict[str, list[Obj]]) -> None:
+        super().__init__(None, cache)  # type: ignore[arg-type]
+        self.objects = objects
+        self.requests: list[tuple[str, str, str]] = []
+        self._live = self
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Obj:
+        selector = (kwargs.get("query") or {}).get("labelSelector") or ""
+        self.requests.append((method, path, selector))
+        plural = path.rsplit("/", 1)[-1]
+        if method != "GET" or plural not in self.objects:
+            raise KubeError(404, "NotFound", path)
+        wanted = dict(t.split("=", 1) for t in selector.split(",") if "=" in t)
+        items = [
+            o
+            for o in self.objects[plural]
+            if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+        ]
+        return {"metadata": {"resourceVersion": str(LISTED_AT)}, "items": items}
+
+
+KINDS = [(MODELS, None, NS), (MODEL_VERSIONS, None, NS), (DEPLOYMENTS, None, NS)]
+
+
+def fleet() -> dict[str, list[Obj]]:
+    """Models a (this shard's) and b (another's), each with a version and a Deployment."""
+    return {
+        "models": [model("a")],
+        "modelversions": [version("a-v1", 2, "a"), version("b-v1", 3, "b")],
+        "deployments": [obj("a-v1", 4, model="a"), obj("b-v1", 5, model="b")],
+    }
+
+
+def test_a_shard_keeps_the_children_of_its_own_models_only() -> None:
+    kube = Cluster(ObjectCache(scoped=True), fleet())
+    kube.sync(KINDS)
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "a")) == ["a-v1"]
+    assert kube.cache.of_model(DEPLOYMENTS, NS, "b") == []
+    assert kube.cache.of_model(MODEL_VERSIONS, NS, "b") == []
+    assert kube.cache.foreign(NS, "b")
+    assert not kube.cache.foreign(NS, "a")
+    # The other shard's objects keep changing: their watch events are not news here.
+    assert not kube.cache.remember(DEPLOYMENTS, "MODIFIED", obj("b-v1", 150, model="b"))
+    assert kube.cache.of_model(DEPLOYMENTS, NS, "b") == []
+    assert kube.cache.remember(DEPLOYMENTS, "MODIFIED", obj("a-v1", 151, model="a"))
+
+
+def test_an_unsharded_instance_keeps_every_child() -> None:
+    kube = Cluster(ObjectCache(), fleet())
+    kube.sync(KINDS)
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "b")) == ["b-v1"]
+    assert not kube.cache.foreign(NS, "b")
+
+
+def test_a_child_written_after_the_list_may_be_a_new_models_and_is_kept() -> None:
+    objects = fleet()
+    objects["deployments"].append(obj("c-v1", LISTED_AT + 1, model="c"))  # c not seen yet
+    kube = Cluster(ObjectCache(scoped=True), objects)
+    kube.sync(KINDS)
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "c")) == ["c-v1"]
+    assert not kube.cache.foreign(NS, "c")
+
+
+def test_a_model_that_moves_in_is_held_with_its_children_at_once() -> None:
+    objects = fleet()
+    kube = Cluster(ObjectCache(scoped=True), objects)
+    kube.sync(KINDS)
+    before = len(kube.requests)
+    kube.adopt(model("b", 200))
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "b")) == ["b-v1"]
+    assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1"]
+    assert kube.cache.get(MODELS, NS, "b") is not None
+    assert not kube.cache.foreign(NS, "b")
+    # One list per child kind, the Deployments' selected by the Model's label.
+    assert [(p.rsplit("/", 1)[-1], s) for _, p, s in kube.requests[before:]] == [
+        ("modelversions", ""),
+        ("deployments", f"{LABEL_MODEL}=b"),
+    ]
+    # From now on its events are news, and the next relist keeps them.
+    assert kube.cache.remember(DEPLOYMENTS, "MODIFIED", obj("b-v1", 201, model="b"))
+    objects["models"].append(model("b", 200))
+    kube.sync(KINDS)
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "b")) == ["b-v1"]
+
+
+def test_a_model_that_moves_away_leaves_its_children_at_the_next_relist() -> None:
+    objects = fleet()
+    kube = Cluster(ObjectCache(scoped=True), objects)
+    kube.sync(KINDS)
+    kube.cache.remember(MODELS, "DELETED", model("a"))  # relabelled: the watch says deleted
+    objects["models"] = []
+    kube.sync(KINDS)
+    assert kube.cache.of_model(DEPLOYMENTS, NS, "a") == []
+    assert kube.cache.foreign(NS, "a")
+
+
+def test_a_deleted_foreign_model_is_forgotten_at_the_relist() -> None:
+    objects = fleet()
+    kube = Cluster(ObjectCache(scoped=True), objects)
+    kube.sync(KINDS)
+    objects["modelversions"].pop()
+    objects["deployments"].pop()
+    kube.sync(KINDS)
+    assert not kube.cache.foreign(NS, "b")
+
+
+def test_the_echo_of_a_cached_write_is_not_news() -> None:
+    cache = ObjectCache()
+    assert cache.remember(DEPLOYMENTS, None, obj("a-v1", 7, model="a"))  # a write's answer
+    assert not cache.remember(DEPLOYMENTS, "MODIFIED", obj("a-v1", 7, model="a"))  # its echo
+    assert not cache.remember(DEPLOYMENTS, "MODIFIED", obj("a-v1", 6, model="a"))  # older
+    assert cache.remember(DEPLOYMENTS, "MODIFIED", obj("a-v1", 8, model="a"))
+    assert cache.remember(DEPLOYMENTS, "DELETED", obj("a-v1", 9, model="a"))
