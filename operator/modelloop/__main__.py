@@ -29,6 +29,8 @@ def _run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("modelloop").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     logging.getLogger("urllib3").setLevel(logging.WARNING)  # one line per Prometheus query
+    if not args.verbose:  # kopf's "Handler ... succeeded.": a line per watch event
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     election = None
     if args.leader_elect:
         namespace, _, name = args.leader_elect.rpartition("/")

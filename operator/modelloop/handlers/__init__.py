@@ -95,8 +95,10 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     memo["queue"] = WorkQueue()
     memo["workers"] = []
     # Before the first watch event: each object's memo is a shallow copy of this one, so a
-    # standby fills the same cache its evaluation reads once it leads.
-    _objects(memo)
+    # standby fills the same cache its evaluation reads once it leads. A standby drops the
+    # other shards' children too: when it leads, its first full list repairs what a Model
+    # that moved in meanwhile lacks.
+    memo["workers"].append(asyncio.create_task(_evict_orphans(_objects(memo))))
     telemetry = serve_metrics(memo)
     kube.on_request = lambda verb, resource: telemetry.api_requests.labels(verb, resource).inc()
     election = options.get("leader_election")
@@ -207,6 +209,15 @@ async def _relist(kube: CachedKube, listed: list[tuple[Resource, str | None, str
             await asyncio.to_thread(kube.sync, listed)
         except Exception:  # the caches stay as the watches keep them; again next time
             log.exception("listing the watch caches again failed")
+
+
+async def _evict_orphans(cache: ObjectCache) -> None:
+    """A shard's caches drop the other shards' Models' children between full lists too."""
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS)
+        dropped = cache.evict_orphans()
+        if dropped:
+            log.info("not caching the children of %d more Models of other shards", dropped)
 
 
 def _listed(memo: Any, kube: Kube) -> list[tuple[Resource, str | None, str | None]]:

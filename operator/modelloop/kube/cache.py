@@ -146,10 +146,11 @@ class ObjectCache:
     """The operator's watch caches, one store per resource; safe across threads.
 
     ``scoped``: the Models are a shard's (a server-side selector), but the children's
-    watches carry every shard's. A full list (``evict_foreign``) then tells which Models
-    are another shard's: their children are dropped and are not stored again, so a shard
-    holds its own Models' objects only. A Model that moves here is ``adopt``-ed: its
-    children listed from the API server before it is held at all.
+    watches carry every shard's. A full list (``evict_foreign``), and between lists
+    children whose Model has not arrived for a resync period (``evict_orphans``), tell
+    which Models are another shard's: their children are dropped and are not stored
+    again, so a shard holds its own Models' objects only. A Model that moves here is
+    ``adopt``-ed: its children listed from the API server before it is held at all.
     """
 
     def __init__(
@@ -161,6 +162,7 @@ class ObjectCache:
         }
         self.scoped = scoped
         self._foreign: set[Key] = set()  # (namespace, Model) of the other shards' Models
+        self._orphans: set[Key] = set()  # Models whose children are held, but not they
 
     def watches(self, resource: Resource) -> bool:
         return resource in self._stores
@@ -181,7 +183,9 @@ class ObjectCache:
             if event == "DELETED":
                 store.drop(meta.get("namespace") or "", meta["name"])
                 return True
-            if resource not in UNOWNED and self._is_foreign(meta, model_of(resource, body)):
+            if resource == MODELS:  # held from now on (a standby's: its first list repairs)
+                self._foreign.discard((meta.get("namespace") or "", meta["name"]))
+            elif resource not in UNOWNED and self._is_foreign(meta, model_of(resource, body)):
                 return False
             return store.put(_slim(body))
 
@@ -217,6 +221,27 @@ class ObjectCache:
                         found.add((namespace, model))
             self._foreign |= found
             return found
+
+    def evict_orphans(self) -> int:
+        """Between full lists: the children of Models this instance has not held since the
+        previous call (another shard's, created since the last list) are dropped, and their
+        Models known as foreign; how many Models. Called every resync period: a Model's
+        own event comes within seconds of its children's, and one that comes later anyway
+        is adopted."""
+        if not self.scoped:
+            return 0
+        with self._lock:
+            held = self._stores[MODELS].objects if MODELS in self._stores else {}
+            children = [s for r, s in self._stores.items() if r not in UNOWNED]
+            orphans = {key for s in children for key in s.by_model if key not in held}
+            gone = orphans & self._orphans
+            for store in children:
+                for namespace, model in gone:
+                    for name in list(store.by_model.get((namespace, model), ())):
+                        store.drop(namespace, name)
+            self._foreign |= gone
+            self._orphans = orphans - gone
+            return len(gone)
 
     def settle_foreign(self, found: set[Key]) -> None:
         """The foreign Models as a whole relist found them (a deleted one is forgotten)."""

@@ -316,3 +316,36 @@ def test_the_echo_of_a_cached_write_is_not_news() -> None:
     assert not cache.remember(DEPLOYMENTS, "MODIFIED", obj("a-v1", 6, model="a"))  # older
     assert cache.remember(DEPLOYMENTS, "MODIFIED", obj("a-v1", 8, model="a"))
     assert cache.remember(DEPLOYMENTS, "DELETED", obj("a-v1", 9, model="a"))
+
+
+def test_children_whose_model_never_arrives_are_dropped_at_the_second_look() -> None:
+    kube = Cluster(ObjectCache(scoped=True), fleet())
+    kube.sync(KINDS)
+    # Created since the list: c is this shard's (its Model arrives), d another's.
+    for name in ("c", "d"):
+        kube.cache.remember(DEPLOYMENTS, "ADDED", obj(f"{name}-v1", 300, model=name))
+    assert kube.cache.evict_orphans() == 0  # the first look: their Models may be on the way
+    kube.cache.remember(MODELS, "ADDED", model("c", 301))
+    assert kube.cache.evict_orphans() == 1
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "c")) == ["c-v1"]
+    assert kube.cache.of_model(DEPLOYMENTS, NS, "d") == []
+    assert kube.cache.foreign(NS, "d")
+    assert not kube.cache.remember(DEPLOYMENTS, "MODIFIED", obj("d-v1", 302, model="d"))
+
+
+def test_an_unsharded_instance_drops_no_orphan() -> None:
+    cache = ObjectCache()
+    cache.remember(DEPLOYMENTS, "ADDED", obj("d-v1", 1, model="d"))
+    assert cache.evict_orphans() == 0
+    assert cache.evict_orphans() == 0
+    assert names(cache.of_model(DEPLOYMENTS, NS, "d")) == ["d-v1"]
+
+
+def test_a_model_stored_from_its_watch_event_is_no_longer_foreign() -> None:
+    """A standby (no client to adopt with) holds a Model that moved in; its children's
+    events are kept from then on, and its first full list as leader brings the rest."""
+    kube = Cluster(ObjectCache(scoped=True), fleet())
+    kube.sync(KINDS)
+    kube.cache.remember(MODELS, "ADDED", model("b", 200))
+    assert not kube.cache.foreign(NS, "b")
+    assert kube.cache.remember(DEPLOYMENTS, "MODIFIED", obj("b-v1", 201, model="b"))
