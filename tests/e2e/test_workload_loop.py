@@ -36,9 +36,12 @@ from modelloop.api.resources import MODEL_VERSIONS
 from modelloop.kube.rest import Resource
 
 JOBS = Resource("batch", "v1", "jobs")
-GOOD = {"mobile": 0.85, "web": 0.85}
+# Web stays far above the objective (min 0.75): at 0.92, five standard deviations at the
+# ~60 samples of the first windows, so the breach's trigger names mobile alone. At 0.85 a
+# run of unlucky draws (the server's seeded stream) once read 0.74 on web over 185 samples.
+GOOD = {"mobile": 0.92, "web": 0.92}
 BETTER = {"mobile": 0.95, "web": 0.95}
-BROKEN_ON_MOBILE = {"mobile": 0.6, "web": 0.85}
+BROKEN_ON_MOBILE = {"mobile": 0.6, "web": 0.92}
 TRAINING = "churn-train-2"
 
 # The trainer's offline evaluation: the candidate as good as the champion on web and
