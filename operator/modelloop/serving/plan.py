@@ -352,6 +352,8 @@ def plan_serving(
     plan.conditions = [ready, pin]
     for new in (ready, pin):
         old = find(status.get("conditions") or [], new["type"])
+        if old is None and new["type"] == "Pinned" and new["status"] == "False":
+            continue  # a new Model is not pinned: its resting state, nothing happened
         if old is None or old.get("status") != new["status"] or old.get("reason") != new["reason"]:
             warn = new["type"] == "Ready" and new["status"] == "False" and stable is None
             plan.events.append(

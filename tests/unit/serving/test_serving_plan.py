@@ -80,6 +80,36 @@ def test_bootstrap_creates_deployment_and_services_then_marks_the_version() -> N
     assert plan.status["observedGeneration"] == 3
 
 
+@pytest.mark.parametrize(
+    ("before", "pinned_version", "expected"),
+    [
+        # A new Model: Ready's first state is told; not being pinned is no news.
+        (None, None, ["ReadyFalse"]),
+        # A new Model pinned from the start: the pin is news.
+        (None, "m-v1", ["ReadyFalse", "PinnedTrue"]),
+        # Unpinned: the transition to False is told.
+        ("True", None, ["PinnedFalse"]),
+        # Still not pinned: nothing.
+        ("False", None, []),
+    ],
+)
+def test_condition_events_tell_transitions_not_a_new_models_resting_state(
+    before: str | None, pinned_version: str | None, expected: list[str]
+) -> None:
+    m = model(**({"pinnedVersion": pinned_version} if pinned_version else {}))
+    versions = [version("m-v1", "Serving", "stable")]
+    if before is not None:  # the conditions of an earlier pass: Ready as this pass sets it
+        reason = "Pinned" if before == "True" else "NotPinned"
+        m["status"] = {
+            "conditions": [
+                {"type": "Ready", "status": "False", "reason": "DeploymentPending"},
+                {"type": "Pinned", "status": before, "reason": reason},
+            ]
+        }
+    plan = plan_serving(m, spec_of(m), versions, [], [], NOW)
+    assert [e.reason for e in plan.events] == expected
+
+
 def test_converged_world_needs_no_action() -> None:
     m = model()
     deployment = available(build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2))
