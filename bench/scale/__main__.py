@@ -118,6 +118,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="run the operator from this directory holding the modelloop package (e.g. "
         "another revision's operator/, for before-and-after figures); default: this tree's",
     )
+    parser.add_argument(
+        "--memory-profile",
+        action="store_true",
+        help="run each operator under memray, every Python allocation traced (slower: the "
+        "run's figures are not the operator's); its capture is written beside --out "
+        "(read it with `python -m memray summary` or `flamegraph`)",
+    )
     args = parser.parse_args(argv)
     if args.steady_seconds is None:
         args.steady_seconds = 30.0 if args.short else 3 * RESYNC_SECONDS
@@ -174,17 +181,23 @@ def backfill(work: Path, plans: list[ModelPlan], horizon: int) -> PrometheusServ
 # --------------------------------------------------------------------------- the operator
 
 
+# What the operator's image sets for the process (Dockerfile's ENV), besides its paths.
+IMAGE_ENV = {"MALLOC_ARENA_MAX": "2"}
+
+
 def start_operator(
     cluster: LocalControlPlane,
     work: Path,
     prometheus_url: str,
     source: Path | None,
     shard: str | None = None,
+    memory_capture: Path | None = None,
 ) -> tuple[Process, str]:
     """``modelloop run`` with the chart's arguments (leader election, /metrics, no
     --verbose: localcluster.operator_process logs every event, which costs CPU at scale),
     cluster-wide as the chart's default, of one shard if named; returns it and its
-    /metrics URL."""
+    /metrics URL. With ``memory_capture``, under memray (in the same process), writing
+    there: its high-water mark names the code that held the peak's memory."""
     providers = work / "providers.yaml"
     providers.write_text(
         yaml.safe_dump({"providers": [{"name": PROVIDER, "url": prometheus_url, "timeout": "30s"}]})
@@ -195,11 +208,17 @@ def start_operator(
         "KUBECONFIG": str(cluster.operator.kubeconfig),
         "MODELLOOP_NAMESPACE": OPERATOR_NAMESPACE,
         "PYTHONUNBUFFERED": "1",
+        **IMAGE_ENV,
     }
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(source.resolve()), env.get("PYTHONPATH", "")])
+    # Every Python object traced, not pymalloc's arenas: an arena outlives the peak that
+    # made it, so arenas name the peak's code for memory later objects hold.
+    profiled = ["-m", "memray", "run", "-q", "-f", "--trace-python-allocators"]
+    profiled += ["-o", str(memory_capture)]
     argv = [
         sys.executable,
+        *(profiled if memory_capture is not None else []),
         "-m",
         "modelloop",
         "run",
@@ -290,21 +309,26 @@ class Run:
     def memory(self) -> list[tuple[float, float]]:
         return [memory_mib(o.process.pid) for o in self.operators]
 
-    def start_operators(self, cluster: LocalControlPlane, prometheus: PrometheusServer) -> None:
-        api = ApiServer(cluster.admin.kubeconfig)
+    def start_operators(
+        self, cluster: LocalControlPlane, prometheus: PrometheusServer, api: ApiServer
+    ) -> None:
         control_plane = {p.name: p.pid for p in cluster.processes}
         shards: list[str | None] = [shard_name(i) for i in range(self.args.shards)] or [None]
         for shard in shards:
+            capture = None
+            if self.args.memory_profile:
+                capture = self.args.out.with_name(f"memray-{shard or 'operator'}.bin")
+                capture.parent.mkdir(parents=True, exist_ok=True)
             process, metrics_url = start_operator(
-                cluster, self.work, prometheus.url, self.args.operator_source, shard
+                cluster, self.work, prometheus.url, self.args.operator_source, shard, capture
             )
             scraper = Scraper(process.pid, metrics_url, api, control_plane)
             self.operators.append(Operator(shard, process, scraper))
 
     def measure(self, cluster: LocalControlPlane, prometheus: PrometheusServer) -> Figures:
         args, n = self.args, self.args.models
-        self.start_operators(cluster, prometheus)
         api = ApiServer(cluster.admin.kubeconfig)
+        self.start_operators(cluster, prometheus, api)
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         self.watches = [
             Watch(

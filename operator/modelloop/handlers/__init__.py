@@ -41,6 +41,7 @@ from ..retraining.telemetry import TrainingTelemetry
 from ..retraining.workloads import PRESETS
 from ..rollout.router import INFERENCE_SERVICES
 from ..rollout.telemetry import RolloutTelemetry
+from .diffbase import NoDiffBase
 from .evaluation import serve_metrics, start_evaluation
 from .resync import Seen, due, inputs_of, keeps_warm
 from .serving import reconcile_serving
@@ -79,6 +80,7 @@ LEASE_DURATION = timedelta(seconds=15)  # a standby takes over within this after
 async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
     """Watches run on every replica; the workers and the evaluation only on the leader."""
     settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.diffbase_storage = NoDiffBase()  # event handlers only: no diffs
     settings.watching.server_timeout = 300
     for child, selector in CHILDREN.items():
         settings.watching.label_selectors[child.group, child.version, child.plural] = selector

@@ -18,8 +18,9 @@ only once the cache was filled by a list of its own (``sync``).
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from sys import intern
 from typing import Any
 
 from kubernetes import client
@@ -67,13 +68,34 @@ def _copy(value: Any) -> Any:
     return value
 
 
+# Strings up to this long are shared between the objects held (``sys.intern``): statuses,
+# reasons, kinds, timestamps of the same second. Longer ones are mostly unique.
+SHARED_STRING_LENGTH = 24
+
+
+def _compact(value: Any) -> Any:
+    """A copy of a decoded JSON value whose keys and short strings are shared with every
+    other object held. Each decoded body has its own copy of every key ("apiVersion",
+    "lastTransitionTime", ...): ``make bench-scale`` at 1000 Models measured 55 MiB of
+    cached Models, ModelVersions, Deployments and Services, 29 MiB compacted."""
+    if isinstance(value, dict):
+        return {intern(k): _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= SHARED_STRING_LENGTH:
+        return intern(value)
+    return value
+
+
 def _slim(body: Obj) -> Obj:
-    """The object without ``metadata.managedFields`` (a third or more of a child's bytes;
-    ModelLoop never reads them: its writes are server-side applies and merge patches)."""
+    """The object as held: without ``metadata.managedFields`` (a third or more of a
+    child's bytes; ModelLoop never reads them: its writes are server-side applies and
+    merge patches), compacted, and shared with no one (the caller's body is its own)."""
     meta = body["metadata"]
-    if "managedFields" not in meta:
-        return dict(body)
-    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    if "managedFields" in meta:
+        body = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    held: Obj = _compact(body)
+    return held
 
 
 class _Store:
@@ -105,6 +127,16 @@ class _Store:
         held = self.objects.pop((namespace, name), None)
         if held is not None:
             self._unindex((namespace, name), held)
+
+    def drop_model(self, namespace: str, model: str, listed_at: int | None = None) -> bool:
+        """Drop a Model's objects (only those as old as ``listed_at``, if given); whether
+        any went."""
+        dropped = False
+        for name in list(self.by_model.get((namespace, model), ())):
+            if listed_at is None or _version(self.objects[(namespace, name)]) <= listed_at:
+                self.drop(namespace, name)
+                dropped = True
+        return dropped
 
     def replace(self, items: Iterable[Obj], listed_at: int) -> None:
         """A full list: objects it lacks are gone, unless written after it."""
@@ -209,16 +241,12 @@ class ObjectCache:
         if not self.scoped or resource in UNOWNED:
             return set()
         with self._lock:
-            held = self._stores[MODELS].objects if MODELS in self._stores else {}
-            store = self._store(resource)
-            found: set[Key] = set()
-            for (namespace, model), names in list(store.by_model.items()):
-                if (namespace, model) in held:
-                    continue
-                for name in list(names):
-                    if _version(store.objects[(namespace, name)]) <= listed_at:
-                        store.drop(namespace, name)
-                        found.add((namespace, model))
+            held, store = self._held_models(), self._store(resource)
+            found = {
+                key
+                for key in list(store.by_model)
+                if key not in held and store.drop_model(*key, listed_at)
+            }
             self._foreign |= found
             return found
 
@@ -231,14 +259,13 @@ class ObjectCache:
         if not self.scoped:
             return 0
         with self._lock:
-            held = self._stores[MODELS].objects if MODELS in self._stores else {}
+            held = self._held_models()
             children = [s for r, s in self._stores.items() if r not in UNOWNED]
             orphans = {key for s in children for key in s.by_model if key not in held}
             gone = orphans & self._orphans
             for store in children:
-                for namespace, model in gone:
-                    for name in list(store.by_model.get((namespace, model), ())):
-                        store.drop(namespace, name)
+                for key in gone:
+                    store.drop_model(*key)
             self._foreign |= gone
             self._orphans = orphans - gone
             return len(gone)
@@ -246,8 +273,12 @@ class ObjectCache:
     def settle_foreign(self, found: set[Key]) -> None:
         """The foreign Models as a whole relist found them (a deleted one is forgotten)."""
         with self._lock:
-            held = self._stores[MODELS].objects if MODELS in self._stores else {}
+            held = self._held_models()
             self._foreign = {key for key in found if key not in held}
+
+    def _held_models(self) -> Mapping[Key, Obj]:
+        """The Models this instance holds (the lock held)."""
+        return self._stores[MODELS].objects if MODELS in self._stores else {}
 
     def adopt(self, model: Obj, children: dict[Resource, Listed]) -> None:
         """A foreign Model arrived (relabelled into this shard): hold it and its children

@@ -24,7 +24,8 @@ evaluator has no state for (a restart, a new leader) resumes from there.
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -273,20 +274,23 @@ class Evaluator:
                 if self.wake is not None:
                     self.wake(key)
 
-    def _ask(self, requests: list[Request]) -> list[Answer]:
-        futures: list[Future[Answer] | None] = []
+    def _ask(self, requests: list[Request]) -> Iterator[Answer]:
+        """The answers in the order asked, each let go of once the next is wanted: a
+        grouped answer (every Model's series, decoded) is a cycle's largest object, and
+        ``read`` keeps only the samples it picks from it."""
+        asked: deque[tuple[Future[Answer] | None, Request]] = deque()
         for request in requests:
             source = self.sources.get(request.provider)
-            if source is None:
-                futures.append(None)
-                continue
-            futures.append(self._pools[request.provider].submit(source.query, request.query))
-        return [
-            f.result()
-            if f is not None
-            else Answer(error=f"metricsProvider {r.provider!r} is not configured")
-            for f, r in zip(futures, requests, strict=True)
-        ]
+            future = None
+            if source is not None:
+                future = self._pools[request.provider].submit(source.query, request.query)
+            asked.append((future, request))
+        while asked:
+            future, request = asked.popleft()
+            if future is None:
+                yield Answer(error=f"metricsProvider {request.provider!r} is not configured")
+            else:
+                yield future.result()
 
     def _conclude(
         self,

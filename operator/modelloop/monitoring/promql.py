@@ -147,7 +147,7 @@ class Part:
     query: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per series of every answer of a cycle
 class Sample:
     """One series of an instant vector, without the tag labels."""
 

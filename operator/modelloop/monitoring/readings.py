@@ -1,6 +1,6 @@
 """Fan Prometheus' answers back out to the series that asked. Pure."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,9 @@ class Readings:
     drift: dict[SeriesKey, DriftReading] = field(default_factory=dict)
 
 
-def read(plan: Plan, answers: Sequence[Answer]) -> dict[ModelKey, Readings]:
-    """``answers[i]`` answers ``plan.requests[i]``."""
+def read(plan: Plan, answers: Iterable[Answer]) -> dict[ModelKey, Readings]:
+    """The i-th answer answers ``plan.requests[i]``. Each is read once, in turn: nothing
+    here holds on to an answer once its samples are picked."""
     readings: dict[ModelKey, Readings] = {}
     raw: dict[tuple[ModelKey, SeriesKey], dict[str, list[Sample] | str]] = {}
     for request, answer in zip(plan.requests, answers, strict=True):

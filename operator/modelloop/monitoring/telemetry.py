@@ -6,7 +6,7 @@ The per-Model series are bounded (series.py): the detail level and the series ca
 from ``MODELLOOP_METRICS_DETAIL`` and ``MODELLOOP_METRICS_MAX_SERIES``."""
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import NamedTuple
@@ -109,61 +109,67 @@ class EvaluationSeries:
             self._registry.budget.refit(held.series, [])
 
     def describe(self) -> Iterable[Metric]:
-        return list(self._families().values())
+        return [_family(*spec) for spec in _FAMILIES.values()]
 
-    def collect(self) -> Iterable[Metric]:
-        families = self._families()
+    def collect(self) -> Iterator[Metric]:
+        """One family at a time, each filled when it is wanted: the exposition renders it
+        and lets it go before the next is built. At 1000 Models a family holds tens of
+        thousands of samples (a dict of labels each), so all of them at once were the
+        largest object of a scrape."""
         with self._lock:
-            models = list(self._models.items())
-        for (namespace, model), held in models:
-            for c in held.checks.values():
+            checks = [(k, c) for k, held in self._models.items() for c in held.checks.values()]
+        for name, spec in _FAMILIES.items():
+            family = _family(*spec)
+            for (namespace, model), c in checks:
                 labels = (namespace, model, c.version, c.name, c.slice)
-                metric = c.kind == "metric"
-                numbers = (
-                    (("value", c.value), ("samples", c.samples), ("coverage", c.coverage))
-                    if metric
-                    else (("drift", c.value),)
-                )
-                for name, number in numbers:
-                    if number is not None:
-                        families[name].add_metric(labels, number)
-                verdicts = families["verdict" if metric else "drift_verdict"]
-                for verdict in VERDICTS:
-                    verdicts.add_metric((*labels, verdict), 1.0 if c.verdict == verdict else 0.0)
-        return list(families.values())
+                for suffix, number in _exported(name, c):
+                    family.add_metric((*labels, *suffix), number)
+            yield family
 
-    @staticmethod
-    def _families() -> dict[str, GaugeMetricFamily]:
-        def gauge(name: str, doc: str, labels: tuple[str, ...]) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, doc, labels=labels)
 
-        return {
-            "value": gauge("modelloop_metric_value", "Live value of a model metric", SERIES_LABELS),
-            "samples": gauge(
-                "modelloop_metric_samples", "Samples behind a metric value", SERIES_LABELS
-            ),
-            "coverage": gauge(
-                "modelloop_metric_label_coverage",
-                "Share of the window's predictions with their label (metrics with "
-                "labels.minCoverage)",
-                SERIES_LABELS,
-            ),
-            "verdict": gauge(
-                "modelloop_metric_verdict",
-                "1 for the current verdict (pass, breach, inconclusive, waiting) of a metric",
-                (*SERIES_LABELS, "verdict"),
-            ),
-            "drift": gauge(
-                "modelloop_drift_statistic",
-                "Live drift statistic (PSI, KS D or JS divergence)",
-                DRIFT_LABELS,
-            ),
-            "drift_verdict": gauge(
-                "modelloop_drift_verdict",
-                "1 for the current verdict of a drift check",
-                (*DRIFT_LABELS, "verdict"),
-            ),
-        }
+# name -> (metric name, help, labels): the families of the per-Model series.
+_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "value": ("modelloop_metric_value", "Live value of a model metric", SERIES_LABELS),
+    "samples": ("modelloop_metric_samples", "Samples behind a metric value", SERIES_LABELS),
+    "coverage": (
+        "modelloop_metric_label_coverage",
+        "Share of the window's predictions with their label (metrics with labels.minCoverage)",
+        SERIES_LABELS,
+    ),
+    "verdict": (
+        "modelloop_metric_verdict",
+        "1 for the current verdict (pass, breach, inconclusive, waiting) of a metric",
+        (*SERIES_LABELS, "verdict"),
+    ),
+    "drift": (
+        "modelloop_drift_statistic",
+        "Live drift statistic (PSI, KS D or JS divergence)",
+        DRIFT_LABELS,
+    ),
+    "drift_verdict": (
+        "modelloop_drift_verdict",
+        "1 for the current verdict of a drift check",
+        (*DRIFT_LABELS, "verdict"),
+    ),
+}
+
+
+def _family(name: str, documentation: str, labels: tuple[str, ...]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=labels)
+
+
+def _exported(family: str, c: Check) -> list[tuple[tuple[str, ...], float]]:
+    """A check's samples in one family: (labels after the check's own, value)."""
+    metric = c.kind == "metric"
+    if family == ("verdict" if metric else "drift_verdict"):
+        return [((v,), 1.0 if c.verdict == v else 0.0) for v in VERDICTS]
+    numbers = (
+        {"value": c.value, "samples": c.samples, "coverage": c.coverage}
+        if metric
+        else {"drift": c.value}
+    )
+    number = numbers.get(family)
+    return [] if number is None else [((), number)]
 
 
 class Telemetry:
