@@ -28,7 +28,7 @@ from kubernetes import client
 from ..api.resources import METRIC_TEMPLATES, MODEL_VERSIONS, MODELS
 from ..api.vocabulary import LABEL_MODEL
 from .ratelimit import WriteLimiter
-from .rest import Kube, KubeError, Obj, Objs, Resource
+from .rest import Kube, KubeError, Obj, Objs, Resource, versions_of_model
 
 Key = tuple[str, str]
 Listed = tuple[list[Obj], int]  # a list's items, and its resourceVersion
@@ -435,7 +435,7 @@ class CachedKube(Kube):
         for resource in self.cache.child_kinds():
             if resource == MODEL_VERSIONS:
                 items, at = self._list_whole(resource, None, namespace)
-                items = [v for v in items if (v.get("spec") or {}).get("model") == name]
+                items = versions_of_model(items, name)
             else:
                 terms = [f"{LABEL_MODEL}={name}", self._selectors.get(resource)]
                 items, at = self._list_whole(resource, ",".join(t for t in terms if t), namespace)

@@ -7,7 +7,7 @@ merge patches with optimistic concurrency and status subresources are one call.
 """
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -167,9 +167,8 @@ class Kube:
         return items
 
     def versions_of(self, namespace: str, model: str) -> Objs:
-        """The ModelVersions of one Model (they name it in their spec, not in a label)."""
-        listed = self.list(MODEL_VERSIONS, namespace)
-        return [v for v in listed if (v.get("spec") or {}).get("model") == model]
+        """The ModelVersions of one Model."""
+        return versions_of_model(self.list(MODEL_VERSIONS, namespace), model)
 
     def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
         self._count("create", resource)
@@ -232,3 +231,9 @@ class Kube:
                 return False
             raise
         return True
+
+
+def versions_of_model(versions: Iterable[Obj], model: str) -> Objs:
+    """The ModelVersions of one Model among ``versions`` (they name it in their spec, not in
+    a label)."""
+    return [v for v in versions if (v.get("spec") or {}).get("model") == model]
