@@ -241,8 +241,11 @@ def test_models_sharing_a_grouped_template_get_their_own_verdicts(
             "kind": "MetricTemplate",
             "metadata": {"name": "precision"},
             "spec": {
-                "query": f"sum by ({by}) (increase(fraud_true_positives_total[$window]))"
-                f" / sum by ({by}) (increase(fraud_flagged_total[$window]))",
+                # $models: the Models this query serves (fraud and churn), not the fleet.
+                "query": f"sum by ({by}) (increase(fraud_true_positives_total"
+                '{model=~"$models"}[$window]))'
+                f' / sum by ({by}) (increase(fraud_flagged_total{{model=~"$models"}}'
+                "[$window]))",
                 "groupBy": ["model", "version", "region"],
             },
         },

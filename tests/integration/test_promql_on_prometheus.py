@@ -14,7 +14,15 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from modelloop.api.model import LabelMatcher
-from modelloop.monitoring.promql import MATCH_ALL, Part, Sample, combine, expand, split
+from modelloop.monitoring.promql import (
+    MATCH_ALL,
+    Part,
+    Sample,
+    combine,
+    expand,
+    names_regex,
+    split,
+)
 
 # One series per region; powers of two, so a sum names exactly the series it added up.
 REGIONS = {
@@ -28,6 +36,8 @@ REGIONS = {
     "us": 128.0,
 }
 ALL = set(REGIONS)
+# Models' names: a grouped template's $models must pick "fraud.eu" and not "fraudxeu".
+MODEL_NAMES = ["fraud", "fraud.eu", "fraudxeu", "churn", "churn-2"]
 SLICES: dict[str, tuple[list[LabelMatcher], set[str]]] = {
     **{
         f"region-{i}": ([LabelMatcher(label="region", value=region)], {region})
@@ -58,6 +68,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusConne
     gauge = Gauge("harness_slice", "one series per region", ["region"], registry=registry)
     for region, value in REGIONS.items():
         gauge.labels(region=region).set(value)
+    models = Gauge("harness_model", "one series per Model", ["model"], registry=registry)
+    for name in MODEL_NAMES:
+        models.labels(model=name).set(1)
     port = free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     prom = None
@@ -175,3 +188,23 @@ def test_a_label_delay_renders_as_an_offset_prometheus_takes(
     assert isinstance(client.custom_query(query), list)
     with pytest.raises(PrometheusApiClientException, match="duration must be greater than 0"):
         client.custom_query(query.replace(f"offset {delay}", "offset 0s"))
+
+
+@pytest.mark.parametrize(
+    "served", [["fraud.eu", "churn"], ["fraud"], ["churn-2", "fraudxeu", "fraud"], []]
+)
+def test_models_selects_exactly_the_models_served(
+    client: PrometheusConnect, served: list[str]
+) -> None:
+    """A grouped template's `{model=~"$models"}`: each Model served, no other (a dot in a
+    name is no wildcard; RE2 anchors the whole alternation)."""
+    query = expand(
+        'harness_model{model=~"$models"}',
+        version="",
+        matchers=[],
+        window="1m",
+        model="",
+        namespace="",
+        served={"models": names_regex(served), "namespaces": ""},
+    )
+    assert {r["metric"]["model"] for r in client.custom_query(query)} == set(served)

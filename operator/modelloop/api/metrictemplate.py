@@ -17,7 +17,10 @@ class MetricTemplateSpec(ApiModel):
 
     query: str = Field(
         description="PromQL with the placeholders $version, $slice, $window, $model, "
-        "$namespace and the declared variables.",
+        "$namespace and the declared variables; with groupBy, $window, $labelDelay, the "
+        "variables and $models and $namespaces: regular expressions of the names of the "
+        'Models the query serves and of their namespaces (e.g. {model=~"$models"}), so '
+        "that a shard asks only for its own Models' series.",
         max_length=4096,
     )
     sample_query: str | None = Field(

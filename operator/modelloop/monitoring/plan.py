@@ -14,7 +14,7 @@ Pure. The cost of a cycle does not grow with slices or versions:
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -23,16 +23,21 @@ from ..api.metrictemplate import MetricTemplateSpec
 from ..api.model import Drift, LabelMatcher, Metric, ModelSpec, Slice
 from ..api.modelversion import DataWindow
 from .promql import (
+    PLACEHOLDER,
+    SERVED,
     TAGS,
     Part,
     combine,
     expand,
+    names_regex,
     render_matchers,
     slice_matchers,
     template_variables,
 )
 
 PER_MODEL = re.compile(r"\$(?:version|slice|model|namespace)\b")
+# A grouped query's $models and $namespaces, kept as they are until its Models are known.
+DEFERRED = {name: f"${name}" for name in SERVED}
 ALL = Slice(name="all")
 
 ModelKey = tuple[str, str]  # (namespace, name)
@@ -135,22 +140,30 @@ def _series(target: Target, metric: Metric) -> list[tuple[Slice, str, SeriesKey]
     ]
 
 
+Texts = tuple[str, str | None, str | None]  # a grouped query's value, samples, coverage
+
+
 @dataclass
 class _SharedQuery:
     """A grouped template query shared by many Models: its parts are the value, the
-    sample count and the label coverage, tagged 0, 1 and 2 (those asked)."""
+    sample count and the label coverage, tagged 0, 1 and 2 (those asked). ``fill``: the
+    texts rendered again with ``$models`` and ``$namespaces``, when the template uses
+    them, once every Model the query serves is known."""
 
-    value: str
-    samples: str | None
-    coverage: str | None = None
+    texts: Texts
+    fill: Callable[[Mapping[str, str]], Texts] | None = None
     slots: list[Slot] = field(default_factory=list)
 
     def request(self, provider: str) -> Request:
-        parts = [
-            Part((str(tag),), query)
-            for tag, query in enumerate((self.value, self.samples, self.coverage))
-            if query is not None
-        ]
+        texts = self.texts
+        if self.fill is not None:
+            texts = self.fill(
+                {
+                    "models": names_regex(slot.model[1] for slot in self.slots),
+                    "namespaces": names_regex(slot.model[0] for slot in self.slots),
+                }
+            )
+        parts = [Part((str(tag),), query) for tag, query in enumerate(texts) if query is not None]
         return Request(provider, combine(parts, TAGS), tuple(self.slots))
 
 
@@ -252,12 +265,13 @@ def _plan_grouped(
     memo: "PlanMemo | None",
     coverage_query: str | None,
 ) -> None:
-    def render(text: str) -> str:
+    def render(text: str, served: Mapping[str, str] = DEFERRED) -> str:
         per_model = sorted(set(PER_MODEL.findall(text)))
         if per_model:
             raise ValueError(
                 f"a MetricTemplate with groupBy serves many Models at once: its queries may not "
-                f"use {', '.join(per_model)} (only $window, $labelDelay and its variables)"
+                f"use {', '.join(per_model)} (only $window, $labelDelay, $models, $namespaces "
+                "and its variables)"
             )
         return expand(
             text,
@@ -268,18 +282,26 @@ def _plan_grouped(
             namespace="",
             variables=variables,
             label_delay=_label_delay(metric),
+            served=served,
         )
 
+    asked = (template.query, template.sample_query, coverage_query)
     try:
-        value = render(template.query)
-        samples = render(template.sample_query) if template.sample_query else None
-        coverage = render(coverage_query) if coverage_query else None
+        value, samples, coverage = (render(t) if t else None for t in asked)
     except ValueError as error:
         plan.problems += [Problem(target.key, key, str(error)) for _, _, key in series]
         return
+    assert value is not None  # a template's query is required
+
+    def fill(served: Mapping[str, str]) -> Texts:
+        value, samples, coverage = (render(t, served) if t else None for t in asked)
+        assert value is not None
+        return value, samples, coverage
+
+    uses_served = any(SERVED & set(PLACEHOLDER.findall(t)) for t in asked if t)
     group = shared.setdefault(
         (target.spec.metrics_provider, "\n".join((value, samples or "", coverage or ""))),
-        _SharedQuery(value, samples, coverage),
+        _SharedQuery((value, samples, coverage), fill if uses_served else None),
     )
     memo_key = (target.versions, metric.name, value, samples, coverage, tuple(template.group_by))
     remembered = memo.recall(target, memo_key) if memo is not None else None

@@ -8,7 +8,7 @@ tagged with ``label_replace`` and the results are split apart by the tags.
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +16,15 @@ from ..api.metrictemplate import MetricTemplateSpec
 from ..api.model import LabelMatcher, Slice, TemplateRef
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+KUBE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 OPERATORS = frozenset({"=", "!=", "=~", "!~"})
 # `$name`, longest match. A `$` not followed by a name (`$1`, `${g}` in a label_replace
 # replacement, `$"` ending a regex) is not a placeholder and is left as it is.
 PLACEHOLDER = re.compile(r"\$([a-zA-Z_][a-zA-Z0-9_]*)")
-BUILTINS = frozenset({"version", "slice", "window", "model", "namespace", "labelDelay"})
+# A grouped MetricTemplate's: regexes of the names of the Models one query serves, and of
+# their namespaces, filled when the cycle knows them (``fill_served``).
+SERVED = frozenset({"models", "namespaces"})
+BUILTINS = frozenset({"version", "slice", "window", "model", "namespace", "labelDelay", *SERVED})
 # What an empty slice expands to. Checked on Prometheus 2.42: an empty expansion would
 # break `x{$slice, version="v"}` (a leading comma does not parse; a trailing one and
 # `x{}` do), while a matcher fits any position. A label no series has equals "" on
@@ -105,10 +109,12 @@ def expand(
     namespace: str,
     variables: Mapping[str, str] | None = None,
     label_delay: str | None = None,
+    served: Mapping[str, str] | None = None,
 ) -> str:
     """Substitute ``$version``, ``$slice``, ``$window``, ``$model``, ``$namespace``,
-    ``$labelDelay`` and template variables in one pass (an inserted value is never
-    expanded again).
+    ``$labelDelay``, template variables and (``served``, a grouped template's)
+    ``$models`` and ``$namespaces`` in one pass (an inserted value is never expanded
+    again).
 
     Only ``$slice`` is quoted (its matcher values); the others are inserted verbatim:
     DNS names, a duration, or PromQL fragments the template's author meant. An unknown
@@ -127,16 +133,32 @@ def expand(
     }
     if label_delay is not None:
         values["labelDelay"] = label_delay
+    values |= served or {}
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name == "labelDelay" and label_delay is None:
             raise UnknownPlaceholder("$labelDelay needs the metric's labels.delay")
+        if name in SERVED and name not in values:
+            raise UnknownPlaceholder(
+                f"${name} is for MetricTemplates with groupBy (the Models one query serves)"
+            )
         if name not in values:
             raise UnknownPlaceholder(f"unknown placeholder ${name} in query")
         return values[name]
 
     return PLACEHOLDER.sub(substitute, query)
+
+
+def names_regex(names: Iterable[str]) -> str:
+    """A regex matching exactly these Kubernetes names (lowercase letters, digits, '-'
+    and '.'), alternatives in order, written as it goes inside a PromQL string: a dot is
+    escaped for the regex, and that backslash for the string."""
+    unique = sorted(set(names))
+    for name in unique:
+        if not KUBE_NAME.fullmatch(name):
+            raise ValueError(f"not a Kubernetes name: {name!r}")
+    return "|".join(name.replace(".", "\\\\.") for name in unique)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,32 @@ def test_models_sharing_a_grouped_template_share_one_request() -> None:
     assert request.slots[0].select == {"model": "m0", "version": "m0-v1", "region": "r0"}
 
 
+SERVED_ONLY = MetricTemplateSpec.model_validate(
+    {
+        "query": 'sum by (namespace, model, version, region) (rate(ok{model=~"$models", '
+        'namespace=~"$namespaces"}[$window]))',
+        "sampleQuery": 'sum by (namespace, model, version, region) (rate(all{model=~"$models"}'
+        "[$window]))",
+        "groupBy": ["namespace", "model", "version", "region"],
+    }
+)
+
+
+def test_a_grouped_query_asks_only_for_the_models_it_serves() -> None:
+    """$models and $namespaces: regexes of the names of the Models sharing the query (a
+    shard's, not the fleet's), each once, a dot escaped for the regex and the string."""
+    metric = {"name": "ok", "templateRef": {"name": "ok-rate"}}
+    targets = [
+        Target(namespace, name, spec(slices=slices(2), metrics=[metric]), (f"{name}-v1",))
+        for namespace, name in [("b", "m1"), ("a", "m.2"), ("b", "m0"), ("a", "m1")]
+    ]
+    templates = {(t.namespace, "ok-rate"): SERVED_ONLY for t in targets}
+    [request] = plan_cycle(targets, templates, NOW).requests
+    assert 'ok{model=~"m\\\\.2|m0|m1", namespace=~"a|b"}[5m]' in request.query
+    assert 'all{model=~"m\\\\.2|m0|m1"}[5m]' in request.query
+    assert {slot.model for slot in request.slots} == {(t.namespace, t.name) for t in targets}
+
+
 @pytest.mark.parametrize(
     ("templates", "metric", "reason"),
     [
@@ -84,6 +110,11 @@ def test_models_sharing_a_grouped_template_share_one_request() -> None:
             "needs a value for variable q",
         ),
         ({}, {"query": "x{$nope}"}, "unknown placeholder $nope"),
+        (
+            {},
+            {"query": 'x{model=~"$models"}'},
+            "$models is for MetricTemplates with groupBy (the Models one query serves)",
+        ),
     ],
 )
 def test_a_metric_that_cannot_be_asked_for_is_a_problem_not_a_request(

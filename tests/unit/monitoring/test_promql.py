@@ -17,6 +17,7 @@ from modelloop.monitoring.promql import (
     UnknownVariable,
     combine,
     expand,
+    names_regex,
     quote,
     render_matchers,
     slice_matchers,
@@ -310,3 +311,21 @@ def test_template_variable_errors(
 ) -> None:
     with pytest.raises(error, match=message):
         template_variables(TEMPLATE, TemplateRef(name="t", vars=given))
+
+
+@pytest.mark.parametrize(
+    ("names", "regex"),
+    [
+        (["b", "a", "b"], "a|b"),
+        (["churn-v1.eu"], "churn-v1\\\\.eu"),  # as it goes inside a PromQL string
+        ([], ""),
+    ],
+)
+def test_names_regex_matches_exactly_the_names(names: list[str], regex: str) -> None:
+    assert names_regex(names) == regex
+
+
+@pytest.mark.parametrize("name", ["A", "a|b", 'a"', "a\\b", "", "-a"])
+def test_names_regex_refuses_what_is_no_kubernetes_name(name: str) -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes name"):
+        names_regex([name])
