@@ -170,7 +170,16 @@ class CanaryWorld(OperatorWorld):
         rates: Mapping[str, float],
         spec: dict[str, Any],
     ) -> None:
-        kube, namespace = parts.kube, parts.namespace
+        self._start(parts, stable, candidate)
+        if traffic == "gateway-patch":
+            parts.kube.create(HTTPROUTES, parts.namespace, user_route(parts.namespace))
+        reader = weight_reader(parts.kube, parts.namespace, traffic)
+        self._serve(parts, model(TRAFFIC[traffic], **spec), reader, rates)
+
+    def _start(
+        self, parts: RolloutParts, stable: Mapping[str, float], candidate: Mapping[str, float]
+    ) -> None:
+        """The two versions' model servers, a Prometheus scraping them, and the operator."""
         self.servers = {
             STABLE: parts.servers(MODEL, STABLE, stable, seed=1),
             CANARY: parts.servers(MODEL, CANARY, candidate, seed=2),
@@ -181,21 +190,28 @@ class CanaryWorld(OperatorWorld):
         self.prometheus = parts.prometheus(
             scrape_config({**targets, "operator": f"127.0.0.1:{metrics_port}"})
         )
-        super().__init__(
-            kube,
-            namespace,
+        OperatorWorld.__init__(
+            self,
+            parts.kube,
+            parts.namespace,
             parts.tmp_path,
             self.prometheus.url,
             parts.operator,
             MODEL,
             metrics_port,
         )
-        if traffic == "gateway-patch":
-            kube.create(HTTPROUTES, namespace, user_route(namespace))
-        created = kube.create(MODELS, namespace, model(TRAFFIC[traffic], **spec))
+
+    def _serve(
+        self,
+        parts: RolloutParts,
+        body: dict[str, Any],
+        reader: WeightReader,
+        rates: Mapping[str, float],
+    ) -> None:
+        """The Model and its stable version; traffic once the stable takes all of it."""
+        created = self.kube.create(MODELS, self.namespace, body)
         self.slices = [s["name"] for s in created["spec"]["slices"]]
-        kube.create(MODEL_VERSIONS, namespace, version(STABLE, slices=self.slices))
-        reader = weight_reader(kube, namespace, traffic)
+        self.kube.create(MODEL_VERSIONS, self.namespace, version(STABLE, slices=self.slices))
         wait_for(lambda: percent(reader()) == {STABLE: 100}, 60, f"{STABLE} takes all traffic")
         self.traffic = parts.generator(reader, self.servers, rates)
 

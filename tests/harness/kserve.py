@@ -6,23 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from localcluster.kserve import INFERENCE_SERVICES, FakeKServe
-from localcluster.processes import free_port
-from localcluster.prometheus import scrape_config
-from localcluster.waiting import wait_for
 from tests.harness.canary import (
-    CANARY,
     MODEL,
-    STABLE,
     TRAFFIC,
     CanaryWorld,
     RolloutParts,
     model,
-    percent,
-    version,
 )
-from tests.harness.world import OperatorWorld
-
-from modelloop.api.resources import MODEL_VERSIONS, MODELS
 
 Obj = dict[str, Any]
 # The predictor of the tests' InferenceService: what a user declares (format, runtime,
@@ -51,35 +41,11 @@ class KServeWorld(CanaryWorld):
         rates: Mapping[str, float],
         spec: dict[str, Any],
     ) -> None:
-        kube, namespace = parts.kube, parts.namespace
         self.kserve = kserve
-        self.servers = {
-            STABLE: parts.servers(MODEL, STABLE, stable, seed=1),
-            CANARY: parts.servers(MODEL, CANARY, candidate, seed=2),
-        }
-        metrics_port = free_port()
-        targets = {name: s.address for name, s in self.servers.items()}
-        self.prometheus = parts.prometheus(
-            scrape_config({**targets, "operator": f"127.0.0.1:{metrics_port}"})
-        )
-        OperatorWorld.__init__(
-            self,
-            kube,
-            namespace,
-            parts.tmp_path,
-            self.prometheus.url,
-            parts.operator,
-            MODEL,
-            metrics_port,
-        )
+        self._start(parts, stable, candidate)
         body = model(TRAFFIC["replicas"], **{"serving": SERVING, **spec})
         del body["spec"]["traffic"]  # KServe splits the traffic
-        created = kube.create(MODELS, namespace, body)
-        self.slices = [s["name"] for s in created["spec"]["slices"]]
-        kube.create(MODEL_VERSIONS, namespace, version(STABLE, slices=self.slices))
-        reader = kserve.weight_reader(MODEL)
-        wait_for(lambda: percent(reader()) == {STABLE: 100}, 60, f"{STABLE} takes all traffic")
-        self.traffic = parts.generator(reader, self.servers, rates)
+        self._serve(parts, body, kserve.weight_reader(MODEL), rates)
 
     def inference_service(self) -> Obj:
         found = self.kube.get(INFERENCE_SERVICES, self.namespace, MODEL)
