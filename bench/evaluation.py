@@ -90,7 +90,8 @@ def openmetrics(namespaces: dict[str, int], end: int) -> str:
 
 def template(k: int) -> dict[str, Any]:
     by = ", ".join(GROUP_BY)
-    selector = f'{{metric="q{k}"}}[$window]'
+    # Only the Models the query serves: a shard's, not the fleet's (docs/sharding.md).
+    selector = f'{{metric="q{k}", model=~"$models", namespace=~"$namespaces"}}[$window]'
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "MetricTemplate",

@@ -9,7 +9,8 @@ backfilled with every Model's series (answering every query of the run), and the
 operator as the chart runs it (a process of its own, leader election on, not verbose).
 The run creates the fleet (bench/scale/world.py), waits for every Model to be Ready,
 lets the canaries start, measures a steady window (nothing changes), then edits every
-Model's spec at once and times each Deployment's update.
+Model's spec at once and times each Deployment's update, then makes a share of the Models
+breach at once and times each one's breach and training.
 
     python -m bench.scale --models 10000 --shards 4  # four operators, one per shard
 
@@ -52,14 +53,28 @@ from bench.evaluation import NAMESPACES, TEMPLATES
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import LABEL_MANAGED_BY, MANAGED_BY
 from modelloop.kube.rest import Kube
+from modelloop.retraining.jobs import LABEL_TRAINING
 
 from .measure import ApiServer, Fleet, Reading, Scraper, Watch, combined, memory_mib
-from .report import RESYNC_SECONDS, Burst, Figures, ShardFigures, Window, burst, table, window
+from .report import (
+    RESYNC_SECONDS,
+    BreachBurst,
+    Burst,
+    Figures,
+    ShardFigures,
+    Window,
+    breach_burst,
+    burst,
+    table,
+    window,
+)
 from .world import (
     ANALYSIS_SECONDS,
     NAMESPACE,
     PROVIDER,
     ModelPlan,
+    breach_patch,
+    breaching,
     edit_patch,
     model_manifest,
     openmetrics,
@@ -107,6 +122,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=ANALYSIS_SECONDS,
         help=f"seconds between a canary's analyses (default {ANALYSIS_SECONDS})",
+    )
+    parser.add_argument(
+        "--breaching",
+        type=float,
+        default=0.1,
+        help="the share of the retraining Models made to breach at once (default 0.1)",
     )
     parser.add_argument("--seed", type=int, default=1, help="slices and canaries (default 1)")
     parser.add_argument("--short", action="store_true", help="short windows: a check, no figures")
@@ -343,6 +364,12 @@ class Run:
                 selector,
                 self.fleet.on_deployment,
             ),
+            Watch(
+                api,
+                f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs",
+                LABEL_TRAINING,
+                self.fleet.on_job,
+            ),
         ]
         before = combined(self.read())
         _in_parallel(creator(args.analysis_interval), self.plans, cluster.admin.kubeconfig)
@@ -360,6 +387,11 @@ class Run:
         canaries_rolling = self.fleet.rolling()
         edit = self.burst(cluster.admin.kubeconfig)
         say(f"every Deployment updated {edit.all_updated_seconds:.1f} s after the first edit")
+        breach = self.breaches(cluster.admin.kubeconfig)
+        say(
+            f"{breach.models} Models in breach, each training once, {breach.training_max:.1f} s "
+            "at most after its edit"
+        )
         rss_peak = [peak for _, peak in self.memory()]
         shard_figures = [
             replace(figures, rss_steady_mib=round(steady_, 1), rss_peak_mib=round(peak, 1))
@@ -382,6 +414,7 @@ class Run:
             steady=steady,
             steady_cpu_per_cycle=cycles,
             burst=edit,
+            breach=breach,
             analysis_seconds=args.analysis_interval,
             shards=shard_figures if args.shards else [],
         )
@@ -432,6 +465,33 @@ class Run:
         return burst(
             expected, edits, self.fleet.arrivals(), sent, window(before, after, len(edits))
         )
+
+    def breaches(self, kubeconfig: Path) -> BreachBurst:
+        """A share of the retraining Models breach at once: each must be declared in breach
+        and start exactly one training. Another resync period is watched after the last
+        one started, for a duplicate."""
+        chosen = breaching(self.plans, self.args.breaching, self.args.seed)
+        self.fleet.expect_breaches()
+        edits: dict[str, float] = {}
+        patch = breach_patch()
+
+        def edit(kube: Kube, plan: ModelPlan) -> None:
+            edits[plan.name] = time.monotonic()
+            kube.merge_patch(MODELS, NAMESPACE, plan.name, patch)
+
+        before = combined(self.read())
+        _in_parallel(edit, chosen, kubeconfig)
+
+        def trained() -> bool:
+            breached, jobs = self.fleet.breaches()
+            return all(p.name in breached and p.name in jobs for p in chosen)
+
+        timeout = 120 + 0.5 * len(chosen)
+        self.wait(trained, timeout, f"{len(chosen)} Models in breach, training")
+        time.sleep(10.0 if self.args.short else RESYNC_SECONDS)
+        after = combined(self.read())
+        breached, jobs = self.fleet.breaches()
+        return breach_burst(edits, breached, jobs, window(before, after, len(edits)))
 
     def stop(self) -> None:
         for watch in self.watches:

@@ -279,6 +279,13 @@ class Watch:
 # --------------------------------------------------------------------------- the fleet
 
 
+def _in_breach(status: Obj) -> bool:
+    return any(
+        c.get("type") == "Healthy" and c.get("status") == "False" and c.get("reason") == "Breach"
+        for c in status.get("conditions") or []
+    )
+
+
 @dataclass
 class Fleet:
     """What the watches saw of the run's Models and Deployments: which Model is Ready and
@@ -290,6 +297,11 @@ class Fleet:
     deployments: dict[str, str] = field(default_factory=dict)  # Deployment -> its Model
     token: str | None = None
     updated: dict[str, float] = field(default_factory=dict)  # Deployment -> when it showed token
+    # Since expect_breaches: Model -> when it was first seen in breach (Healthy False,
+    # reason Breach), and Model -> its training Jobs, each with when it was first seen.
+    breached: dict[str, float] = field(default_factory=dict)
+    jobs: dict[str, dict[str, float]] = field(default_factory=dict)
+    watching_breaches: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_model(self, type_: str, obj: Obj, arrival: float) -> None:
@@ -308,6 +320,25 @@ class Fleet:
                 self.canaries.add(name)
             else:
                 self.canaries.discard(name)
+            if self.watching_breaches and name not in self.breached and _in_breach(status):
+                self.breached[name] = arrival
+
+    def on_job(self, type_: str, obj: Obj, arrival: float) -> None:
+        """A training Job (the watch selects them by the training label)."""
+        meta = obj["metadata"]
+        model = (meta.get("labels") or {}).get(LABEL_MODEL, "")
+        with self.lock:
+            if type_ != "DELETED" and self.watching_breaches:
+                self.jobs.setdefault(model, {}).setdefault(meta["name"], arrival)
+
+    def expect_breaches(self) -> None:
+        """From now on, record breaches and training Jobs (the ones before are forgotten)."""
+        with self.lock:
+            self.watching_breaches, self.breached, self.jobs = True, {}, {}
+
+    def breaches(self) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        with self.lock:
+            return dict(self.breached), {m: dict(j) for m, j in self.jobs.items()}
 
     def on_deployment(self, type_: str, obj: Obj, arrival: float) -> None:
         name = obj["metadata"]["name"]

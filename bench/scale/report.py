@@ -131,6 +131,50 @@ def burst(
 
 
 @dataclass(frozen=True)
+class BreachBurst:
+    """A share of the Models breaching at once (their objectives raised above their
+    values, as if their data had drifted): how fast each was declared in breach and its
+    training started, from its edit; and that each started exactly one."""
+
+    models: int
+    breach_p50: float  # edit -> the Model's Healthy condition False, reason Breach
+    breach_p99: float
+    breach_max: float
+    training_p50: float  # edit -> its training Job seen
+    training_p99: float
+    training_max: float
+    jobs: int  # training Jobs made in the phase, by any Model
+    duplicated: int  # Models with more than one
+    unasked: int  # Jobs of Models that did not breach
+    window: Window
+
+
+def breach_burst(
+    edits: dict[str, float],
+    breached: dict[str, float],
+    jobs: dict[str, dict[str, float]],
+    win: Window,
+) -> BreachBurst:
+    """``edits``: Model -> when its edit was sent (each of them breached and trained);
+    ``breached``: Model -> when seen in breach; ``jobs``: Model -> its Jobs -> when seen."""
+    to_breach = [breached[m] - sent for m, sent in edits.items()]
+    to_train = [min(jobs[m].values()) - sent for m, sent in edits.items()]
+    return BreachBurst(
+        models=len(edits),
+        breach_p50=round(quantile(to_breach, 0.5), 3),
+        breach_p99=round(quantile(to_breach, 0.99), 3),
+        breach_max=round(max(to_breach), 3),
+        training_p50=round(quantile(to_train, 0.5), 3),
+        training_p99=round(quantile(to_train, 0.99), 3),
+        training_max=round(max(to_train), 3),
+        jobs=sum(len(j) for j in jobs.values()),
+        duplicated=sum(1 for j in jobs.values() if len(j) > 1),
+        unasked=sum(len(j) for m, j in jobs.items() if m not in edits),
+        window=win,
+    )
+
+
+@dataclass(frozen=True)
 class ShardFigures:
     """One shard's operator: its Models, its steady window, its memory."""
 
@@ -159,6 +203,7 @@ class Figures:
     steady: Window
     steady_cpu_per_cycle: list[float]  # share of a core in each 30 s of the steady window
     burst: Burst
+    breach: BreachBurst
     analysis_seconds: float = 30.0  # a canary's analysis interval
     shards: list[ShardFigures] = field(default_factory=list)  # with --shards: each one's
     run_seconds: float = field(default=0.0)
@@ -215,9 +260,20 @@ def table(f: Figures) -> str:
             "edit -> Deployment p50 / p99 / max",
             f"{b.latency_p50:.2f} / {b.latency_p99:.2f} / {b.latency_max:.2f} s",
         ),
+        (
+            f"{f.breach.models} Models breaching: edit -> Breach p50 / p99 / max",
+            f"{f.breach.breach_p50:.2f} / {f.breach.breach_p99:.2f} / {f.breach.breach_max:.2f} s",
+        ),
+        (
+            "  -> training Job p50 / p99 / max; Jobs",
+            f"{f.breach.training_p50:.2f} / {f.breach.training_p99:.2f} / "
+            f"{f.breach.training_max:.2f} s; {f.breach.jobs} (Models with more than one: "
+            f"{f.breach.duplicated}; of Models not breaching: {f.breach.unasked})",
+        ),
         (f"apply: {windows}", _window_row(f.apply)),
         (f"steady: {windows}", _window_row(s)),
         (f"burst: {windows}", _window_row(b.window)),
+        (f"breaches: {windows}", _window_row(f.breach.window)),
     ]
     for shard in f.shards:
         w = shard.steady

@@ -2,8 +2,9 @@
 ModelVersions and the synthetic series Prometheus answers from.
 
 Every Model has two versions and 2-10 slices and is served by the replicas traffic
-provider. Most observe (the stable version serves; the older one is Retired, as a
-restore from a backup would leave them); ``canaries`` of them promote, with an older
+provider. Most retrain on a breach (the stable version serves; the older one is Retired,
+as a restore from a backup would leave them; a breach of either metric starts a training
+Job, whose pod kwok runs and never ends); ``canaries`` of them promote, with an older
 stable and a newer Pending candidate the operator validates and then rolls out, one
 long step at 10% so that the canary stays in flight for the whole run, analysed every
 30 s (or as asked). With shards, the Models are labelled round-robin across them. The
@@ -25,6 +26,7 @@ PROVIDER = "bench"
 METRICS = 2  # MetricTemplates quality-0, quality-1 (bench.evaluation.template)
 MIN_SLICES, MAX_SLICES = 2, 10
 EDIT_ANNOTATION = "bench.modelloop.dev/edit"
+BREACH_MIN = 0.99  # an objective above every series' ratio (GOOD): a breach at once
 SERVING_IMAGE = "x:1"  # kwok "runs" any image
 ANALYSIS_SECONDS = 30
 
@@ -83,6 +85,33 @@ def plan_fleet(models: int, canaries: int, seed: int, shards: int = 0) -> list[M
     ]
 
 
+TRAINING_JOB: Obj = {
+    "spec": {
+        "backoffLimit": 0,
+        "template": {
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "trainer", "image": SERVING_IMAGE}],
+            }
+        },
+    }
+}
+
+
+def breaching(plans: list[ModelPlan], share: float, seed: int) -> list[ModelPlan]:
+    """``share`` of the Models that retrain (at least one), drawn from the seed."""
+    retraining = [p for p in plans if not p.canary]
+    count = min(len(retraining), max(1, round(share * len(retraining))))
+    return sorted(random.Random(seed + 1).sample(retraining, count), key=lambda p: p.name)
+
+
+def breach_patch() -> Obj:
+    """Every metric's objective raised above what its series give: the Model breaches at
+    its next evaluation, as if its data had drifted, and starts a training."""
+    metrics = [{**m, "objective": {"min": BREACH_MIN}} for m in quality_metrics(METRICS)]
+    return {"spec": {"metrics": metrics}}
+
+
 def shard_name(index: int) -> str:
     return f"s{index}"
 
@@ -101,8 +130,16 @@ def model_manifest(plan: ModelPlan, analysis_seconds: float = ANALYSIS_SECONDS) 
         "traffic": {"provider": "replicas"},
         "slices": [{"name": s, "matchLabels": {"region": s}} for s in plan.slice_names],
         "metrics": quality_metrics(METRICS),
-        "automation": "promote" if plan.canary else "observe",
+        "automation": "promote" if plan.canary else "retrain",
     }
+    if not plan.canary:
+        spec["retraining"] = {
+            "triggers": {"onBreach": [m["name"] for m in spec["metrics"]]},
+            "cooldown": "1h",
+            "dataWindow": "1d",
+            "outputURI": f"s3://bench/{plan.name}",
+            "job": TRAINING_JOB,
+        }
     if plan.canary:
         spec["rollout"] = canary_rollout(analysis_seconds)
         # Fresh verdicts for every analysis, as Flagger queries at every interval.

@@ -1,8 +1,9 @@
 """The scale harness (``make bench-scale``, bench/scale) kept from rotting: a short run at
 five Models, two of them rolling a canary, across two shards (two operators) on its own
 control plane. It checks the report, not the operator's figures: every Model Ready, every
-field a finite number, the operators' API traffic counted, each shard measured, and every
-Deployment timed in the burst."""
+field a finite number, the operators' API traffic counted, each shard measured, every
+Deployment timed in the burst, and the breaching Model declared in breach and trained
+exactly once."""
 
 import json
 import math
@@ -55,3 +56,12 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert burst["deployments"] == 7  # a stable Deployment per Model, a canary's per canary
     assert 0 <= burst["latency_p50"] <= burst["latency_p99"] <= burst["latency_max"]
     assert burst["latency_max"] <= burst["all_updated_seconds"]
+    breach = report["breach"]  # 10 % of the 3 retraining Models: at least one
+    assert (breach["models"], breach["jobs"], breach["duplicated"], breach["unasked"]) == (
+        1,
+        1,
+        0,
+        0,
+    )
+    assert 0 < breach["breach_p50"] <= breach["breach_max"]
+    assert 0 < breach["training_p50"] <= breach["training_max"]
