@@ -105,6 +105,9 @@ def _fault(error: Exception) -> str:
     return text if isinstance(error, KubeError) else f"{type(error).__name__}: {text}"
 
 
+CONCLUDERS = 8  # Models whose statuses are written at once, per evaluator
+
+
 class Evaluator:
     def __init__(
         self,
@@ -134,9 +137,10 @@ class Evaluator:
             name: ThreadPoolExecutor(source.max_concurrency, thread_name_prefix=f"prom-{name}")
             for name, source in self.sources.items()
         }
+        self._concluders = ThreadPoolExecutor(CONCLUDERS, thread_name_prefix="conclude")
 
     def close(self) -> None:
-        for pool in self._pools.values():
+        for pool in [*self._pools.values(), self._concluders]:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def lanes(self) -> list[str]:
@@ -208,7 +212,8 @@ class Evaluator:
             for name, source in self.sources.items()
             if lane is None or lane == name
         }
-        for target in targets:
+
+        def conclude(target: Target) -> None:
             try:
                 self._conclude(
                     target,
@@ -224,6 +229,13 @@ class Evaluator:
                 self._failed(target, error, now, cache)
             else:
                 self.failures.pop(target.key, None)
+
+        # Each Model is concluded once a cycle, on its own: its status write and Events
+        # wait on the API server, so they go CONCLUDERS at a time, not one after another.
+        # `make bench-scale`: with 99 of 1000 Models breaching at once, one after another
+        # took the cycle from 0.5 s to 52 s, past the 30 s interval.
+        for _ in self._concluders.map(conclude, targets):
+            pass
 
     def _provider_problem(
         self, target: Target, problems: Mapping[str, str | None]

@@ -1,0 +1,69 @@
+"""The evaluation writes its Models' statuses side by side: one slow write does not hold
+the cycle's other Models behind it."""
+
+import threading
+from typing import Any, cast
+
+from modelloop.kube.rest import Kube, Resource
+from modelloop.monitoring.evaluator import CONCLUDERS, Evaluator, WatchCache
+from modelloop.monitoring.series import BoundedRegistry
+from modelloop.monitoring.telemetry import Telemetry
+
+Obj = dict[str, Any]
+
+
+class SideBySide:
+    """Status writes that each wait until ``width`` of them are in flight at once (a
+    barrier: one after another, the first would wait in vain and fail)."""
+
+    def __init__(self, width: int) -> None:
+        self.barrier = threading.Barrier(width, timeout=10)
+        self.patched: list[str] = []
+        self.lock = threading.Lock()
+
+    @property
+    def live(self) -> "SideBySide":
+        return self
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:
+        return None
+
+    def merge_patch(
+        self, resource: Resource, namespace: str | None, name: str, patch: Obj, sub: str = ""
+    ) -> Obj:
+        self.barrier.wait()
+        with self.lock:
+            self.patched.append(name)
+        meta = {"name": name, "namespace": namespace, "resourceVersion": "2", "generation": 1}
+        written = {"apiVersion": "modelloop.dev/v1alpha1", "kind": "Model", "metadata": meta}
+        return written | {"status": patch["status"]}
+
+    def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        return body  # an Event
+
+
+def model(name: str) -> Obj:
+    return {
+        "apiVersion": "modelloop.dev/v1alpha1",
+        "kind": "Model",
+        "metadata": {"name": name, "namespace": "ns", "generation": 1, "resourceVersion": "1"},
+        "spec": {
+            "metricsProvider": "prometheus",  # not configured: every verdict inconclusive
+            "serving": {"template": {"spec": {"containers": [{"name": "s", "image": "x"}]}}},
+            "metrics": [{"name": "accuracy", "query": 'acc{version="$version"}'}],
+        },
+        "status": {"stableVersion": f"{name}-v1"},
+    }
+
+
+def test_the_models_of_a_cycle_are_written_side_by_side() -> None:
+    kube = SideBySide(CONCLUDERS)
+    evaluator = Evaluator(cast(Kube, kube), {}, Telemetry(BoundedRegistry()))
+    names = [f"m{i}" for i in range(CONCLUDERS)]
+    cache = WatchCache(models={("ns", n): model(n) for n in names})
+    try:
+        assert evaluator.tick(cache) == CONCLUDERS
+    finally:
+        evaluator.close()
+    assert sorted(kube.patched) == names
+    assert evaluator.failures == {}
