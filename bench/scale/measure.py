@@ -26,6 +26,7 @@ from urllib.parse import urlencode, urlsplit
 import yaml
 
 from modelloop.api.vocabulary import LABEL_MODEL
+from modelloop.conditions import find
 
 from .world import edited
 
@@ -280,10 +281,8 @@ class Watch:
 
 
 def _in_breach(status: Obj) -> bool:
-    return any(
-        c.get("type") == "Healthy" and c.get("status") == "False" and c.get("reason") == "Breach"
-        for c in status.get("conditions") or []
-    )
+    healthy = find(status.get("conditions") or [], "Healthy") or {}
+    return (healthy.get("status"), healthy.get("reason")) == ("False", "Breach")
 
 
 @dataclass

@@ -95,6 +95,12 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and max, to the millisecond."""
+    p50, p99, most = quantile(values, 0.5), quantile(values, 0.99), max(values)
+    return round(p50, 3), round(p99, 3), round(most, 3)
+
+
 @dataclass(frozen=True)
 class Burst:
     """Every Model's spec edited at once: how fast the operator carried it to the
@@ -118,14 +124,14 @@ def burst(
 ) -> Burst:
     """``expected``: Deployment -> its Model; ``edits``: Model -> when its edit was sent;
     ``arrivals``: Deployment -> when it showed the edit (all of ``expected``)."""
-    latencies = [arrivals[d] - edits[m] for d, m in expected.items()]
+    p50, p99, most = spread([arrivals[d] - edits[m] for d, m in expected.items()])
     return Burst(
         deployments=len(expected),
         edit_seconds=round(edit_seconds, 2),
         all_updated_seconds=round(max(arrivals.values()) - min(edits.values()), 3),
-        latency_p50=round(quantile(latencies, 0.5), 3),
-        latency_p99=round(quantile(latencies, 0.99), 3),
-        latency_max=round(max(latencies), 3),
+        latency_p50=p50,
+        latency_p99=p99,
+        latency_max=most,
         window=win,
     )
 
@@ -157,16 +163,16 @@ def breach_burst(
 ) -> BreachBurst:
     """``edits``: Model -> when its edit was sent (each of them breached and trained);
     ``breached``: Model -> when seen in breach; ``jobs``: Model -> its Jobs -> when seen."""
-    to_breach = [breached[m] - sent for m, sent in edits.items()]
-    to_train = [min(jobs[m].values()) - sent for m, sent in edits.items()]
+    breach = spread([breached[m] - sent for m, sent in edits.items()])
+    training = spread([min(jobs[m].values()) - sent for m, sent in edits.items()])
     return BreachBurst(
         models=len(edits),
-        breach_p50=round(quantile(to_breach, 0.5), 3),
-        breach_p99=round(quantile(to_breach, 0.99), 3),
-        breach_max=round(max(to_breach), 3),
-        training_p50=round(quantile(to_train, 0.5), 3),
-        training_p99=round(quantile(to_train, 0.99), 3),
-        training_max=round(max(to_train), 3),
+        breach_p50=breach[0],
+        breach_p99=breach[1],
+        breach_max=breach[2],
+        training_p50=training[0],
+        training_p99=training[1],
+        training_max=training[2],
         jobs=sum(len(j) for j in jobs.values()),
         duplicated=sum(1 for j in jobs.values() if len(j) > 1),
         unasked=sum(len(j) for m, j in jobs.items() if m not in edits),

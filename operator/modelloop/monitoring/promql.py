@@ -22,7 +22,7 @@ OPERATORS = frozenset({"=", "!=", "=~", "!~"})
 # replacement, `$"` ending a regex) is not a placeholder and is left as it is.
 PLACEHOLDER = re.compile(r"\$([a-zA-Z_][a-zA-Z0-9_]*)")
 # A grouped MetricTemplate's: regexes of the names of the Models one query serves, and of
-# their namespaces, filled when the cycle knows them (``fill_served``).
+# their namespaces, filled when the cycle knows them (plan.py, ``_SharedQuery.request``).
 SERVED = frozenset({"models", "namespaces"})
 BUILTINS = frozenset({"version", "slice", "window", "model", "namespace", "labelDelay", *SERVED})
 # What an empty slice expands to. Checked on Prometheus 2.42: an empty expansion would

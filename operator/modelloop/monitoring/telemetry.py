@@ -158,17 +158,22 @@ def _family(name: str, documentation: str, labels: tuple[str, ...]) -> GaugeMetr
     return GaugeMetricFamily(name, documentation, labels=labels)
 
 
+# The number family -> (the kind of check it is exported for, the Check field it shows).
+_NUMBERS = {
+    "value": ("metric", "value"),
+    "samples": ("metric", "samples"),
+    "coverage": ("metric", "coverage"),
+    "drift": ("drift", "value"),
+}
+
+
 def _exported(family: str, c: Check) -> list[tuple[tuple[str, ...], float]]:
     """A check's samples in one family: (labels after the check's own, value)."""
     metric = c.kind == "metric"
     if family == ("verdict" if metric else "drift_verdict"):
         return [((v,), 1.0 if c.verdict == v else 0.0) for v in VERDICTS]
-    numbers = (
-        {"value": c.value, "samples": c.samples, "coverage": c.coverage}
-        if metric
-        else {"drift": c.value}
-    )
-    number = numbers.get(family)
+    kind, field_name = _NUMBERS.get(family, ("", ""))
+    number = getattr(c, field_name) if c.kind == kind else None
     return [] if number is None else [((), number)]
 
 
