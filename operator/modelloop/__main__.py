@@ -46,6 +46,7 @@ def _run(args: argparse.Namespace) -> int:
         "namespaces": args.namespace or (),
         "shard": args.shard,
         "write_limit": (args.write_qps, args.write_burst),
+        "resync_seconds": args.resync_period,
     }
     kopf.run(
         memo=kopf.Memo(options=options),
@@ -65,6 +66,16 @@ def _shard_name(text: str) -> str:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return seconds
 
 
 def _operator_namespace() -> str:
@@ -131,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument(
         "--write-burst", type=int, default=400, help="writes to the Kubernetes API at once"
+    )
+    run.add_argument(
+        "--resync-period",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often Models that wait on time (a canary step, a cooldown, a schedule) "
+        "are looked at again; every change the operator reads wakes its Model at once",
     )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)

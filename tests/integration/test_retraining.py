@@ -668,3 +668,47 @@ def test_a_job_the_api_server_refuses_is_a_condition_and_one_event_until_fixed(
     [record] = training(w)["history"]
     assert (record["outcome"], record["version"]) == ("Succeeded", "fraud-v2")
     assert len(w.events("JobRefused")) == 1
+
+
+def test_a_version_registered_by_hand_is_validated_and_its_canary_starts_without_a_resync(
+    world: Callable[..., World],
+) -> None:
+    """The pass that validates a candidate served before it judged; the canary starts on a
+    pass that pass asks for (its own write's echo wakes nothing), not on the periodic
+    resync, here an hour away."""
+    steps = [{"weight": 10, "duration": "1h"}, {"weight": 100, "duration": "0s"}]
+    rollout = {"steps": steps, "analysis": {"interval": "1s"}}
+    w = world(
+        {
+            "slices": slices("eu", "us"),
+            "metrics": [PRECISION],
+            **RETRAIN,
+            "automation": "promote",
+            "traffic": {"provider": "replicas"},
+            "rollout": rollout,
+        },
+        traffic({"eu": GOOD, "us": GOOD}),
+        operator_args=["--resync-period=3600"],
+    )
+    # Settled: the evaluation writes no more, and its writes would wake the Model too.
+    w.await_verdicts({"precision/eu": "pass", "precision/us": "pass"})
+    wait_for(lambda: w.condition("Ready").get("status") == "True", 60, "fraud-v1 serving")
+    offline = [{"metric": "precision", "slice": s, "value": 0.95} for s in ("eu", "us")]
+    w.kube.create(
+        MODEL_VERSIONS,
+        w.namespace,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ModelVersion",
+            "metadata": {"name": "fraud-v2"},
+            "spec": {
+                "model": MODEL,
+                "uri": "s3://models/fraud/2",
+                "metrics": {"candidate": offline, "champion": offline},
+            },
+        },
+    )
+    canary = wait_for(lambda: w.status().get("canary"), 60, "the canary of fraud-v2") or {}
+    assert (canary["version"], canary["weight"]) == ("fraud-v2", 10)
+    assert w.events("Validated")
+    assert w.events("RolloutStarted")

@@ -49,7 +49,7 @@ from .training import JOBS, PODS, reconcile_training
 
 log = logging.getLogger(__name__)
 
-RESYNC_SECONDS = 30  # schedules, cooldowns and backoffs expire without an event
+RESYNC_SECONDS = 30  # default: schedules, cooldowns and backoffs expire without an event
 # The watch caches are listed again this often: kopf's watches, restarted, do not tell of
 # objects deleted while they were down.
 RELIST_SECONDS = 600
@@ -136,7 +136,11 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     evaluation = start_evaluation(memo, kube, _cache(memo))
     evaluator = memo["evaluator"]
     loop = asyncio.get_running_loop()
-    evaluator.wake = lambda key: loop.call_soon_threadsafe(queue.add, key)
+
+    def wake(key: ModelKey) -> None:  # from a thread
+        loop.call_soon_threadsafe(queue.add, key)
+
+    evaluator.wake = wake
     rollouts = RolloutTelemetry(evaluator.telemetry.registry)
     trainings = TrainingTelemetry(evaluator.telemetry.registry)
 
@@ -158,9 +162,15 @@ async def _start_acting(memo: Any, live: Kube) -> None:
         read = Seen(inputs((namespace, name), model), datetime.now(UTC))
         snapshot = evaluator.snapshots.get((namespace, name))
         reconcile_serving(kube, namespace, name, snapshot, telemetry=rollouts)
+        served_from = kube.cache.versions_of_model(MODEL_VERSIONS, namespace, name)
         new_data = evaluator.new_data.get((namespace, name))
         reconcile_training(kube, namespace, name, new_data, telemetry=trainings)
         seen[(namespace, name)] = read
+        if kube.cache.versions_of_model(MODEL_VERSIONS, namespace, name) != served_from:
+            # The training pass made, judged or expired a ModelVersion after the serving
+            # pass read them (a Validated candidate's canary starts on the next pass); the
+            # echo of its own write wakes nothing, so it asks for that pass itself.
+            wake((namespace, name))
 
     def due_now() -> list[ModelKey]:
         now = datetime.now(UTC)
@@ -176,7 +186,10 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     ]
     memo["workers"].append(evaluation)
     everyone = _cache(memo).models
-    memo["workers"].append(asyncio.create_task(_resync(queue, due_now, lambda: list(everyone))))
+    period = (memo.get("options") or {}).get("resync_seconds") or RESYNC_SECONDS
+    memo["workers"].append(
+        asyncio.create_task(_resync(period, queue, due_now, lambda: list(everyone)))
+    )
     memo["workers"].append(asyncio.create_task(_relist(kube, listed)))
 
 
@@ -188,13 +201,14 @@ async def stop_workers(*, memo: kopf.Memo, **_: Any) -> None:
 
 
 async def _resync(
+    period: float,
     queue: WorkQueue,
     due_now: Callable[[], list[ModelKey]],
     everyone: Callable[[], list[ModelKey]],
 ) -> None:
-    """Every RESYNC_SECONDS, the Models whose time has come (handlers.resync)."""
+    """Every ``period`` seconds, the Models whose time has come (handlers.resync)."""
     while True:
-        await asyncio.sleep(RESYNC_SECONDS)
+        await asyncio.sleep(period)
         try:
             due = await asyncio.to_thread(due_now)
         except Exception:
