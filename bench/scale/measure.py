@@ -35,6 +35,8 @@ Labels = tuple[tuple[str, str], ...]
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 EVALUATION = "modelloop_evaluation_duration_seconds"
+QUEUE_WAIT = "modelloop_workqueue_wait_seconds"
+RECONCILE = "modelloop_reconcile_duration_seconds"
 
 
 # --------------------------------------------------------------------------- the process
@@ -95,6 +97,10 @@ class Reading:
     status_patches: float
     evaluation_seconds: float  # wall time of the evaluation cycles so far
     evaluation_cycles: float
+    queue_waits: dict[str, float]  # the wait histogram's cumulative buckets, by "le"
+    queue_wait_seconds: float  # summed over every reconcile so far
+    reconciles: float
+    reconcile_seconds: float
     apiserver_requests: dict[str, float]  # verb
     load_average: float  # the machine's, over the last minute
 
@@ -123,6 +129,10 @@ def combined(readings: list[Reading]) -> Reading:
         status_patches=sum(r.status_patches for r in readings),
         evaluation_seconds=sum(r.evaluation_seconds for r in readings),
         evaluation_cycles=sum(r.evaluation_cycles for r in readings),
+        queue_waits=added("queue_waits"),
+        queue_wait_seconds=sum(r.queue_wait_seconds for r in readings),
+        reconciles=sum(r.reconciles for r in readings),
+        reconcile_seconds=sum(r.reconcile_seconds for r in readings),
         apiserver_requests=first.apiserver_requests,
         load_average=first.load_average,
     )
@@ -161,6 +171,10 @@ class Scraper:
             status_patches=sum(counters(text, "modelloop_status_patches_total").values()),
             evaluation_seconds=sum(counters(text, f"{EVALUATION}_sum").values()),
             evaluation_cycles=sum(counters(text, f"{EVALUATION}_count").values()),
+            queue_waits=summed(counters(text, f"{QUEUE_WAIT}_bucket"), "le"),
+            queue_wait_seconds=sum(counters(text, f"{QUEUE_WAIT}_sum").values()),
+            reconciles=sum(counters(text, f"{RECONCILE}_count").values()),
+            reconcile_seconds=sum(counters(text, f"{RECONCILE}_sum").values()),
             apiserver_requests=summed(counters(apiserver, "apiserver_request_total"), "verb"),
             load_average=os.getloadavg()[0],
         )

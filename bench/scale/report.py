@@ -31,6 +31,10 @@ class Window:
     prometheus_requests_per_cycle: float
     status_patches_per_cycle: float
     evaluation_cycle_seconds: float  # mean wall time of one evaluation cycle
+    reconciles: float
+    reconcile_mean_seconds: float
+    queue_wait_mean_seconds: float  # from the change that asked for a reconcile to its start
+    queue_wait_p99_at_most: float  # the histogram's bucket bound: inf when past the last
     apiserver_requests_per_second: float
     apiserver_by_verb_per_second: dict[str, float]
 
@@ -39,6 +43,16 @@ def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
     """Counter increases by key, the ones that moved, largest first."""
     moved = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
     return dict(sorted(moved.items(), key=lambda kv: -kv[1]))
+
+
+def bucket_quantile(before: dict[str, float], after: dict[str, float], q: float) -> float:
+    """The upper bound of the histogram bucket holding the ``q`` quantile of what was
+    observed between two readings of its cumulative buckets (by "le"); 0 when nothing."""
+    counts = sorted((float(le), after[le] - before.get(le, 0.0)) for le in after)
+    total = counts[-1][1] if counts else 0.0
+    if total <= 0:
+        return 0.0
+    return next(le for le, n in counts if n >= q * total)
 
 
 def window(before: Reading, after: Reading, models: int) -> Window:
@@ -52,6 +66,7 @@ def window(before: Reading, after: Reading, models: int) -> Window:
     watch = _diff(after.watch_events, before.watch_events)
     apiserver = _diff(after.apiserver_requests, before.apiserver_requests)
     total = sum(api.values())
+    reconciles = after.reconciles - before.reconciles
     return Window(
         seconds=round(seconds, 1),
         cpu_seconds=round(cpu, 2),
@@ -84,6 +99,14 @@ def window(before: Reading, after: Reading, models: int) -> Window:
             / max(1.0, after.evaluation_cycles - before.evaluation_cycles),
             3,
         ),
+        reconciles=reconciles,
+        reconcile_mean_seconds=round(
+            (after.reconcile_seconds - before.reconcile_seconds) / max(1.0, reconciles), 4
+        ),
+        queue_wait_mean_seconds=round(
+            (after.queue_wait_seconds - before.queue_wait_seconds) / max(1.0, reconciles), 3
+        ),
+        queue_wait_p99_at_most=bucket_quantile(before.queue_waits, after.queue_waits, 0.99),
         apiserver_requests_per_second=round(sum(apiserver.values()) / seconds, 1),
         apiserver_by_verb_per_second={k: round(v / seconds, 2) for k, v in apiserver.items()},
     )
@@ -219,7 +242,9 @@ def _window_row(w: Window) -> str:
     return (
         f"{100 * w.cpu_share:.1f} % ({100 * w.apiserver_cpu_share:.0f} %, "
         f"{100 * w.control_plane_cpu_share:.0f} %) over {w.seconds:g} s, {w.api_per_model:g}; "
-        f"load average {w.load_average:.2f}"
+        f"load average {w.load_average:.2f}; {w.reconciles:g} reconciles of "
+        f"{w.reconcile_mean_seconds:g} s, waited {w.queue_wait_mean_seconds:g} s "
+        f"(p99 <= {w.queue_wait_p99_at_most:g} s)"
     )
 
 
@@ -229,7 +254,7 @@ def table(f: Figures) -> str:
     apiserver = ", ".join(f"{k} {v:g}" for k, v in s.apiserver_by_verb_per_second.items())
     watch = ", ".join(f"{k} {v:g}" for k, v in s.watch_events_by_resource.items()) or "-"
     cycles = " ".join(f"{100 * c:.1f}" for c in f.steady_cpu_per_cycle)
-    windows = "CPU (API server, control plane), API requests per Model"
+    windows = "CPU (API server, control plane), API requests per Model, reconciles"
     rows = [
         ("Models (canaries rolling)", f"{f.models} ({f.canaries_rolling} of {f.canaries})"),
         (

@@ -8,27 +8,46 @@ and a few workers serve every Model, instead of an asyncio task per object.
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
+from typing import Protocol
 
 from ..kube.rest import KubeError
 
 log = logging.getLogger(__name__)
 
 
+class Timing(Protocol):
+    """Where a queue tells how long its keys waited and its reconciles took (seconds)."""
+
+    def waited(self, seconds: float) -> None: ...
+
+    def worked(self, seconds: float) -> None: ...
+
+
 class WorkQueue:
-    def __init__(self, base_delay: float = 0.5, max_delay: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+        timing: Timing | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``timing``: told, for each key taken, how long since it was first added (the
+        change that asked for it) and how long its reconcile took."""
         self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
-        self._dirty: set[Hashable] = set()
+        self._dirty: dict[Hashable, float] = {}  # key: when it was first added since taken
         self._processing: set[Hashable] = set()
         self._failures: dict[Hashable, int] = {}
         self._base_delay = base_delay
         self._max_delay = max_delay
+        self.timing, self.clock = timing, clock
 
     def add(self, key: Hashable) -> None:
         if key in self._dirty:
             return
-        self._dirty.add(key)
+        self._dirty[key] = self.clock()
         if key not in self._processing:
             self._queue.put_nowait(key)
 
@@ -38,7 +57,9 @@ class WorkQueue:
     async def get(self) -> Hashable:
         key = await self._queue.get()
         self._processing.add(key)
-        self._dirty.discard(key)
+        added = self._dirty.pop(key, self.clock())
+        if self.timing is not None:
+            self.timing.waited(self.clock() - added)
         return key
 
     def done(self, key: Hashable) -> None:
@@ -67,6 +88,7 @@ async def work(
     loop = asyncio.get_running_loop()
     while True:
         key = await queue.get()
+        started = queue.clock()
         try:
             await loop.run_in_executor(threads, reconcile, key)
         except Exception as error:
@@ -80,4 +102,6 @@ async def work(
         else:
             queue.forget(key)
         finally:
+            if queue.timing is not None:
+                queue.timing.worked(queue.clock() - started)
             queue.done(key)

@@ -102,6 +102,9 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     # that moved in meanwhile lacks.
     memo["workers"].append(asyncio.create_task(_evict_orphans(_objects(memo))))
     telemetry = serve_metrics(memo)
+    queue = memo["queue"]
+    queue.timing = telemetry.queue
+    telemetry.queue.depth.set_function(lambda: len(queue))
     kube.on_request = lambda verb, resource: telemetry.api_requests.labels(verb, resource).inc()
     election = options.get("leader_election")
     if not election:

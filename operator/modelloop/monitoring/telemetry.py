@@ -177,6 +177,39 @@ def _exported(family: str, c: Check) -> list[tuple[tuple[str, ...], float]]:
     return [] if number is None else [((), number)]
 
 
+# From a change to its reconcile: milliseconds at rest, tens of seconds in a burst.
+QUEUE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class QueueTelemetry:
+    """The reconcile work queue's: how many Models wait, how long each waited from the
+    change that asked for it (a watch event, an evaluation, the resync) to its reconcile,
+    and how long a reconcile took."""
+
+    def __init__(self, r: BoundedRegistry) -> None:
+        self.depth = Gauge(
+            "modelloop_workqueue_depth", "Models waiting for a reconcile", registry=r
+        )
+        self.wait_seconds = Histogram(
+            "modelloop_workqueue_wait_seconds",
+            "From the change that asked for a Model's reconcile to its start",
+            buckets=QUEUE_BUCKETS,
+            registry=r,
+        )
+        self.reconcile_seconds = Histogram(
+            "modelloop_reconcile_duration_seconds",
+            "Wall time of one reconcile of a Model (serving, then training)",
+            buckets=QUEUE_BUCKETS,
+            registry=r,
+        )
+
+    def waited(self, seconds: float) -> None:
+        self.wait_seconds.observe(seconds)
+
+    def worked(self, seconds: float) -> None:
+        self.reconcile_seconds.observe(seconds)
+
+
 class Telemetry:
     def __init__(self, registry: BoundedRegistry | None = None) -> None:
         self.registry = registry or BoundedRegistry(series_limits(os.environ))
@@ -226,6 +259,7 @@ class Telemetry:
             "1 while this replica acts (it holds the Lease, or runs without election)",
             registry=r,
         )
+        self.queue = QueueTelemetry(r)
 
     def record(
         self,

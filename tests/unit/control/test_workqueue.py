@@ -74,3 +74,70 @@ def test_worker_retries_a_failing_key_until_it_succeeds(
     assert [r.getMessage()[: len(logged)] for r in caplog.records] == [logged, logged]
     # A conflict is routine (optimistic concurrency): no traceback in the log.
     assert all(r.exc_info is None for r in caplog.records) == isinstance(error, KubeError)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Timings:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.works: list[float] = []
+
+    def waited(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+    def worked(self, seconds: float) -> None:
+        self.works.append(seconds)
+
+
+def test_a_key_waits_from_its_first_add_and_an_add_while_processing_counts_from_then() -> None:
+    clock, timings = Clock(), Timings()
+
+    async def scenario() -> None:
+        queue = WorkQueue(timing=timings, clock=clock)
+        queue.add("a")
+        clock.now += 2
+        queue.add("a")  # absorbed: the wait runs from the first add
+        clock.now += 1
+        key = await queue.get()
+        clock.now += 5
+        queue.add("a")  # while processing: a new wait, from now
+        clock.now += 4
+        queue.done(key)
+        await queue.get()
+
+    asyncio.run(scenario())
+    assert timings.waits == [3.0, 4.0]
+
+
+def test_the_worker_times_each_reconcile_failed_or_not() -> None:
+    clock, timings = Clock(), Timings()
+    done: list[Hashable] = []
+
+    def reconcile(key: Hashable) -> None:
+        clock.now += 0.25
+        done.append(key)
+        if key == "bad":
+            raise RuntimeError("transient")
+
+    async def scenario() -> None:
+        queue = WorkQueue(base_delay=60, timing=timings, clock=clock)
+        worker = asyncio.create_task(work(queue, reconcile))
+        queue.add("good")
+        queue.add("bad")
+        for _ in range(200):
+            if len(timings.works) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert done == ["good", "bad"]
+    assert timings.works == [0.25, 0.25]

@@ -1,0 +1,28 @@
+import math
+
+import pytest
+from bench.scale.report import bucket_quantile
+
+BEFORE = {"0.1": 10.0, "1.0": 10.0, "10.0": 10.0, "+Inf": 10.0}
+
+
+@pytest.mark.parametrize(
+    ("after", "q", "bound"),
+    [
+        # 100 waits since: 98 within 0.1 s, 2 within 10 s: p99 is in the 10 s bucket.
+        ({"0.1": 108.0, "1.0": 108.0, "10.0": 110.0, "+Inf": 110.0}, 0.99, 10.0),
+        ({"0.1": 108.0, "1.0": 108.0, "10.0": 110.0, "+Inf": 110.0}, 0.5, 0.1),
+        # one wait past the last bound
+        ({"0.1": 10.0, "1.0": 10.0, "10.0": 10.0, "+Inf": 11.0}, 0.99, math.inf),
+        # nothing observed in the window
+        (BEFORE, 0.99, 0.0),
+    ],
+)
+def test_the_quantile_of_a_window_is_the_bound_of_its_bucket(
+    after: dict[str, float], q: float, bound: float
+) -> None:
+    assert bucket_quantile(BEFORE, after, q) == bound
+
+
+def test_a_histogram_first_read_after_the_window_started_counts_from_zero() -> None:
+    assert bucket_quantile({}, {"1.0": 3.0, "+Inf": 4.0}, 0.5) == 1.0
