@@ -97,8 +97,8 @@ class Reading:
     status_patches: float
     evaluation_seconds: float  # wall time of the evaluation cycles so far
     evaluation_cycles: float
-    queue_waits: dict[str, float]  # the wait histogram's cumulative buckets, by "le"
-    queue_wait_seconds: float  # summed over every reconcile so far
+    queue_waits: dict[str, float]  # the wait histogram's cumulative buckets, by "lane le"
+    queue_wait_seconds: dict[str, float]  # summed over every reconcile so far, by lane
     reconciles: float
     reconcile_seconds: float
     apiserver_requests: dict[str, float]  # verb
@@ -130,7 +130,7 @@ def combined(readings: list[Reading]) -> Reading:
         evaluation_seconds=sum(r.evaluation_seconds for r in readings),
         evaluation_cycles=sum(r.evaluation_cycles for r in readings),
         queue_waits=added("queue_waits"),
-        queue_wait_seconds=sum(r.queue_wait_seconds for r in readings),
+        queue_wait_seconds=added("queue_wait_seconds"),
         reconciles=sum(r.reconciles for r in readings),
         reconcile_seconds=sum(r.reconcile_seconds for r in readings),
         apiserver_requests=first.apiserver_requests,
@@ -171,8 +171,8 @@ class Scraper:
             status_patches=sum(counters(text, "modelloop_status_patches_total").values()),
             evaluation_seconds=sum(counters(text, f"{EVALUATION}_sum").values()),
             evaluation_cycles=sum(counters(text, f"{EVALUATION}_count").values()),
-            queue_waits=summed(counters(text, f"{QUEUE_WAIT}_bucket"), "le"),
-            queue_wait_seconds=sum(counters(text, f"{QUEUE_WAIT}_sum").values()),
+            queue_waits=summed(counters(text, f"{QUEUE_WAIT}_bucket"), "lane", "le"),
+            queue_wait_seconds=summed(counters(text, f"{QUEUE_WAIT}_sum"), "lane"),
             reconciles=sum(counters(text, f"{RECONCILE}_count").values()),
             reconcile_seconds=sum(counters(text, f"{RECONCILE}_sum").values()),
             apiserver_requests=summed(counters(apiserver, "apiserver_request_total"), "verb"),

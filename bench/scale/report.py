@@ -33,8 +33,11 @@ class Window:
     evaluation_cycle_seconds: float  # mean wall time of one evaluation cycle
     reconciles: float
     reconcile_mean_seconds: float
-    queue_wait_mean_seconds: float  # from the change that asked for a reconcile to its start
-    queue_wait_p99_at_most: float  # the histogram's bucket bound: inf when past the last
+    # From the change that asked for a reconcile to its start, by lane (urgent, normal):
+    # the mean, and the bound of the histogram bucket holding the p99 (the last bound:
+    # that or more).
+    queue_wait_mean_seconds: dict[str, float]
+    queue_wait_p99_at_most: dict[str, float]
     apiserver_requests_per_second: float
     apiserver_by_verb_per_second: dict[str, float]
 
@@ -45,14 +48,31 @@ def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
     return dict(sorted(moved.items(), key=lambda kv: -kv[1]))
 
 
+LANES = ("urgent", "normal")  # the operator's work queue's
+
+
+def _lane(buckets: dict[str, float], lane: str) -> dict[str, float]:
+    """One lane's cumulative buckets, by "le", of buckets keyed "lane le"."""
+    return {k.split(" ")[1]: v for k, v in buckets.items() if k.split(" ")[0] == lane}
+
+
+def _mean_wait(before: Reading, after: Reading, lane: str) -> float:
+    waits = _lane(after.queue_waits, lane).get("+Inf", 0.0)
+    waits -= _lane(before.queue_waits, lane).get("+Inf", 0.0)
+    seconds = after.queue_wait_seconds.get(lane, 0.0) - before.queue_wait_seconds.get(lane, 0.0)
+    return round(seconds / max(1.0, waits), 3)
+
+
 def bucket_quantile(before: dict[str, float], after: dict[str, float], q: float) -> float:
     """The upper bound of the histogram bucket holding the ``q`` quantile of what was
-    observed between two readings of its cumulative buckets (by "le"); 0 when nothing."""
+    observed between two readings of its cumulative buckets (by "le"); 0 when nothing;
+    the last finite bound when it is past it (a report's figures are finite)."""
     counts = sorted((float(le), after[le] - before.get(le, 0.0)) for le in after)
     total = counts[-1][1] if counts else 0.0
     if total <= 0:
         return 0.0
-    return next(le for le, n in counts if n >= q * total)
+    bound = next(le for le, n in counts if n >= q * total)
+    return bound if math.isfinite(bound) else max(le for le, _ in counts if math.isfinite(le))
 
 
 def window(before: Reading, after: Reading, models: int) -> Window:
@@ -103,10 +123,13 @@ def window(before: Reading, after: Reading, models: int) -> Window:
         reconcile_mean_seconds=round(
             (after.reconcile_seconds - before.reconcile_seconds) / max(1.0, reconciles), 4
         ),
-        queue_wait_mean_seconds=round(
-            (after.queue_wait_seconds - before.queue_wait_seconds) / max(1.0, reconciles), 3
-        ),
-        queue_wait_p99_at_most=bucket_quantile(before.queue_waits, after.queue_waits, 0.99),
+        queue_wait_mean_seconds={lane: _mean_wait(before, after, lane) for lane in LANES},
+        queue_wait_p99_at_most={
+            lane: bucket_quantile(
+                _lane(before.queue_waits, lane), _lane(after.queue_waits, lane), 0.99
+            )
+            for lane in LANES
+        },
         apiserver_requests_per_second=round(sum(apiserver.values()) / seconds, 1),
         apiserver_by_verb_per_second={k: round(v / seconds, 2) for k, v in apiserver.items()},
     )
@@ -243,8 +266,11 @@ def _window_row(w: Window) -> str:
         f"{100 * w.cpu_share:.1f} % ({100 * w.apiserver_cpu_share:.0f} %, "
         f"{100 * w.control_plane_cpu_share:.0f} %) over {w.seconds:g} s, {w.api_per_model:g}; "
         f"load average {w.load_average:.2f}; {w.reconciles:g} reconciles of "
-        f"{w.reconcile_mean_seconds:g} s, waited {w.queue_wait_mean_seconds:g} s "
-        f"(p99 <= {w.queue_wait_p99_at_most:g} s)"
+        f"{w.reconcile_mean_seconds:g} s; waited, urgent / normal: "
+        + " / ".join(
+            f"{w.queue_wait_mean_seconds[lane]:g} s (p99 <= {w.queue_wait_p99_at_most[lane]:g} s)"
+            for lane in LANES
+        )
     )
 
 

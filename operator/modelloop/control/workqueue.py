@@ -4,14 +4,23 @@ Watch events only say "look at this Model again"; a key waiting in the queue
 absorbs any number of further events, a key is never processed by two workers
 at once, and a failed key comes back after an exponential backoff. One queue
 and a few workers serve every Model, instead of an asyncio task per object.
+
+Two lanes: an *urgent* key (a change someone waits on: a spec edit, a verdict that
+turned, a canary's analysis) is taken first. The rest — the status churn of the
+operator's children, data arriving, the resync — waits behind them, yet keeps one turn
+in URGENT_RUN + 1 while it holds keys, so it never starves. In a burst the workers are
+busy for seconds, each reconcile waiting on a loaded API server; in one line, a spec
+edit queued behind every Deployment's rollout status of the fleet (controller-runtime's
+priority queue likewise puts its initial list and resyncs last).
 """
 
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..kube.rest import KubeError
 
@@ -19,11 +28,21 @@ log = logging.getLogger(__name__)
 
 
 class Timing(Protocol):
-    """Where a queue tells how long its keys waited and its reconciles took (seconds)."""
+    """Where a queue tells how long its keys waited (in their lane) and its reconciles
+    took (seconds)."""
 
-    def waited(self, seconds: float) -> None: ...
+    def waited(self, seconds: float, urgent: bool) -> None: ...
 
     def worked(self, seconds: float) -> None: ...
+
+
+URGENT, NORMAL = 0, 1  # lanes
+URGENT_RUN = 3  # urgent keys taken in a row at most while normal ones wait
+
+
+class _Asked(NamedTuple):
+    at: float  # when the key was first added since it was last taken
+    lane: int
 
 
 class WorkQueue:
@@ -36,37 +55,70 @@ class WorkQueue:
     ) -> None:
         """``timing``: told, for each key taken, how long since it was first added (the
         change that asked for it) and how long its reconcile took."""
-        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
-        self._dirty: dict[Hashable, float] = {}  # key: when it was first added since taken
-        self._processing: set[Hashable] = set()
+        # A key's entry in a lane is stale when _queued does not name that lane for it
+        # (it moved to the urgent lane): skipped when reached.
+        self._lanes: tuple[deque[Hashable], deque[Hashable]] = (deque(), deque())
+        self._queued: dict[Hashable, int] = {}  # key waiting to be taken: its lane
+        self._dirty: dict[Hashable, _Asked] = {}  # key that needs a pass
+        self._processing: dict[Hashable, int] = {}  # key being reconciled: its lane
+        self._urgent_run = 0
+        self._waiting = asyncio.Event()
         self._failures: dict[Hashable, int] = {}
         self._base_delay = base_delay
         self._max_delay = max_delay
         self.timing, self.clock = timing, clock
 
-    def add(self, key: Hashable) -> None:
-        if key in self._dirty:
+    def add(self, key: Hashable, urgent: bool = False) -> None:
+        """Ask for a pass of ``key``; an urgent ask moves a waiting key to the urgent lane."""
+        lane = URGENT if urgent else NORMAL
+        asked = self._dirty.get(key)
+        if asked is not None and asked.lane <= lane:
             return
-        self._dirty[key] = self.clock()
+        self._dirty[key] = _Asked(asked.at if asked else self.clock(), lane)
         if key not in self._processing:
-            self._queue.put_nowait(key)
+            self._put(key, lane)
 
-    def add_after(self, key: Hashable, delay: float) -> None:
-        asyncio.get_running_loop().call_later(delay, self.add, key)
+    def _put(self, key: Hashable, lane: int) -> None:
+        self._queued[key] = lane
+        self._lanes[lane].append(key)
+        self._waiting.set()
+
+    def retry_after(self, key: Hashable, delay: float) -> None:
+        """A failed pass again after ``delay``, in the lane it was taken from (call before
+        ``done``)."""
+        urgent = self._processing.get(key) == URGENT
+        asyncio.get_running_loop().call_later(delay, self.add, key, urgent)
 
     async def get(self) -> Hashable:
-        key = await self._queue.get()
-        self._processing.add(key)
-        added = self._dirty.pop(key, self.clock())
-        if self.timing is not None:
-            self.timing.waited(self.clock() - added)
+        while True:
+            while not self._queued:
+                self._waiting.clear()
+                await self._waiting.wait()
+            lane = self._next_lane()
+            key = self._lanes[lane].popleft()
+            if self._queued.get(key) == lane:
+                break
+        del self._queued[key]
+        self._processing[key] = lane
+        asked = self._dirty.pop(key, None)
+        if self.timing is not None and asked is not None:
+            self.timing.waited(self.clock() - asked.at, lane == URGENT)
         return key
+
+    def _next_lane(self) -> int:
+        urgent, normal = self._lanes
+        if urgent and (not normal or self._urgent_run < URGENT_RUN):
+            self._urgent_run += 1
+            return URGENT
+        self._urgent_run = 0
+        return NORMAL if normal else URGENT
 
     def done(self, key: Hashable) -> None:
         """Finish processing; a key that changed meanwhile goes back in the queue."""
-        self._processing.discard(key)
-        if key in self._dirty:
-            self._queue.put_nowait(key)
+        self._processing.pop(key, None)
+        asked = self._dirty.get(key)
+        if asked is not None:
+            self._put(key, asked.lane)
 
     def retry_delay(self, key: Hashable) -> float:
         failures = self._failures.get(key, 0)
@@ -77,7 +129,7 @@ class WorkQueue:
         self._failures.pop(key, None)
 
     def __len__(self) -> int:
-        return self._queue.qsize()
+        return len(self._queued)
 
 
 async def work(
@@ -98,7 +150,7 @@ async def work(
                 log.info("%s changed while reconciling; again in %.1fs", key, delay)
             else:
                 log.exception("reconciling %s failed; retrying in %.1fs", key, delay)
-            queue.add_after(key, delay)
+            queue.retry_after(key, delay)
         else:
             queue.forget(key)
         finally:

@@ -140,8 +140,8 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     evaluator = memo["evaluator"]
     loop = asyncio.get_running_loop()
 
-    def wake(key: ModelKey) -> None:  # from a thread
-        loop.call_soon_threadsafe(queue.add, key)
+    def wake(key: ModelKey, urgent: bool) -> None:  # from a thread
+        loop.call_soon_threadsafe(queue.add, key, urgent)
 
     evaluator.wake = wake
     rollouts = RolloutTelemetry(evaluator.telemetry.registry)
@@ -173,7 +173,7 @@ async def _start_acting(memo: Any, live: Kube) -> None:
             # The training pass made, judged or expired a ModelVersion after the serving
             # pass read them (a Validated candidate's canary starts on the next pass); the
             # echo of its own write wakes nothing, so it asks for that pass itself.
-            wake((namespace, name))
+            wake((namespace, name), True)
 
     def due_now() -> list[ModelKey]:
         now = datetime.now(UTC)
@@ -291,10 +291,23 @@ def _remember(memo: Any, resource: Resource, type_: str | None, body: Any) -> bo
     return _objects(memo).remember(resource, type_, dict(body))
 
 
-def _enqueue(memo: Any, namespace: str | None, model: str | None) -> None:
+def _enqueue(memo: Any, namespace: str | None, model: str | None, urgent: bool = False) -> None:
     queue: WorkQueue | None = memo.get("queue")
     if queue is not None and namespace and model:
-        queue.add((namespace, model))
+        queue.add((namespace, model), urgent)
+
+
+def _edited(memo: Any, resource: Resource, namespace: str | None, body: kopf.Body) -> bool:
+    """Whether a watch event brings someone's change — new, or its spec (generation),
+    labels or annotations (a retraining request, a pin) changed since the cache's copy —
+    rather than status alone: the urgent lane of the work queue. Read before the event
+    is remembered."""
+    meta = body["metadata"]
+    before = _objects(memo).get(resource, namespace or "", meta["name"])
+    if before is None:
+        return True
+    held = before["metadata"]
+    return any(held.get(k) != meta.get(k) for k in ("generation", "labels", "annotations"))
 
 
 @kopf.on.event(GROUP, VERSION, "models")
@@ -312,9 +325,11 @@ async def model_changed(
         # reconcile or evaluation reads this Model without them.
         memo["telemetry"].watch_events.labels(MODELS.plural).inc()
         await asyncio.to_thread(cached.adopt, dict(body))
-        _enqueue(memo, namespace, name)
-    elif _remember(memo, MODELS, type, body):
-        _enqueue(memo, namespace, name)
+        _enqueue(memo, namespace, name, urgent=True)
+        return
+    edited = type != "DELETED" and _edited(memo, MODELS, namespace, body)
+    if _remember(memo, MODELS, type, body):
+        _enqueue(memo, namespace, name, edited)
 
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
@@ -327,8 +342,9 @@ async def version_changed(
     body: kopf.Body,
     **_: Any,
 ) -> None:
+    edited = type != "DELETED" and _edited(memo, MODEL_VERSIONS, namespace, body)
     if _remember(memo, MODEL_VERSIONS, type, body):
-        _enqueue(memo, namespace, spec.get("model"))
+        _enqueue(memo, namespace, spec.get("model"), edited)
 
 
 @kopf.on.event(GROUP, VERSION, "metrictemplates")

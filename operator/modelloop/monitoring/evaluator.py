@@ -131,8 +131,9 @@ class Evaluator:
         # One per lane: a memo is not shared between threads.
         self.plan_memos: dict[str | None, PlanMemo] = {}
         self._evaluated: dict[str | None, int] = {}
-        # Wakes a Model's reconcile: its new-data counter moved, or its canary has new values.
-        self.wake: Callable[[ModelKey], None] | None = None
+        # Wakes a Model's reconcile (urgently: a decision may follow at once): its new-data
+        # counter moved, its canary has new values, or its verdicts were written.
+        self.wake: Callable[[ModelKey, bool], None] | None = None
         self._pools = {
             name: ThreadPoolExecutor(source.max_concurrency, thread_name_prefix=f"prom-{name}")
             for name, source in self.sources.items()
@@ -283,8 +284,8 @@ class Evaluator:
                     del self.new_data[key]
                 else:
                     self.new_data[key] = value
-                if self.wake is not None:
-                    self.wake(key)
+                if self.wake is not None:  # data arriving, not a turn: the normal lane
+                    self.wake(key, False)
 
     def _ask(self, requests: list[Request]) -> Iterator[Answer]:
         """The answers in the order asked, each let go of once the next is wanted: a
@@ -325,7 +326,7 @@ class Evaluator:
         self.telemetry.record(target.namespace, target.name, evaluated, canary)
         self.snapshots[target.key] = Snapshot(now, tuple(evaluated))
         if len(target.versions) > 1 and self.wake is not None:
-            self.wake(target.key)  # the canary analysis reads these values
+            self.wake(target.key, True)  # the canary analysis reads these values
         generation = body["metadata"].get("generation")
         updates: list[StatusUpdate] = []
 
@@ -348,7 +349,7 @@ class Evaluator:
         if written is None or not written.written:
             return
         if self.wake is not None:  # its watch event is the echo of a cached write
-            self.wake(target.key)
+            self.wake(target.key, bool(updates[-1].events))  # urgent when a verdict turned
         self.telemetry.patches.inc()
         verdicts, since = updates[-1].verdicts, stamp(now)
         before = (body.get("status") or {}).get("verdicts") or []  # as the cache last saw them

@@ -178,7 +178,7 @@ def _exported(family: str, c: Check) -> list[tuple[tuple[str, ...], float]]:
 
 
 # From a change to its reconcile: milliseconds at rest, tens of seconds in a burst.
-QUEUE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
+QUEUE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
 class QueueTelemetry:
@@ -192,7 +192,9 @@ class QueueTelemetry:
         )
         self.wait_seconds = Histogram(
             "modelloop_workqueue_wait_seconds",
-            "From the change that asked for a Model's reconcile to its start",
+            "From the change that asked for a Model's reconcile to its start, by lane "
+            "(urgent: a spec edit, a verdict that turned, a canary's analysis)",
+            ("lane",),
             buckets=QUEUE_BUCKETS,
             registry=r,
         )
@@ -203,8 +205,8 @@ class QueueTelemetry:
             registry=r,
         )
 
-    def waited(self, seconds: float) -> None:
-        self.wait_seconds.observe(seconds)
+    def waited(self, seconds: float, urgent: bool) -> None:
+        self.wait_seconds.labels("urgent" if urgent else "normal").observe(seconds)
 
     def worked(self, seconds: float) -> None:
         self.reconcile_seconds.observe(seconds)

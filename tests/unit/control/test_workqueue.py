@@ -87,10 +87,12 @@ class Clock:
 class Timings:
     def __init__(self) -> None:
         self.waits: list[float] = []
+        self.lanes: list[bool] = []
         self.works: list[float] = []
 
-    def waited(self, seconds: float) -> None:
+    def waited(self, seconds: float, urgent: bool) -> None:
         self.waits.append(seconds)
+        self.lanes.append(urgent)
 
     def worked(self, seconds: float) -> None:
         self.works.append(seconds)
@@ -141,3 +143,73 @@ def test_the_worker_times_each_reconcile_failed_or_not() -> None:
     asyncio.run(scenario())
     assert done == ["good", "bad"]
     assert timings.works == [0.25, 0.25]
+
+
+def test_an_urgent_key_is_taken_before_the_keys_waiting_in_the_normal_lane() -> None:
+    async def scenario() -> list[Hashable]:
+        queue = WorkQueue()
+        for key in ("a", "b", "c"):
+            queue.add(key)
+        queue.add("edited", urgent=True)
+        return [await queue.get() for _ in range(4)]
+
+    assert asyncio.run(scenario()) == ["edited", "a", "b", "c"]
+
+
+def test_a_waiting_key_asked_urgently_moves_to_the_front_once_and_keeps_its_first_ask() -> None:
+    clock, timings = Clock(), Timings()
+
+    async def scenario() -> tuple[list[Hashable], int]:
+        queue = WorkQueue(timing=timings, clock=clock)
+        queue.add("a")
+        queue.add("b")
+        clock.now += 3
+        queue.add("b", urgent=True)
+        queue.add("b")  # a normal ask of an urgent key changes nothing
+        taken = [await queue.get(), await queue.get()]
+        return taken, len(queue)
+
+    assert asyncio.run(scenario()) == (["b", "a"], 0)
+    assert timings.waits == [3.0, 3.0]
+    assert timings.lanes == [True, False]
+
+
+def test_an_urgent_ask_while_processing_brings_the_key_back_in_the_urgent_lane() -> None:
+    async def scenario() -> list[Hashable]:
+        queue = WorkQueue()
+        queue.add("a")
+        key = await queue.get()
+        queue.add("b")
+        queue.add("a")
+        queue.add("a", urgent=True)
+        assert len(queue) == 1  # b; a comes back when its pass is done
+        queue.done(key)
+        return [await queue.get(), await queue.get(), len(queue)]
+
+    assert asyncio.run(scenario()) == ["a", "b", 0]
+
+
+def test_the_normal_lane_keeps_one_turn_in_four_while_urgent_keys_keep_coming() -> None:
+    async def scenario() -> list[Hashable]:
+        queue = WorkQueue()
+        for key in ("n1", "n2"):
+            queue.add(key)
+        for key in ("u1", "u2", "u3", "u4", "u5"):
+            queue.add(key, urgent=True)
+        return [await queue.get() for _ in range(7)]
+
+    assert asyncio.run(scenario()) == ["u1", "u2", "u3", "n1", "u4", "u5", "n2"]
+
+
+def test_a_failed_pass_comes_back_in_the_lane_it_was_taken_from() -> None:
+    async def scenario() -> list[Hashable]:
+        queue = WorkQueue()
+        queue.add("rollback", urgent=True)
+        queue.add("status")
+        key = await queue.get()
+        queue.retry_after(key, 0.01)
+        queue.done(key)
+        await asyncio.sleep(0.05)
+        return [await queue.get(), await queue.get()]
+
+    assert asyncio.run(scenario()) == ["rollback", "status"]

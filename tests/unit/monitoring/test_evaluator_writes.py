@@ -1,5 +1,6 @@
 """The evaluation writes its Models' statuses side by side: one slow write does not hold
-the cycle's other Models behind it."""
+the cycle's other Models behind it; each write wakes its Model's reconcile, urgently
+when a verdict turned."""
 
 import threading
 from typing import Any, cast
@@ -34,6 +35,7 @@ class SideBySide:
         self.barrier.wait()
         with self.lock:
             self.patched.append(name)
+            self.written = patch["status"]
         meta = {"name": name, "namespace": namespace, "resourceVersion": "2", "generation": 1}
         written = {"apiVersion": "modelloop.dev/v1alpha1", "kind": "Model", "metadata": meta}
         return written | {"status": patch["status"]}
@@ -67,3 +69,23 @@ def test_the_models_of_a_cycle_are_written_side_by_side() -> None:
         evaluator.close()
     assert sorted(kube.patched) == names
     assert evaluator.failures == {}
+
+
+def test_a_written_status_wakes_its_model_urgently_only_when_a_verdict_turned() -> None:
+    kube = SideBySide(1)
+    evaluator = Evaluator(cast(Kube, kube), {}, Telemetry(BoundedRegistry()))
+    woken: list[tuple[tuple[str, str], bool]] = []
+    evaluator.wake = lambda key, urgent: woken.append((key, urgent))
+    body = model("m")
+    cache = WatchCache(models={("ns", "m"): body})
+    try:
+        evaluator.tick(cache)  # a first verdict: inconclusive, said in an Event
+        assert woken == [(("ns", "m"), True)]
+        written = body | {"status": body["status"] | kube.written}
+        edited = written | {"metadata": written["metadata"] | {"generation": 2}}
+        cache.models[("ns", "m")] = edited
+        evaluator.due.clear()
+        evaluator.tick(cache)  # the same verdicts, of a newer generation: no turn
+        assert woken[1:] == [(("ns", "m"), False)]
+    finally:
+        evaluator.close()
