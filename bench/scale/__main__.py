@@ -445,11 +445,11 @@ class Run:
         """Every Model's spec edited by CLIENTS threads; each Deployment timed to its edit."""
         token = str(int(time.time()))
         expected = self.fleet.expect_edit(token)
-        edits: dict[str, float] = {}
+        edits: dict[str, tuple[float, float]] = {}
         patch = edit_patch(token)
 
         def edit(kube: Kube, plan: ModelPlan) -> None:
-            edits[plan.name] = time.monotonic()
+            edits[plan.name] = (time.monotonic(), time.time())
             kube.merge_patch(MODELS, NAMESPACE, plan.name, patch)
 
         before = combined(self.read())
@@ -463,7 +463,12 @@ class Run:
         self.wait(updated, 120 + 1.0 * len(expected), f"{len(expected)} Deployments updated")
         after = combined(self.read())
         return burst(
-            expected, edits, self.fleet.arrivals(), sent, window(before, after, len(edits))
+            expected,
+            edits,
+            self.fleet.arrivals(),
+            self.fleet.writes(),
+            sent,
+            window(before, after, len(edits)),
         )
 
     def breaches(self, kubeconfig: Path) -> BreachBurst:

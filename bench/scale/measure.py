@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -27,6 +28,7 @@ import yaml
 
 from modelloop.api.vocabulary import LABEL_MODEL
 from modelloop.conditions import find
+from modelloop.kube.rest import FIELD_MANAGER
 
 from .world import edited
 
@@ -299,6 +301,20 @@ def _in_breach(status: Obj) -> bool:
     return (healthy.get("status"), healthy.get("reason")) == ("False", "Breach")
 
 
+def written_at(obj: Obj, manager: str) -> float | None:
+    """The wall time of ``manager``'s last write of an object, from its managedFields (the
+    API server stamps them to the second: the middle of that second)."""
+    stamps = [
+        entry["time"]
+        for entry in obj["metadata"].get("managedFields") or []
+        if entry.get("manager") == manager and entry.get("time")
+    ]
+    if not stamps:
+        return None
+    latest = max(stamps)  # RFC 3339 in UTC: ordered as text
+    return datetime.strptime(latest, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp() + 0.5
+
+
 @dataclass
 class Fleet:
     """What the watches saw of the run's Models and Deployments: which Model is Ready and
@@ -310,6 +326,12 @@ class Fleet:
     deployments: dict[str, str] = field(default_factory=dict)  # Deployment -> its Model
     token: str | None = None
     updated: dict[str, float] = field(default_factory=dict)  # Deployment -> when it showed token
+    # Deployment -> the wall time of the operator's write that carried the token, as the
+    # API server stamped it (managedFields: to the second, so its middle), and how long
+    # after it the harness's watch got it: the operator's part of a latency and the
+    # control plane's delivery told apart.
+    written: dict[str, float] = field(default_factory=dict)
+    delivered: dict[str, float] = field(default_factory=dict)
     # Since expect_breaches: Model -> when it was first seen in breach (Healthy False,
     # reason Breach), and Model -> its training Jobs, each with when it was first seen.
     breached: dict[str, float] = field(default_factory=dict)
@@ -362,6 +384,10 @@ class Fleet:
             self.deployments[name] = (obj["metadata"].get("labels") or {}).get(LABEL_MODEL, "")
             if self.token is not None and name not in self.updated and edited(obj, self.token):
                 self.updated[name] = arrival
+                written = written_at(obj, FIELD_MANAGER)
+                if written is not None:
+                    self.written[name] = written
+                    self.delivered[name] = time.time() - written
 
     def all_ready(self) -> float | None:
         """When the last Model became Ready, once all are."""
@@ -379,9 +405,15 @@ class Fleet:
         expected to (those that exist now) with their Model."""
         with self.lock:
             self.token = token
-            self.updated = {}
+            self.updated, self.written, self.delivered = {}, {}, {}
             return dict(self.deployments)
 
     def arrivals(self) -> dict[str, float]:
         with self.lock:
             return dict(self.updated)
+
+    def writes(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Since expect_edit: Deployment -> the operator's write (wall time), and how
+        long that write took to reach the harness."""
+        with self.lock:
+            return dict(self.written), dict(self.delivered)

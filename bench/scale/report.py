@@ -142,7 +142,9 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def spread(values: list[float]) -> tuple[float, float, float]:
-    """p50, p99 and max, to the millisecond."""
+    """p50, p99 and max, to the millisecond (zeros for none)."""
+    if not values:
+        return 0.0, 0.0, 0.0
     p50, p99, most = quantile(values, 0.5), quantile(values, 0.99), max(values)
     return round(p50, 3), round(p99, 3), round(most, 3)
 
@@ -158,26 +160,36 @@ class Burst:
     latency_p50: float
     latency_p99: float
     latency_max: float
+    # The latency in two: edit sent -> the operator's write (as the API server stamped
+    # it, to the second), and that write -> the harness's watch: p50, p99, max each.
+    to_write: tuple[float, float, float]
+    write_to_watch: tuple[float, float, float]
     window: Window
 
 
 def burst(
     expected: dict[str, str],
-    edits: dict[str, float],
+    edits: dict[str, tuple[float, float]],
     arrivals: dict[str, float],
+    writes: tuple[dict[str, float], dict[str, float]],
     edit_seconds: float,
     win: Window,
 ) -> Burst:
-    """``expected``: Deployment -> its Model; ``edits``: Model -> when its edit was sent;
-    ``arrivals``: Deployment -> when it showed the edit (all of ``expected``)."""
-    p50, p99, most = spread([arrivals[d] - edits[m] for d, m in expected.items()])
+    """``expected``: Deployment -> its Model; ``edits``: Model -> when its edit was sent
+    (monotonic, wall); ``arrivals``: Deployment -> when it showed the edit (monotonic, all
+    of ``expected``); ``writes``: Deployment -> the operator's write (wall), and its
+    delivery to the harness (seconds), for those whose write time was read."""
+    p50, p99, most = spread([arrivals[d] - edits[m][0] for d, m in expected.items()])
+    written, delivered = writes
     return Burst(
         deployments=len(expected),
         edit_seconds=round(edit_seconds, 2),
-        all_updated_seconds=round(max(arrivals.values()) - min(edits.values()), 3),
+        all_updated_seconds=round(max(arrivals.values()) - min(e[0] for e in edits.values()), 3),
         latency_p50=p50,
         latency_p99=p99,
         latency_max=most,
+        to_write=spread([written[d] - edits[m][1] for d, m in expected.items() if d in written]),
+        write_to_watch=spread(list(delivered.values())),
         window=win,
     )
 
@@ -316,6 +328,13 @@ def table(f: Figures) -> str:
         (
             "edit -> Deployment p50 / p99 / max",
             f"{b.latency_p50:.2f} / {b.latency_p99:.2f} / {b.latency_max:.2f} s",
+        ),
+        (
+            "  edit -> the operator's write; that write -> seen (+-0.5 s)",
+            " / ".join(f"{v:.1f}" for v in b.to_write)
+            + " s; "
+            + " / ".join(f"{v:.1f}" for v in b.write_to_watch)
+            + " s",
         ),
         (
             f"{f.breach.models} Models breaching: edit -> Breach p50 / p99 / max",

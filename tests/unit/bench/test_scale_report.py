@@ -1,4 +1,7 @@
+from datetime import UTC, datetime
+
 import pytest
+from bench.scale.measure import written_at
 from bench.scale.report import bucket_quantile
 
 BEFORE = {"0.1": 10.0, "1.0": 10.0, "10.0": 10.0, "+Inf": 10.0}
@@ -24,3 +27,18 @@ def test_the_quantile_of_a_window_is_the_bound_of_its_bucket(
 
 def test_a_histogram_first_read_after_the_window_started_counts_from_zero() -> None:
     assert bucket_quantile({}, {"1.0": 3.0, "+Inf": 4.0}, 0.5) == 1.0
+
+
+def test_a_write_time_is_the_managers_latest_stamp_in_the_middle_of_its_second() -> None:
+    obj = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "modelloop", "time": "2026-12-02T10:00:01Z"},
+                {"manager": "kube-controller-manager", "time": "2026-12-02T10:00:09Z"},
+                {"manager": "modelloop", "time": "2026-12-02T10:00:05Z"},
+            ]
+        }
+    }
+    stamped = datetime(2026, 12, 2, 10, 0, 5, tzinfo=UTC).timestamp()
+    assert written_at(obj, "modelloop") == stamped + 0.5
+    assert written_at(obj, "someone-else") is None
