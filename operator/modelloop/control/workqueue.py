@@ -66,7 +66,7 @@ class WorkQueue:
         self._failures: dict[Hashable, int] = {}
         self._base_delay = base_delay
         self._max_delay = max_delay
-        self.timing, self.clock = timing, clock
+        self.timing, self.clock = timing, clock  # read by the workers (work)
 
     def add(self, key: Hashable, urgent: bool = False) -> None:
         """Ask for a pass of ``key``; an urgent ask moves a waiting key to the urgent lane."""

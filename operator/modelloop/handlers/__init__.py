@@ -94,17 +94,15 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
         settings.watching.label_selectors[GROUP, "models"] = shard_selector
     kube = memo.get("kube") or Kube.from_environment()
     memo["kube"] = kube
-    memo["queue"] = WorkQueue()
+    telemetry = serve_metrics(memo)
+    queue = memo["queue"] = WorkQueue(timing=telemetry.queue)
+    telemetry.queue.depth.set_function(lambda: len(queue))
     memo["workers"] = []
     # Before the first watch event: each object's memo is a shallow copy of this one, so a
     # standby fills the same cache its evaluation reads once it leads. A standby drops the
     # other shards' children too: when it leads, its first full list repairs what a Model
     # that moved in meanwhile lacks.
     memo["workers"].append(asyncio.create_task(_evict_orphans(_objects(memo))))
-    telemetry = serve_metrics(memo)
-    queue = memo["queue"]
-    queue.timing = telemetry.queue
-    telemetry.queue.depth.set_function(lambda: len(queue))
     kube.on_request = lambda verb, resource: telemetry.api_requests.labels(verb, resource).inc()
     election = options.get("leader_election")
     if not election:

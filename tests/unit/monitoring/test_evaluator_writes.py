@@ -20,6 +20,7 @@ class SideBySide:
     def __init__(self, width: int) -> None:
         self.barrier = threading.Barrier(width, timeout=10)
         self.patched: list[str] = []
+        self.written: Obj = {}  # the last status patched
         self.lock = threading.Lock()
 
     @property
