@@ -69,6 +69,20 @@ CHILDREN: dict[Resource, str] = {
     VIRTUALSERVICES: MANAGED,
 }
 READS = (MODEL_VERSIONS, *CHILDREN)  # what a reconcile reads of a Model's, besides it
+# The children that carry their Model's shard label (serving.objects.shard_label): every
+# Model has some at rest, so a shard's watches of them select its own. The others are few
+# (a training's Job and pods) or made by users (ModelVersions): every shard receives them,
+# and keeps only its own Models' (kube.cache.ObjectCache).
+SHARDED = (DEPLOYMENTS, SERVICES)
+
+
+def child_selectors(shard: Shard) -> dict[Resource, str]:
+    """Each child kind's label selector, for this instance's watches and lists."""
+    term = shard.model_selector()  # the children carry their Model's label
+    if term is None:
+        return dict(CHILDREN)
+    return {kind: f"{s},{term}" if kind in SHARDED else s for kind, s in CHILDREN.items()}
+
 
 # Reconciles wait on the API server's answers to their writes far more than they compute
 # (the GIL is free meanwhile): a burst of 1000 edited Models took 4 workers 100 s.
@@ -82,13 +96,13 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()  # event handlers only: no diffs
     settings.watching.server_timeout = 300
-    for child, selector in CHILDREN.items():
+    options = memo.get("options") or {}
+    shard = memo["shard"] = Shard(options.get("shard"))
+    for child, selector in child_selectors(shard).items():
         settings.watching.label_selectors[child.group, child.version, child.plural] = selector
     for preset in PRESETS.values():
         group, version = preset.api_version.split("/")
         settings.watching.label_selectors[group, version, preset.kind] = MANAGED
-    options = memo.get("options") or {}
-    shard = memo["shard"] = Shard(options.get("shard"))
     shard_selector = shard.model_selector()
     if shard_selector is not None:  # the other shards' Models never reach this instance
         settings.watching.label_selectors[GROUP, "models"] = shard_selector
@@ -247,7 +261,7 @@ def _listed(memo: Any, kube: Kube) -> list[tuple[Resource, str | None, str | Non
         (MODELS, shard.model_selector()),
         (MODEL_VERSIONS, None),
     ]
-    kinds += list(CHILDREN.items())
+    kinds += list(child_selectors(shard).items())
     for preset in PRESETS.values():
         served = resource_of(kube, preset.api_version, preset.kind)
         if served is not None:
@@ -350,7 +364,7 @@ async def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_:
     _remember(memo, METRIC_TEMPLATES, type, body)
 
 
-# No label filters here: the API server applies CHILDREN's selectors, so every event that
+# No label filters here: the API server applies child_selectors, so every event that
 # arrives is about one of ModelLoop's children, and counting them here counts the watch.
 @kopf.on.event("apps", "v1", "deployments")
 @kopf.on.event("batch", "v1", "jobs")

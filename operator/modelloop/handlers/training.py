@@ -139,18 +139,26 @@ def _result(kube: Kube, namespace: str, name: str, kind: Kind, job: Obj) -> str 
     return termination_message(pods)
 
 
-def _training_patch(kube: Kube, model: Obj, training: TrainingStatus) -> Obj:
-    """Write status.training (this loop's own field); returns the Model as written.
+def _write_training(
+    kube: Kube,
+    model: Obj,
+    training: TrainingStatus | None,
+    new_condition: Obj,
+    now: datetime,
+) -> Obj:
+    """Write status.training (this loop's own field; None: unchanged) and the Training
+    condition in one PATCH, nothing when neither changed; returns the Model as written.
 
     The decision was made on the training status as read: if it changed since, the
     write is refused as a conflict and the reconcile runs again on the new one."""
     read = (model.get("status") or {}).get("training")
-    dumped = training.model_dump(mode="json", by_alias=True)
+    dumped = None if training is None else training.model_dump(mode="json", by_alias=True)
+    merge = owned_fields({}, [new_condition], now, model["metadata"].get("generation"))
 
     def change(status: Obj) -> Obj:
         if status.get("training") != read:
             raise KubeError(409, "Conflict", "status.training changed since it was read")
-        return status | {"training": dumped}
+        return merge(status if dumped is None else status | {"training": dumped})
 
     written = write_status(kube, MODELS, model, change)
     return written.body if written is not None else model
@@ -165,7 +173,11 @@ def reconcile_training(
     telemetry: TrainingTelemetry | None = None,
 ) -> None:
     """``new_data``: the new-data counter (spec.retraining.newData, or the newData
-    trigger's) as the evaluation last read it; None when its last reading failed."""
+    trigger's) as the evaluation last read it; None when its last reading failed.
+
+    A pass writes the Model's status once: the per-trigger bookkeeping, the decision's
+    training record and the Training condition together (a second time only when the
+    API server refused a training it reserved)."""
     now = now or datetime.now(UTC)
     model = kube.get(MODELS, namespace, name)
     if model is None or model["metadata"].get("deletionTimestamp"):
@@ -174,7 +186,7 @@ def reconcile_training(
     if spec is None:
         return  # the serving reconcile reports an invalid spec
     try:
-        training = TrainingStatus.model_validate((model.get("status") or {}).get("training") or {})
+        read = TrainingStatus.model_validate((model.get("status") or {}).get("training") or {})
     except ValidationError:
         return
     versions = versions_of(kube, namespace, name)
@@ -185,41 +197,41 @@ def reconcile_training(
     if judged:
         versions = versions_of(kube, namespace, name)
     jobs = _job_views(kube, namespace, name, spec)
-    world = training_world(model, spec, training, versions, jobs, new_data, now)
-    tracked = trigger_states(world)
-    if tracked != training.triggers:
-        model = _track(kube, model, spec, training, tracked)
-        training = training.model_copy(update={"triggers": tracked})
-        world = replace(world, training=training)
+    world = training_world(model, spec, read, versions, jobs, new_data, now)
+    training = read.model_copy(update={"triggers": trigger_states(world)})
+    world = replace(world, training=training)
     decision = decide(world)
     record = None if isinstance(decision, Rebaseline) else decision.record
     kind = _kind_named(spec, jobs, record.job) if record is not None else JOB.kind
     if world.manual and consumed(world, world.manual):
         _clear_request(kube, model)  # left behind by a crash after the training started
     refused = None
-    if isinstance(decision, Start):
-        refused = _start(kube, model, spec, training, decision, world.stable, kind)
-        if telemetry is not None:
-            telemetry.started.labels(namespace, name, decision.record.trigger.kind).inc()
-    elif isinstance(decision, EnsureJob):
-        refused = _create_job(kube, model, spec, decision.record, world.stable, [])
-    elif isinstance(decision, Adopt):
-        adopted = training.model_copy(
-            update={"running": decision.record, "next_sequence": decision.next_sequence}
-        )
-        _training_patch(kube, model, adopted)
-        post_event(kube, model, "TrainingAdopted", f"recorded {kind} {decision.record.job} again")
-    elif isinstance(decision, Finish):
-        finished = _finish(kube, model, spec, training, decision, now)
+    if isinstance(decision, Finish):
+        reported = training_condition(decision, kind)
+        finished = _finish(kube, model, spec, training, decision, reported, now)
         if telemetry is not None:
             telemetry.record_finished(namespace, name, finished)
-    elif isinstance(decision, Rebaseline):
-        _training_patch(
-            kube, model, training.model_copy(update={"new_data_baseline": decision.count})
-        )
-    elif isinstance(decision, Hold):
-        log.debug("%s/%s: %s", namespace, name, describe_hold(decision, kind))
-    _report(kube, model, refused or training_condition(decision, kind), now)
+    elif isinstance(decision, EnsureJob):  # its condition says whether it was refused
+        refused = _create_job(kube, model, spec, decision.record, world.stable, [])
+        condition_now = refused or training_condition(decision, kind)
+        _write_training(kube, model, _changed(read, training), condition_now, now)
+    else:
+        after = _recorded(training, decision)
+        condition_now = training_condition(decision, kind)
+        written = _write_training(kube, model, _changed(read, after), condition_now, now)
+        if isinstance(decision, Start):  # the number is ours before anything exists
+            refused = _start(kube, written, spec, decision, world.stable, kind)
+            if refused is not None:
+                _write_training(kube, written, None, refused, now)
+            if telemetry is not None:
+                telemetry.started.labels(namespace, name, decision.record.trigger.kind).inc()
+        elif isinstance(decision, Adopt):
+            post_event(
+                kube, model, "TrainingAdopted", f"recorded {kind} {decision.record.job} again"
+            )
+        elif isinstance(decision, Hold):
+            log.debug("%s/%s: %s", namespace, name, describe_hold(decision, kind))
+    _backoff_events(kube, model, spec, read.triggers, training.triggers)
     if refused is not None:  # after the condition it explains, once per distinct refusal
         before = find((model.get("status") or {}).get("conditions") or [], TRAINING) or {}
         if before.get("message") != refused["message"]:
@@ -234,6 +246,23 @@ def reconcile_training(
             )
 
 
+def _changed(read: TrainingStatus, after: TrainingStatus) -> TrainingStatus | None:
+    """What to write of status.training: nothing when the pass changed nothing (its
+    dump may differ from the stored form, e.g. defaults left out)."""
+    return None if after == read else after
+
+
+def _recorded(training: TrainingStatus, decision: Any) -> TrainingStatus:
+    """status.training as a Start, Adopt or Rebaseline decision leaves it (a Hold: as is)."""
+    if isinstance(decision, Start | Adopt):
+        return training.model_copy(
+            update={"running": decision.record, "next_sequence": decision.next_sequence}
+        )
+    if isinstance(decision, Rebaseline):
+        return training.model_copy(update={"new_data_baseline": decision.count})
+    return training
+
+
 def _kind_named(spec: ModelSpec, jobs: list[JobView], job: str) -> str:
     """The kind of a training's object, for its words: the one found, else the one its
     spec creates."""
@@ -243,17 +272,20 @@ def _kind_named(spec: ModelSpec, jobs: list[JobView], job: str) -> str:
     return kind_of(spec.retraining).kind if spec.retraining is not None else JOB.kind
 
 
-def _track(
-    kube: Kube, model: Obj, spec: ModelSpec, training: TrainingStatus, tracked: list[TriggerStatus]
-) -> Obj:
-    """Write the per-trigger bookkeeping; an Event when a trigger kind starts backing off
-    after one more rejected candidate. Returns the Model as written."""
-    written = _training_patch(kube, model, training.model_copy(update={"triggers": tracked}))
+def _backoff_events(
+    kube: Kube,
+    model: Obj,
+    spec: ModelSpec,
+    before: list[TriggerStatus],
+    tracked: list[TriggerStatus],
+) -> None:
+    """An Event when a trigger kind starts backing off after one more rejected candidate
+    (its bookkeeping written)."""
     if spec.retraining is None:
-        return written
-    before = {s.kind: s.rejections for s in training.triggers}
+        return
+    rejections = {s.kind: s.rejections for s in before}
     for state in tracked:
-        if state.rejections > before.get(state.kind, 0) and state.last_rejected is not None:
+        if state.rejections > rejections.get(state.kind, 0) and state.last_rejected is not None:
             wait = rejection_wait(spec.retraining.cooldown.delta, state.rejections)
             fresh = spec.retraining.new_data
             post_event(
@@ -265,31 +297,13 @@ def _track(
                 + (f", or until {fresh.minimum} new labelled examples" if fresh else ""),
                 "Warning",
             )
-    return written
-
-
-def _report(kube: Kube, model: Obj, new: dict[str, Any], now: datetime) -> None:
-    """Set the Training condition when it changed."""
-    write_status(
-        kube, MODELS, model, owned_fields({}, [new], now, model["metadata"].get("generation"))
-    )
 
 
 def _start(
-    kube: Kube,
-    model: Obj,
-    spec: ModelSpec,
-    training: TrainingStatus,
-    start: Start,
-    stable: str | None,
-    kind: str,
+    kube: Kube, model: Obj, spec: ModelSpec, start: Start, stable: str | None, kind: str
 ) -> dict[str, Any] | None:
-    """Reserve the number, then create the Job (``kind``: or the workload); the Training
-    condition when it was refused."""
-    reserved = training.model_copy(
-        update={"running": start.record, "next_sequence": start.next_sequence}
-    )
-    _training_patch(kube, model, reserved)  # the number is ours before anything exists
+    """Create the Job of a training whose number ``model`` holds reserved (``kind``: or
+    the workload); the Training condition when it was refused."""
     refused = _create_job(kube, model, spec, start.record, stable, start.failing, start.onset)
     if refused is not None:
         return refused
@@ -393,9 +407,11 @@ def _finish(
     spec: ModelSpec,
     training: TrainingStatus,
     finish: Finish,
+    reported: Obj,
     now: datetime,
 ) -> TrainingRecord:
-    """Record the finished training; returns its record, outcome included."""
+    """Record the finished training (with ``reported``, the Training condition); returns
+    its record, outcome included."""
     namespace = model["metadata"]["namespace"]
     record, job = finish.record, finish.job
     kind, resource = _kind_of(kube, spec, job.body)
@@ -436,7 +452,7 @@ def _finish(
             "totals": counted(training.totals, finished),
         }
     )
-    _training_patch(kube, model, recorded)
+    _write_training(kube, model, recorded, reported, now)
     kube.delete(resource, namespace, record.job)  # its result is recorded; the pods go with it
     if kind.result == "configMap":  # the Role and RoleBinding go with it
         kube.delete(CONFIG_MAPS, namespace, result_name(record.job))

@@ -26,7 +26,7 @@ from typing import Any
 from kubernetes import client
 
 from ..api.resources import METRIC_TEMPLATES, MODEL_VERSIONS, MODELS
-from ..api.vocabulary import LABEL_MODEL
+from ..api.vocabulary import LABEL_MODEL, LABEL_SHARD
 from .ratelimit import WriteLimiter
 from .rest import Kube, KubeError, Obj, Objs, Resource, versions_of_model
 
@@ -138,15 +138,19 @@ class _Store:
                 dropped = True
         return dropped
 
-    def replace(self, items: Iterable[Obj], listed_at: int) -> None:
-        """A full list: objects it lacks are gone, unless written after it."""
+    def replace(
+        self, items: Iterable[Obj], listed_at: int, selected: Callable[[Obj], bool]
+    ) -> None:
+        """A full list: objects it lacks are gone, unless written after it or outside its
+        selector (a moved Model's child still labelled for its old shard: held until its
+        Model's reconcile relabels it)."""
         seen = set()
         for body in items:
             meta = body["metadata"]
             seen.add((meta.get("namespace") or "", meta["name"]))
             self.put(body)
         for key, held in list(self.objects.items()):
-            if key not in seen and _version(held) <= listed_at:
+            if key not in seen and _version(held) <= listed_at and selected(held):
                 self.drop(*key)
         self.synced = True
 
@@ -292,9 +296,13 @@ class ObjectCache:
                 store.replace_model(namespace, name, ([_slim(i) for i in items], at))
             self._store(MODELS).put(_slim(model))
 
-    def replace(self, resource: Resource, items: Iterable[Obj], listed_at: int) -> None:
+    def replace(
+        self, resource: Resource, items: Iterable[Obj], listed_at: int, selector: str | None = None
+    ) -> None:
+        """A full list, of the objects ``selector`` selects (None: every one)."""
+        selected = _matches(selector or "")
         with self._lock:
-            self._store(resource).replace((_slim(i) for i in items), listed_at)
+            self._store(resource).replace((_slim(i) for i in items), listed_at, selected)
 
     def synced(self, resource: Resource) -> bool:
         with self._lock:
@@ -420,7 +428,7 @@ class CachedKube(Kube):
             else:
                 if oldest is not None:
                     # One kind at a time: the other shards' children never pile up.
-                    self.cache.replace(resource, items, oldest)
+                    self.cache.replace(resource, items, oldest, self._selectors[resource])
                     foreign |= self.cache.evict_foreign(resource, oldest)
         self.cache.settle_foreign(foreign)
         if foreign:
@@ -429,7 +437,7 @@ class CachedKube(Kube):
     def adopt(self, model: Obj) -> None:
         """Hold a Model that moved into this shard with its children, listed from the API
         server (a few lists; only a relabelled Model, or one created during a relist,
-        takes them)."""
+        takes them), whichever shard they are labelled for: its reconcile relabels them."""
         namespace, name = model["metadata"]["namespace"], model["metadata"]["name"]
         children: dict[Resource, Listed] = {}
         for resource in self.cache.child_kinds():
@@ -437,8 +445,11 @@ class CachedKube(Kube):
                 items, at = self._list_whole(resource, None, namespace)
                 items = versions_of_model(items, name)
             else:
-                terms = [f"{LABEL_MODEL}={name}", self._selectors.get(resource)]
-                items, at = self._list_whole(resource, ",".join(t for t in terms if t), namespace)
+                selector = self._selectors.get(resource) or ""
+                terms = [f"{LABEL_MODEL}={name}"] + [
+                    t for t in selector.split(",") if t and LABEL_SHARD not in t
+                ]
+                items, at = self._list_whole(resource, ",".join(terms), namespace)
             children[resource] = (items, at)
         self.cache.adopt(model, children)
 

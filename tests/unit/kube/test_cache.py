@@ -299,6 +299,35 @@ def test_a_model_that_moves_away_leaves_its_children_at_the_next_relist() -> Non
     assert kube.cache.foreign(NS, "a")
 
 
+SHARD_A = "modelloop.dev/shard=a"
+SHARDED_KINDS = [(MODELS, None, NS), (MODEL_VERSIONS, None, NS), (DEPLOYMENTS, SHARD_A, NS)]
+
+
+def test_a_relist_keeps_a_moved_in_models_child_still_labelled_for_its_old_shard() -> None:
+    """Shard a's Deployments are selected by the label: b's Deployment, adopted with b
+    when it moved in, is outside the relist's selector until b's reconcile relabels it,
+    so the relist cannot tell it is gone. One of a's that the list lacks is."""
+    objects = fleet()
+    objects["deployments"] = [
+        obj("a-v1", 4, model="a", **{"modelloop.dev/shard": "a"}),
+        obj("a-old", 5, model="a", **{"modelloop.dev/shard": "a"}),
+        obj("b-v1", 6, model="b", **{"modelloop.dev/shard": "b"}),
+    ]
+    kube = Cluster(ObjectCache(scoped=True), objects)
+    kube.sync(SHARDED_KINDS)
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "a")) == ["a-old", "a-v1"]
+    before = len(kube.requests)
+    kube.adopt(model("b", 200))
+    # Listed by its Model's label alone: a moved Model's children carry its old shard's.
+    assert kube.requests[before + 1][2] == f"{LABEL_MODEL}=b"
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "b")) == ["b-v1"]
+    objects["models"].append(model("b", 200))
+    objects["deployments"].pop(1)  # a-old deleted while the watch was down
+    kube.sync(SHARDED_KINDS)
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "a")) == ["a-v1"]
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "b")) == ["b-v1"]
+
+
 def test_a_deleted_foreign_model_is_forgotten_at_the_relist() -> None:
     objects = fleet()
     kube = Cluster(ObjectCache(scoped=True), objects)

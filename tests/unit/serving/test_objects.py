@@ -81,3 +81,21 @@ def test_hash_changes_with_content_only() -> None:
         build_deployment(MODEL, spec_of(MODEL), "fraud-v3", "s3://f/4", 1)
     )
     assert not any(k.startswith("kopf.zalando.org") for k in a["metadata"]["annotations"])
+
+
+def test_the_models_shard_label_is_on_its_deployments_and_services_not_on_its_pods() -> None:
+    """A shard's watches select its Models' Deployments and Services by this label; moving
+    the Model re-applies them (the hash changes) without touching the pod template."""
+    moved = {**MODEL, "metadata": {**MODEL["metadata"], "labels": {"modelloop.dev/shard": "b"}}}
+    spec = spec_of(MODEL)
+    built = {
+        "deployment": lambda m: build_deployment(m, spec, "fraud-v3", "s3://f/3", 1),
+        "version service": lambda m: build_version_service(m, spec, "fraud-v3"),
+        "model service": lambda m: build_model_service(m, spec),
+    }
+    for what, build in built.items():
+        before, after = build(MODEL), build(moved)
+        assert "modelloop.dev/shard" not in before["metadata"]["labels"], what
+        assert after["metadata"]["labels"]["modelloop.dev/shard"] == "b", what
+        assert applied_hash(before) != applied_hash(after), what
+        assert before["spec"] == after["spec"], what
