@@ -249,20 +249,24 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
     assert replicas_of(kube, namespace, canary.MODEL) == weights
     assert canary_status()["weight"] == 10
 
-    def relabelled(name: str) -> bool:
+    def relabelled(name: str) -> Callable[[], bool]:
         """b's watches select the Model's Deployments and Services by its shard label: b
         relabels them (metadata only: the generations above did not change)."""
-        children = [
-            o
-            for kind in (DEPLOYMENTS, SERVICES)
-            for o in kube.list(kind, namespace, f"modelloop.dev/model={name}")
-        ]
-        return bool(children) and all(
-            o["metadata"]["labels"].get(LABEL_SHARD) == "b" for o in children
-        )
+
+        def done() -> bool:
+            children = [
+                o
+                for kind in (DEPLOYMENTS, SERVICES)
+                for o in kube.list(kind, namespace, f"modelloop.dev/model={name}")
+            ]
+            return bool(children) and all(
+                o["metadata"]["labels"].get(LABEL_SHARD) == "b" for o in children
+            )
+
+        return done
 
     for name in ("fraud", canary.MODEL):
-        wait_for(lambda n=name: relabelled(n), 30, f"{name}'s Deployments and Services for b")
+        wait_for(relabelled(name), 30, f"{name}'s Deployments and Services for b")
 
     # b finishes what a began: it records the training's result, and rolls the canary back
     # when told (its metrics never conclude here: the only way on is an operator's word).
