@@ -159,11 +159,12 @@ def test_each_shard_acts_on_its_models_and_its_standby_takes_over(
     assert not acted(b_leader, namespace, "fraud-a"), b_leader.log_tail()
 
 
-def replicas_of(kube: Kube, namespace: str, model: str) -> dict[str, tuple[int, int]]:
+def replicas_of(kube: Kube, namespace: str, model: str) -> dict[str, tuple[int, str]]:
     """Each of the Model's Deployments: (spec.replicas — the weight, with replicas
-    traffic — and metadata.generation — any write of its spec)."""
+    traffic — and the whole spec, as JSON: any write of it). Not the generation: a
+    Deployment's also counts its annotations' changes, e.g. ModelLoop's applied hash."""
     return {
-        d["metadata"]["name"]: (d["spec"]["replicas"], d["metadata"]["generation"])
+        d["metadata"]["name"]: (d["spec"]["replicas"], json.dumps(d["spec"], sort_keys=True))
         for d in kube.list(DEPLOYMENTS, namespace, f"modelloop.dev/model={model}")
     }
 
