@@ -3,7 +3,8 @@
 import pytest
 
 from modelloop.control.sharding import Shard
-from modelloop.handlers import CHILDREN, JOBS, PODS, child_selectors
+from modelloop.handlers import CHILDREN, child_selectors
+from modelloop.handlers.training import JOBS, PODS
 from modelloop.kube.rest import DEPLOYMENTS, SERVICES
 
 

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from tests.unit.models import spec_of
@@ -88,7 +89,7 @@ def test_the_models_shard_label_is_on_its_deployments_and_services_not_on_its_po
     the Model re-applies them (the hash changes) without touching the pod template."""
     moved = {**MODEL, "metadata": {**MODEL["metadata"], "labels": {"modelloop.dev/shard": "b"}}}
     spec = spec_of(MODEL)
-    built = {
+    built: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "deployment": lambda m: build_deployment(m, spec, "fraud-v3", "s3://f/3", 1),
         "version service": lambda m: build_version_service(m, spec, "fraud-v3"),
         "model service": lambda m: build_model_service(m, spec),
