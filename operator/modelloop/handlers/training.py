@@ -204,7 +204,7 @@ def reconcile_training(
     record = None if isinstance(decision, Rebaseline) else decision.record
     kind = _kind_named(spec, jobs, record.job) if record is not None else JOB.kind
     if world.manual and consumed(world, world.manual):
-        _clear_request(kube, model)  # left behind by a crash after the training started
+        model = _clear_request(kube, model)  # left by a crash after the training started
     refused = None
     if isinstance(decision, Finish):
         reported = training_condition(decision, kind)
@@ -321,9 +321,10 @@ def _start(
     return None
 
 
-def _clear_request(kube: Kube, model: Obj) -> None:
+def _clear_request(kube: Kube, model: Obj) -> Obj:
+    """Remove the retraining request; the Model as written."""
     meta = model["metadata"]
-    kube.merge_patch(
+    return kube.merge_patch(
         MODELS,
         meta["namespace"],
         meta["name"],
