@@ -75,12 +75,14 @@ class Api(Kube):
         self.writes.append(("delete", resource.plural, ""))
         return self.objects.pop((resource.plural, name), None) is not None
 
-    def events(self) -> "list[str]":
-        return [o["reason"] for (plural, _), o in self.objects.items() if plural == "events"]
 
-    def condition(self) -> Obj:
-        status = self.objects["models", "fd"].get("status") or {}
-        return next(c for c in status.get("conditions") or [] if c["type"] == "Training")
+def events(api: Api) -> list[str]:
+    return [o["reason"] for (plural, _), o in api.objects.items() if plural == "events"]
+
+
+def training_condition(api: Api) -> Obj:
+    status = api.objects["models", "fd"].get("status") or {}
+    return next(c for c in status.get("conditions") or [] if c["type"] == "Training")
 
 
 def _merged(held: Any, patch: Any) -> Any:
@@ -150,12 +152,12 @@ def test_a_requested_training_is_reserved_in_one_status_write_before_its_job() -
     assert start[:2] == [STATUS, ("create", "jobs", "")]
     assert start.count(STATUS) == 1
     assert ("patch", "models", "") in start  # the request's annotation, cleared
-    assert api.events() == ["TrainingStarted"]
+    assert events(api) == ["TrainingStarted"]
     training = api.objects["models", "fd"]["status"]["training"]
     assert training["running"]["job"] in {name for plural, name in api.objects if plural == "jobs"}
     # The next pass finds its Job running: the condition says so, in one write.
     assert running == [STATUS]
-    assert api.condition()["reason"] == "Running"
+    assert training_condition(api)["reason"] == "Running"
     assert resting == []
 
 
@@ -165,11 +167,11 @@ def test_a_refused_job_is_told_once_and_retried_without_writing_again() -> None:
     start, retry = passes(api, 2)
     # Reserved, then the refusal the API server gave.
     assert [w for w in start if w[1] == "models"] == [STATUS, STATUS]
-    assert api.condition()["reason"] == "JobRefused"
-    assert api.events() == ["JobRefused"]
+    assert training_condition(api)["reason"] == "JobRefused"
+    assert events(api) == ["JobRefused"]
     # The same refusal: nothing new to write or tell (the request, taken, is cleared).
     assert retry == [("patch", "models", ""), ("create", "jobs", "")]
-    assert api.events() == ["JobRefused"]
+    assert events(api) == ["JobRefused"]
 
 
 @pytest.mark.parametrize("refused", [False, True])
@@ -183,7 +185,7 @@ def test_a_fixed_refusal_starts_the_reserved_training(refused: bool) -> None:
     sequence = api.objects["models", "fd"]["status"]["training"]["running"]["sequence"]
     assert sequence == 2  # one number, reserved once
     jobs = [name for plural, name in api.objects if plural == "jobs"]
-    assert (jobs, api.condition()["reason"]) == (
+    assert (jobs, training_condition(api)["reason"]) == (
         ([], "JobRefused") if refused else ([f"fd-train-{sequence}"], "Running")
     )
     assert again.count(STATUS) == (0 if refused else 1)
