@@ -40,6 +40,7 @@ from ..retraining.cost import counted
 from ..retraining.decide import (
     TRAINING,
     Adopt,
+    Decision,
     EnsureJob,
     Finish,
     JobView,
@@ -252,7 +253,7 @@ def _changed(read: TrainingStatus, after: TrainingStatus) -> TrainingStatus | No
     return None if after == read else after
 
 
-def _recorded(training: TrainingStatus, decision: Any) -> TrainingStatus:
+def _recorded(training: TrainingStatus, decision: Decision) -> TrainingStatus:
     """status.training as a Start, Adopt or Rebaseline decision leaves it (a Hold: as is)."""
     if isinstance(decision, Start | Adopt):
         return training.model_copy(
