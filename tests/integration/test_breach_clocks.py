@@ -93,6 +93,9 @@ def test_a_breach_is_declared_on_time_across_a_leader_failover(
     w.exporter.update(traffic({"eu": BAD}))
     since = wait_for(lambda: pending_since(w), 30, "a pending breach with its streak's start")
     assert since is not None
+    # The Event follows the status write; a kill between the two would lose it (status
+    # keeps the truth), and this test is about the clock, so the kill waits for the Event.
+    wait_for(lambda: w.events("BreachPending"), 30, "the BreachPending Event")
     leader.kill()
     killed = datetime.now(UTC)
 
