@@ -55,7 +55,16 @@ from modelloop.api.vocabulary import LABEL_MANAGED_BY, MANAGED_BY
 from modelloop.kube.rest import Kube
 from modelloop.retraining.jobs import LABEL_TRAINING
 
-from .measure import ApiServer, Fleet, Reading, Scraper, Watch, combined, memory_mib
+from .measure import (
+    ApiServer,
+    Fleet,
+    Reading,
+    Scraper,
+    Watch,
+    combined,
+    memory_mib,
+    reset_peak,
+)
 from .report import (
     RESYNC_SECONDS,
     BreachBurst,
@@ -65,6 +74,7 @@ from .report import (
     Window,
     breach_burst,
     burst,
+    spread,
     table,
     window,
 )
@@ -282,9 +292,12 @@ def _in_parallel(
         list(pool.map(run, plans))
 
 
-def creator(analysis_seconds: float) -> Callable[[Kube, ModelPlan], None]:
+def creator(
+    analysis_seconds: float, on_applied: Callable[[str], None]
+) -> Callable[[Kube, ModelPlan], None]:
     def create(kube: Kube, plan: ModelPlan) -> None:
         """Its versions first (with the status a restore would bring), then the Model."""
+        on_applied(plan.name)
         for manifest, status in version_manifests(plan):
             kube.create(MODEL_VERSIONS, NAMESPACE, manifest)
             if status is not None:
@@ -300,6 +313,7 @@ class Operator:
 
     def __init__(self, shard: str | None, process: Process, scraper: Scraper) -> None:
         self.shard, self.process, self.scraper = shard, process, scraper
+        self.peaks: dict[str, float] = {}  # phase -> the peak RSS in it, MiB
 
 
 class Run:
@@ -329,6 +343,13 @@ class Run:
 
     def memory(self) -> list[tuple[float, float]]:
         return [memory_mib(o.process.pid) for o in self.operators]
+
+    def phase_peaks(self, phase: str) -> None:
+        """Each operator's peak RSS since the last phase ended, kept as ``phase``'s; the
+        next phase's peak starts from the RSS of now."""
+        for operator in self.operators:
+            operator.peaks[phase] = round(memory_mib(operator.process.pid)[1], 1)
+            reset_peak(operator.process.pid)
 
     def start_operators(
         self, cluster: LocalControlPlane, prometheus: PrometheusServer, api: ApiServer
@@ -372,30 +393,46 @@ class Run:
             ),
         ]
         before = combined(self.read())
-        _in_parallel(creator(args.analysis_interval), self.plans, cluster.admin.kubeconfig)
+        create = creator(args.analysis_interval, self.fleet.on_applied)
+        _in_parallel(create, self.plans, cluster.admin.kubeconfig)
         create_seconds = time.monotonic() - before.at
         say(f"created {n} Models and {2 * n} ModelVersions in {create_seconds:.1f} s")
         ready_at = self.wait(self.fleet.all_ready, 300 + 2.0 * n, f"all {n} Models Ready")
         assert ready_at is not None  # wait_for returns a truthy value
         ready = combined(self.read())
-        say(f"all Ready {ready_at - before.at:.1f} s after the first create")
+        each_ready = spread(self.fleet.ready_latencies())
+        say(
+            f"all Ready {ready_at - before.at:.1f} s after the first create; each Model "
+            f"p50 / p99 {each_ready[0]:.1f} / {each_ready[1]:.1f} s after its own"
+        )
         self.wait(lambda: self.fleet.rolling() >= args.canaries, 300, f"{args.canaries} canaries")
         time.sleep(args.settle_seconds)
+        self.phase_peaks("apply")
         steady, cycles, shards = self.steady()
         rss_steady = [rss for rss, _ in self.memory()]
+        self.phase_peaks("steady")
         say(f"steady: {100 * steady.cpu_share:.1f} % of a core, {max(rss_steady):.0f} MiB")
         canaries_rolling = self.fleet.rolling()
         edit = self.burst(cluster.admin.kubeconfig)
         say(f"every Deployment updated {edit.all_updated_seconds:.1f} s after the first edit")
+        self.phase_peaks("burst")
         breach = self.breaches(cluster.admin.kubeconfig)
+        self.phase_peaks("breaches")
         say(
             f"{breach.models} Models in breach, each training once, {breach.training_max:.1f} s "
             "at most after its edit"
         )
-        rss_peak = [peak for _, peak in self.memory()]
+        rss_peak = [max(o.peaks.values()) for o in self.operators]
         shard_figures = [
-            replace(figures, rss_steady_mib=round(steady_, 1), rss_peak_mib=round(peak, 1))
-            for figures, steady_, peak in zip(shards, rss_steady, rss_peak, strict=True)
+            replace(
+                figures,
+                rss_steady_mib=round(steady_, 1),
+                rss_peak_mib=peak,
+                rss_peak_by_phase_mib=o.peaks,
+            )
+            for figures, steady_, peak, o in zip(
+                shards, rss_steady, rss_peak, self.operators, strict=True
+            )
         ]
         return Figures(
             models=n,
@@ -407,9 +444,14 @@ class Run:
             commit=self.commit,
             create_seconds=round(create_seconds, 1),
             ready_seconds=round(ready_at - before.at, 1),
+            each_ready=each_ready,
             canaries_rolling=canaries_rolling,
             rss_steady_mib=round(max(rss_steady), 1),
             rss_peak_mib=round(max(rss_peak), 1),
+            rss_peak_by_phase_mib={
+                phase: max(o.peaks[phase] for o in self.operators)
+                for phase in self.operators[0].peaks
+            },
             apply=window(before, ready, n),
             steady=steady,
             steady_cpu_per_cycle=cycles,

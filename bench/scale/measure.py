@@ -60,6 +60,12 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def reset_peak(pid: int) -> None:
+    """Start ``pid``'s VmHWM again from its VmRSS (Linux's ``clear_refs`` 5), so that the
+    next reading's peak is one of what came since: a peak per phase."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 # --------------------------------------------------------------------------- /metrics
 
 
@@ -321,6 +327,7 @@ class Fleet:
     since when, which rolls a canary, and when each Deployment showed the edit asked."""
 
     models: int
+    applied: dict[str, float] = field(default_factory=dict)  # Model -> when its apply began
     ready: dict[str, float] = field(default_factory=dict)  # Model -> when it last became Ready
     canaries: set[str] = field(default_factory=set)
     deployments: dict[str, str] = field(default_factory=dict)  # Deployment -> its Model
@@ -357,6 +364,16 @@ class Fleet:
                 self.canaries.discard(name)
             if self.watching_breaches and name not in self.breached and _in_breach(status):
                 self.breached[name] = arrival
+
+    def on_applied(self, name: str) -> None:
+        """The harness begins to apply Model ``name`` (its versions, then itself)."""
+        with self.lock:
+            self.applied[name] = time.monotonic()
+
+    def ready_latencies(self) -> list[float]:
+        """From each Model's apply to its becoming Ready, of those Ready now."""
+        with self.lock:
+            return [at - self.applied[m] for m, at in self.ready.items() if m in self.applied]
 
     def on_job(self, type_: str, obj: Obj, arrival: float) -> None:
         """A training Job (the watch selects them by the training label)."""

@@ -247,6 +247,7 @@ class ShardFigures:
     steady: Window
     rss_steady_mib: float = 0.0
     rss_peak_mib: float = 0.0
+    rss_peak_by_phase_mib: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -260,9 +261,11 @@ class Figures:
     commit: str
     create_seconds: float  # to send every object
     ready_seconds: float  # first create -> every Model Ready
+    each_ready: tuple[float, float, float]  # a Model's apply -> its Ready: p50, p99, max
     canaries_rolling: int  # Models with a canary in flight during the steady window
     rss_steady_mib: float
     rss_peak_mib: float
+    rss_peak_by_phase_mib: dict[str, float]  # apply, steady, burst, breaches: the largest
     apply: Window
     steady: Window
     steady_cpu_per_cycle: list[float]  # share of a core in each 30 s of the steady window
@@ -286,6 +289,10 @@ def _window_row(w: Window) -> str:
     )
 
 
+def _phases(peaks: dict[str, float]) -> str:
+    return ", ".join(f"{phase} {mib:.0f}" for phase, mib in peaks.items())
+
+
 def table(f: Figures) -> str:
     s, b = f.steady, f.burst
     api = ", ".join(f"{k} {v:g}" for k, v in s.api_by_kind_per_model_per_resync.items()) or "-"
@@ -300,13 +307,19 @@ def table(f: Figures) -> str:
             f"{f.ready_seconds:.1f} s (objects sent in {f.create_seconds:.1f} s)",
         ),
         (
+            "  a Model's apply -> its Ready p50 / p99 / max",
+            " / ".join(f"{v:.1f}" for v in f.each_ready) + " s",
+        ),
+        (
             "steady CPU, share of a core",
             f"{100 * s.cpu_share:.1f} % (per 30 s: {cycles}; {s.cpu_ms_per_model_per_resync:g} ms"
             f" per Model per resync; harness {100 * s.harness_cpu_share:.1f} %)",
         ),
         (
             "RSS steady / peak" + (" (the largest shard's)" if f.shards else ""),
-            f"{f.rss_steady_mib:.0f} / {f.rss_peak_mib:.0f} MiB",
+            f"{f.rss_steady_mib:.0f} / {f.rss_peak_mib:.0f} MiB (peak by phase: "
+            + _phases(f.rss_peak_by_phase_mib)
+            + ")",
         ),
         (
             "API requests per Model per resync",
@@ -358,7 +371,8 @@ def table(f: Figures) -> str:
                 f"shard {shard.shard}: Models, steady CPU, RSS, reads",
                 f"{shard.models}, {100 * w.cpu_share:.1f} % ({w.cpu_ms_per_model_per_resync:g} "
                 f"ms per Model per resync), {shard.rss_steady_mib:.0f} / "
-                f"{shard.rss_peak_mib:.0f} MiB, {w.api_reads_per_model_per_resync:g} per Model "
+                f"{shard.rss_peak_mib:.0f} MiB ({_phases(shard.rss_peak_by_phase_mib)}), "
+                f"{w.api_reads_per_model_per_resync:g} per Model "
                 "per resync",
             )
         )

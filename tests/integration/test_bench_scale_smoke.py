@@ -40,6 +40,8 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
 
     assert (report["models"], report["canaries"], report["canaries_rolling"]) == (5, 2, 2)
     assert 0 < report["ready_seconds"] < 300
+    each_ready = report["each_ready"]  # a Model's apply -> its Ready: p50, p99, max
+    assert 0 < each_ready[0] <= each_ready[1] <= each_ready[2] <= report["ready_seconds"]
     assert all(math.isfinite(n) for n in numbers(report))
     assert report["apply"]["api_requests"] > 0
     assert report["apply"]["api_by_kind_per_model_per_resync"]
@@ -47,10 +49,14 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert report["steady"]["cpu_share"] > 0
     assert len(report["steady_cpu_per_cycle"]) == 1
     assert 0 < report["rss_steady_mib"] <= report["rss_peak_mib"]
+    phases = report["rss_peak_by_phase_mib"]
+    assert list(phases) == ["apply", "steady", "burst", "breaches"]
+    assert max(phases.values()) == report["rss_peak_mib"]
     shards = report["shards"]
     assert [(s["shard"], s["models"]) for s in shards] == [("s0", 3), ("s1", 2)]
     for shard in shards:
         assert 0 < shard["rss_steady_mib"] <= shard["rss_peak_mib"] <= report["rss_peak_mib"]
+        assert max(shard["rss_peak_by_phase_mib"].values()) == shard["rss_peak_mib"]
         assert shard["steady"]["cpu_share"] > 0
     burst = report["burst"]
     assert burst["deployments"] == 7  # a stable Deployment per Model, a canary's per canary

@@ -1,7 +1,8 @@
+import time
 from datetime import UTC, datetime
 
 import pytest
-from bench.scale.measure import written_at
+from bench.scale.measure import Fleet, written_at
 from bench.scale.report import bucket_quantile
 
 BEFORE = {"0.1": 10.0, "1.0": 10.0, "10.0": 10.0, "+Inf": 10.0}
@@ -42,3 +43,20 @@ def test_a_write_time_is_the_managers_latest_stamp_in_the_middle_of_its_second()
     stamped = datetime(2026, 12, 2, 10, 0, 5, tzinfo=UTC).timestamp()
     assert written_at(obj, "modelloop") == stamped + 0.5
     assert written_at(obj, "someone-else") is None
+
+
+def ready(name: str, is_ready: bool) -> dict[str, object]:
+    condition = {"type": "Ready", "status": str(is_ready)}
+    return {"metadata": {"name": name}, "status": {"conditions": [condition]}}
+
+
+def test_a_models_ready_latency_runs_from_its_own_apply_and_counts_only_models_ready() -> None:
+    fleet = Fleet(models=3)
+    for name in ("a", "b", "c"):
+        fleet.on_applied(name)
+    applied = fleet.applied
+    fleet.on_model("ADDED", ready("a", True), applied["a"] + 4.0)
+    fleet.on_model("ADDED", ready("b", True), applied["b"] + 9.0)
+    fleet.on_model("MODIFIED", ready("b", False), applied["b"] + 10.0)  # Ready no longer
+    fleet.on_model("ADDED", ready("c", False), time.monotonic())
+    assert fleet.ready_latencies() == [pytest.approx(4.0)]
