@@ -443,7 +443,7 @@ class Run:
             date=datetime.now(UTC).strftime("%Y-%m-%d"),
             commit=self.commit,
             create_seconds=round(create_seconds, 1),
-            ready_seconds=round(ready_at - before.at, 1),
+            ready_seconds=round(ready_at - before.at, 3),  # as each_ready: comparable
             each_ready=each_ready,
             canaries_rolling=canaries_rolling,
             rss_steady_mib=round(max(rss_steady), 1),
