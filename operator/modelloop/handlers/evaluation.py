@@ -7,9 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import start_http_server
-
 from ..kube.rest import Kube
+from ..monitoring import exposition
 from ..monitoring.evaluator import Evaluator, WatchCache
 from ..monitoring.providers import load_providers, resolve_credentials
 from ..monitoring.source import PrometheusSource
@@ -36,7 +35,7 @@ def serve_metrics(memo: Any) -> Telemetry:
     address = (memo.get("options") or {}).get("metrics_address")
     if address:
         host, _, port = address.rpartition(":")
-        start_http_server(int(port), addr=host or "0.0.0.0", registry=telemetry.registry)
+        exposition.serve(host or "0.0.0.0", int(port), telemetry.registry.collectors)
         log.info("operator metrics on http://%s/metrics", address)
     return telemetry
 

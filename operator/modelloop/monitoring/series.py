@@ -23,6 +23,7 @@ from threading import Lock
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from ..api.vocabulary import VerdictName
 
@@ -102,6 +103,7 @@ class BoundedRegistry(CollectorRegistry):
 
     def __init__(self, limits: SeriesLimits | None = None) -> None:
         super().__init__()
+        self._collectors: list[Collector] = []  # in the order they collect
         self.limits = limits or SeriesLimits()
         self.budget = SeriesBudget(self.limits.max_series)
         self.dropped = Counter(
@@ -120,6 +122,18 @@ class BoundedRegistry(CollectorRegistry):
             registry=self,
         ).set(self.limits.max_series)
         self._forgetters: list[Callable[[str, str], None]] = []
+
+    def register(self, collector: Collector) -> None:
+        super().register(collector)
+        self._collectors.append(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        super().unregister(collector)
+        self._collectors.remove(collector)
+
+    def collectors(self) -> list[Collector]:
+        """Every collector, in the order ``collect`` visits them (for /metrics, streamed)."""
+        return list(self._collectors)
 
     def admit(self, size: int, key: Hashable, refused: set[Hashable]) -> bool:
         """Take ``size`` series for a new ``key``. When they do not fit, ``key`` joins

@@ -15,6 +15,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from ..api.vocabulary import VerdictName
+from . import exposition
 from .evaluate import Evaluated
 from .series import BoundedRegistry, ModelKey, Parts, exported_parts, series_limits
 
@@ -112,12 +113,9 @@ class EvaluationSeries:
         return [_family(*spec) for spec in _FAMILIES.values()]
 
     def collect(self) -> Iterator[Metric]:
-        """One family at a time, each filled when it is wanted: the exposition renders it
-        and lets it go before the next is built. At 1000 Models a family holds tens of
-        thousands of samples (a dict of labels each), so all of them at once were the
-        largest object of a scrape."""
-        with self._lock:
-            checks = [(k, c) for k, held in self._models.items() for c in held.checks.values()]
+        """One family at a time, each filled when it is wanted (for ``get_sample_value``
+        and any registry reader; /metrics renders ``text`` instead)."""
+        checks = self._checks()
         for name, spec in _FAMILIES.items():
             family = _family(*spec)
             for (namespace, model), c in checks:
@@ -125,6 +123,25 @@ class EvaluationSeries:
                 for suffix, number in _exported(name, c):
                     family.add_metric((*labels, *suffix), number)
             yield family
+
+    def text(self) -> Iterator[str]:
+        """The exposition of every family, a Model's lines at a time, rendered from the
+        checks held: no sample objects. At 1000 Models that is about 100 000 lines, and
+        prometheus-client's rendering of them was the largest object of a scrape."""
+        checks = self._checks()
+        for name, (metric, documentation, names) in _FAMILIES.items():
+            yield exposition.header(metric, documentation, "gauge")
+            labels = exposition.Labels(names)
+            for (namespace, model), c in checks:
+                values = (namespace, model, c.version, c.name, c.slice)
+                yield "".join(
+                    exposition.line(metric, labels.render((*values, *suffix)), number)
+                    for suffix, number in _exported(name, c)
+                )
+
+    def _checks(self) -> list[tuple[ModelKey, Check]]:
+        with self._lock:
+            return [(k, c) for k, held in self._models.items() for c in held.checks.values()]
 
 
 # name -> (metric name, help, labels): the families of the per-Model series.
