@@ -323,7 +323,7 @@ class Run:
         self.args, self.work = args, work
         self.plans = plan_fleet(args.models, args.canaries, args.seed, args.shards)
         self.fleet = Fleet(args.models)
-        self.commit = commit()  # the tree the operator starts from (others may commit later)
+        self.commit = ""  # the tree the operators start from: read as they start
         self.watches: list[Watch] = []
         self.operators: list[Operator] = []
 
@@ -356,6 +356,7 @@ class Run:
     ) -> None:
         control_plane = {p.name: p.pid for p in cluster.processes}
         shards: list[str | None] = [shard_name(i) for i in range(self.args.shards)] or [None]
+        self.commit = commit()  # not at the run's start: the backfill takes minutes
         for shard in shards:
             capture = None
             if self.args.memory_profile:
