@@ -25,6 +25,7 @@ def _run(args: argparse.Namespace) -> int:
     series_limits(os.environ)  # so does a bad MODELLOOP_METRICS_* setting
     WriteLimiter(args.write_qps, args.write_burst)  # and a write limit that cannot be
     gc_tuning.tune()
+    gc_tuning.trim_periodically()
 
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("modelloop").setLevel(logging.DEBUG if args.verbose else logging.INFO)
