@@ -81,6 +81,10 @@ bench-feedback: venv ## Feedback service: ingest events/s per core (batched, per
 	$(PY) -m bench.feedback $(BENCH_FEEDBACK_ARGS)
 
 N ?= 100
+.PHONY: bench-scrape
+bench-scrape: venv ## One /metrics scrape per series: CPU, peak memory, bytes; streamed and whole (BENCH_SCRAPE_ARGS=--short)
+	$(PY) -m bench.scrape $(BENCH_SCRAPE_ARGS)
+
 .PHONY: bench-scale
 bench-scale: deps ## The operator on the local control plane with N Models (N=100): Ready time, CPU, RSS, API and Prometheus requests, spec-edit latency (BENCH_SCALE_ARGS=--short)
 	$(PY) -m bench.scale --models $(N) $(BENCH_SCALE_ARGS)
