@@ -110,6 +110,10 @@ class Reading:
     reconciles: float
     reconcile_seconds: float
     apiserver_requests: dict[str, float]  # verb
+    # The API server's time answering, summed, and its answers, by "VERB resource" (the
+    # subresource after a slash): which kind of request a loaded server is slow at.
+    apiserver_seconds: dict[str, float]
+    apiserver_answers: dict[str, float]
     load_average: float  # the machine's, over the last minute
 
 
@@ -142,8 +146,31 @@ def combined(readings: list[Reading]) -> Reading:
         reconciles=sum(r.reconciles for r in readings),
         reconcile_seconds=sum(r.reconcile_seconds for r in readings),
         apiserver_requests=first.apiserver_requests,
+        apiserver_seconds=first.apiserver_seconds,
+        apiserver_answers=first.apiserver_answers,
         load_average=first.load_average,
     )
+
+
+APISERVER_TOTAL = "apiserver_request_total"
+APISERVER_DURATION = (
+    "apiserver_request_duration_seconds_sum",
+    "apiserver_request_duration_seconds_count",
+)
+
+
+def by_request(samples: dict[Labels, float]) -> dict[str, float]:
+    """Summed by "VERB resource[/subresource]"; watches (open for minutes) left out."""
+    sums: dict[str, float] = {}
+    for labels, value in samples.items():
+        values = dict(labels)
+        if values.get("verb") in ("WATCH", "CONNECT"):
+            continue
+        key = f"{values.get('verb', '')} {values.get('resource', '')}"
+        if values.get("subresource"):
+            key += f"/{values['subresource']}"
+        sums[key] = sums.get(key, 0.0) + value
+    return sums
 
 
 class Scraper:
@@ -166,7 +193,7 @@ class Scraper:
 
     def read(self) -> Reading:
         text = self.operator_text()
-        apiserver = self.apiserver.get_lines("/metrics", "apiserver_request_total")
+        apiserver = self.apiserver.get_lines("/metrics", APISERVER_TOTAL, *APISERVER_DURATION)
         return Reading(
             at=time.monotonic(),
             cpu_seconds=cpu_seconds(self.pid),
@@ -183,7 +210,9 @@ class Scraper:
             queue_wait_seconds=summed(counters(text, f"{QUEUE_WAIT}_sum"), "lane"),
             reconciles=sum(counters(text, f"{RECONCILE}_count").values()),
             reconcile_seconds=sum(counters(text, f"{RECONCILE}_sum").values()),
-            apiserver_requests=summed(counters(apiserver, "apiserver_request_total"), "verb"),
+            apiserver_requests=summed(counters(apiserver, APISERVER_TOTAL), "verb"),
+            apiserver_seconds=by_request(counters(apiserver, APISERVER_DURATION[0])),
+            apiserver_answers=by_request(counters(apiserver, APISERVER_DURATION[1])),
             load_average=os.getloadavg()[0],
         )
 
@@ -206,13 +235,14 @@ class ApiServer:
     def connect(self, timeout: float) -> http.client.HTTPSConnection:
         return http.client.HTTPSConnection(self.host, self.port, context=self.tls, timeout=timeout)
 
-    def get_lines(self, path: str, prefix: str) -> str:
-        """The lines of a text response that start with ``prefix``."""
+    def get_lines(self, path: str, *prefixes: str) -> str:
+        """The lines of a text response that start with one of ``prefixes``."""
         connection = self.connect(30)
+        wanted = tuple(prefix.encode() for prefix in prefixes)
         try:
             connection.request("GET", path)
             response = connection.getresponse()
-            kept = [line.decode() for line in response if line.startswith(prefix.encode())]
+            kept = [line.decode() for line in response if line.startswith(wanted)]
         finally:
             connection.close()
         return "".join(kept)

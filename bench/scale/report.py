@@ -40,6 +40,9 @@ class Window:
     queue_wait_p99_at_most: dict[str, float]
     apiserver_requests_per_second: float
     apiserver_by_verb_per_second: dict[str, float]
+    # The API server's mean answer time (ms) of its most answered kinds of request in the
+    # window, by "VERB resource[/subresource]", most answered first.
+    apiserver_mean_ms: dict[str, float]
 
 
 def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
@@ -132,7 +135,27 @@ def window(before: Reading, after: Reading, models: int) -> Window:
         },
         apiserver_requests_per_second=round(sum(apiserver.values()) / seconds, 1),
         apiserver_by_verb_per_second={k: round(v / seconds, 2) for k, v in apiserver.items()},
+        apiserver_mean_ms=_answer_times(before, after),
     )
+
+
+APISERVER_KINDS = 8  # the kinds of request whose answer time a window reports
+
+
+def _answer_times(before: Reading, after: Reading) -> dict[str, float]:
+    return mean_answer_ms(
+        _diff(after.apiserver_seconds, before.apiserver_seconds),
+        _diff(after.apiserver_answers, before.apiserver_answers),
+    )
+
+
+def mean_answer_ms(seconds: dict[str, float], answers: dict[str, float]) -> dict[str, float]:
+    """The mean answer time of the APISERVER_KINDS most answered kinds (``answers``:
+    most first), from the time summed over each kind's answers."""
+    return {
+        kind: round(1000 * seconds.get(kind, 0.0) / count, 1)
+        for kind, count in list(answers.items())[:APISERVER_KINDS]
+    }
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -289,6 +312,10 @@ def _window_row(w: Window) -> str:
     )
 
 
+def _answer_row(w: Window) -> str:
+    return ", ".join(f"{kind} {ms:g}" for kind, ms in w.apiserver_mean_ms.items()) or "-"
+
+
 def _phases(peaks: dict[str, float]) -> str:
     return ", ".join(f"{phase} {mib:.0f}" for phase, mib in peaks.items())
 
@@ -360,6 +387,7 @@ def table(f: Figures) -> str:
             f"{f.breach.duplicated}; of Models not breaching: {f.breach.unasked})",
         ),
         (f"apply: {windows}", _window_row(f.apply)),
+        ("apply: the API server's mean answer, ms", _answer_row(f.apply)),
         (f"steady: {windows}", _window_row(s)),
         (f"burst: {windows}", _window_row(b.window)),
         (f"breaches: {windows}", _window_row(f.breach.window)),

@@ -45,6 +45,9 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert all(math.isfinite(n) for n in numbers(report))
     assert report["apply"]["api_requests"] > 0
     assert report["apply"]["api_by_kind_per_model_per_resync"]
+    answers = report["apply"]["apiserver_mean_ms"]  # e.g. "APPLY services": its mean, ms
+    assert answers
+    assert all(ms > 0 for ms in answers.values())
     assert report["steady"]["apiserver_requests_per_second"] > 0
     assert report["steady"]["cpu_share"] > 0
     assert len(report["steady_cpu_per_cycle"]) == 1

@@ -2,8 +2,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from bench.scale.measure import Fleet, written_at
-from bench.scale.report import bucket_quantile
+from bench.scale.measure import Fleet, by_request, counters, written_at
+from bench.scale.report import APISERVER_KINDS, bucket_quantile, mean_answer_ms
 
 BEFORE = {"0.1": 10.0, "1.0": 10.0, "10.0": 10.0, "+Inf": 10.0}
 
@@ -60,3 +60,29 @@ def test_a_models_ready_latency_runs_from_its_own_apply_and_counts_only_models_r
     fleet.on_model("MODIFIED", ready("b", False), applied["b"] + 10.0)  # Ready no longer
     fleet.on_model("ADDED", ready("c", False), time.monotonic())
     assert fleet.ready_latencies() == [pytest.approx(4.0)]
+
+
+APISERVER = """\
+apiserver_request_duration_seconds_sum{component="apiserver",resource="services",verb="APPLY"} 70
+apiserver_request_duration_seconds_sum{resource="models",subresource="status",verb="PATCH"} 9
+apiserver_request_duration_seconds_sum{resource="models",subresource="",verb="PATCH"} 1
+apiserver_request_duration_seconds_sum{resource="models",verb="WATCH"} 5000
+apiserver_request_duration_seconds_count{component="apiserver",resource="services",verb="APPLY"} 10
+apiserver_request_duration_seconds_count{resource="models",subresource="status",verb="PATCH"} 100
+apiserver_request_duration_seconds_count{resource="models",subresource="",verb="PATCH"} 20
+apiserver_request_duration_seconds_count{resource="models",verb="WATCH"} 3
+"""
+
+
+def test_the_api_servers_answer_times_by_kind_of_request_leave_watches_out() -> None:
+    seconds = by_request(counters(APISERVER, "apiserver_request_duration_seconds_sum"))
+    answers = by_request(counters(APISERVER, "apiserver_request_duration_seconds_count"))
+    assert answers == {"APPLY services": 10, "PATCH models/status": 100, "PATCH models": 20}
+    most_first = dict(sorted(answers.items(), key=lambda kv: -kv[1]))
+    assert mean_answer_ms(seconds, most_first) == {
+        "PATCH models/status": 90.0,
+        "PATCH models": 50.0,
+        "APPLY services": 7000.0,
+    }
+    many = {f"GET kind{i}": float(100 - i) for i in range(APISERVER_KINDS + 3)}
+    assert list(mean_answer_ms({}, many)) == list(many)[:APISERVER_KINDS]
