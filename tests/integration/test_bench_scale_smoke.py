@@ -47,7 +47,8 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert report["apply"]["api_by_kind_per_model_per_resync"]
     answers = report["apply"]["apiserver_mean_ms"]  # e.g. "APPLY services": its mean, ms
     assert answers
-    assert all(ms > 0 for ms in answers.values())
+    assert all(ms >= 0 for ms in answers.values())  # a cached GET may round to 0.0
+    assert max(answers.values()) > 0
     assert report["steady"]["apiserver_requests_per_second"] > 0
     assert report["steady"]["cpu_share"] > 0
     assert len(report["steady_cpu_per_cycle"]) == 1
