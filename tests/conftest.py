@@ -8,6 +8,7 @@ Prometheus that cannot start is an error.
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from localcluster.modelserver import ModelServer
 from localcluster.operator_process import start_operator
 from localcluster.processes import Process
 from localcluster.prometheus import PrometheusServer, scrape_config
-from localcluster.thirdparty import traffic_crds_dir, training_crds_dir
+from localcluster.thirdparty import kserve_crds_dir, traffic_crds_dir, training_crds_dir
 from localcluster.traffic import TrafficGenerator, WeightReader
 
 from modelloop.kube.rest import Kube, Resource
@@ -42,7 +43,8 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     workdir = tmp_path_factory.mktemp("cluster")
     cluster = provide(workdir)
     try:
-        install_crds(cluster.admin.kube())
+        with closing(cluster.admin.kube()) as admin:  # no socket left to the GC
+            install_crds(admin)
         install_operator_identity(cluster, workdir)
         yield cluster
     finally:
@@ -193,16 +195,24 @@ def traffic_generator() -> Iterator[Callable[..., TrafficGenerator]]:
 
 
 @pytest.fixture(scope="session")
-def traffic_crds(control_plane: ControlPlane) -> Path:
+def traffic_crds(kube: Kube) -> Path:
     """The upstream HTTPRoute and VirtualService CRDs (hack/thirdparty-crds.sh), installed
     once and served; returns their directory."""
     directory = traffic_crds_dir()
-    install_crds(control_plane.admin.kube(), directory)
+    install_crds(kube, directory)
     return directory
 
 
 @pytest.fixture(scope="session")
-def training_crds(control_plane: ControlPlane) -> list[str]:
+def training_crds(kube: Kube) -> list[str]:
     """Kubeflow Trainer's, the training operator's and KubeRay's CRDs
     (hack/training-crds.sh), installed once."""
-    return install_crds(control_plane.admin.kube(), training_crds_dir())
+    return install_crds(kube, training_crds_dir())
+
+
+@pytest.fixture(scope="session")
+def kserve_crd(kube: Kube) -> list[str]:
+    """KServe's InferenceService CRD, as its Go module ships it, installed once. (Installed
+    through the session's client: a client made for it and dropped left its sockets to the
+    garbage collector, whose ResourceWarning then failed whichever test it landed in.)"""
+    return install_crds(kube, kserve_crds_dir())

@@ -8,11 +8,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-from localcluster.apply import install_crds
-from localcluster.controlplane import ControlPlane
 from localcluster.kserve import FakeKServe
 from localcluster.kubelet import TRAINING_JOB, finish_pod
-from localcluster.thirdparty import kserve_crds_dir
 from localcluster.waiting import wait_for
 from tests.e2e.conftest import RATES
 from tests.harness.canary import CANARY, MODEL, STABLE, RolloutParts, breach_loop, forward_only
@@ -24,12 +21,6 @@ PODS = Resource("", "v1", "pods")
 GOOD = {"mobile": 0.85, "web": 0.85}
 BETTER = {"mobile": 0.95, "web": 0.95}
 WORSE_ON_WEB = {"mobile": 0.99, "web": 0.6}
-
-
-@pytest.fixture(scope="session")
-def kserve_crd(control_plane: ControlPlane) -> list[str]:
-    """KServe's InferenceService CRD, as its Go module ships it, installed once."""
-    return install_crds(control_plane.admin.kube(), kserve_crds_dir())
 
 
 @pytest.fixture

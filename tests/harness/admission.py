@@ -92,3 +92,4 @@ def deny_operator_writes(
         kube.delete(BINDINGS, None, name)
         kube.delete(POLICIES, None, name)
         wait_for(lambda: not _probe_denied(kube, probe), 30, f"policy {name} lifted")
+        kube.close()  # its sockets are not left to the garbage collector

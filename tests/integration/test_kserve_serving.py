@@ -6,10 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from localcluster.apply import install_crds
-from localcluster.controlplane import ControlPlane
 from localcluster.kserve import INFERENCE_SERVICES, FakeKServe
-from localcluster.thirdparty import kserve_crds_dir
 from localcluster.waiting import wait_for
 
 from modelloop.api.model import ModelSpec
@@ -32,12 +29,6 @@ PREDICTOR = {
         "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
     },
 }
-
-
-@pytest.fixture(scope="session")
-def kserve_crd(control_plane: ControlPlane) -> list[str]:
-    """KServe's InferenceService CRD, as its Go module ships it, installed once."""
-    return install_crds(control_plane.admin.kube(), kserve_crds_dir())
 
 
 @pytest.fixture
