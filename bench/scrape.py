@@ -93,8 +93,7 @@ def run(models: int) -> Figures:
     series = int(registry.get_sample_value("modelloop_metrics_series") or 0)
 
     def streamed() -> int:
-        pieces = exposition.pieces(registry.collectors())
-        return sum(len(chunk) for chunk in exposition.chunks(pieces))
+        return sum(len(chunk) for chunk in exposition.body(registry.collectors()))
 
     def whole() -> int:
         return len(generate_latest(registry))

@@ -96,6 +96,11 @@ def chunks(texts: Iterable[str], size: int = CHUNK_BYTES) -> Iterator[bytes]:
         yield "".join(held).encode()
 
 
+def body(collectors: Iterable[object], size: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """A scrape of ``collectors``: their text, encoded, in chunks of about ``size``."""
+    return chunks(pieces(collectors), size)
+
+
 def gzipped(parts: Iterable[bytes]) -> Iterator[bytes]:
     compressor = zlib.compressobj(wbits=31)  # 31: a gzip header and trailer
     for part in parts:
@@ -117,14 +122,14 @@ def serve(
             if self.path == "/favicon.ico":
                 self.send_error(404)
                 return
-            body = chunks(pieces(collectors()))
+            sent = body(collectors())
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPE)
             if "gzip" in (self.headers.get("Accept-Encoding") or ""):
-                body = gzipped(body)
+                sent = gzipped(sent)
                 self.send_header("Content-Encoding", "gzip")
             self.end_headers()
-            for part in body:
+            for part in sent:
                 self.wfile.write(part)
 
         def log_message(self, format: str, *args: object) -> None:

@@ -125,7 +125,7 @@ class EvaluationSeries:
             yield family
 
     def text(self) -> Iterator[str]:
-        """The exposition of every family, a Model's lines at a time, rendered from the
+        """The exposition of every family, a check's lines at a time, rendered from the
         checks held: no sample objects. At 1000 Models that is about 100 000 lines, and
         prometheus-client's rendering of them was the largest object of a scrape."""
         checks = self._checks()

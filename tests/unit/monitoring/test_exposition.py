@@ -52,7 +52,7 @@ def registry() -> BoundedRegistry:
 
 
 def streamed(registry: BoundedRegistry, size: int = exposition.CHUNK_BYTES) -> Iterator[bytes]:
-    return exposition.chunks(exposition.pieces(registry.collectors()), size)
+    return exposition.body(registry.collectors(), size)
 
 
 def test_the_stream_is_the_text_prometheus_client_renders(registry: BoundedRegistry) -> None:
