@@ -8,7 +8,6 @@ Prometheus that cannot start is an error.
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     workdir = tmp_path_factory.mktemp("cluster")
     cluster = provide(workdir)
     try:
-        with closing(cluster.admin.kube()) as admin:  # no socket left to the GC
+        with cluster.admin.kube() as admin:
             install_crds(admin)
         install_operator_identity(cluster, workdir)
         yield cluster
@@ -52,9 +51,10 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 
 
 @pytest.fixture(scope="session")
-def kube(control_plane: ControlPlane) -> Kube:
+def kube(control_plane: ControlPlane) -> Iterator[Kube]:
     """The tests' own client, as a cluster admin."""
-    return control_plane.admin.kube()
+    with control_plane.admin.kube() as admin:
+        yield admin
 
 
 @pytest.fixture

@@ -142,6 +142,7 @@ class TrainingControllers:
 
     def stop(self) -> None:
         self.poller.stop()
+        self.kube.close()
         if self.poller.failure is not None:
             raise self.poller.failure
 

@@ -107,20 +107,18 @@ def test_job_pods_complete_but_training_pods_wait_for_the_harness(
 
 
 def test_operator_identity_is_its_own_user(control_plane: ControlPlane) -> None:
-    review = control_plane.operator.kube().request(
-        "POST",
-        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-    )
+    with control_plane.operator.kube() as as_operator:
+        review = as_operator.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        )
     assert review["status"]["userInfo"]["username"] == control_plane.operator.user
 
 
 def test_admission_policy_holds_only_the_operator(
-    control_plane: ControlPlane, namespace: str
+    control_plane: ControlPlane, kube: Kube, namespace: str
 ) -> None:
-    as_operator = control_plane.operator.kube()
-    as_admin = control_plane.admin.kube()
-
     def create(kube: Kube, name: str) -> None:
         kube.create(
             SERVICES,
@@ -141,12 +139,13 @@ def test_admission_policy_holds_only_the_operator(
             "operations": ["CREATE"],
         }
     ]
-    with deny_operator_writes(control_plane, "deny-services", rules, "held by the test"):
-        with pytest.raises(KubeError, match="held by the test") as denied:
-            create(as_operator, "by-operator")
-        assert denied.value.status in (403, 422)
-        create(as_admin, "by-admin")
-    create(as_operator, "by-operator")
+    with control_plane.operator.kube() as as_operator:
+        with deny_operator_writes(control_plane, "deny-services", rules, "held by the test"):
+            with pytest.raises(KubeError, match="held by the test") as denied:
+                create(as_operator, "by-operator")
+            assert denied.value.status in (403, 422)
+            create(kube, "by-admin")
+        create(as_operator, "by-operator")
 
 
 def test_prometheus_scrapes_and_answers_queries(prometheus: Any) -> None:

@@ -30,9 +30,10 @@ def ready(kube: Kube, namespace: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def namespaced(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Identity:
+def namespaced(
+    kube: Kube, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Identity:
     """The pool's namespaces exist first: a RoleBinding needs its namespace."""
-    kube = control_plane.admin.kube()
     for name in POOL:
         if kube.get(NAMESPACES, None, name) is None:
             kube.create(
@@ -78,8 +79,8 @@ def test_models_in_the_pool_are_served_and_nothing_else_is_reachable(
     finally:
         operator.stop()
     # Outside the pool (the test's own namespace) the account may do nothing.
-    as_operator = namespaced.kube()
-    for resource in (MODELS, DEPLOYMENTS):
-        with pytest.raises(KubeError) as denied:
-            as_operator.list(resource, namespace)
-        assert denied.value.status == 403
+    with namespaced.kube() as as_operator:
+        for resource in (MODELS, DEPLOYMENTS):
+            with pytest.raises(KubeError) as denied:
+                as_operator.list(resource, namespace)
+            assert denied.value.status == 403

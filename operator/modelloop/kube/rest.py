@@ -115,6 +115,13 @@ class Kube:
         """Close the connection pool (its sockets) and the client's thread pool."""
         self.api_client.close()  # type: ignore[no-untyped-call]
 
+    def __enter__(self) -> "Kube":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """A client used in a ``with`` block leaves no socket to the garbage collector."""
+        self.close()
+
     def request(
         self,
         method: str,
