@@ -74,11 +74,30 @@ def write_kubeconfig(path: Path, server: str, ca: Path, client: KeyPair, user: s
     return path
 
 
-class LocalControlPlane:
-    """Starts the whole control plane in ``workdir``; ``stop()`` ends every process."""
+# Writes (with the custom resources' request bodies) and reads, not watches: what
+# ``python -m bench.scale.audit`` reads back. Stage RequestReceived is left out: each
+# request is logged once, when answered.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Request
+  verbs: [create, update, patch, delete]
+  resources: [{group: modelloop.dev}]
+- level: Metadata
+  verbs: [create, update, patch, delete, get, list]
+"""
 
-    def __init__(self, workdir: Path, bin_dir: Path | None = None) -> None:
+
+class LocalControlPlane:
+    """Starts the whole control plane in ``workdir``; ``stop()`` ends every process.
+    ``audit``: the API server writes an audit log of every request but watches to
+    ``workdir/audit.log`` (``audit_log``)."""
+
+    def __init__(self, workdir: Path, bin_dir: Path | None = None, audit: bool = False) -> None:
         self.workdir = workdir
+        self.audit_log = workdir / "audit.log" if audit else None
         self.bin = bin_dir or binaries.control_plane_dir()
         self.logs = workdir / "logs"
         self.processes: list[Process] = []
@@ -141,6 +160,7 @@ class LocalControlPlane:
             "--allow-privileged=true",
             "--profiling=false",
             "--v=1",
+            *self._audit_args(),
         )
         apiserver = self._start("kube-apiserver", *self._apiserver_args)
         admin_cert = ca.client("admin", "admin", MASTERS)
@@ -197,6 +217,13 @@ class LocalControlPlane:
             f"--server-address=127.0.0.1:{free_port()}",
         )
         self._add_node()
+
+    def _audit_args(self) -> tuple[str, ...]:
+        if self.audit_log is None:
+            return ()
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        return (f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}")
 
     def _add_node(self) -> None:
         kube = self.admin.kube()

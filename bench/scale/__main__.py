@@ -144,6 +144,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="default .tmp/bench/scale-N.json")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="the API server keeps an audit log in the work directory (implies --keep): "
+        "every write, and what the operator wrote to Models, for `python -m bench.scale.audit`",
+    )
+    parser.add_argument(
         "--operator-source",
         type=Path,
         help="run the operator from this directory holding the modelloop package (e.g. "
@@ -565,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     shards = f", {args.shards} shards" if args.shards else ""
     say(f"{args.models} Models ({args.canaries} rolling a canary{shards}), work directory {work}")
     run = Run(args, work)
-    cluster = LocalControlPlane(work / "cluster").start()
+    cluster = LocalControlPlane(work / "cluster", audit=args.audit).start()
     prometheus = None
     try:
         kube = cluster.admin.kube()
@@ -598,7 +604,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(table(figures))
     say(f"figures in {args.out} ({figures.run_seconds} s in all)")
-    if not args.keep:
+    if cluster.audit_log is not None:
+        say(f"the API server's audit log: {cluster.audit_log} (python -m bench.scale.audit)")
+    if not (args.keep or args.audit):
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
