@@ -34,6 +34,7 @@ from ..kube.rest import (
     Obj,
     Resource,
 )
+from ..kube.status import StatusBatch
 from ..monitoring.evaluator import WatchCache
 from ..monitoring.plan import ModelKey
 from ..retraining.jobs import LABEL_TRAINING
@@ -176,10 +177,12 @@ async def _start_acting(memo: Any, live: Kube) -> None:
             return
         read = Seen(inputs((namespace, name), model), datetime.now(UTC))
         snapshot = evaluator.snapshots.get((namespace, name))
-        reconcile_serving(kube, namespace, name, snapshot, telemetry=rollouts)
-        served_from = kube.cache.versions_of_model(MODEL_VERSIONS, namespace, name)
-        new_data = evaluator.new_data.get((namespace, name))
-        reconcile_training(kube, namespace, name, new_data, telemetry=trainings)
+        # One status write for both passes, where they change it in turn (kube.status).
+        with StatusBatch(kube, MODELS, namespace, name) as batch:
+            reconcile_serving(batch, namespace, name, snapshot, telemetry=rollouts)
+            served_from = kube.cache.versions_of_model(MODEL_VERSIONS, namespace, name)
+            new_data = evaluator.new_data.get((namespace, name))
+            reconcile_training(batch, namespace, name, new_data, telemetry=trainings)
         seen[(namespace, name)] = read
         if kube.cache.versions_of_model(MODEL_VERSIONS, namespace, name) != served_from:
             # The training pass made, judged or expired a ModelVersion after the serving

@@ -38,7 +38,19 @@ def post_event(
 ) -> None:
     """Hand a core/v1 Event about ``involved`` to the sink, and post it; a failure of
     either is logged, never raised. The sink has it even when the API server refuses it:
-    the decision it tells of was made."""
+    the decision it tells of was made. Both wait for the writes ``kube`` holds back (a
+    status a reconcile has yet to write: ``Kube.after_writes``)."""
+    kube.after_writes(lambda: _post(kube, involved, reason, message, type_, evidence))
+
+
+def _post(
+    kube: Kube,
+    involved: Obj,
+    reason: str,
+    message: str,
+    type_: Literal["Normal", "Warning"],
+    evidence: Obj | None,
+) -> None:
     meta = involved["metadata"]
     now = stamp(datetime.now(UTC))
     event = {

@@ -111,6 +111,12 @@ class Kube:
         """A client whose reads go to the API server (a cached client's are its cache's)."""
         return self
 
+    def after_writes(self, action: Callable[[], None]) -> None:
+        """Run ``action`` (an Event's posting) once the writes handed to this client are
+        made: at once, for this client sends each when handed it (``status.StatusBatch``
+        holds some back)."""
+        action()
+
     def close(self) -> None:
         """Close the connection pool (its sockets) and the client's thread pool."""
         self.api_client.close()  # type: ignore[no-untyped-call]

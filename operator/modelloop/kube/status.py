@@ -21,17 +21,27 @@ conditions by type (``merge_conditions``) keeps each condition's
 Callers post the Events of a decision only after ``write_status`` returned
 ``written=True`` (or nothing needed writing): an Event never reports a write that
 did not happen, and a retried write posts nothing twice.
+
+One reconcile runs two of those loops in turn, serving then training, and each ended
+with a write of its own: a new Model cost two status patches where one would do, and so
+did every spec edit (each loop's conditions take the new generation). A reconcile holds
+them in a ``StatusBatch``: the changes written to the Model's status are composed and
+sent as one write, when the reconcile ends or before any other write it makes (a
+training's number is written before its Job exists, a rollout's intent before its
+traffic moves: the order of durable writes is the order of the code). The Events a
+held change precedes wait for its write.
 """
 
 import logging
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from ..conditions import merge_conditions
-from .rest import KubeError, Obj, Resource
+from .rest import JSON, Kube, KubeError, Obj, Objs, Resource
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 4
@@ -111,6 +121,8 @@ def write_status(
     ``KubeError`` of a refused write (422, 403, ...), and a conflict after
     ``attempts`` tries.
     """
+    if isinstance(kube, StatusBatch) and kube.holds(resource, body):
+        return kube.hold(body, change)
     meta = body["metadata"]
     namespace, name = meta.get("namespace"), meta["name"]
     current: Obj | None = body
@@ -142,3 +154,170 @@ def write_status(
             continue
         return StatusWrite(written, written=True)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+@dataclass
+class _Held:
+    """A change held back, and the actions (Events) that wait for its write."""
+
+    change: StatusChange
+    then: list[Callable[[], None]] = field(default_factory=list)
+    urgent: bool = False
+
+
+class StatusBatch(Kube):
+    """A client over ``inner`` for one reconcile of one object, that holds back the
+    writes of that object's status and sends them as one (see the module's docstring).
+
+    Reads of the object see the changes held. Any other write sends them first. Use it
+    as a context manager: the changes still held are written when the block ends, even
+    when it ends in an error (what a pass wrote before failing stays written, as without
+    the batch). Not thread-safe: one reconcile, one thread."""
+
+    def __init__(self, inner: Kube, resource: Resource, namespace: str, name: str) -> None:
+        super().__init__(inner.api_client, inner.timeout)
+        self.inner = inner
+        self.key = (resource, namespace, name)
+        self._held: list[_Held] = []
+        self._base: Obj | None = None  # the object the held changes apply to
+        self._view: Obj | None = None  # ... and with them applied
+        self._urgent = 0
+
+    def __enter__(self) -> "StatusBatch":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Writes what is still held; the client over which it was made stays open."""
+        if exc[1] is None:
+            self.flush()
+            return
+        try:
+            self.flush()
+        except Exception:
+            log.exception("writing the status held when %s/%s's pass failed", *self.key[1:])
+
+    def holds(self, resource: Resource, body: Obj) -> bool:
+        meta = body["metadata"]
+        return (resource, meta.get("namespace"), meta["name"]) == self.key
+
+    def hold(self, body: Obj, change: StatusChange) -> StatusWrite:
+        """Hold ``change`` back; the object as it will be written (``written``: False,
+        nothing was sent)."""
+        if self._view is None:
+            self._base = self._view = body
+        view = self._view
+        status = json_safe(change(dict(view.get("status") or {})))
+        self._view = {**view, "status": status}
+        self._held.append(_Held(change, urgent=self._urgent > 0))
+        return StatusWrite(self._view, written=False)
+
+    def after_writes(self, action: Callable[[], None]) -> None:
+        if self._held:
+            self._held[-1].then.append(action)
+        else:
+            action()
+
+    def flush(self) -> None:
+        """Write the changes held as one, then run what waited for them. When that write
+        fails, each change is written on its own, in order, as if never held: those
+        before the one that fails are written and their Events posted; its error is
+        raised."""
+        if not self._held:
+            return
+        held, base = self._held, self._base
+        self._held, self._base, self._view = [], None, None
+        assert base is not None
+        resource = self.key[0]
+
+        def composed(status: Obj) -> Obj:
+            for one in held:
+                status = json_safe(one.change(dict(status)))
+            return status
+
+        with self._lane(any(h.urgent for h in held)):
+            try:
+                write_status(self.inner, resource, base, composed)
+            except KubeError:
+                log.debug("status of %s/%s: writing its changes one by one", *self.key[1:])
+                current = base
+                for one in held:
+                    written = write_status(self.inner, resource, current, one.change)
+                    current = written.body if written is not None else current
+                    for action in one.then:
+                        action()
+                return
+        for one in held:
+            for action in one.then:
+                action()
+
+    def _lane(self, urgent: bool) -> AbstractContextManager[None]:
+        return self.inner.urgent() if urgent else nullcontext()
+
+    @contextmanager
+    def _urgent_block(self) -> Iterator[None]:
+        with self.inner.urgent():
+            self._urgent += 1
+            try:
+                yield
+            finally:
+                self._urgent -= 1
+
+    def urgent(self) -> AbstractContextManager[None]:
+        return self._urgent_block()
+
+    @property
+    def live(self) -> Kube:
+        return self.inner.live
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:
+        if self._view is not None and (resource, namespace, name) == self.key:
+            return self._view
+        return self.inner.get(resource, namespace, name)
+
+    def list(
+        self, resource: Resource, namespace: str | None, label_selector: str | None = None
+    ) -> list[Obj]:
+        return self.inner.list(resource, namespace, label_selector)
+
+    def versions_of(self, namespace: str, model: str) -> Objs:
+        return self.inner.versions_of(namespace, model)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+    ) -> Obj:
+        if method != "GET":
+            self.flush()
+        return self.inner.request(
+            method, path, body=body, query=query, content_type=content_type, accept=accept
+        )
+
+    def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        self.flush()
+        return self.inner.create(resource, namespace, body)
+
+    def apply(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
+        self.flush()
+        return self.inner.apply(resource, namespace, body)
+
+    def merge_patch(
+        self, resource: Resource, namespace: str | None, name: str, patch: Obj, sub: str = ""
+    ) -> Obj:
+        self.flush()
+        return self.inner.merge_patch(resource, namespace, name, patch, sub)
+
+    def json_patch(
+        self, resource: Resource, namespace: str | None, name: str, ops: Sequence[Obj]
+    ) -> Obj:
+        self.flush()
+        return self.inner.json_patch(resource, namespace, name, ops)
+
+    def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
+        self.flush()
+        return self.inner.delete(resource, namespace, name)

@@ -1,7 +1,7 @@
 """Every Event posted also goes to the process' sink (the notifier), with its evidence:
 even when the API server refused the Event, and a failing sink never reaches the caller."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +22,9 @@ class FakeKube:
     def __init__(self, refuse: bool = False) -> None:
         self.refuse = refuse
         self.created: list[Obj] = []
+
+    def after_writes(self, action: Callable[[], None]) -> None:
+        action()
 
     def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
         if self.refuse:

@@ -3,6 +3,7 @@ the cycle's other Models behind it; each write wakes its Model's reconcile, urge
 when a verdict turned."""
 
 import threading
+from collections.abc import Callable
 from typing import Any, cast
 
 from modelloop.kube.rest import Kube, Resource
@@ -26,6 +27,9 @@ class SideBySide:
     @property
     def live(self) -> "SideBySide":
         return self
+
+    def after_writes(self, action: Callable[[], None]) -> None:
+        action()
 
     def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:
         return None
