@@ -156,6 +156,12 @@ def write_status(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+class HeldWriteFailed(Exception):
+    """The status a batch held could not be written before another write: raised past
+    the handlers of that write's own errors (a refused Job is not a refused status), and
+    as its cause, the ``KubeError``, when the batch's block ends."""
+
+
 @dataclass
 class _Held:
     """A change held back, and the actions (Events) that wait for its write."""
@@ -188,6 +194,8 @@ class StatusBatch(Kube):
 
     def __exit__(self, *exc: object) -> None:
         """Writes what is still held; the client over which it was made stays open."""
+        if isinstance(exc[1], HeldWriteFailed) and isinstance(exc[1].__cause__, KubeError):
+            raise exc[1].__cause__
         if exc[1] is None:
             self.flush()
             return
@@ -250,6 +258,13 @@ class StatusBatch(Kube):
             for action in one.then:
                 action()
 
+    def _send(self) -> None:
+        """Before another write: what is held goes first, or that write does not happen."""
+        try:
+            self.flush()
+        except KubeError as error:
+            raise HeldWriteFailed(f"the status held for {self.key[2]}: {error}") from error
+
     def _lane(self, urgent: bool) -> AbstractContextManager[None]:
         return self.inner.urgent() if urgent else nullcontext()
 
@@ -293,31 +308,31 @@ class StatusBatch(Kube):
         accept: str = JSON,
     ) -> Obj:
         if method != "GET":
-            self.flush()
+            self._send()
         return self.inner.request(
             method, path, body=body, query=query, content_type=content_type, accept=accept
         )
 
     def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
-        self.flush()
+        self._send()
         return self.inner.create(resource, namespace, body)
 
     def apply(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
-        self.flush()
+        self._send()
         return self.inner.apply(resource, namespace, body)
 
     def merge_patch(
         self, resource: Resource, namespace: str | None, name: str, patch: Obj, sub: str = ""
     ) -> Obj:
-        self.flush()
+        self._send()
         return self.inner.merge_patch(resource, namespace, name, patch, sub)
 
     def json_patch(
         self, resource: Resource, namespace: str | None, name: str, ops: Sequence[Obj]
     ) -> Obj:
-        self.flush()
+        self._send()
         return self.inner.json_patch(resource, namespace, name, ops)
 
     def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
-        self.flush()
+        self._send()
         return self.inner.delete(resource, namespace, name)

@@ -136,6 +136,30 @@ def test_when_a_change_refuses_the_ones_before_it_are_written_with_their_events(
     assert reasons == ["Served"]
 
 
+def test_a_held_status_that_fails_stops_the_write_after_it_past_that_writes_handlers() -> None:
+    """A training's number is held, then its Job created: the creation's handler takes a
+    conflict for a Job made before a crash. The status's conflict must not reach it."""
+    api = fresh()
+    handled: list[int] = []
+
+    def refuses(status: Obj) -> Obj:
+        raise KubeError(409, "Conflict", "status.training changed since it was read")
+
+    def passes() -> None:
+        with StatusBatch(api, MODELS, NS, "fd") as batch:
+            write_status(batch, MODELS, stored(api), refuses)
+            try:
+                batch.create(JOBS, NS, {"metadata": {"name": "fd-train-1"}})
+            except KubeError as error:
+                handled.append(error.status)
+
+    with pytest.raises(KubeError, match="changed since it was read") as raised:
+        passes()
+    assert raised.value.conflict  # the status's own error, once out of the block
+    assert handled == []
+    assert ("create", "jobs", "") not in api.writes
+
+
 def test_a_pass_that_fails_leaves_written_what_it_held_before_failing() -> None:
     api = fresh()
 
