@@ -1,11 +1,13 @@
 """The watch caches the reconcile reads: indexed by Model, never older than our writes."""
 
+import copy
 from typing import Any
 
 import pytest
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
+from modelloop.kube import cache as cache_module
 from modelloop.kube.cache import CachedKube, ObjectCache
 from modelloop.kube.rest import DEPLOYMENTS, Kube, KubeError, Obj
 
@@ -210,7 +212,8 @@ class Cluster(CachedKube):
         self._live = self
 
     def request(self, method: str, path: str, **kwargs: Any) -> Obj:
-        selector = (kwargs.get("query") or {}).get("labelSelector") or ""
+        query = kwargs.get("query") or {}
+        selector = query.get("labelSelector") or ""
         self.requests.append((method, path, selector))
         plural = path.rsplit("/", 1)[-1]
         if method != "GET" or plural not in self.objects:
@@ -221,7 +224,14 @@ class Cluster(CachedKube):
             for o in self.objects[plural]
             if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
         ]
-        return {"metadata": {"resourceVersion": str(LISTED_AT)}, "items": items}
+        # Pages as the API server gives them: ``limit`` objects, then a continue token.
+        start = int(query.get("continue") or 0)
+        end = start + int(query.get("limit") or len(items))
+        more = {"continue": str(end)} if end < len(items) else {}
+        return {
+            "metadata": {"resourceVersion": str(LISTED_AT), **more},
+            "items": copy.deepcopy(items[start:end]),
+        }
 
 
 KINDS = [(MODELS, None, NS), (MODEL_VERSIONS, None, NS), (DEPLOYMENTS, None, NS)]
@@ -248,6 +258,22 @@ def test_a_shard_keeps_the_children_of_its_own_models_only() -> None:
     assert not kube.cache.remember(DEPLOYMENTS, "MODIFIED", obj("b-v1", 150, model="b"))
     assert kube.cache.of_model(DEPLOYMENTS, NS, "b") == []
     assert kube.cache.remember(DEPLOYMENTS, "MODIFIED", obj("a-v1", 151, model="a"))
+
+
+def test_lists_are_read_in_pages_and_held_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "PAGE", 2)
+    objects = fleet()
+    objects["deployments"] += [obj(f"a-v{n}", 5 + n, model="a") for n in range(2, 6)]
+    kube = Cluster(ObjectCache(scoped=True), objects)
+    kube.sync(KINDS)
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "a")) == [f"a-v{n}" for n in range(1, 6)]
+    assert kube.cache.of_model(DEPLOYMENTS, NS, "b") == []
+    listed = [p.rsplit("/", 1)[-1] for _, p, _ in kube.requests]
+    assert listed.count("deployments") == 3  # 6 Deployments, 2 a page
+    # A Model moving in: its children are listed in pages too, and only its own kept.
+    kube.adopt(model("b", 200))
+    assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1"]
+    assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "a")) == ["a-v1"]
 
 
 def test_an_unsharded_instance_keeps_every_child() -> None:
