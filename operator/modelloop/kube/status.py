@@ -41,7 +41,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..conditions import merge_conditions
-from .rest import JSON, Kube, KubeError, Obj, Objs, Resource
+from .rest import Kube, KubeError, Obj, Objs, Resource
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 4
@@ -297,21 +297,10 @@ class StatusBatch(Kube):
     def versions_of(self, namespace: str, model: str) -> Objs:
         return self.inner.versions_of(namespace, model)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: dict[str, str] | None = None,
-        content_type: str = JSON,
-        accept: str = JSON,
-    ) -> Obj:
+    def request(self, method: str, path: str, **options: Any) -> Obj:
         if method != "GET":
             self._send()
-        return self.inner.request(
-            method, path, body=body, query=query, content_type=content_type, accept=accept
-        )
+        return self.inner.request(method, path, **options)
 
     def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
         self._send()

@@ -30,43 +30,26 @@ def condition(type_: str, status: str, reason: str) -> dict[str, str]:
     return {"type": type_, "status": status, "reason": reason}
 
 
+def status_patch(at: str, **status: Any) -> dict[str, Any]:
+    """The operator's patch of m1's status."""
+    return entry(at, "patch", "models", "m1", sub="status", body={"status": status})
+
+
 LOG = [
     entry("00.100", "create", "models", "m1", 201, user="admin"),
     entry("00.110", "create", "models", "m10", 201, user="admin"),
     entry("00.200", "patch", "deployments", "m1-v1", 201),
     # answered out of order: the timeline is in the order they were received
-    entry(
-        "00.400",
-        "patch",
-        "models",
-        "m1",
-        sub="status",
-        body={"status": {"conditions": [condition("Ready", "True", "Available")]}},
-    ),
-    entry(
+    status_patch("00.400", conditions=[condition("Ready", "True", "Available")]),
+    status_patch(
         "00.300",
-        "patch",
-        "models",
-        "m1",
-        sub="status",
-        body={
-            "status": {
-                "phase": "Serving",
-                "conditions": [
-                    condition("Ready", "False", "DeploymentPending"),
-                    condition("Training", "False", "Idle"),
-                ],
-            }
-        },
+        phase="Serving",
+        conditions=[
+            condition("Ready", "False", "DeploymentPending"),
+            condition("Training", "False", "Idle"),
+        ],
     ),
-    entry(
-        "00.500",
-        "patch",
-        "models",
-        "m1",
-        sub="status",
-        body={"status": {"conditions": [condition("Training", "False", "Idle")]}},
-    ),
+    status_patch("00.500", conditions=[condition("Training", "False", "Idle")]),
     entry("00.600", "patch", "models", "m1", 409, sub="status", body={"status": {}}),
     entry("00.700", "create", "events", "m1.18ed", 201),
     entry("00.800", "patch", "deployments", "m10-v1", 201),  # another Model's
