@@ -18,7 +18,7 @@ only once the cache was filled by a list of its own (``sync``).
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from sys import intern
 from typing import Any
@@ -140,17 +140,26 @@ class _Store:
                 dropped = True
         return dropped
 
-    def replace(
-        self, items: Iterable[Obj], listed_at: int, selected: Callable[[Obj], bool]
-    ) -> None:
-        """A full list: objects it lacks are gone, unless written after it or outside its
-        selector (a moved Model's child still labelled for its old shard: held until its
-        Model's reconcile relabels it)."""
+    def put_listed(self, items: Iterable[Obj], slim: Callable[[Obj], Obj]) -> set[Key]:
+        """Part of a full list: each object stored (as ``slim`` makes it) unless the cache
+        holds it already or a later state of it, so an unchanged object costs no copy;
+        the keys listed."""
         seen = set()
         for body in items:
             meta = body["metadata"]
-            seen.add((meta.get("namespace") or "", meta["name"]))
-            self.put(body)
+            key = (meta.get("namespace") or "", meta["name"])
+            seen.add(key)
+            held = self.objects.get(key)
+            if held is None or not _version(held) >= _version(body) > 0:
+                self.put(slim(body))
+        return seen
+
+    def drop_unlisted(
+        self, seen: set[Key], listed_at: int, selected: Callable[[Obj], bool]
+    ) -> None:
+        """The end of a full list: objects it lacks are gone, unless written after it or
+        outside its selector (a moved Model's child still labelled for its old shard: held
+        until its Model's reconcile relabels it)."""
         for key, held in list(self.objects.items()):
             if key not in seen and _version(held) <= listed_at and selected(held):
                 self.drop(*key)
@@ -298,21 +307,19 @@ class ObjectCache:
                 store.replace_model(namespace, name, ([_slim(i) for i in items], at))
             self._store(MODELS).put(_slim(model))
 
-    def replace(
-        self,
-        resource: Resource,
-        items: Iterable[Obj],
-        listed_at: int,
-        selector: str | None = None,
-        *,
-        slimmed: bool = False,
-    ) -> None:
-        """A full list, of the objects ``selector`` selects (None: every one); ``slimmed``:
-        its items are as the cache holds them already (``_slim``)."""
-        selected = _matches(selector or "")
-        held = items if slimmed else (_slim(i) for i in items)
+    def put_listed(self, resource: Resource, items: Iterable[Obj]) -> set[Key]:
+        """A page of a full list (``end_list`` ends it); the keys it listed."""
         with self._lock:
-            self._store(resource).replace(held, listed_at, selected)
+            return self._store(resource).put_listed(items, _slim)
+
+    def end_list(
+        self, resource: Resource, seen: set[Key], listed_at: int, selector: str | None = None
+    ) -> None:
+        """The end of a full list whose pages listed ``seen``, of the objects ``selector``
+        selects (None: every one): the objects it lacks are gone."""
+        selected = _matches(selector or "")
+        with self._lock:
+            self._store(resource).drop_unlisted(seen, listed_at, selected)
 
     def synced(self, resource: Resource) -> bool:
         with self._lock:
@@ -350,11 +357,6 @@ class ObjectCache:
             store = self._stores[resource]
             names = sorted(store.by_model.get((namespace, model), ()))
             return [_copy(store.objects[(namespace, n)]) for n in names]
-
-
-def _of(resource: Resource, model: str) -> Callable[[Obj], Obj | None]:
-    """Keeps the objects of one Model (for ``CachedKube._list``)."""
-    return lambda body: body if model_of(resource, body) == model else None
 
 
 def _matches(selector: str) -> Callable[[Obj], bool]:
@@ -426,11 +428,15 @@ class CachedKube(Kube):
             self._selectors[resource] = selector
         foreign: set[Key] = set()
         for resource, lists in kinds.items():
-            items: list[Obj] = []
+            seen: set[Key] = set()
             oldest: int | None = None
             for selector, namespace in lists:
                 try:
-                    more, at = self._list(resource, selector, namespace, _slim)
+                    at = 0
+                    for page, page_at in self._pages(resource, selector, namespace):
+                        # Into the cache a page at a time: an unchanged object is not copied.
+                        seen |= self.cache.put_listed(resource, page)
+                        at = page_at
                 except KubeError as error:
                     if error.status == 403:  # RBAC narrower than the chart's: reads stay live
                         log.warning("not caching %s: %s", resource.plural, error.message)
@@ -438,14 +444,11 @@ class CachedKube(Kube):
                     if error.not_found:
                         break
                     raise
-                items += more
                 oldest = at if oldest is None else min(oldest, at)
             else:
                 if oldest is not None:
                     # One kind at a time: the other shards' children never pile up.
-                    self.cache.replace(
-                        resource, items, oldest, self._selectors[resource], slimmed=True
-                    )
+                    self.cache.end_list(resource, seen, oldest, self._selectors[resource])
                     foreign |= self.cache.evict_foreign(resource, oldest)
         self.cache.settle_foreign(foreign)
         if foreign:
@@ -467,23 +470,22 @@ class CachedKube(Kube):
                     if t and LABEL_SHARD not in t
                 ]
                 selector = ",".join(terms)
-            children[resource] = self._list(resource, selector, namespace, _of(resource, name))
+            items: list[Obj] = []
+            at = 0
+            for page, page_at in self._pages(resource, selector, namespace):
+                items += [i for i in page if model_of(resource, i) == name]
+                at = page_at
+            children[resource] = (items, at)
         self.cache.adopt(model, children)
 
-    def _list(
-        self,
-        resource: Resource,
-        selector: str | None,
-        namespace: str | None,
-        keep: Callable[[Obj], Obj | None],
-    ) -> Listed:
-        """A list, read in pages of ``PAGE`` objects (``limit`` and ``continue``: one
-        consistent snapshot), of what ``keep`` makes of each object (None: left out), and
-        its resourceVersion. Decoded whole, a relist of 2500 Models' objects held 207 MiB
-        at the operator's peak (``make bench-scale``); a page at a time, only what is kept
-        stays."""
+    def _pages(
+        self, resource: Resource, selector: str | None, namespace: str | None
+    ) -> Iterator[Listed]:
+        """A list in pages of ``PAGE`` objects (``limit`` and ``continue``: one consistent
+        snapshot), each with the list's resourceVersion. Decoded whole, a relist of 2500
+        Models' objects held 207 MiB at the operator's peak (``make bench-scale``); a page
+        at a time, only what the caller keeps of each stays."""
         query = {"limit": str(PAGE)} | ({"labelSelector": selector} if selector else {})
-        kept: list[Obj] = []
         while True:
             self._count("list", resource)
             listed = self.request("GET", resource.path(namespace), query=query)
@@ -491,12 +493,10 @@ class CachedKube(Kube):
             for item in listed["items"]:  # a list's items omit them; a watch event's have them
                 item.setdefault("apiVersion", listed.get("apiVersion"))
                 item.setdefault("kind", kind)
-                held = keep(item)
-                if held is not None:
-                    kept.append(held)
+            yield listed["items"], _version(listed)
             token = (listed.get("metadata") or {}).get("continue")
             if not token:
-                return kept, _version(listed)
+                return
             query = query | {"continue": token}
 
     def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:

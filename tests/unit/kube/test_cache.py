@@ -84,8 +84,14 @@ def test_a_list_drops_what_it_lacks_unless_written_after_it() -> None:
     cache = ObjectCache()
     cache.remember(DEPLOYMENTS, "ADDED", obj("gone", 3))  # deleted while the watch was down
     cache.remember(DEPLOYMENTS, None, obj("fresh", 12))  # our write after the list
-    cache.replace(DEPLOYMENTS, [obj("kept", 8)], listed_at=10)
-    assert names(cache.of_model(DEPLOYMENTS, NS, "churn")) == ["fresh", "kept"]
+    cache.remember(DEPLOYMENTS, "ADDED", obj("same", 5))
+    held = cache.get(DEPLOYMENTS, NS, "same")
+    seen = cache.put_listed(DEPLOYMENTS, [obj("kept", 8)])  # pages of one list
+    seen |= cache.put_listed(DEPLOYMENTS, [obj("same", 5)])
+    assert not cache.synced(DEPLOYMENTS)  # until the list ends
+    cache.end_list(DEPLOYMENTS, seen, listed_at=10)
+    assert names(cache.of_model(DEPLOYMENTS, NS, "churn")) == ["fresh", "kept", "same"]
+    assert cache.get(DEPLOYMENTS, NS, "same") == held
     assert cache.synced(DEPLOYMENTS)
     assert not cache.synced(MODELS)
 
@@ -174,7 +180,7 @@ def test_managed_fields_are_not_kept() -> None:
     body = obj("d", 1)
     body["metadata"]["managedFields"] = [{"manager": "modelloop", "fieldsV1": {"f:spec": {}}}]
     cache.remember(DEPLOYMENTS, "ADDED", body)
-    cache.replace(MODELS, [{**body, "metadata": {**body["metadata"], "name": "m"}}], 1)
+    cache.put_listed(MODELS, [{**body, "metadata": {**body["metadata"], "name": "m"}}])
     assert cache.get(DEPLOYMENTS, NS, "d") == obj("d", 1)
     assert "managedFields" not in (cache.get(MODELS, NS, "m") or {})["metadata"]
     assert "managedFields" in body["metadata"]  # the caller's object is left as it was
