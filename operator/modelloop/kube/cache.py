@@ -58,6 +58,11 @@ def _version(body: Obj) -> int:
         return 0
 
 
+def _later(body: Obj, held: Obj) -> bool:
+    """Whether ``body`` is a later state than the one held (one without a version is)."""
+    return not _version(held) >= _version(body) > 0
+
+
 def _copy(value: Any) -> Any:
     """A copy of a decoded JSON value (dicts, lists, scalars): about 3x faster than
     ``copy.deepcopy``, which handles every Python object and keeps a memo of each."""
@@ -117,7 +122,7 @@ class _Store:
         meta = body["metadata"]
         key = (meta.get("namespace") or "", meta["name"])
         held = self.objects.get(key)
-        if held is not None and _version(held) >= _version(body) > 0:
+        if held is not None and not _later(body, held):
             return False  # an old event, or the echo of a write the cache holds already
         if held is not None:
             self._unindex(key, held)
@@ -150,7 +155,7 @@ class _Store:
             key = (meta.get("namespace") or "", meta["name"])
             seen.add(key)
             held = self.objects.get(key)
-            if held is None or not _version(held) >= _version(body) > 0:
+            if held is None or _later(body, held):
                 self.put(slim(body))
         return seen
 

@@ -269,16 +269,14 @@ class StatusBatch(Kube):
         return self.inner.urgent() if urgent else nullcontext()
 
     @contextmanager
-    def _urgent_block(self) -> Iterator[None]:
+    def urgent(self) -> Iterator[None]:
+        """The inner client's urgent lane, which the changes held inside keep."""
         with self.inner.urgent():
             self._urgent += 1
             try:
                 yield
             finally:
                 self._urgent -= 1
-
-    def urgent(self) -> AbstractContextManager[None]:
-        return self._urgent_block()
 
     @property
     def live(self) -> Kube:
