@@ -80,7 +80,8 @@ def test_first_version_is_served_and_ready_follows_the_deployment(
     }
     assert not any(k.startswith("kopf.") for k in deployment["metadata"].get("annotations", {}))
 
-    assert names(kube, SERVICES, namespace) == ["fraud-detector", "fraud-detector-v1"]
+    # The replicas provider (the example's): the Model's one Service, none per version.
+    assert names(kube, SERVICES, namespace) == ["fraud-detector"]
     whole = kube.get(SERVICES, namespace, "fraud-detector")
     assert whole is not None
     assert whole["spec"]["selector"] == {"modelloop.dev/model": "fraud-detector"}
@@ -138,9 +139,15 @@ def test_deleting_the_model_lets_the_garbage_collector_remove_its_children(
     kube: Kube, namespace: str, operator: Any
 ) -> None:
     operator()
-    kube.create(MODELS, namespace, example("fraud-detector.yaml"))
+    model = example("fraud-detector.yaml")
+    model["spec"]["serving"]["versionServices"] = "Always"  # a version's Service, too
+    kube.create(MODELS, namespace, model)
     kube.create(MODEL_VERSIONS, namespace, example("fraud-detector-v1.yaml"))
-    wait_for(lambda: len(names(kube, SERVICES, namespace)) == 2, 60, "Services")
+    wait_for(
+        lambda: names(kube, SERVICES, namespace) == ["fraud-detector", "fraud-detector-v1"],
+        60,
+        "Services",
+    )
 
     kube.delete(MODELS, namespace, "fraud-detector")
     wait_for(
@@ -181,10 +188,11 @@ def test_crash_between_the_deployment_and_the_service_leaves_one_of_each(
         first.kill()
 
     operator()
-    wait_for(lambda: len(names(kube, SERVICES, namespace)) == 2, 60, "Services after restart")
+    wait_for(lambda: names(kube, SERVICES, namespace), 60, "the Service after restart")
     wait_for(lambda: model_condition(kube, namespace, "Ready").get("status") == "True", 60, "Ready")
     assert names(kube, DEPLOYMENTS, namespace) == ["fraud-detector-v1"]
-    assert names(kube, SERVICES, namespace) == ["fraud-detector", "fraud-detector-v1"]
+    # The replicas provider: the Model's one Service, no Service per version.
+    assert names(kube, SERVICES, namespace) == ["fraud-detector"]
 
 
 def replicas(kube: Kube, namespace: str) -> dict[str, int]:

@@ -516,6 +516,13 @@ class Serving(ApiModel):
     )
     replicas: int = Field(default=1, ge=0, le=1000, description="Replicas of the stable version.")
     port: int = Field(default=8080, ge=1, le=65535, description="Container port served.")
+    version_services: Literal["Auto", "Always"] = Field(
+        default="Auto",
+        description="A Service per serving version (template serving). Auto: only where the "
+        "traffic provider routes to it (gatewayAPI, istio); with replicas, the Model's one "
+        "Service carries the traffic. Always: one for every serving version, to reach a "
+        "version directly. A version's Service, once made, stays while the version exists.",
+    )
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = (
         CelRule(

@@ -217,6 +217,13 @@ class CanaryServing:
     achieved_weight: int | None = None  # what the replica counts achieve (replicas provider)
 
 
+def _routes_to_versions(spec: ModelSpec) -> bool:
+    """Whether each serving version gets its own Service: the mesh providers weight them;
+    the replicas provider splits by pod counts behind the Model's Service, where a Service
+    per version would cost the API server (a ClusterIP, EndpointSlices) and carry nothing."""
+    return spec.serving.version_services == "Always" or spec.traffic.provider != "replicas"
+
+
 def _keeps_warm(version: VersionView, delay: timedelta, now: datetime) -> bool:
     """A version retired less than ``rollout.scaleDownDelay`` ago keeps its replicas."""
     if version.phase != "Retired" or not version.transitioned:
@@ -278,11 +285,12 @@ def plan_serving(
                 deployments_by_name.get(view.name),
                 plan.actions,
             )
-            _apply_if_changed(
-                build_version_service(model, spec, view.name),
-                services_by_name.get(view.name),
-                plan.actions,
-            )
+            if _routes_to_versions(spec):
+                _apply_if_changed(
+                    build_version_service(model, spec, view.name),
+                    services_by_name.get(view.name),
+                    plan.actions,
+                )
         model_service = build_model_service(model, spec)
         _apply_if_changed(
             model_service, services_by_name.get(model["metadata"]["name"]), plan.actions

@@ -56,15 +56,33 @@ def available(deployment: dict[str, Any], status: str = "True") -> dict[str, Any
     }
 
 
-def test_bootstrap_creates_deployment_and_services_then_marks_the_version() -> None:
-    plan = plan_serving(model(), spec_of(model()), [version("m-v1")], [], [], NOW)
+ISTIO = {"provider": "istio", "istio": {"hosts": ["m.example"]}}
+
+
+@pytest.mark.parametrize(
+    ("traffic", "version_services", "services"),
+    [
+        ({}, None, ["m"]),  # replicas: the Model's Service alone carries the traffic
+        ({}, "Always", ["m-v1", "m"]),
+        (ISTIO, None, ["m-v1", "m"]),  # a mesh weights the version's Service
+        (ISTIO, "Always", ["m-v1", "m"]),
+    ],
+)
+def test_bootstrap_creates_deployment_and_services_then_marks_the_version(
+    traffic: dict[str, Any], version_services: str | None, services: list[str]
+) -> None:
+    m = model(**({"traffic": traffic} if traffic else {}))
+    if version_services is not None:
+        m["spec"]["serving"]["versionServices"] = version_services
+    plan = plan_serving(m, spec_of(m), [version("m-v1")], [], [], NOW)
     kinds = [(type(a).__name__, getattr(a, "manifest", {}).get("kind")) for a in plan.actions]
     assert kinds == [
         ("Apply", "Deployment"),
-        ("Apply", "Service"),
-        ("Apply", "Service"),
+        *[("Apply", "Service")] * len(services),
         ("MarkVersion", None),
     ]
+    applied = [a.manifest["metadata"]["name"] for a in plan.actions if isinstance(a, Apply)]
+    assert applied[1:] == services
     mark = plan.actions[-1]
     assert isinstance(mark, MarkVersion)
     assert (mark.version, mark.role, mark.phase, mark.reason) == (
@@ -154,8 +172,12 @@ def test_pinning_another_version_switches_and_retires_the_old_one() -> None:
     services = [build_version_service(m, spec_of(m), "m-v1"), build_model_service(m, spec_of(m))]
     versions = [version("m-v1", "Serving", "stable"), version("m-v2", "Validated")]
     plan = plan_serving(m, spec_of(m), versions, [deployment], services, NOW)
-    applied = [a.manifest["metadata"]["name"] for a in plan.actions if isinstance(a, Apply)]
-    assert applied == ["m-v2", "m-v2"]
+    applied = [
+        (a.manifest["kind"], a.manifest["metadata"]["name"])
+        for a in plan.actions
+        if isinstance(a, Apply)
+    ]
+    assert applied == [("Deployment", "m-v2")]
     marks = [a for a in plan.actions if isinstance(a, MarkVersion)]
     assert [(a.version, a.role, a.phase) for a in marks] == [
         ("m-v2", "stable", "Serving"),
@@ -247,12 +269,20 @@ def test_a_canary_is_served_beside_stable_with_the_replicas_asked() -> None:
         for a in plan.actions
         if isinstance(a, Apply)
     ]
-    assert applied == [
-        ("Deployment", "m-v1", 3),
-        ("Deployment", "m-v2", 1),
-        ("Service", "m-v2", None),
-    ]
+    assert applied == [("Deployment", "m-v1", 3), ("Deployment", "m-v2", 1)]
     assert plan.status["phase"] == "Progressing"
+
+
+def test_a_version_service_made_before_stays_while_its_version_exists() -> None:
+    """A replicas Model whose versions got Services (Always, or an earlier release) keeps
+    them: nothing is deleted that a user may address; they go with their version."""
+    m = model()
+    deployments = [available(build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2))]
+    services = [build_version_service(m, spec_of(m), "m-v1"), build_model_service(m, spec_of(m))]
+    plan = plan_serving(
+        m, spec_of(m), [version("m-v1", "Serving", "stable")], deployments, services, NOW
+    )
+    assert plan.actions == []
 
 
 def test_unexplained_world_is_reported_and_nothing_is_deleted() -> None:
