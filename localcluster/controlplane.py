@@ -226,45 +226,45 @@ class LocalControlPlane:
         return (f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}")
 
     def _add_node(self) -> None:
-        kube = self.admin.kube()
-        kube.create(
-            NODES,
-            None,
-            {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": NODE_NAME,
-                    "annotations": {
-                        "kwok.x-k8s.io/node": "fake",
-                        "node.alpha.kubernetes.io/ttl": "0",
-                    },
-                    "labels": {
-                        "kubernetes.io/hostname": NODE_NAME,
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64",
-                        "type": "kwok",
+        with self.admin.kube() as kube:
+            kube.create(
+                NODES,
+                None,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": NODE_NAME,
+                        "annotations": {
+                            "kwok.x-k8s.io/node": "fake",
+                            "node.alpha.kubernetes.io/ttl": "0",
+                        },
+                        "labels": {
+                            "kubernetes.io/hostname": NODE_NAME,
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/arch": "amd64",
+                            "type": "kwok",
+                        },
                     },
                 },
-            },
-        )
+            )
 
-        def node_ready() -> bool:
-            self.check_running()
-            node = kube.get(NODES, None, NODE_NAME) or {}
-            conditions = (node.get("status") or {}).get("conditions") or []
-            return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+            def node_ready() -> bool:
+                self.check_running()
+                node = kube.get(NODES, None, NODE_NAME) or {}
+                conditions = (node.get("status") or {}).get("conditions") or []
+                return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-        wait_for(node_ready, 60, f"node {NODE_NAME} Ready (kwok)")
+            wait_for(node_ready, 60, f"node {NODE_NAME} Ready (kwok)")
 
-        # The service-account controller runs: pods can be admitted in new namespaces.
-        def default_service_account() -> bool:
-            self.check_running()
-            return kube.get(SERVICE_ACCOUNTS, "default", "default") is not None
+            # The service-account controller runs: pods can be admitted in new namespaces.
+            def default_service_account() -> bool:
+                self.check_running()
+                return kube.get(SERVICE_ACCOUNTS, "default", "default") is not None
 
-        wait_for(
-            default_service_account, 60, "the default ServiceAccount (kube-controller-manager)"
-        )
+            wait_for(
+                default_service_account, 60, "the default ServiceAccount (kube-controller-manager)"
+            )
 
     def check_running(self) -> None:
         for process in self.processes:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from sys import intern
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client
 
@@ -31,6 +31,7 @@ from .ratelimit import WriteLimiter
 from .rest import Kube, KubeError, Obj, Objs, Resource
 
 Key = tuple[str, str]
+T = TypeVar("T")
 Listed = tuple[list[Obj], int]  # a list's items, and its resourceVersion
 log = logging.getLogger(__name__)
 UNOWNED = (MODELS, METRIC_TEMPLATES)  # kinds that are no one Model's children
@@ -78,6 +79,8 @@ def _copy(value: Any) -> Any:
 SHARED_STRING_LENGTH = 24
 # Objects per page of a list, as client-go's pager: no list is ever decoded whole.
 PAGE = 500
+# A list whose continue token expired starts over this many times at most.
+LIST_ATTEMPTS = 3
 
 
 def _compact(value: Any) -> Any:
@@ -112,6 +115,10 @@ class _Store:
         self.resource = resource
         self.objects = objects  # shared with the evaluation's WatchCache for its kinds
         self.by_model: dict[Key, set[str]] = {}
+        # Deletions the watch told since the last full list, with their resourceVersions: a
+        # list (or a write's answer) that read the object before it went must not bring it
+        # back. A list newer than a deletion no longer holds the object: then it is dropped.
+        self.deleted: dict[Key, int] = {}
         self.synced = False
         for key, body in objects.items():
             self._index(key, body)
@@ -124,6 +131,11 @@ class _Store:
         held = self.objects.get(key)
         if held is not None and not _later(body, held):
             return False  # an old event, or the echo of a write the cache holds already
+        gone_at = self.deleted.get(key)
+        if gone_at is not None:
+            if 0 < _version(body) <= gone_at:
+                return False  # a state from before the object was deleted
+            del self.deleted[key]  # made again since
         if held is not None:
             self._unindex(key, held)
         self.objects[key] = body
@@ -134,6 +146,12 @@ class _Store:
         held = self.objects.pop((namespace, name), None)
         if held is not None:
             self._unindex((namespace, name), held)
+
+    def deleted_at(self, namespace: str, name: str, at: int) -> None:
+        """The object was deleted at resourceVersion ``at`` (a watch's DELETED)."""
+        self.drop(namespace, name)
+        if at > 0:
+            self.deleted[(namespace, name)] = max(at, self.deleted.get((namespace, name), 0))
 
     def drop_model(self, namespace: str, model: str, listed_at: int | None = None) -> bool:
         """Drop a Model's objects (only those as old as ``listed_at``, if given); whether
@@ -168,6 +186,7 @@ class _Store:
         for key, held in list(self.objects.items()):
             if key not in seen and _version(held) <= listed_at and selected(held):
                 self.drop(*key)
+        self.deleted = {key: at for key, at in self.deleted.items() if at > listed_at}
         self.synced = True
 
     def replace_model(self, namespace: str, model: str, listed: Listed) -> None:
@@ -233,7 +252,7 @@ class ObjectCache:
         with self._lock:
             store = self._store(resource)
             if event == "DELETED":
-                store.drop(meta.get("namespace") or "", meta["name"])
+                store.deleted_at(meta.get("namespace") or "", meta["name"], _version(body))
                 return True
             if resource == MODELS:  # held from now on (a standby's: its first list repairs)
                 self._foreign.discard((meta.get("namespace") or "", meta["name"]))
@@ -437,11 +456,11 @@ class CachedKube(Kube):
             oldest: int | None = None
             for selector, namespace in lists:
                 try:
-                    at = 0
-                    for page, page_at in self._pages(resource, selector, namespace):
-                        # Into the cache a page at a time: an unchanged object is not copied.
-                        seen |= self.cache.put_listed(resource, page)
-                        at = page_at
+                    # Into the cache a page at a time: an unchanged object is not copied.
+                    keys, at = self._whole_list(
+                        resource, selector, namespace, self.cache.put_listed
+                    )
+                    seen.update(keys)
                 except KubeError as error:
                     if error.status == 403:  # RBAC narrower than the chart's: reads stay live
                         log.warning("not caching %s: %s", resource.plural, error.message)
@@ -475,13 +494,38 @@ class CachedKube(Kube):
                     if t and LABEL_SHARD not in t
                 ]
                 selector = ",".join(terms)
-            items: list[Obj] = []
-            at = 0
-            for page, page_at in self._pages(resource, selector, namespace):
-                items += [i for i in page if model_of(resource, i) == name]
-                at = page_at
-            children[resource] = (items, at)
+            children[resource] = self._whole_list(
+                resource,
+                selector,
+                namespace,
+                lambda kind, page: [i for i in page if model_of(kind, i) == name],
+            )
         self.cache.adopt(model, children)
+
+    def _whole_list(
+        self,
+        resource: Resource,
+        selector: str | None,
+        namespace: str | None,
+        keep: Callable[[Resource, list[Obj]], Iterable[T]],
+    ) -> tuple[list[T], int]:
+        """What ``keep`` keeps of each page of a list, and the list's resourceVersion. A
+        continue token outlives etcd's compaction by at most its interval (5 minutes):
+        when it has expired (410), what the pages gave is forgotten and the list starts
+        over on a new snapshot, as client-go's pager does."""
+        for attempt in range(1, LIST_ATTEMPTS + 1):
+            kept: list[T] = []
+            at = 0
+            try:
+                for page, page_at in self._pages(resource, selector, namespace):
+                    kept.extend(keep(resource, page))
+                    at = page_at
+                return kept, at
+            except KubeError as error:
+                if error.status != 410 or attempt == LIST_ATTEMPTS:
+                    raise
+                log.info("listing %s again: %s", resource.plural, error.message)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _pages(
         self, resource: Resource, selector: str | None, namespace: str | None

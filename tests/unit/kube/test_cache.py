@@ -96,6 +96,29 @@ def test_a_list_drops_what_it_lacks_unless_written_after_it() -> None:
     assert not cache.synced(MODELS)
 
 
+def test_a_deletion_the_watch_told_during_a_list_is_not_undone_by_it() -> None:
+    """A relist's snapshot (rv 10) still has the object the watch saw deleted at rv 12;
+    neither the list nor a write's answer from before the deletion brings it back."""
+    cache = ObjectCache()
+    cache.remember(DEPLOYMENTS, "ADDED", obj("d", 5))
+    cache.remember(DEPLOYMENTS, "DELETED", obj("d", 12))
+    seen = cache.put_listed(DEPLOYMENTS, [obj("d", 5)])
+    cache.end_list(DEPLOYMENTS, seen, listed_at=10)
+    assert cache.get(DEPLOYMENTS, NS, "d") is None
+    assert not cache.remember(DEPLOYMENTS, None, obj("d", 11))  # a write answered before
+    assert cache.of_model(DEPLOYMENTS, NS, "churn") == []
+    assert cache.remember(DEPLOYMENTS, "ADDED", obj("d", 14))  # made again: held
+    assert names(cache.of_model(DEPLOYMENTS, NS, "churn")) == ["d"]
+
+
+def test_a_list_newer_than_a_deletion_lets_its_record_go() -> None:
+    cache = ObjectCache()
+    for n in range(3):
+        cache.remember(DEPLOYMENTS, "DELETED", obj(f"d{n}", 20 + n))
+    cache.end_list(DEPLOYMENTS, set(), listed_at=21)
+    assert set(cache._stores[DEPLOYMENTS].deleted) == {(NS, "d2")}  # newer than the list
+
+
 def test_readers_get_copies() -> None:
     cache = ObjectCache()
     cache.remember(DEPLOYMENTS, "ADDED", obj("d", 1))
@@ -280,6 +303,50 @@ def test_lists_are_read_in_pages_and_held_whole(monkeypatch: pytest.MonkeyPatch)
     kube.adopt(model("b", 200))
     assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1"]
     assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "a")) == ["a-v1"]
+
+
+def test_a_list_whose_continue_token_expired_starts_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """etcd compacted past the list's snapshot between two pages (410): the list starts
+    over, and the cache holds what the new list holds, not the first attempt's pages."""
+    monkeypatch.setattr(cache_module, "PAGE", 1)
+
+    class Compacting(Cluster):
+        expired = 0
+
+        def request(self, method: str, path: str, **kwargs: Any) -> Obj:
+            paging = (kwargs.get("query") or {}).get("continue")
+            if paging and path.endswith("/deployments") and not self.expired:
+                self.expired += 1
+                self.objects["deployments"].pop(0)  # deleted meanwhile: a-v1
+                raise KubeError(410, "Expired", "The provided continue parameter is too old")
+            return super().request(method, path, **kwargs)
+
+    objects = fleet()
+    objects["deployments"] = [obj(f"a-v{n}", 4 + n, model="a") for n in range(1, 4)]
+    kube = Compacting(ObjectCache(), objects)
+    kube.sync(KINDS)
+    assert names(kube.cache.of_model(DEPLOYMENTS, NS, "a")) == ["a-v2", "a-v3"]
+    assert kube.cache.synced(DEPLOYMENTS)
+    listed = [p.rsplit("/", 1)[-1] for _, p, _ in kube.requests]
+    assert listed.count("deployments") == 1 + 2  # a page, then (410) the new list's two
+
+
+def test_a_list_that_keeps_expiring_fails_the_relist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "PAGE", 1)
+
+    class Expiring(Cluster):
+        def request(self, method: str, path: str, **kwargs: Any) -> Obj:
+            if (kwargs.get("query") or {}).get("continue"):
+                raise KubeError(410, "Expired", "too old")
+            return super().request(method, path, **kwargs)
+
+    kube = Expiring(ObjectCache(), fleet())
+    with pytest.raises(KubeError) as raised:
+        kube.sync(KINDS)
+    assert raised.value.status == 410
+    assert not kube.cache.synced(MODEL_VERSIONS)
 
 
 def test_an_unsharded_instance_keeps_every_child() -> None:
