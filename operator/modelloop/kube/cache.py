@@ -59,9 +59,10 @@ def _version(body: Obj) -> int:
         return 0
 
 
-def _later(body: Obj, held: Obj) -> bool:
-    """Whether ``body`` is a later state than the one held (one without a version is)."""
-    return not _version(held) >= _version(body) > 0
+def _later(body: Obj, than: int) -> bool:
+    """Whether ``body`` is a later state than resourceVersion ``than`` (one without a
+    version is)."""
+    return not than >= _version(body) > 0
 
 
 def _copy(value: Any) -> Any:
@@ -115,9 +116,9 @@ class _Store:
         self.resource = resource
         self.objects = objects  # shared with the evaluation's WatchCache for its kinds
         self.by_model: dict[Key, set[str]] = {}
-        # Deletions the watch told since the last full list, with their resourceVersions: a
-        # list (or a write's answer) that read the object before it went must not bring it
-        # back. A list newer than a deletion no longer holds the object: then it is dropped.
+        # Deletions the watch told, with their resourceVersions, until a list newer than
+        # them ends: a list (or a write's answer) that read the object before it went must
+        # not bring it back; a newer list no longer holds the object.
         self.deleted: dict[Key, int] = {}
         self.synced = False
         for key, body in objects.items():
@@ -129,11 +130,11 @@ class _Store:
         meta = body["metadata"]
         key = (meta.get("namespace") or "", meta["name"])
         held = self.objects.get(key)
-        if held is not None and not _later(body, held):
+        if held is not None and not _later(body, _version(held)):
             return False  # an old event, or the echo of a write the cache holds already
         gone_at = self.deleted.get(key)
         if gone_at is not None:
-            if 0 < _version(body) <= gone_at:
+            if not _later(body, gone_at):
                 return False  # a state from before the object was deleted
             del self.deleted[key]  # made again since
         if held is not None:
@@ -173,7 +174,7 @@ class _Store:
             key = (meta.get("namespace") or "", meta["name"])
             seen.add(key)
             held = self.objects.get(key)
-            if held is None or _later(body, held):
+            if held is None or _later(body, _version(held)):
                 self.put(slim(body))
         return seen
 
