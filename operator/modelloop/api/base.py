@@ -75,7 +75,10 @@ def _check_list_keys(model: ApiModel) -> None:
     """Each key once in a list map, each value once in a set, as the API server enforces."""
     for name, info in type(model).model_fields.items():
         extra = info.json_schema_extra
-        if not isinstance(extra, dict) or "x-kubernetes-list-type" not in extra:
+        if not isinstance(extra, dict) or extra.get("x-kubernetes-list-type") not in (
+            "map",
+            "set",
+        ):
             continue
         keys = extra.get("x-kubernetes-list-map-keys")
         seen: set[Any] = set()
@@ -174,6 +177,19 @@ def list_map(*keys: str, max_items: int) -> dict[str, Any]:
         },
         "max_length": max_items,
     }
+
+
+def status_list(*, max_items: int) -> dict[str, Any]:
+    """Field schema extras for a list in a status, written whole by the operator
+    (``x-kubernetes-list-type: atomic``).
+
+    A list map makes the API server track every field of every entry in
+    ``metadata.managedFields``: a Model's verdicts list map made its managedFields larger
+    than its status, and every status patch decoded, merged and stored them again. A
+    status list has one writer, whose merge patches replace the list whole, so nothing is
+    gained by tracking its entries. Its entries are unique by construction (built from a
+    dict keyed as the description says), not by the API server's check."""
+    return {"json_schema_extra": {"x-kubernetes-list-type": "atomic"}, "max_length": max_items}
 
 
 def list_set(*, max_items: int) -> dict[str, Any]:

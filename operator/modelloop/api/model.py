@@ -18,6 +18,7 @@ from .base import (
     conditions_field,
     list_map,
     list_set,
+    status_list,
 )
 from .durations import DURATION_PATTERN, Duration, Within, cel_milliseconds, milliseconds
 from .schedule import Schedule
@@ -1394,8 +1395,8 @@ class CanaryStatus(ApiModel):
     )
     hooks: list[HookRecord] = Field(
         default_factory=list,
-        description="The last answer of each webhook gate of this rollout.",
-        **list_map("name", max_items=16),
+        description="The last answer of each webhook gate of this rollout, one per name.",
+        **status_list(max_items=16),
     )
     early_reversed: bool = Field(
         default=False,
@@ -1405,8 +1406,8 @@ class CanaryStatus(ApiModel):
     message: str | None = Field(default=None, description="The last decision, with its numbers.")
     analysis: list[AnalysisRow] = Field(
         default_factory=list,
-        description="The last analysis, per metric and slice.",
-        **list_map("metric", "slice", max_items=1024),
+        description="The last analysis, one row per metric and slice.",
+        **status_list(max_items=1024),
     )
 
 
@@ -1457,9 +1458,9 @@ class TrainingTrigger(ApiModel):
     reason: str = Field(default="", description="The numbers behind it.", max_length=1024)
     failing: list[MetricSlice] = Field(
         default_factory=list,
-        description="A breach: the metrics and slices that failed on the stable version; "
-        "the candidate must do better than the champion on each.",
-        **list_map("metric", "slice", max_items=512),
+        description="A breach: the metrics and slices that failed on the stable version, "
+        "each once; the candidate must do better than the champion on each.",
+        **status_list(max_items=512),
     )
 
 
@@ -1542,8 +1543,9 @@ class TrainingStatus(ApiModel):
     triggers: list[TriggerStatus] = Field(
         default_factory=list,
         description="Per trigger kind: its last training that made a candidate and its "
-        "rejected candidates in a row (the new-data guard, the backoff after rejections).",
-        **list_map("kind", max_items=len(TriggerKind)),
+        "rejected candidates in a row (the new-data guard, the backoff after rejections); "
+        "one per kind.",
+        **status_list(max_items=len(TriggerKind)),
     )
     totals: TrainingTotals | None = Field(
         default=None, description="What the Model's trainings have cost so far."
@@ -1569,13 +1571,13 @@ class ModelStatus(ApiModel):
     labels_pending: list[LabelsPending] = Field(
         default_factory=list,
         description="Versions rolled back by an early signal whose labels will confirm or "
-        "reverse it (they are evaluated until then).",
-        **list_map("version", max_items=16),
+        "reverse it (they are evaluated until then); one per version.",
+        **status_list(max_items=16),
     )
     verdicts: list[Verdict] = Field(
         default_factory=list,
-        description="Verdicts per metric x slice x version.",
-        **list_map("kind", "metric", "slice", "version", max_items=4096),
+        description="Verdicts, one per kind x metric x slice x version.",
+        **status_list(max_items=4096),
     )
     training: TrainingStatus | None = Field(default=None, description="Retraining bookkeeping.")
     conditions: list[Condition] = conditions_field()

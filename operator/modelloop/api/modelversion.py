@@ -13,6 +13,7 @@ from .base import (
     MetricSlice,
     conditions_field,
     list_map,
+    status_list,
 )
 from .vocabulary import LabelVerdict, NoiseTest, Origin, VersionPhase
 
@@ -197,8 +198,8 @@ class ModelVersionStatus(ApiModel):
     last_transition_time: datetime | None = Field(default=None, description="Phase change time.")
     gates: list[GateCheck] = Field(
         default_factory=list,
-        description="The offline validation, per gate, metric and slice.",
-        **list_map("gate", "metric", "slice", max_items=2048),
+        description="The offline validation, one row per gate, metric and slice.",
+        **status_list(max_items=2048),
     )
     label_verdict: LabelVerdict | None = Field(
         default=None,

@@ -100,6 +100,20 @@ def test_lists_keyed_by_name_and_conditions_by_type() -> None:
     assert model["status.conditions"]["x-kubernetes-list-map-keys"] == ["type"]
 
 
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
+def test_status_lists_are_atomic_but_conditions(kind: Kind) -> None:
+    """A list map in a status would put every field of every entry in managedFields and
+    cost the API server on every status patch (``api.base.status_list``)."""
+    keyed = [
+        path
+        for path, node in _nodes(kind)
+        if path.startswith("status.")
+        and node.get("type") == "array"
+        and node.get("x-kubernetes-list-type", "atomic") != "atomic"
+    ]
+    assert set(keyed) <= {"status.conditions"}
+
+
 def test_model_version_spec_is_immutable() -> None:
     schema = crd(KINDS[1])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     rules = schema["properties"]["spec"]["x-kubernetes-validations"]
