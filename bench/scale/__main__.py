@@ -52,7 +52,7 @@ from localcluster.waiting import wait_for
 from bench.evaluation import NAMESPACES, TEMPLATES
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import LABEL_MANAGED_BY, MANAGED_BY
-from modelloop.kube.rest import Kube
+from modelloop.kube.rest import Kube, Obj
 from modelloop.retraining.jobs import LABEL_TRAINING
 
 from .measure import (
@@ -75,6 +75,7 @@ from .report import (
     breach_burst,
     burst,
     spread,
+    stored_bytes,
     table,
     window,
 )
@@ -419,6 +420,7 @@ class Run:
         rss_steady = [rss for rss, _ in self.memory()]
         self.phase_peaks("steady")
         say(f"steady: {100 * steady.cpu_share:.1f} % of a core, {max(rss_steady):.0f} MiB")
+        model_bytes = stored_bytes(self.models_as_stored(api))
         canaries_rolling = self.fleet.rolling()
         edit = self.burst(cluster.admin.kubeconfig)
         say(f"every Deployment updated {edit.all_updated_seconds:.1f} s after the first edit")
@@ -466,7 +468,15 @@ class Run:
             breach=breach,
             analysis_seconds=args.analysis_interval,
             shards=shard_figures if args.shards else [],
+            model_bytes=model_bytes,
         )
+
+    @staticmethod
+    def models_as_stored(api: ApiServer) -> list[Obj]:
+        """A sample of the Models as the API server holds them: the first 500 by name."""
+        path = f"/apis/{MODELS.group}/{MODELS.version}/namespaces/{NAMESPACE}/models?limit=500"
+        items: list[Obj] = api.get_json(path)["items"]
+        return items
 
     def steady(self) -> tuple[Window, list[float], list[ShardFigures]]:
         """Nothing changes: a reading at every resync period of the window; the whole

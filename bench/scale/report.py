@@ -1,7 +1,9 @@
 """The figures of a scale run: each window's, from two readings (pure), and the table."""
 
+import json
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from .measure import Reading
 
@@ -164,6 +166,22 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
+def stored_bytes(objects: list[dict[str, Any]]) -> dict[str, float]:
+    """The mean size of the objects as the API server holds them (compact JSON, as etcd
+    stores a custom resource), whole and the parts every write decodes, merges and stores
+    again: ``metadata.managedFields`` and ``status``."""
+
+    def size(value: Any) -> int:
+        return len(json.dumps(value, separators=(",", ":")))
+
+    parts = {
+        "object": [size(o) for o in objects],
+        "managedFields": [size(o["metadata"].get("managedFields") or []) for o in objects],
+        "status": [size(o.get("status") or {}) for o in objects],
+    }
+    return {part: round(sum(sizes) / max(len(sizes), 1), 1) for part, sizes in parts.items()}
+
+
 def spread(values: list[float]) -> tuple[float, float, float]:
     """p50, p99 and max, to the millisecond (zeros for none)."""
     if not values:
@@ -296,6 +314,8 @@ class Figures:
     breach: BreachBurst
     analysis_seconds: float = 30.0  # a canary's analysis interval
     shards: list[ShardFigures] = field(default_factory=list)  # with --shards: each one's
+    # a Model at rest as the API server holds it, mean bytes (stored_bytes)
+    model_bytes: dict[str, float] = field(default_factory=dict)
     run_seconds: float = field(default=0.0)
 
 
@@ -354,6 +374,10 @@ def table(f: Figures) -> str:
             f"Lease {s.lease_requests_per_second:g}/s)",
         ),
         ("watch events in steady window", f"{s.watch_events:g} ({watch})"),
+        (
+            "a Model at rest as stored: bytes, of them managedFields, status",
+            ", ".join(f"{v:.0f}" for v in f.model_bytes.values()) or "-",
+        ),
         ("Prometheus requests per cycle", f"{s.prometheus_requests_per_cycle:g}"),
         (
             "evaluation: cycle wall time, status patches per cycle",

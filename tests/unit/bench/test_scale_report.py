@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 from bench.scale.measure import Fleet, by_request, counters, written_at
-from bench.scale.report import APISERVER_KINDS, bucket_quantile, mean_answer_ms
+from bench.scale.report import APISERVER_KINDS, bucket_quantile, mean_answer_ms, stored_bytes
 
 BEFORE = {"0.1": 10.0, "1.0": 10.0, "10.0": 10.0, "+Inf": 10.0}
 
@@ -86,3 +86,14 @@ def test_the_api_servers_answer_times_by_kind_of_request_leave_watches_out() -> 
     }
     many = {f"GET kind{i}": float(100 - i) for i in range(APISERVER_KINDS + 3)}
     assert list(mean_answer_ms({}, many)) == list(many)[:APISERVER_KINDS]
+
+
+def test_stored_bytes_are_the_mean_compact_sizes_of_the_whole_and_its_parts() -> None:
+    managed = [{"manager": "modelloop", "fieldsV1": {"f:status": {}}}]
+    objects = [
+        {"metadata": {"name": "a", "managedFields": managed}, "status": {"phase": "Serving"}},
+        {"metadata": {"name": "bb"}},
+    ]
+    # compact JSON: 123 and 26 bytes whole; managedFields 52 and none ([]: 2); status 19
+    # and none ({}: 2)
+    assert stored_bytes(objects) == {"object": 74.5, "managedFields": 27.0, "status": 10.5}
