@@ -171,6 +171,12 @@ def _apply_if_changed(desired: Obj, existing: Obj | None, actions: list[Any]) ->
         actions.append(Apply(desired, created=existing is None))
 
 
+# Ready's reasons while a Deployment comes up. A new Model's first Ready is told as an
+# Event unless it is one of these: every new Model would post a ReadyFalse that nothing
+# went wrong for. A Deployment that fails moves Ready to another reason, which is told.
+ON_ITS_WAY = frozenset({"DeploymentPending", "DeploymentProgressing"})
+
+
 def _ready(choice: StableChoice, deployment: Obj | None) -> Obj:
     if choice.version is None:
         return condition("Ready", "False", choice.reason, choice.message)
@@ -362,6 +368,8 @@ def plan_serving(
         old = find(status.get("conditions") or [], new["type"])
         if old is None and new["type"] == "Pinned" and new["status"] == "False":
             continue  # a new Model is not pinned: its resting state, nothing happened
+        if old is None and new["reason"] in ON_ITS_WAY:
+            continue  # a new Model on its way: the Created Event tells it, ReadyTrue follows
         if old is None or old.get("status") != new["status"] or old.get("reason") != new["reason"]:
             warn = new["type"] == "Ready" and new["status"] == "False" and stable is None
             plan.events.append(

@@ -101,10 +101,11 @@ def test_bootstrap_creates_deployment_and_services_then_marks_the_version(
 @pytest.mark.parametrize(
     ("before", "pinned_version", "expected"),
     [
-        # A new Model: Ready's first state is told; not being pinned is no news.
-        (None, None, ["ReadyFalse"]),
+        # A new Model: Ready on its way to True (its Deployment is being created) is no
+        # news, the Created Event tells it; nor is not being pinned.
+        (None, None, []),
         # A new Model pinned from the start: the pin is news.
-        (None, "m-v1", ["ReadyFalse", "PinnedTrue"]),
+        (None, "m-v1", ["PinnedTrue"]),
         # Unpinned: the transition to False is told.
         ("True", None, ["PinnedFalse"]),
         # Still not pinned: nothing.
@@ -126,6 +127,26 @@ def test_condition_events_tell_transitions_not_a_new_models_resting_state(
         }
     plan = plan_serving(m, spec_of(m), versions, [], [], NOW)
     assert [e.reason for e in plan.events] == expected
+
+
+@pytest.mark.parametrize(
+    ("versions", "deployed", "expected"),
+    [
+        # No version to serve: not on its way, a Warning.
+        ([], False, [("ReadyFalse", "Warning", "NoVersion")]),
+        # Its Deployment is being created, or has no Available condition yet: no news.
+        ([version("m-v1", "Serving", "stable")], False, []),
+        ([version("m-v1", "Serving", "stable")], True, []),
+    ],
+)
+def test_a_new_models_first_ready_is_told_unless_it_is_on_its_way(
+    versions: list[dict[str, Any]], deployed: bool, expected: list[tuple[str, str, str]]
+) -> None:
+    m = model()
+    deployments = [build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2)] if deployed else []
+    plan = plan_serving(m, spec_of(m), versions, deployments, [], NOW)
+    told = [(e.reason, e.type, e.message.split(":")[0]) for e in plan.events]
+    assert told == expected
 
 
 def test_converged_world_needs_no_action() -> None:
