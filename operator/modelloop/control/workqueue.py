@@ -132,6 +132,23 @@ class WorkQueue:
         return len(self._queued)
 
 
+def waker(loop: asyncio.AbstractEventLoop, queue: WorkQueue) -> Callable[[Hashable, bool], None]:
+    """``queue.add`` for another thread (the evaluation's, waking a Model's reconcile
+    after its verdicts were written). Once the loop has closed, the operator is stopping:
+    there is nothing to wake, and nothing is lost, as the next leader's first pass takes
+    every Model. Without this, each evaluation concluding during a shutdown logged a
+    traceback as a failed evaluation, though its verdicts had been written."""
+
+    def wake(key: Hashable, urgent: bool) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.add, key, urgent)
+        except RuntimeError:
+            if not loop.is_closed():
+                raise
+
+    return wake
+
+
 async def work(
     queue: WorkQueue, reconcile: Callable[[Hashable], None], threads: Executor | None = None
 ) -> None:

@@ -21,7 +21,7 @@ from ..api.resources import METRIC_TEMPLATES, MODEL_VERSIONS, MODELS
 from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
 from ..control.leader import LeaderElector, default_identity, lead
 from ..control.sharding import Shard
-from ..control.workqueue import WorkQueue, work
+from ..control.workqueue import WorkQueue, waker, work
 from ..kube.cache import CachedKube, ObjectCache
 from ..kube.kinds import resource_of
 from ..kube.ratelimit import WriteLimiter
@@ -151,12 +151,7 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     memo["telemetry"].leading.set(1)
     evaluation = start_evaluation(memo, kube, _cache(memo))
     evaluator = memo["evaluator"]
-    loop = asyncio.get_running_loop()
-
-    def wake(key: ModelKey, urgent: bool) -> None:  # from a thread
-        loop.call_soon_threadsafe(queue.add, key, urgent)
-
-    evaluator.wake = wake
+    wake = evaluator.wake = waker(asyncio.get_running_loop(), queue)
     rollouts = RolloutTelemetry(evaluator.telemetry.registry)
     trainings = TrainingTelemetry(evaluator.telemetry.registry)
 

@@ -4,7 +4,7 @@ from collections.abc import Hashable
 
 import pytest
 
-from modelloop.control.workqueue import WorkQueue, work
+from modelloop.control.workqueue import WorkQueue, waker, work
 from modelloop.kube.rest import KubeError
 
 
@@ -213,3 +213,20 @@ def test_a_failed_pass_comes_back_in_the_lane_it_was_taken_from() -> None:
         return [await queue.get(), await queue.get()]
 
     assert asyncio.run(scenario()) == ["rollback", "status"]
+
+
+def test_a_waker_adds_from_another_thread_and_does_nothing_once_the_loop_closed() -> None:
+    queue = WorkQueue()
+
+    async def woken() -> Hashable:
+        wake = waker(asyncio.get_running_loop(), queue)
+        await asyncio.to_thread(wake, "a", True)
+        return await queue.get()
+
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(woken()) == "a"
+    queue.done("a")
+    late = waker(loop, queue)
+    loop.close()  # the operator stopped while an evaluation was concluding
+    late("b", True)  # no "Event loop is closed"
+    assert len(queue) == 0
