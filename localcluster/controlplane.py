@@ -158,7 +158,7 @@ class LocalControlPlane:
             f"--service-account-key-file={sa.cert}",
             f"--service-account-signing-key-file={sa.key}",
             "--allow-privileged=true",
-            "--profiling=false",
+            "--profiling=true",  # admin-only; bench-scale --apiserver-profile
             "--v=1",
             *self._audit_args(),
         )

@@ -163,6 +163,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "run's figures are not the operator's); its capture is written beside --out "
         "(read it with `python -m memray summary` or `flamegraph`)",
     )
+    parser.add_argument(
+        "--apiserver-profile",
+        type=float,
+        metavar="SECONDS",
+        help="sample the API server's CPU for SECONDS from the start of the apply and of the "
+        "burst (its /debug/pprof), written beside --out as apiserver-apply.pprof and "
+        "apiserver-burst.pprof (read them with `go tool pprof -top`)",
+    )
     args = parser.parse_args(argv)
     if args.steady_seconds is None:
         args.steady_seconds = 30.0 if args.short else 3 * RESYNC_SECONDS
@@ -400,6 +408,7 @@ class Run:
                 self.fleet.on_job,
             ),
         ]
+        self.profile_apiserver(api, "apply")
         before = combined(self.read())
         create = creator(args.analysis_interval, self.fleet.on_applied)
         _in_parallel(create, self.plans, cluster.admin.kubeconfig)
@@ -422,6 +431,7 @@ class Run:
         say(f"steady: {100 * steady.cpu_share:.1f} % of a core, {max(rss_steady):.0f} MiB")
         model_bytes = stored_bytes(self.models_as_stored(api))
         canaries_rolling = self.fleet.rolling()
+        self.profile_apiserver(api, "burst")
         edit = self.burst(cluster.admin.kubeconfig)
         say(f"every Deployment updated {edit.all_updated_seconds:.1f} s after the first edit")
         self.phase_peaks("burst")
@@ -470,6 +480,19 @@ class Run:
             shards=shard_figures if args.shards else [],
             model_bytes=model_bytes,
         )
+
+    def profile_apiserver(self, api: ApiServer, phase: str) -> None:
+        """With --apiserver-profile: the API server's CPU profile of the phase's first
+        seconds, fetched in the background and written beside --out."""
+        seconds = self.args.apiserver_profile
+        if not seconds:
+            return
+        out = self.args.out.with_name(f"apiserver-{phase}.pprof")
+
+        def fetch() -> None:
+            out.write_bytes(api.get_bytes(f"/debug/pprof/profile?seconds={seconds:g}", seconds))
+
+        threading.Thread(target=fetch, name=f"profile-{phase}", daemon=True).start()
 
     @staticmethod
     def models_as_stored(api: ApiServer) -> list[Obj]:

@@ -247,6 +247,19 @@ class ApiServer:
             connection.close()
         return "".join(kept)
 
+    def get_bytes(self, path: str, seconds: float) -> bytes:
+        """A response's body, for a request the server answers after ``seconds``."""
+        connection = self.connect(seconds + 60)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {body[:200]!r}")
+        return body
+
     def get_json(self, path: str) -> Obj:
         connection = self.connect(60)
         try:
