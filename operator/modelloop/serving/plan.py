@@ -171,10 +171,19 @@ def _apply_if_changed(desired: Obj, existing: Obj | None, actions: list[Any]) ->
         actions.append(Apply(desired, created=existing is None))
 
 
-# Ready's reasons while a Deployment comes up. A new Model's first Ready is told as an
-# Event unless it is one of these: every new Model would post a ReadyFalse that nothing
-# went wrong for. A Deployment that fails moves Ready to another reason, which is told.
-ON_ITS_WAY = frozenset({"DeploymentPending", "DeploymentProgressing"})
+# Ready's reasons while a Deployment comes up: being created, no Available condition yet,
+# and the Deployment's own Available=False while its first pods start.
+COMING_UP = frozenset({"DeploymentPending", "DeploymentProgressing", "MinimumReplicasUnavailable"})
+
+
+def _coming_up(condition: Obj) -> bool:
+    """A Ready condition of a Deployment coming up. Moving from none or one such state to
+    another is not told as an Event: every new Model posted one or two ReadyFalse that
+    nothing had gone wrong for. A Ready that was True and falls (MinimumReplicasUnavailable
+    too), a Deployment that fails (another reason), and no version to serve are told."""
+    return condition["type"] == "Ready" and (
+        condition.get("status") != "True" and condition.get("reason") in COMING_UP
+    )
 
 
 def _ready(choice: StableChoice, deployment: Obj | None) -> Obj:
@@ -368,8 +377,8 @@ def plan_serving(
         old = find(status.get("conditions") or [], new["type"])
         if old is None and new["type"] == "Pinned" and new["status"] == "False":
             continue  # a new Model is not pinned: its resting state, nothing happened
-        if old is None and new["reason"] in ON_ITS_WAY:
-            continue  # a new Model on its way: the Created Event tells it, ReadyTrue follows
+        if _coming_up(new) and (old is None or _coming_up(old)):
+            continue  # on its way to Ready: the Created Event told it, ReadyTrue will
         if old is None or old.get("status") != new["status"] or old.get("reason") != new["reason"]:
             warn = new["type"] == "Ready" and new["status"] == "False" and stable is None
             plan.events.append(

@@ -149,6 +149,39 @@ def test_a_new_models_first_ready_is_told_unless_it_is_on_its_way(
     assert told == expected
 
 
+def ready_was(status: str, reason: str) -> dict[str, Any]:
+    return {"conditions": [{"type": "Ready", "status": status, "reason": reason}]}
+
+
+@pytest.mark.parametrize(
+    ("before", "available_status", "expected"),
+    [
+        # Coming up: the Deployment's first pods start (its Available=False).
+        (ready_was("False", "DeploymentPending"), "False", []),
+        (ready_was("Unknown", "DeploymentProgressing"), "False", []),
+        # ... and come up: told.
+        (ready_was("False", "MinimumReplicasUnavailable"), "True", ["ReadyTrue"]),
+        # A Model that was Ready loses its pods: told, though the reason is the same.
+        (ready_was("True", "MinimumReplicasAvailable"), "False", ["ReadyFalse"]),
+        # A Deployment that had failed comes up again: told.
+        (ready_was("False", "ProgressDeadlineExceeded"), "False", ["ReadyFalse"]),
+    ],
+)
+def test_ready_moving_between_the_states_of_a_deployment_coming_up_is_not_told(
+    before: dict[str, Any], available_status: str, expected: list[str]
+) -> None:
+    m = model()
+    m["status"] = before
+    deployment = build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2)
+    deployment = available(deployment, available_status)
+    if available_status == "False":
+        deployment["status"]["conditions"][0]["reason"] = "MinimumReplicasUnavailable"
+    plan = plan_serving(
+        m, spec_of(m), [version("m-v1", "Serving", "stable")], [deployment], [], NOW
+    )
+    assert [e.reason for e in plan.events if e.reason.startswith("Ready")] == expected
+
+
 def test_converged_world_needs_no_action() -> None:
     m = model()
     deployment = available(build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2))
