@@ -57,11 +57,19 @@ def _established(kube: Kube, name: str) -> bool:
 def install_crds(kube: Kube, directory: Path = REPO / "crds") -> list[str]:
     """Apply the CRDs of a directory (default: the generated ones) and wait until the API
     server serves them."""
-    names = []
-    for path in sorted(directory.glob("*.yaml")):
-        for manifest in load(path):
-            apply(kube, manifest)
-            names.append(manifest["metadata"]["name"])
-    for name in names:
-        wait_for(partial(_established, kube, name), 30, f"CRD {name} Established")
-    return names
+    manifests = [m for path in sorted(directory.glob("*.yaml")) for m in load(path)]
+    for manifest in manifests:
+        apply(kube, manifest)
+    for manifest in manifests:
+        _wait_established(kube, manifest["metadata"]["name"])
+    return [m["metadata"]["name"] for m in manifests]
+
+
+def install_crd(kube: Kube, manifest: dict[str, Any]) -> None:
+    """Apply one CRD (a new one, or a change of one) and wait until it is Established."""
+    apply(kube, manifest)
+    _wait_established(kube, manifest["metadata"]["name"])
+
+
+def _wait_established(kube: Kube, name: str) -> None:
+    wait_for(partial(_established, kube, name), 30, f"CRD {name} Established")

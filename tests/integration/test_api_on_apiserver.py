@@ -1,8 +1,13 @@
 """The generated CRDs on a real kube-apiserver: the corpus gets the same verdict as pydantic."""
 
+import copy
+import json
 from typing import Any
 
 import pytest
+from localcluster.apply import REPO, install_crd, load
+from localcluster.controlplane import ControlPlane, LocalControlPlane
+from localcluster.waiting import wait_for
 from tests.harness.corpus import CORPUS, CorpusCase
 
 from modelloop.api.manifests import InvalidManifest, validate_manifest
@@ -100,3 +105,67 @@ def test_printer_columns_show_phase_and_versions(kube: Kube, namespace: str) -> 
     columns = [c["name"] for c in table["columnDefinitions"]]
     assert columns[:5] == ["Name", "Phase", "Stable", "Canary", "Weight"]
     assert table["rows"][0]["cells"][1:3] == ["Serving", "tiny-v1"]
+
+
+def _verdicts(value: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": "metric",
+            "metric": "accuracy",
+            "slice": slice_,
+            "version": "m-v1",
+            "samples": 600,
+            "since": "2026-12-03T17:00:00Z",
+            "value": value,
+            "verdict": "pass",
+        }
+        for slice_ in ("all", "mobile")
+    ]
+
+
+def _status_fields(kube: Kube, namespace: str, name: str, value: float) -> str:
+    """A status patch of the Model's verdicts, as the operator writes them; the field
+    paths the API server then tracks for the status, as JSON."""
+    body = {"status": {"verdicts": _verdicts(value)}}
+    written = kube.merge_patch(MODELS, namespace, name, body, sub="status")
+    entries = written["metadata"]["managedFields"]
+    return json.dumps([e["fieldsV1"] for e in entries if e.get("subresource") == "status"])
+
+
+def test_status_lists_turn_atomic_on_an_upgrade_of_the_crd(
+    kube: Kube, namespace: str, control_plane: ControlPlane
+) -> None:
+    """Models written under the CRD whose status lists were list maps (before the status
+    lists became atomic) take status patches under the new CRD, and their managedFields
+    drop the per-entry field paths."""
+    if not isinstance(control_plane, LocalControlPlane):
+        pytest.skip("replaces the Model CRD for a while: only on the suites' own cluster")
+    current = load(REPO / "crds" / "models.modelloop.dev.yaml")[0]
+    old = copy.deepcopy(current)
+    status = old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    status["properties"]["verdicts"] |= {
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["kind", "metric", "slice", "version"],
+    }
+    minimal = next(c for c in CORPUS if c.name == "valid-minimal-model").manifest
+    name = minimal["metadata"]["name"]
+    try:
+        install_crd(kube, old)
+        kube.create(MODELS, namespace, minimal)
+        wait_for(
+            lambda: '"k:{' in _status_fields(kube, namespace, name, 0.9),
+            30,
+            "the API server to track each verdict (the old CRD served)",
+        )
+    finally:
+        install_crd(kube, current)
+
+    def tracked_whole() -> str | None:
+        fields = _status_fields(kube, namespace, name, 0.8)
+        return fields if '"k:{' not in fields else None
+
+    fields = wait_for(tracked_whole, 30, "the verdicts tracked as one field (the new CRD)")
+    assert '"f:verdicts":{}' in fields.replace(" ", "")
+    model = kube.get(MODELS, namespace, name)
+    assert model is not None
+    assert [v["value"] for v in model["status"]["verdicts"]] == [0.8, 0.8]
