@@ -160,9 +160,9 @@ def test_status_lists_turn_atomic_on_an_upgrade_of_the_crd(
     finally:
         install_crd(kube, current)
 
-    def tracked_whole() -> str | None:
+    def tracked_whole() -> str:
         fields = _status_fields(kube, namespace, name, 0.8)
-        return fields if '"k:{' not in fields else None
+        return fields if '"k:{' not in fields else ""
 
     fields = wait_for(tracked_whole, 30, "the verdicts tracked as one field (the new CRD)")
     assert '"f:verdicts":{}' in fields.replace(" ", "")

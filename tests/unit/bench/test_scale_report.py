@@ -1,5 +1,6 @@
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from bench.scale.measure import Fleet, by_request, counters, written_at
@@ -90,7 +91,7 @@ def test_the_api_servers_answer_times_by_kind_of_request_leave_watches_out() -> 
 
 def test_stored_bytes_are_the_mean_compact_sizes_of_the_whole_and_its_parts() -> None:
     managed = [{"manager": "modelloop", "fieldsV1": {"f:status": {}}}]
-    objects = [
+    objects: list[dict[str, Any]] = [
         {"metadata": {"name": "a", "managedFields": managed}, "status": {"phase": "Serving"}},
         {"metadata": {"name": "bb"}},
     ]

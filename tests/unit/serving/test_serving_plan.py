@@ -140,7 +140,7 @@ def test_condition_events_tell_transitions_not_a_new_models_resting_state(
     ],
 )
 def test_a_new_models_first_ready_is_told_unless_it_is_on_its_way(
-    versions: list[dict[str, Any]], deployed: bool, expected: list[tuple[str, str, str]]
+    versions: list[VersionView], deployed: bool, expected: list[tuple[str, str, str]]
 ) -> None:
     m = model()
     deployments = [build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2)] if deployed else []
