@@ -177,10 +177,11 @@ COMING_UP = frozenset({"DeploymentPending", "DeploymentProgressing", "MinimumRep
 
 
 def _coming_up(condition: Obj) -> bool:
-    """A Ready condition of a Deployment coming up. Moving from none or one such state to
-    another is not told as an Event: every new Model posted one or two ReadyFalse that
-    nothing had gone wrong for. A Ready that was True and falls (MinimumReplicasUnavailable
-    too), a Deployment that fails (another reason), and no version to serve are told."""
+    """A Ready condition of a Deployment coming up. Ready moving into such a state is not
+    told as an Event unless it was True: every new Model posted one or two ReadyFalse that
+    nothing had gone wrong for, and the Created (or Updated) Event tells what is under
+    way; ReadyTrue will follow. A Ready that was True and falls (MinimumReplicasUnavailable
+    too), a Deployment that fails (another reason) and no version to serve are told."""
     return condition["type"] == "Ready" and (
         condition.get("status") != "True" and condition.get("reason") in COMING_UP
     )
@@ -377,7 +378,7 @@ def plan_serving(
         old = find(status.get("conditions") or [], new["type"])
         if old is None and new["type"] == "Pinned" and new["status"] == "False":
             continue  # a new Model is not pinned: its resting state, nothing happened
-        if _coming_up(new) and (old is None or _coming_up(old)):
+        if _coming_up(new) and (old is None or old.get("status") != "True"):
             continue  # on its way to Ready: the Created Event told it, ReadyTrue will
         if old is None or old.get("status") != new["status"] or old.get("reason") != new["reason"]:
             warn = new["type"] == "Ready" and new["status"] == "False" and stable is None

@@ -163,11 +163,13 @@ def ready_was(status: str, reason: str) -> dict[str, Any]:
         (ready_was("False", "MinimumReplicasUnavailable"), "True", ["ReadyTrue"]),
         # A Model that was Ready loses its pods: told, though the reason is the same.
         (ready_was("True", "MinimumReplicasAvailable"), "False", ["ReadyFalse"]),
-        # A Deployment that had failed comes up again: told.
-        (ready_was("False", "ProgressDeadlineExceeded"), "False", ["ReadyFalse"]),
+        # A Deployment that had failed is tried again (its failure was told), or a Model
+        # that had no version gets one (the Created Event tells it): ReadyTrue will be told.
+        (ready_was("False", "ProgressDeadlineExceeded"), "False", []),
+        (ready_was("False", "NoVersion"), "False", []),
     ],
 )
-def test_ready_moving_between_the_states_of_a_deployment_coming_up_is_not_told(
+def test_ready_moving_into_a_deployment_coming_up_is_told_only_when_it_was_true(
     before: dict[str, Any], available_status: str, expected: list[str]
 ) -> None:
     m = model()
