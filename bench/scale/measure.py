@@ -247,29 +247,27 @@ class ApiServer:
             connection.close()
         return "".join(kept)
 
-    def get_bytes(self, path: str, seconds: float) -> bytes:
-        """A response's body, for a request the server answers after ``seconds``."""
-        connection = self.connect(seconds + 60)
+    def _get(self, path: str, timeout: float, headers: dict[str, str]) -> tuple[int, bytes]:
+        connection = self.connect(timeout)
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers)
             response = connection.getresponse()
-            body = response.read()
+            return response.status, response.read()
         finally:
             connection.close()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path}: {response.status} {body[:200]!r}")
+
+    def get_bytes(self, path: str, seconds: float) -> bytes:
+        """A response's body, for a request the server answers after ``seconds``."""
+        status, body = self._get(path, seconds + 60, {})
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body[:200]!r}")
         return body
 
     def get_json(self, path: str) -> Obj:
-        connection = self.connect(60)
-        try:
-            connection.request("GET", path, headers={"Accept": "application/json"})
-            response = connection.getresponse()
-            body: Obj = json.loads(response.read())
-        finally:
-            connection.close()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path}: {response.status} {body.get('message')}")
+        status, raw = self._get(path, 60, {"Accept": "application/json"})
+        body: Obj = json.loads(raw)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body.get('message')}")
         return body
 
 

@@ -40,7 +40,9 @@ def version(name: str, phase: str | None = None, role: str | None = None) -> Ver
     return VersionView(name, f"s3://m/{name}", phase, role, None, name)
 
 
-def available(deployment: dict[str, Any], status: str = "True") -> dict[str, Any]:
+def available(
+    deployment: dict[str, Any], status: str = "True", reason: str = "MinimumReplicasAvailable"
+) -> dict[str, Any]:
     return {
         **deployment,
         "status": {
@@ -48,7 +50,7 @@ def available(deployment: dict[str, Any], status: str = "True") -> dict[str, Any
                 {
                     "type": "Available",
                     "status": status,
-                    "reason": "MinimumReplicasAvailable",
+                    "reason": reason,
                     "message": "Deployment has minimum availability.",
                 }
             ]
@@ -174,10 +176,12 @@ def test_ready_moving_into_a_deployment_coming_up_is_told_only_when_it_was_true(
 ) -> None:
     m = model()
     m["status"] = before
-    deployment = build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2)
-    deployment = available(deployment, available_status)
-    if available_status == "False":
-        deployment["status"]["conditions"][0]["reason"] = "MinimumReplicasUnavailable"
+    reason = (
+        "MinimumReplicasAvailable" if available_status == "True" else "MinimumReplicasUnavailable"
+    )
+    deployment = available(
+        build_deployment(m, spec_of(m), "m-v1", "s3://m/m-v1", 2), available_status, reason
+    )
     plan = plan_serving(
         m, spec_of(m), [version("m-v1", "Serving", "stable")], [deployment], [], NOW
     )
