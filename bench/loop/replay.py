@@ -317,7 +317,7 @@ class Replay:
         jobs = []
         if self.job is not None:
             body, done, _ = self.job
-            jobs.append(JobView(body, "Complete" if seconds >= done else None, None))
+            jobs.append(JobView(body, "Complete" if seconds >= done else None))
         canary = {"version": self.canary.version} if self.canary is not None else None
         status = {"verdicts": self.verdicts, "stableVersion": self.stable, "canary": canary}
         # The new-data counter: the labelled examples that have arrived.

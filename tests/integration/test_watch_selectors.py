@@ -16,7 +16,8 @@ from localcluster.waiting import wait_for
 from tests.conftest import NAMESPACES
 from tests.harness.world import sample
 
-from modelloop.kube.rest import Kube, Obj, Resource
+from modelloop.api.vocabulary import LABEL_MANAGED_BY, MANAGED_BY
+from modelloop.kube.rest import SERVICES, Kube, Obj, Resource
 from modelloop.retraining.jobs import LABEL_TRAINING
 
 PODS = Resource("", "v1", "pods")
@@ -49,9 +50,9 @@ def cluster_wide_operator(control_plane: ControlPlane, tmp_path: Path) -> Iterat
     print(f"--- {process.log} (last lines)\n{process.log_tail(40)}")
 
 
-def pod_events(port: int) -> tuple[float] | None:
-    """Pod watch events the operator received (a tuple: 0 is an answer); None until it
-    serves its metrics and acts."""
+def watch_events(port: int) -> dict[str, float] | None:
+    """The watch events the operator received, by kind; None until it serves its metrics
+    and acts."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
@@ -59,38 +60,49 @@ def pod_events(port: int) -> tuple[float] | None:
         return None
     if sample(text, "modelloop_leader") != 1.0:
         return None
-    return (sample(text, "modelloop_watch_events_total", resource="pods") or 0.0,)
+    return {
+        kind: sample(text, "modelloop_watch_events_total", resource=kind) or 0.0
+        for kind in ("pods", "services")
+    }
 
 
-def more_pod_events(port: int, than: float) -> float | None:
-    seen = pod_events(port)
-    return seen[0] if seen is not None and seen[0] > than else None
+def fence(name: str) -> Obj:
+    """A Service labelled as ModelLoop's: its watch event comes after those of everything
+    created before it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": {LABEL_MANAGED_BY: MANAGED_BY}},
+        "spec": {"ports": [{"port": 80}]},
+    }
 
 
 def test_a_thousand_unrelated_pods_cause_no_watch_event(
     kube: Kube, cluster_wide_operator: int
 ) -> None:
+    """Pods are not watched at all (a training's result is read from its pods once, when
+    its Job has completed): neither unrelated Pods nor one labelled as a training's reach
+    the operator."""
     namespace = f"unrelated-{uuid.uuid4().hex[:5]}"
     kube.create(NAMESPACES, None, {"metadata": {"name": namespace}})
     try:
-        acting = wait_for(lambda: pod_events(cluster_wide_operator), 60, "the operator acting")
-        assert acting is not None
-        before = acting[0]
+        before = wait_for(lambda: watch_events(cluster_wide_operator), 60, "the operator acting")
+        assert before is not None
         with ThreadPoolExecutor(8) as pool:
             created = pool.map(
                 lambda i: kube.create(PODS, namespace, pod(f"web-{i}", {"app": "web"})),
                 range(UNRELATED),
             )
         assert len(list(created)) == UNRELATED
-        # A training pod after them, on the same watch: once its event has arrived, so
-        # would have every earlier one.
         kube.create(PODS, namespace, pod("training", {LABEL_TRAINING: "1"}))
-        after = wait_for(
-            lambda: more_pod_events(cluster_wide_operator, than=before),
-            60,
-            "the training pod's event",
-        )
+        kube.create(SERVICES, namespace, fence("fence"))
+
+        def fenced() -> dict[str, float] | None:
+            seen = watch_events(cluster_wide_operator)
+            return seen if seen is not None and seen["services"] > before["services"] else None
+
+        after = wait_for(fenced, 60, "the fence Service's event")
         assert after is not None
-        assert after - before == 1, (before, after)  # the training pod's ADDED, nothing else
+        assert after["pods"] == before["pods"] == 0, (before, after)
     finally:
         kube.delete(NAMESPACES, None, namespace)

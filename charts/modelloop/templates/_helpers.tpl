@@ -50,13 +50,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [""]
   resources: [services]
   verbs: [get, list, watch, create, patch, delete]
-# Trainings: Jobs it creates and deletes, their pods' termination messages.
+# Trainings: Jobs it creates, relabels (its Model's shard label) and deletes, their pods'
+# termination messages (listed once, when the Job has completed).
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [list]
 # Traffic: managed routes it creates, and the weights of user routes it patches.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

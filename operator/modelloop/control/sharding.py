@@ -15,6 +15,7 @@ check the labels it read itself (the Model may have moved since its watch event)
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..api.vocabulary import LABEL_SHARD
 
@@ -57,3 +58,12 @@ class Shard:
         if self.name == DEFAULT:
             return label is None
         return label == self.name
+
+
+def shard_label(model: Mapping[str, Any]) -> dict[str, str]:
+    """The Model's shard label, carried by the children ModelLoop makes (its Deployments,
+    Services and trainings): a shard's watches of them select its own, so the other
+    shards' never reach it. Not on their pods: moving a Model to another shard must not
+    restart them."""
+    shard = (model["metadata"].get("labels") or {}).get(LABEL_SHARD)
+    return {} if shard is None else {LABEL_SHARD: shard}

@@ -37,7 +37,6 @@ from ..kube.rest import (
 from ..kube.status import StatusBatch
 from ..monitoring.evaluator import WatchCache
 from ..monitoring.plan import ModelKey
-from ..retraining.jobs import LABEL_TRAINING
 from ..retraining.telemetry import TrainingTelemetry
 from ..retraining.workloads import PRESETS
 from ..rollout.router import INFERENCE_SERVICES
@@ -46,7 +45,7 @@ from .diffbase import NoDiffBase
 from .evaluation import serve_metrics, start_evaluation
 from .resync import Seen, due, inputs_of, keeps_warm
 from .serving import reconcile_serving
-from .training import JOBS, PODS, reconcile_training
+from .training import JOBS, reconcile_training
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +58,40 @@ WRITE_LIMIT = (200.0, 400)  # writes per second, at once: as `modelloop run` def
 
 MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 # The children ModelLoop watches, each with the API server's label selector: objects of
-# these kinds that are not ModelLoop's never reach the operator.
+# these kinds that are not ModelLoop's never reach the operator. Not pods: a training's
+# result is read from its pods once, from the API server, when its Job has completed
+# (handlers.training), and the Job's own events tell when that is.
 CHILDREN: dict[Resource, str] = {
     DEPLOYMENTS: MANAGED,
     SERVICES: MANAGED,
     JOBS: MANAGED,
-    PODS: LABEL_TRAINING,
     INFERENCE_SERVICES: MANAGED,
     HTTPROUTES: MANAGED,  # the managed routes; a user's route is read from the API server
     VIRTUALSERVICES: MANAGED,
 }
 READS = (MODEL_VERSIONS, *CHILDREN)  # what a reconcile reads of a Model's, besides it
-# The children that carry their Model's shard label (serving.objects.shard_label): every
-# Model has some at rest, so a shard's watches of them select its own. The others are few
-# (a training's Job and pods) or made by users (ModelVersions): every shard receives them,
-# and keeps only its own Models' (kube.cache.ObjectCache).
-SHARDED = (DEPLOYMENTS, SERVICES)
+# The children that carry their Model's shard label (control.sharding.shard_label), so a
+# shard's watches of them select its own: what the operator makes for a Model (Deployments,
+# Services, a training's Job; a training workload of a preset kind too, see
+# workload_selector). The others are routes, at most one a Model and some of them the
+# user's, and ModelVersions, which users make: every shard receives them, and keeps only
+# its own Models' (kube.cache.ObjectCache).
+SHARDED = (DEPLOYMENTS, SERVICES, JOBS)
+
+
+def _sharded(selector: str, shard: Shard) -> str:
+    term = shard.model_selector()  # the children carry their Model's label
+    return selector if term is None else f"{selector},{term}"
 
 
 def child_selectors(shard: Shard) -> dict[Resource, str]:
     """Each child kind's label selector, for this instance's watches and lists."""
-    term = shard.model_selector()  # the children carry their Model's label
-    if term is None:
-        return dict(CHILDREN)
-    return {kind: f"{s},{term}" if kind in SHARDED else s for kind, s in CHILDREN.items()}
+    return {kind: _sharded(s, shard) if kind in SHARDED else s for kind, s in CHILDREN.items()}
+
+
+def workload_selector(shard: Shard) -> str:
+    """The label selector of the watches and lists of the preset training workloads."""
+    return _sharded(MANAGED, shard)
 
 
 # Reconciles wait on the API server's answers to their writes far more than they compute
@@ -103,7 +112,7 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
         settings.watching.label_selectors[child.group, child.version, child.plural] = selector
     for preset in PRESETS.values():
         group, version = preset.api_version.split("/")
-        settings.watching.label_selectors[group, version, preset.kind] = MANAGED
+        settings.watching.label_selectors[group, version, preset.kind] = workload_selector(shard)
     shard_selector = shard.model_selector()
     if shard_selector is not None:  # the other shards' Models never reach this instance
         settings.watching.label_selectors[GROUP, "models"] = shard_selector
@@ -263,7 +272,7 @@ def _listed(memo: Any, kube: Kube) -> list[tuple[Resource, str | None, str | Non
     for preset in PRESETS.values():
         served = resource_of(kube, preset.api_version, preset.kind)
         if served is not None:
-            kinds.append((served, MANAGED))
+            kinds.append((served, workload_selector(shard)))
     return [(kind, selector, ns) for kind, selector in kinds for ns in namespaces]
 
 
@@ -366,7 +375,6 @@ async def template_changed(*, memo: Any, type: str | None, body: kopf.Body, **_:
 # arrives is about one of ModelLoop's children, and counting them here counts the watch.
 @kopf.on.event("apps", "v1", "deployments")
 @kopf.on.event("batch", "v1", "jobs")
-@kopf.on.event("", "v1", "pods")
 @kopf.on.event("", "v1", "services")
 @kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices")
 @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes")

@@ -26,10 +26,12 @@ from ..api.vocabulary import (
     ANNOTATION_RETRAIN,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
+    LABEL_SHARD,
     MANAGED_BY,
     TrainingOutcome,
 )
 from ..conditions import condition, find, stamp
+from ..control.sharding import shard_label
 from ..kube.events import post_event
 from ..kube.kinds import forget, resource_of
 from ..kube.rest import Kube, KubeError, Obj, Resource
@@ -67,6 +69,7 @@ from ..retraining.retention import expired
 from ..retraining.telemetry import TrainingTelemetry
 from ..retraining.workloads import (
     JOB,
+    PRESETS,
     Kind,
     build_workload,
     configmap_result,
@@ -108,12 +111,20 @@ def _kind_of(kube: Kube, spec: ModelSpec, body: Obj) -> tuple[Kind, Resource]:
     return next(((k, r) for k, r in _kinds(kube, spec) if k.owns(body)), (JOB, JOBS))
 
 
-def _job_views(kube: Kube, namespace: str, name: str, spec: ModelSpec) -> list[JobView]:
+def _job_views(
+    kube: Kube, namespace: str, name: str, spec: ModelSpec, running: str | None
+) -> list[JobView]:
+    """The Model's trainings' objects, each with its outcome. ``running``, the training in
+    status: read by name when the Model's list lacks it, in case it carries no or another
+    shard's label (made before the shard label was, or before the Model moved), which
+    this shard's watches do not select."""
     selector = f"{LABEL_MODEL}={name},{LABEL_MANAGED_BY}={MANAGED_BY}"
     views = []
     for kind, resource in _kinds(kube, spec):
         try:
             listed = kube.list(resource, namespace, selector)
+            if running is not None and all(j["metadata"]["name"] != running for j in listed):
+                listed += [j for j in [kube.get(resource, namespace, running)] if j]
         except KubeError as error:
             if not error.not_found:
                 raise
@@ -122,15 +133,34 @@ def _job_views(kube: Kube, namespace: str, name: str, spec: ModelSpec) -> list[J
         for job in listed:
             job.setdefault("apiVersion", kind.api_version)  # a list's items may omit them
             job.setdefault("kind", kind.kind)
-            done = outcome(kind, job)
-            message = _result(kube, namespace, name, kind, job) if done == "Complete" else None
-            views.append(JobView(job, done, message))
+            views.append(JobView(job, outcome(kind, job)))
     return views
+
+
+def _relabel(kube: Kube, model: Obj, spec: ModelSpec, jobs: list[JobView]) -> None:
+    """Give the trainings' objects their Model's shard label where they carry another (the
+    Model moved here, or they were made before the label was): from then on this shard's
+    watches select them, and the other shard's let them go."""
+    wanted = shard_label(model).get(LABEL_SHARD)
+    for job in jobs:
+        meta = job.body["metadata"]
+        if (meta.get("labels") or {}).get(LABEL_SHARD) == wanted:
+            continue
+        kind, resource = _kind_of(kube, spec, job.body)
+        if kind is not JOB and kind not in PRESETS.values():
+            continue  # a kind of the user's own is not watched: no selector to meet
+        patch = {"metadata": {"labels": {LABEL_SHARD: wanted}}}
+        try:
+            kube.merge_patch(resource, meta["namespace"], meta["name"], patch)
+        except KubeError as error:
+            if not error.not_found:  # finished and deleted meanwhile: nothing to move
+                raise
 
 
 def _result(kube: Kube, namespace: str, name: str, kind: Kind, job: Obj) -> str | None:
     """What the trainer reported: a Job's pod's termination message, a workload's
-    ConfigMap."""
+    ConfigMap. Read from the API server once, when the training is recorded: the operator
+    does not watch pods (every shard would receive every training's pod events)."""
     if kind.result == "configMap":
         return configmap_result(
             kube.get(CONFIG_MAPS, namespace, result_name(job["metadata"]["name"]))
@@ -197,7 +227,9 @@ def reconcile_training(
             telemetry.judged.labels(namespace, name, phase).inc()
     if judged:
         versions = versions_of(kube, namespace, name)
-    jobs = _job_views(kube, namespace, name, spec)
+    running = read.running.job if read.running is not None else None
+    jobs = _job_views(kube, namespace, name, spec, running)
+    _relabel(kube, model, spec, jobs)
     world = training_world(model, spec, read, versions, jobs, new_data, now)
     training = read.model_copy(update={"triggers": trigger_states(world)})
     world = replace(world, training=training)
@@ -422,7 +454,8 @@ def _finish(
     if job.outcome == "Complete":
         try:
             source = None if kind is JOB else f"ConfigMap {result_name(record.job)}"
-            result = parse_result(job.message, source)
+            message = _result(kube, namespace, model["metadata"]["name"], kind, job.body)
+            result = parse_result(message, source)
         except ResultError as error:
             failure = str(error)
         else:

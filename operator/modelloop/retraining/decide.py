@@ -39,7 +39,6 @@ TRAINING = "Training"
 class JobView:
     body: dict[str, Any]
     outcome: str | None  # Complete, Failed, or None while it runs
-    message: str | None  # the succeeded pod's termination message
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from ..api.model import ModelSpec, Slice, TrainingRecord, TrainingTrigger
 from ..api.resources import owner_reference
 from ..api.vocabulary import API_VERSION, GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
 from ..conditions import stamp
+from ..control.sharding import shard_label
 from ..kube.rest import Obj
 from ..monitoring.promql import slice_matchers
 from .result import TrainingResult
@@ -128,7 +129,7 @@ def training_metadata(
     meta = model["metadata"]
     end = record.started
     start = end - spec.retraining.data_window.delta
-    labels = training_labels(meta["name"], record.sequence)
+    labels = training_labels(meta["name"], record.sequence) | shard_label(model)
     return {
         "name": record.job,
         "namespace": meta["namespace"],

@@ -11,10 +11,10 @@ from ..api.vocabulary import (
     GROUP,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
-    LABEL_SHARD,
     LABEL_VERSION,
     MANAGED_BY,
 )
+from ..control.sharding import shard_label
 
 ANNOTATION_APPLIED_HASH = f"{GROUP}/applied-hash"
 Obj = dict[str, Any]
@@ -26,14 +26,6 @@ def model_labels(model_name: str) -> dict[str, str]:
 
 def version_labels(model_name: str, version: str) -> dict[str, str]:
     return {**model_labels(model_name), LABEL_VERSION: version}
-
-
-def shard_label(model: Obj) -> dict[str, str]:
-    """The Model's shard label, carried by its Deployments and Services: a shard's watches
-    of them select its own (``--shard``), so the other shards' never reach it. Not on the
-    pods: moving a Model to another shard must not restart them."""
-    shard = (model["metadata"].get("labels") or {}).get(LABEL_SHARD)
-    return {} if shard is None else {LABEL_SHARD: shard}
 
 
 def with_hash(manifest: Obj) -> Obj:

@@ -3,20 +3,26 @@
 import pytest
 
 from modelloop.control.sharding import Shard
-from modelloop.handlers import CHILDREN, child_selectors
+from modelloop.handlers import CHILDREN, MANAGED, child_selectors, workload_selector
 from modelloop.handlers.training import JOBS, PODS
-from modelloop.kube.rest import DEPLOYMENTS, SERVICES
+from modelloop.kube.rest import DEPLOYMENTS, HTTPROUTES, SERVICES, VIRTUALSERVICES
+from modelloop.rollout.router import INFERENCE_SERVICES
 
 
 @pytest.mark.parametrize("shard", [Shard(), Shard("default"), Shard("a")])
-def test_a_shards_watches_select_its_models_deployments_and_services_only(shard: Shard) -> None:
-    """The Deployments and Services carry their Model's shard label and are selected as
-    the Models are; a training's Job and pods are few and keep the plain selector."""
+def test_a_shards_watches_select_the_children_the_operator_makes_for_its_models(
+    shard: Shard,
+) -> None:
+    """Deployments, Services and trainings (Jobs, preset workloads) carry their Model's
+    shard label and are selected as the Models are; routes (some of them the user's)
+    keep the plain selector. Pods are not watched at all."""
     selectors = child_selectors(shard)
     term = shard.model_selector()
-    for kind in (DEPLOYMENTS, SERVICES):
+    for kind in (DEPLOYMENTS, SERVICES, JOBS):
         expected = CHILDREN[kind] if term is None else f"{CHILDREN[kind]},{term}"
         assert selectors[kind] == expected
-    for kind in (JOBS, PODS):
+    assert workload_selector(shard) == (MANAGED if term is None else f"{MANAGED},{term}")
+    for kind in (HTTPROUTES, VIRTUALSERVICES, INFERENCE_SERVICES):
         assert selectors[kind] == CHILDREN[kind]
     assert selectors.keys() == CHILDREN.keys()
+    assert PODS not in selectors

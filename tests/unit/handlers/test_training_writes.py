@@ -6,9 +6,9 @@ import pytest
 from tests.unit.memory_api import Api
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
-from modelloop.api.vocabulary import ANNOTATION_RETRAIN
+from modelloop.api.vocabulary import ANNOTATION_RETRAIN, LABEL_SHARD
 from modelloop.handlers.training import reconcile_training
-from modelloop.kube.rest import Obj
+from modelloop.kube.rest import Obj, Resource
 
 NS = "ml"
 JOB_TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "t", "image": "t"}]}}}}
@@ -115,3 +115,65 @@ def test_a_fixed_refusal_starts_the_reserved_training(refused: bool) -> None:
         ([], "JobRefused") if refused else ([f"fd-train-{sequence}"], "Running")
     )
     assert again.count(STATUS) == (0 if refused else 1)
+
+
+def labelled(api: Api, shard: str | None) -> None:
+    """The Model relabelled for ``shard`` (None: the default shard, no label)."""
+    meta = api.objects["models", "fd"]["metadata"]
+    meta["labels"] = {} if shard is None else {LABEL_SHARD: shard}
+
+
+def job_labels(api: Api) -> dict[str, str]:
+    [job] = [o for (plural, _), o in api.objects.items() if plural == "jobs"]
+    return dict(job["metadata"]["labels"])
+
+
+def test_a_training_carries_its_models_shard_label_and_follows_a_move() -> None:
+    """The Job is made with the Model's shard label (a shard's watch of Jobs selects its
+    own), not its pods; a Model moved to another shard has its running Job relabelled
+    once, and to the default shard the label is removed."""
+    api = Api((MODELS, model(**{ANNOTATION_RETRAIN: "drifted"})), (MODEL_VERSIONS, version()))
+    labelled(api, "a")
+    passes(api, 2)
+    assert job_labels(api)[LABEL_SHARD] == "a"
+    [job] = [o for (plural, _), o in api.objects.items() if plural == "jobs"]
+    assert LABEL_SHARD not in job["spec"]["template"]["metadata"]["labels"]
+    labelled(api, "b")
+    moved, after = passes(api, 2)
+    assert moved == [("patch", "jobs", "")]
+    assert job_labels(api)[LABEL_SHARD] == "b"
+    assert after == []
+    labelled(api, None)
+    [to_default] = passes(api, 1)
+    assert to_default == [("patch", "jobs", "")]
+    assert LABEL_SHARD not in job_labels(api)
+
+
+class ShardCache(Api):
+    """Lists as a shard's watch cache would: the Jobs labelled for another shard (made
+    before the Model moved, and not listed with it) are not there."""
+
+    def list(
+        self, resource: Resource, namespace: str | None, label_selector: str | None = None
+    ) -> list[Obj]:
+        shard = (self.objects["models", "fd"]["metadata"].get("labels") or {}).get(LABEL_SHARD)
+        return [
+            o
+            for o in super().list(resource, namespace, label_selector)
+            if resource.plural != "jobs" or o["metadata"]["labels"].get(LABEL_SHARD) == shard
+        ]
+
+
+def test_the_running_training_is_found_by_name_when_its_job_is_not_selected() -> None:
+    """Its Job is read by name, relabelled, and waited for: no second Job is created."""
+    api = ShardCache(
+        (MODELS, model(**{ANNOTATION_RETRAIN: "drifted"})), (MODEL_VERSIONS, version())
+    )
+    labelled(api, "a")
+    passes(api, 2)
+    labelled(api, "b")
+    [moved] = passes(api, 1)
+    assert ("create", "jobs", "") not in moved
+    assert ("patch", "jobs", "") in moved
+    assert job_labels(api)[LABEL_SHARD] == "b"
+    assert training_condition(api)["reason"] == "Running"

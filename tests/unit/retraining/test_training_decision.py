@@ -33,7 +33,7 @@ def job(sequence: int, outcome: str | None = None) -> JobView:
         "fd-v1",
         [],
     )
-    return JobView(body, outcome, None)
+    return JobView(body, outcome)
 
 
 @pytest.mark.parametrize(

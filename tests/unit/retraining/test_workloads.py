@@ -276,7 +276,7 @@ def test_a_kind_without_preset_gets_the_env_on_every_containers_list() -> None:
 def test_a_workload_found_without_status_is_adopted_like_a_job() -> None:
     _, job = built(RAYJOB)
     assert record_of_job(job) == record(2, NOW)
-    decision = decide(world(jobs=[JobView(job, None, None)]))
+    decision = decide(world(jobs=[JobView(job, None)]))
     assert isinstance(decision, Adopt)
     assert (decision.record.sequence, decision.next_sequence) == (2, 3)
 

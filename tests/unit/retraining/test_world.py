@@ -63,7 +63,7 @@ VERSIONS = [
 def test_the_world_reads_the_models_status_annotations_and_versions() -> None:
     training = TrainingStatus(next_sequence=4, history=[record(3, NOW - timedelta(days=7))])
     verdicts = [{"metric": "precision", "slice": "eu", "version": "fd-v3", "verdict": "pass"}]
-    job = JobView({"metadata": {"name": "fd-train-4"}}, None, None)
+    job = JobView({"metadata": {"name": "fd-train-4"}}, None)
     world = training_world(
         model(verdicts=verdicts, stableVersion="fd-v3", canary={"version": "fd-v2"}),
         spec(retraining=COUNTED),
