@@ -221,6 +221,8 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
         MODELS, namespace, "fraud", {"metadata": {"annotations": {ANNOTATION_RETRAIN: "test"}}}
     )
     [job] = wait_for(jobs, 60, "fraud's training Job")
+    [made] = kube.list(JOBS, namespace, "modelloop.dev/model=fraud")
+    assert made["metadata"]["labels"][LABEL_SHARD] == "a"  # a's Job watch selects it
     wait_for(lambda: kube.get(DEPLOYMENTS, namespace, canary.STABLE), 60, "churn-v1 served")
     kube.create(MODEL_VERSIONS, namespace, canary.version(canary.CANARY))
 
@@ -246,18 +248,19 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
         label(kube, namespace, name, "b")
     for name in ("fraud", canary.MODEL):
         reconciled(kube, namespace, name)
-    assert jobs() == [job]
+    assert jobs() == [job]  # the same Job: relabelled, not made again
     assert replicas_of(kube, namespace, canary.MODEL) == weights
     assert canary_status()["weight"] == 10
 
     def relabelled(name: str) -> Callable[[], bool]:
-        """b's watches select the Model's Deployments and Services by its shard label: b
-        relabels them (metadata only: the generations above did not change)."""
+        """b's watches select the Model's Deployments, Services and training Job by its
+        shard label: b relabels them (metadata only: the generations above did not
+        change, and the Job runs on)."""
 
         def done() -> bool:
             children = [
                 o
-                for kind in (DEPLOYMENTS, SERVICES)
+                for kind in (DEPLOYMENTS, SERVICES, JOBS)
                 for o in kube.list(kind, namespace, f"modelloop.dev/model={name}")
             ]
             return bool(children) and all(
