@@ -61,18 +61,18 @@ def operator_identity(
 ) -> Identity:
     """Apply a release's ServiceAccount and RBAC (rendered with ``helm_args``); return
     a kubeconfig speaking as that account, with a token from the TokenRequest API."""
-    kube = admin.kube()
-    namespaces = RESOURCES["Namespace"]
-    if kube.get(namespaces, None, OPERATOR_NAMESPACE) is None:
-        kube.create(
-            namespaces,
-            None,
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
-        )
     manifests = render(*helm_args, release=release)
-    for manifest in manifests:
-        if manifest["kind"] in RBAC_KINDS:
-            apply(kube, manifest)
+    with admin.kube() as kube:
+        namespaces = RESOURCES["Namespace"]
+        if kube.get(namespaces, None, OPERATOR_NAMESPACE) is None:
+            kube.create(
+                namespaces,
+                None,
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
+            )
+        for manifest in manifests:
+            if manifest["kind"] in RBAC_KINDS:
+                apply(kube, manifest)
     [account] = [m["metadata"]["name"] for m in manifests if m["kind"] == "ServiceAccount"]
     return service_account_identity(admin, OPERATOR_NAMESPACE, account, workdir)
 
@@ -81,8 +81,8 @@ def service_account_identity(
     admin: Identity, namespace: str, account: str, workdir: Path
 ) -> Identity:
     """A kubeconfig speaking as a ServiceAccount, with a token from the TokenRequest API."""
-    kube = admin.kube()
-    token = wait_for(lambda: _token(kube, namespace, account), 30, f"a token for {account}")
+    with admin.kube() as kube:
+        token = wait_for(lambda: _token(kube, namespace, account), 30, f"a token for {account}")
     config = yaml.safe_load(admin.kubeconfig.read_text())
     context = next(
         c["context"] for c in config["contexts"] if c["name"] == config["current-context"]

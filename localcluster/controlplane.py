@@ -309,11 +309,12 @@ class ExternalCluster:
 
 
 def _whoami(kubeconfig: Path) -> str:
-    review = Kube.from_kubeconfig(str(kubeconfig)).request(
-        "POST",
-        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-    )
+    with Kube.from_kubeconfig(str(kubeconfig)) as kube:
+        review = kube.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        )
     return str(review["status"]["userInfo"]["username"])
 
 

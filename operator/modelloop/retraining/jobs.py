@@ -230,7 +230,8 @@ def build_version(model: Obj, job: Obj, record: TrainingRecord, result: Training
         "metadata": {
             "name": version_name(meta["name"], record.sequence),
             "namespace": meta["namespace"],
-            "labels": {LABEL_MODEL: meta["name"], LABEL_MANAGED_BY: MANAGED_BY},
+            "labels": {LABEL_MODEL: meta["name"], LABEL_MANAGED_BY: MANAGED_BY}
+            | shard_label(model),  # its shard's watch selects it
             "annotations": _counted(record.new_data_count),
         },
         "spec": spec,
