@@ -144,25 +144,20 @@ def model_manifest(plan: ModelPlan, analysis_seconds: float = ANALYSIS_SECONDS) 
         spec["rollout"] = canary_rollout(analysis_seconds)
         # Fresh verdicts for every analysis, as Flagger queries at every interval.
         spec["evaluationInterval"] = f"{analysis_seconds:g}s"
+    labels = {LABEL_SHARD: plan.shard} if plan.shard else {}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Model",
-        "metadata": {"name": plan.name, "labels": _shard(plan)},
+        "metadata": {"name": plan.name, "labels": labels},
         "spec": spec,
     }
-
-
-def _shard(plan: ModelPlan) -> dict[str, str]:
-    return {LABEL_SHARD: plan.shard} if plan.shard else {}
 
 
 def _version(plan: ModelPlan, name: str, labels: dict[str, str], spec: Obj) -> Obj:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelVersion",
-        # Labelled for its Model's shard, as a sharded fleet's manifests can be: the
-        # harness runs no default shard, whose watch would find them unlabelled.
-        "metadata": {"name": name, "labels": labels | _shard(plan)},
+        "metadata": {"name": name, "labels": labels},
         "spec": {"model": plan.name, "uri": f"s3://bench/{plan.name}/{name}", **spec},
     }
 

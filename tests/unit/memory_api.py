@@ -62,9 +62,7 @@ class Api(Kube):
         self, resource: Resource, namespace: str | None, name: str, patch: Obj, sub: str = ""
     ) -> Obj:
         self.writes.append(("patch", resource.plural, sub))
-        held = self.objects.get((resource.plural, name))
-        if held is None:
-            raise KubeError(404, "NotFound", name)
+        held = self.objects[resource.plural, name]
         guard = (patch.get("metadata") or {}).get("resourceVersion")
         if guard is not None and guard != held["metadata"]["resourceVersion"]:
             raise KubeError(409, "Conflict", name)

@@ -46,20 +46,6 @@ class Shard:
             return f"!{LABEL_SHARD}"
         return f"{LABEL_SHARD}={self.name}"
 
-    def unlabelled_selector(self) -> str | None:
-        """What a named shard lists besides its own, at each full list: the ModelVersions
-        without the label (a user's, not yet labelled), to keep and label those of its
-        Models. None for the default shard (its selector is that) and unsharded."""
-        if self.name is None or self.name == DEFAULT:
-            return None
-        return f"!{LABEL_SHARD}"
-
-    def labels_others(self) -> bool:
-        """Whether this instance labels the new ModelVersions of the other shards' Models:
-        the default shard's watch selects the ModelVersions without the label, which is
-        how a user's new one arrives."""
-        return self.name == DEFAULT
-
     def lease_name(self, base: str) -> str:
         """The Lease this shard's replicas elect their leader on."""
         return base if self.name is None else f"{base}-{self.name}"
@@ -75,18 +61,9 @@ class Shard:
 
 
 def shard_label(model: Mapping[str, Any]) -> dict[str, str]:
-    """The Model's shard label, carried by its ModelVersions and by the children ModelLoop
-    makes (its Deployments, Services and trainings): a shard's watches of them select its
-    own, so the other shards' never reach it. Not on their pods: moving a Model to another
-    shard must not restart them."""
+    """The Model's shard label, carried by the children ModelLoop makes (its Deployments,
+    Services and trainings): a shard's watches of them select its own, so the other
+    shards' never reach it. Not on their pods: moving a Model to another shard must not
+    restart them."""
     shard = (model["metadata"].get("labels") or {}).get(LABEL_SHARD)
     return {} if shard is None else {LABEL_SHARD: shard}
-
-
-def relabel_patch(model: Mapping[str, Any], obj: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The merge patch that gives one of a Model's objects the Model's shard label (null
-    removes it: the default shard's carry none); None when it carries it already."""
-    wanted = shard_label(model).get(LABEL_SHARD)
-    if (obj["metadata"].get("labels") or {}).get(LABEL_SHARD) == wanted:
-        return None
-    return {"metadata": {"labels": {LABEL_SHARD: wanted}}}

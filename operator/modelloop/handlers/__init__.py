@@ -45,7 +45,6 @@ from .diffbase import NoDiffBase
 from .evaluation import serve_metrics, start_evaluation
 from .resync import Seen, due, inputs_of, keeps_warm
 from .serving import reconcile_serving
-from .shards import VersionLabeller
 from .training import JOBS, reconcile_training
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,6 @@ RESYNC_SECONDS = 30  # default: schedules, cooldowns and backoffs expire without
 # objects deleted while they were down.
 RELIST_SECONDS = 600
 LIST_RETRY_SECONDS = 5
-LABEL_SECONDS = 1.0  # the default shard labels the other shards' new ModelVersions this often
 WRITE_LIMIT = (200.0, 400)  # writes per second, at once: as `modelloop run` defaults
 
 MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
@@ -75,9 +73,9 @@ READS = (MODEL_VERSIONS, *CHILDREN)  # what a reconcile reads of a Model's, besi
 # The children that carry their Model's shard label (control.sharding.shard_label), so a
 # shard's watches of them select its own: what the operator makes for a Model (Deployments,
 # Services, a training's Job; a training workload of a preset kind too, see
-# workload_selector). The ModelVersions carry it too (handlers.shards). The others are
-# routes, at most one a Model and some of them the user's: every shard receives them, and
-# keeps only its own Models' (kube.cache.ObjectCache).
+# workload_selector). The others are routes, at most one a Model and some of them the
+# user's, and ModelVersions, which users make: every shard receives them, and keeps only
+# its own Models' (kube.cache.ObjectCache).
 SHARDED = (DEPLOYMENTS, SERVICES, JOBS)
 
 
@@ -118,7 +116,6 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     shard_selector = shard.model_selector()
     if shard_selector is not None:  # the other shards' Models never reach this instance
         settings.watching.label_selectors[GROUP, "models"] = shard_selector
-        settings.watching.label_selectors[GROUP, "modelversions"] = shard_selector
     kube = memo.get("kube") or Kube.from_environment()
     memo["kube"] = kube
     telemetry = serve_metrics(memo)
@@ -216,9 +213,6 @@ async def _start_acting(memo: Any, live: Kube) -> None:
         asyncio.create_task(_resync(period, queue, due_now, lambda: list(everyone)))
     )
     memo["workers"].append(asyncio.create_task(_relist(kube, listed)))
-    if shard.labels_others():
-        labeller = memo["labeller"] = VersionLabeller(live)
-        memo["workers"].append(asyncio.create_task(_label_versions(labeller)))
 
 
 @kopf.on.cleanup()
@@ -255,17 +249,6 @@ async def _relist(kube: CachedKube, listed: list[tuple[Resource, str | None, str
             log.exception("listing the watch caches again failed")
 
 
-async def _label_versions(labeller: VersionLabeller) -> None:
-    """The default shard labels the other shards' new ModelVersions (handlers.shards)."""
-    while True:
-        await asyncio.sleep(LABEL_SECONDS)
-        if len(labeller):
-            try:
-                await asyncio.to_thread(labeller.label_pending)
-            except Exception:  # the API server's answer: they stay pending
-                log.exception("labelling ModelVersions for their shards failed")
-
-
 async def _evict_orphans(cache: ObjectCache) -> None:
     """A shard's caches drop the other shards' Models' children between full lists too."""
     while True:
@@ -283,11 +266,8 @@ def _listed(memo: Any, kube: Kube) -> list[tuple[Resource, str | None, str | Non
     shard: Shard = memo["shard"]
     kinds: list[tuple[Resource, str | None]] = [
         (MODELS, shard.model_selector()),
-        (MODEL_VERSIONS, shard.model_selector()),
+        (MODEL_VERSIONS, None),
     ]
-    unlabelled = shard.unlabelled_selector()
-    if unlabelled is not None:  # a user's, not yet labelled: its Models' are labelled then
-        kinds.append((MODEL_VERSIONS, unlabelled))
     kinds += list(child_selectors(shard).items())
     for preset in PRESETS.values():
         served = resource_of(kube, preset.api_version, preset.kind)
@@ -381,19 +361,9 @@ async def version_changed(
     body: kopf.Body,
     **_: Any,
 ) -> None:
-    labeller: VersionLabeller | None = memo.get("labeller")
-    model = spec.get("model")
-    if (
-        labeller is not None
-        and type != "DELETED"
-        and namespace
-        and model
-        and not _objects(memo).holds(MODELS, namespace, model)
-    ):
-        labeller.offer(dict(body))  # another shard's Model's, or one yet to come
     edited = type != "DELETED" and _edited(memo, MODEL_VERSIONS, namespace, body)
     if _remember(memo, MODEL_VERSIONS, type, body):
-        _enqueue(memo, namespace, model, edited)
+        _enqueue(memo, namespace, spec.get("model"), edited)
 
 
 @kopf.on.event(GROUP, VERSION, "metrictemplates")

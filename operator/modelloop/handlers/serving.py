@@ -51,7 +51,6 @@ from ..serving.plan import (
     choose_stable,
     plan_serving,
 )
-from .shards import relabel_versions
 
 log = logging.getLogger(__name__)
 
@@ -312,9 +311,7 @@ def reconcile_serving(
     selector = f"{LABEL_MODEL}={name},{LABEL_MANAGED_BY}={MANAGED_BY}"
     deployments = [d for d in kube.list(DEPLOYMENTS, namespace, selector) if _owned_by(d, model)]
     services = [s for s in kube.list(SERVICES, namespace, selector) if _owned_by(s, model)]
-    listed = versions_of(kube, namespace, name)
-    relabel_versions(kube, model, listed)  # so that its shard's watch selects them
-    versions = [VersionView.of(v) for v in listed]
+    versions = [VersionView.of(v) for v in versions_of(kube, namespace, name)]
     status = model.get("status") or {}
     deployed = [d["metadata"].get("labels", {}).get(LABEL_VERSION, "") for d in deployments]
     choice = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)

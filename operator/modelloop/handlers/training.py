@@ -26,11 +26,12 @@ from ..api.vocabulary import (
     ANNOTATION_RETRAIN,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
+    LABEL_SHARD,
     MANAGED_BY,
     TrainingOutcome,
 )
 from ..conditions import condition, find, stamp
-from ..control.sharding import relabel_patch
+from ..control.sharding import shard_label
 from ..kube.events import post_event
 from ..kube.kinds import forget, resource_of
 from ..kube.rest import Kube, KubeError, Obj, Resource
@@ -140,14 +141,15 @@ def _relabel(kube: Kube, model: Obj, spec: ModelSpec, jobs: list[JobView]) -> No
     """Give the trainings' objects their Model's shard label where they carry another (the
     Model moved here, or they were made before the label was): from then on this shard's
     watches select them, and the other shard's let them go."""
+    wanted = shard_label(model).get(LABEL_SHARD)
     for job in jobs:
         meta = job.body["metadata"]
-        patch = relabel_patch(model, job.body)
-        if patch is None:
+        if (meta.get("labels") or {}).get(LABEL_SHARD) == wanted:
             continue
         kind, resource = _kind_of(kube, spec, job.body)
         if kind is not JOB and kind not in PRESETS.values():
             continue  # a kind of the user's own is not watched: no selector to meet
+        patch = {"metadata": {"labels": {LABEL_SHARD: wanted}}}
         try:
             kube.merge_patch(resource, meta["namespace"], meta["name"], patch)
         except KubeError as error:

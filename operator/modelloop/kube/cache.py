@@ -338,16 +338,13 @@ class ObjectCache:
             return self._store(resource).put_listed(items, _slim)
 
     def end_list(
-        self, resource: Resource, seen: set[Key], listed_at: int, *selectors: str | None
+        self, resource: Resource, seen: set[Key], listed_at: int, selector: str | None = None
     ) -> None:
-        """The end of the full lists whose pages listed ``seen``, of the objects one of
-        ``selectors`` selects (None, or none given: every one): the objects they lack are
-        gone."""
-        matchers = [_matches(s or "") for s in selectors or (None,)]
+        """The end of a full list whose pages listed ``seen``, of the objects ``selector``
+        selects (None: every one): the objects it lacks are gone."""
+        selected = _matches(selector or "")
         with self._lock:
-            self._store(resource).drop_unlisted(
-                seen, listed_at, lambda body: any(m(body) for m in matchers)
-            )
+            self._store(resource).drop_unlisted(seen, listed_at, selected)
 
     def synced(self, resource: Resource) -> bool:
         with self._lock:
@@ -359,11 +356,6 @@ class ObjectCache:
             store = self._stores.get(resource)
             found = None if store is None else store.objects.get((namespace, name))
             return _copy(found) if found is not None else None
-
-    def holds(self, resource: Resource, namespace: str, name: str) -> bool:
-        with self._lock:
-            store = self._stores.get(resource)
-            return store is not None and (namespace, name) in store.objects
 
     def held(self, resource: Resource) -> list[tuple[Key, Obj]]:
         """Every object of a kind, as held: not copies, for reading only."""
@@ -436,9 +428,7 @@ class CachedKube(Kube):
         self.cache = cache
         self.limiter = limiter
         self._live = Kube(api_client, timeout)
-        # Each kind's selectors, as last synced: a kind may be listed with more than one
-        # (a named shard's ModelVersions: its own, and those without the label).
-        self._selectors: dict[Resource, tuple[str | None, ...]] = {}
+        self._selectors: dict[Resource, str | None] = {}  # each kind's, as last synced
 
     @classmethod
     def over(
@@ -460,8 +450,7 @@ class CachedKube(Kube):
         kinds: dict[Resource, list[tuple[str | None, str | None]]] = {}
         for resource, selector, namespace in listed:  # in order: the Models first
             kinds.setdefault(resource, []).append((selector, namespace))
-        for resource, lists in kinds.items():
-            self._selectors[resource] = tuple(dict.fromkeys(s for s, _ in lists))
+            self._selectors[resource] = selector
         foreign: set[Key] = set()
         for resource, lists in kinds.items():
             seen: set[Key] = set()
@@ -484,7 +473,7 @@ class CachedKube(Kube):
             else:
                 if oldest is not None:
                     # One kind at a time: the other shards' children never pile up.
-                    self.cache.end_list(resource, seen, oldest, *self._selectors[resource])
+                    self.cache.end_list(resource, seen, oldest, self._selectors[resource])
                     foreign |= self.cache.evict_foreign(resource, oldest)
         self.cache.settle_foreign(foreign)
         if foreign:
@@ -500,9 +489,12 @@ class CachedKube(Kube):
             if resource == MODEL_VERSIONS:
                 selector = None  # ModelVersions name their Model in the spec
             else:
-                [synced, *_] = self._selectors.get(resource) or (None,)  # the children's one
-                terms = [t for t in (synced or "").split(",") if t and LABEL_SHARD not in t]
-                selector = ",".join([f"{LABEL_MODEL}={name}", *terms])
+                terms = [f"{LABEL_MODEL}={name}"] + [
+                    t
+                    for t in (self._selectors.get(resource) or "").split(",")
+                    if t and LABEL_SHARD not in t
+                ]
+                selector = ",".join(terms)
             children[resource] = self._whole_list(
                 resource,
                 selector,

@@ -230,8 +230,7 @@ def build_version(model: Obj, job: Obj, record: TrainingRecord, result: Training
         "metadata": {
             "name": version_name(meta["name"], record.sequence),
             "namespace": meta["namespace"],
-            "labels": {LABEL_MODEL: meta["name"], LABEL_MANAGED_BY: MANAGED_BY}
-            | shard_label(model),  # its shard's watch selects it
+            "labels": {LABEL_MODEL: meta["name"], LABEL_MANAGED_BY: MANAGED_BY},
             "annotations": _counted(record.new_data_count),
         },
         "spec": spec,

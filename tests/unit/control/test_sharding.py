@@ -3,7 +3,7 @@ cases; ``owns`` agrees with the selector on every case."""
 
 import pytest
 
-from modelloop.control.sharding import Shard, relabel_patch
+from modelloop.control.sharding import Shard
 
 LABEL = "modelloop.dev/shard"
 UNSHARDED, DEFAULT, A = Shard(), Shard("default"), Shard("a")
@@ -79,33 +79,3 @@ def test_a_name_that_cannot_be_a_label_value_and_a_lease_name_is_refused(name: s
 @pytest.mark.parametrize("name", ["a", "0", "eu-west-1", "x" * 63])
 def test_valid_names(name: str) -> None:
     assert Shard(name).name == name
-
-
-@pytest.mark.parametrize(
-    ("shard", "unlabelled", "labels_others"),
-    [(UNSHARDED, None, False), (DEFAULT, None, True), (A, "!modelloop.dev/shard", False)],
-)
-def test_who_finds_the_modelversions_without_the_label(
-    shard: Shard, unlabelled: str | None, labels_others: bool
-) -> None:
-    """A named shard lists them at each full list (its Models' among them are labelled
-    then); the default shard's watch selects them, and it labels the other shards'."""
-    assert shard.unlabelled_selector() == unlabelled
-    assert shard.labels_others() == labels_others
-
-
-@pytest.mark.parametrize(
-    ("model", "obj", "patch"),
-    [
-        ({}, {}, None),
-        ({LABEL: "a"}, {LABEL: "a", "team": "x"}, None),
-        ({LABEL: "a"}, {}, {LABEL: "a"}),
-        ({LABEL: "b"}, {LABEL: "a"}, {LABEL: "b"}),
-        ({"team": "x"}, {LABEL: "a"}, {LABEL: None}),  # to the default shard: removed
-    ],
-)
-def test_relabel_patch(
-    model: dict[str, str], obj: dict[str, str], patch: dict[str, str | None] | None
-) -> None:
-    written = relabel_patch({"metadata": {"labels": model}}, {"metadata": {"labels": obj}})
-    assert written == (None if patch is None else {"metadata": {"labels": patch}})

@@ -248,12 +248,10 @@ class Cluster(CachedKube):
         if method != "GET" or plural not in self.objects:
             raise KubeError(404, "NotFound", path)
         wanted = dict(t.split("=", 1) for t in selector.split(",") if "=" in t)
-        absent = {t[1:] for t in selector.split(",") if t.startswith("!")}
         items = [
             o
             for o in self.objects[plural]
             if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
-            and not absent & set(o["metadata"].get("labels") or {})
         ]
         # Pages as the API server gives them: ``limit`` objects, then a continue token.
         start = int(query.get("continue") or 0)
@@ -427,42 +425,6 @@ def test_a_relist_keeps_a_moved_in_models_child_still_labelled_for_its_old_shard
     kube.sync(SHARDED_KINDS)
     assert names(kube.cache.of_model(DEPLOYMENTS, NS, "a")) == ["a-v1"]
     assert names(kube.cache.of_model(DEPLOYMENTS, NS, "b")) == ["b-v1"]
-
-
-def labelled(body: Obj, shard: str) -> Obj:
-    body["metadata"]["labels"] = {"modelloop.dev/shard": shard}
-    return body
-
-
-def test_a_named_shard_holds_its_versions_and_its_models_unlabelled_ones() -> None:
-    """Shard a lists its ModelVersions and those without the label (a user's, to label):
-    it keeps its Models' of both, not the others'; a relist drops what either list lacks,
-    and keeps a moved-in Model's version still labelled for its old shard."""
-    objects = fleet()
-    objects["models"] = [labelled(model("a"), "a")]
-    objects["modelversions"] = [
-        labelled(version("a-v1", 2, "a"), "a"),
-        version("a-v2", 3, "a"),  # a user's, not yet labelled
-        labelled(version("b-v1", 4, "b"), "b"),
-        version("c-v1", 5, "c"),  # another shard's Model's, not yet labelled
-    ]
-    kinds = [
-        (MODELS, SHARD_A, NS),
-        (MODEL_VERSIONS, SHARD_A, NS),
-        (MODEL_VERSIONS, "!modelloop.dev/shard", NS),
-    ]
-    kube = Cluster(ObjectCache(scoped=True), objects)
-    kube.sync(kinds)
-    assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "a")) == ["a-v1", "a-v2"]
-    assert kube.cache.of_model(MODEL_VERSIONS, NS, "c") == []
-    assert kube.cache.foreign(NS, "c")
-    kube.adopt(labelled(model("b", 200), "a"))
-    assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1"]
-    objects["models"].append(labelled(model("b", 200), "a"))
-    del objects["modelversions"][:2]  # a's two deleted while the watch was down
-    kube.sync(kinds)
-    assert kube.cache.of_model(MODEL_VERSIONS, NS, "a") == []
-    assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1"]
 
 
 def test_a_deleted_foreign_model_is_forgotten_at_the_relist() -> None:
