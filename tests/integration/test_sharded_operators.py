@@ -157,6 +157,22 @@ def test_each_shard_acts_on_its_models_and_its_standby_takes_over(
     assert "leading as" not in b_standby.log_text()
     assert not acted(a_standby, namespace, "fraud-b"), a_standby.log_tail()
     assert not acted(b_leader, namespace, "fraud-a"), b_leader.log_tail()
+    # Each shard labelled its Model's version, made without the label (its watch of
+    # ModelVersions selects its own from then on); nobody labelled fraud-none's.
+    assert version_shards(kube, namespace) == {
+        "fraud-a-v1": "a",
+        "fraud-b-v1": "b",
+        "fraud-none-v1": None,
+    }
+
+
+def version_shards(kube: Kube, namespace: str, model: str | None = None) -> dict[str, str | None]:
+    """The shard label of each ModelVersion (of one Model)."""
+    return {
+        v["metadata"]["name"]: (v["metadata"].get("labels") or {}).get(LABEL_SHARD)
+        for v in kube.list(MODEL_VERSIONS, namespace)
+        if model is None or v["spec"]["model"] == model
+    }
 
 
 def replicas_of(kube: Kube, namespace: str, model: str) -> dict[str, tuple[int, str]]:
@@ -225,6 +241,11 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
     assert made["metadata"]["labels"][LABEL_SHARD] == "a"  # a's Job watch selects it
     wait_for(lambda: kube.get(DEPLOYMENTS, namespace, canary.STABLE), 60, "churn-v1 served")
     kube.create(MODEL_VERSIONS, namespace, canary.version(canary.CANARY))
+    wait_for(  # a user's new version, unplaced: a's second watch brings it, and a labels it
+        lambda: version_shards(kube, namespace, canary.MODEL)[canary.CANARY] == "a",
+        30,
+        "the canary's version labelled for a",
+    )
 
     def canary_status() -> dict[str, Any]:
         status = (kube.get(MODELS, namespace, canary.MODEL) or {}).get("status") or {}
@@ -271,6 +292,7 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
 
     for name in ("fraud", canary.MODEL):
         wait_for(relabelled(name), 30, f"{name}'s Deployments and Services for b")
+        assert set(version_shards(kube, namespace, name).values()) == {"b"}
 
     # b finishes what a began: it records the training's result, and rolls the canary back
     # when told (its metrics never conclude here: the only way on is an operator's word).

@@ -10,6 +10,12 @@ Lease named after the shard, so every shard has an active replica and standbys o
 Moving a Model is relabelling it: the old shard's watch reports it deleted, the new
 shard's reports it added. ``owns`` is the same rule as the selector, for a reconcile to
 check the labels it read itself (the Model may have moved since its watch event).
+
+ModelVersions are made by users and GitOps tools, who know nothing of shards. A sharded
+instance watches two sets of them: its own (labelled with its shard's name, ``default``
+included) and the unplaced ones (no label yet: a user's new version, rare and brief). It
+labels its Models' versions with ``version_labels``; from then on only its own watch
+carries them, and the other shards never decode their events.
 """
 
 import re
@@ -17,12 +23,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..api.vocabulary import LABEL_SHARD
+from ..api.vocabulary import LABEL_MODEL, LABEL_SHARD
 
 DEFAULT = "default"  # the shard of the Models without the label; not a label value
 # A label value that is also a DNS label: the shard names a Lease and, in the chart, a
 # Deployment.
 NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# The ModelVersions no shard has labelled yet: every sharded instance watches them, and
+# the one holding their Model labels them for itself.
+UNPLACED = f"!{LABEL_SHARD}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,14 @@ class Shard:
             return f"!{LABEL_SHARD}"
         return f"{LABEL_SHARD}={self.name}"
 
+    def version_selectors(self) -> list[str | None]:
+        """The label selectors of this instance's watches and lists of ModelVersions: its
+        own and the unplaced ones when sharded (the default shard's carry ``default``, so
+        that the unplaced stay few); every one (None) when not."""
+        if self.name is None:
+            return [None]
+        return [f"{LABEL_SHARD}={self.name}", UNPLACED]
+
     def lease_name(self, base: str) -> str:
         """The Lease this shard's replicas elect their leader on."""
         return base if self.name is None else f"{base}-{self.name}"
@@ -67,3 +84,26 @@ def shard_label(model: Mapping[str, Any]) -> dict[str, str]:
     restart them."""
     shard = (model["metadata"].get("labels") or {}).get(LABEL_SHARD)
     return {} if shard is None else {LABEL_SHARD: shard}
+
+
+def version_labels(model: Mapping[str, Any]) -> dict[str, str]:
+    """The labels a Model's ModelVersions carry once its shard holds them: the shard's
+    name (``default`` for a Model without the label: a version without it is unplaced),
+    and the Model's name, by which a shard that adopts a moved Model lists them."""
+    meta = model["metadata"]
+    shard = (meta.get("labels") or {}).get(LABEL_SHARD) or DEFAULT
+    return {LABEL_SHARD: shard, LABEL_MODEL: meta["name"]}
+
+
+def version_label_patch(
+    model: Mapping[str, Any], version: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The merge patch giving one of the Model's ModelVersions ``version_labels``, guarded by
+    the version's resourceVersion (a concurrent edit fails it, to be read again); None when
+    it carries them already."""
+    meta = version["metadata"]
+    held = meta.get("labels") or {}
+    missing = {k: v for k, v in version_labels(model).items() if held.get(k) != v}
+    if not missing:
+        return None
+    return {"metadata": {"labels": missing, "resourceVersion": meta.get("resourceVersion")}}

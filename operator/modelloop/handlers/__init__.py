@@ -23,6 +23,7 @@ from ..control.leader import LeaderElector, default_identity, lead
 from ..control.sharding import Shard
 from ..control.workqueue import WorkQueue, waker, work
 from ..kube.cache import CachedKube, ObjectCache
+from ..kube.follow import start_following
 from ..kube.kinds import resource_of
 from ..kube.ratelimit import WriteLimiter
 from ..kube.rest import (
@@ -43,6 +44,7 @@ from ..rollout.router import INFERENCE_SERVICES
 from ..rollout.telemetry import RolloutTelemetry
 from .diffbase import NoDiffBase
 from .evaluation import serve_metrics, start_evaluation
+from .placing import place_versions
 from .resync import Seen, due, inputs_of, keeps_warm
 from .serving import reconcile_serving
 from .training import JOBS, reconcile_training
@@ -116,10 +118,26 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     shard_selector = shard.model_selector()
     if shard_selector is not None:  # the other shards' Models never reach this instance
         settings.watching.label_selectors[GROUP, "models"] = shard_selector
+    own_versions, *unplaced = shard.version_selectors()
+    if own_versions is not None:
+        settings.watching.label_selectors[GROUP, "modelversions"] = own_versions
     kube = memo.get("kube") or Kube.from_environment()
     memo["kube"] = kube
     telemetry = serve_metrics(memo)
     queue = memo["queue"] = WorkQueue(timing=telemetry.queue)
+    loop = asyncio.get_running_loop()
+    namespaces = (memo.get("options") or {}).get("namespaces") or [None]
+    memo["following"] = [  # kopf's watch has one selector: the unplaced versions' is ours
+        start_following(
+            kube,
+            MODEL_VERSIONS,
+            namespaces,
+            selector,
+            lambda kind, body: _on_loop(loop, _version_event, memo, kind, body),
+        )
+        for selector in unplaced
+        if selector is not None
+    ]
     telemetry.queue.depth.set_function(lambda: len(queue))
     memo["workers"] = []
     # Before the first watch event: each object's memo is a shallow copy of this one, so a
@@ -148,8 +166,10 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     kube = memo["cached"] = CachedKube.over(live, _objects(memo), WriteLimiter(rate, burst))
     while True:
         try:
+            # The first list takes every ModelVersion: a Model that moved here while this
+            # replica stood by may have some still labelled for its old shard.
+            await asyncio.to_thread(kube.sync, await asyncio.to_thread(_listed, memo, live, True))
             listed = await asyncio.to_thread(_listed, memo, live)
-            await asyncio.to_thread(kube.sync, listed)
             break
         except Exception:
             log.exception("filling the watch caches failed; again in %ss", LIST_RETRY_SECONDS)
@@ -179,6 +199,8 @@ async def _start_acting(memo: Any, live: Kube) -> None:
             rollouts.forget(namespace, name)
             seen.pop((namespace, name), None)
             return
+        if shard.name is not None:  # its versions in this shard's watch (control.sharding)
+            place_versions(kube, model)
         read = Seen(inputs((namespace, name), model), datetime.now(UTC))
         snapshot = evaluator.snapshots.get((namespace, name))
         # One status write for both passes, where they change it in turn (kube.status).
@@ -217,6 +239,8 @@ async def _start_acting(memo: Any, live: Kube) -> None:
 
 @kopf.on.cleanup()
 async def stop_workers(*, memo: kopf.Memo, **_: Any) -> None:
+    for stopped in memo.get("following", []):
+        stopped.set()
     for task in memo.get("workers", []):
         task.cancel()
     await asyncio.gather(*memo.get("workers", []), return_exceptions=True)
@@ -258,16 +282,18 @@ async def _evict_orphans(cache: ObjectCache) -> None:
             log.info("not caching the children of %d more Models of other shards", dropped)
 
 
-def _listed(memo: Any, kube: Kube) -> list[tuple[Resource, str | None, str | None]]:
+def _listed(
+    memo: Any, kube: Kube, every_version: bool = False
+) -> list[tuple[Resource, str | None, str | None]]:
     """What the caches hold: (kind, label selector, namespace or None for all); the
     workload presets whose CRDs are installed (a CRD installed later: its lists are the
-    API server's until the operator restarts)."""
+    API server's until the operator restarts). The ModelVersions as the watches select
+    them, or all of them."""
     namespaces = (memo.get("options") or {}).get("namespaces") or [None]
     shard: Shard = memo["shard"]
-    kinds: list[tuple[Resource, str | None]] = [
-        (MODELS, shard.model_selector()),
-        (MODEL_VERSIONS, None),
-    ]
+    versions = [None] if every_version else shard.version_selectors()
+    kinds: list[tuple[Resource, str | None]] = [(MODELS, shard.model_selector())]
+    kinds += [(MODEL_VERSIONS, selector) for selector in versions]
     kinds += list(child_selectors(shard).items())
     for preset in PRESETS.values():
         served = resource_of(kube, preset.api_version, preset.kind)
@@ -316,7 +342,7 @@ def _enqueue(memo: Any, namespace: str | None, model: str | None, urgent: bool =
         queue.add((namespace, model), urgent)
 
 
-def _edited(memo: Any, resource: Resource, namespace: str | None, body: kopf.Body) -> bool:
+def _edited(memo: Any, resource: Resource, namespace: str | None, body: Mapping[str, Any]) -> bool:
     """Whether a watch event brings someone's change — new, or its spec (generation),
     labels or annotations (a retraining request, a pin) changed since the cache's copy —
     rather than status alone: the urgent lane of the work queue. Read before the event
@@ -338,7 +364,7 @@ async def model_changed(
         cached is not None
         and namespace
         and type != "DELETED"
-        and cached.cache.foreign(namespace, name)
+        and cached.cache.adopts(namespace, name, body)
     ):
         # Moved here from another shard: held with its children at once, so that no
         # reconcile or evaluation reads this Model without them.
@@ -352,18 +378,20 @@ async def model_changed(
 
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
-async def version_changed(
-    *,
-    memo: Any,
-    namespace: str | None,
-    spec: kopf.Spec,
-    type: str | None,
-    body: kopf.Body,
-    **_: Any,
-) -> None:
-    edited = type != "DELETED" and _edited(memo, MODEL_VERSIONS, namespace, body)
-    if _remember(memo, MODEL_VERSIONS, type, body):
-        _enqueue(memo, namespace, spec.get("model"), edited)
+async def version_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
+    _version_event(memo, type, body)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, call: Callable[..., None], *args: Any) -> None:
+    loop.call_soon_threadsafe(call, *args)
+
+
+def _version_event(memo: Any, type_: str | None, body: Mapping[str, Any]) -> None:
+    """A ModelVersion's event, from kopf's watch or the unplaced versions' (on the loop)."""
+    namespace = body["metadata"].get("namespace")
+    edited = type_ != "DELETED" and _edited(memo, MODEL_VERSIONS, namespace, body)
+    if _remember(memo, MODEL_VERSIONS, type_, body):
+        _enqueue(memo, namespace, (body.get("spec") or {}).get("model"), edited)
 
 
 @kopf.on.event(GROUP, VERSION, "metrictemplates")

@@ -18,7 +18,7 @@ only once the cache was filled by a list of its own (``sync``).
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from sys import intern
 from typing import Any, TypeVar
@@ -28,7 +28,7 @@ from kubernetes import client
 from ..api.resources import METRIC_TEMPLATES, MODEL_VERSIONS, MODELS
 from ..api.vocabulary import LABEL_MODEL, LABEL_SHARD
 from .ratelimit import WriteLimiter
-from .rest import Kube, KubeError, Obj, Objs, Resource
+from .rest import Kube, KubeError, Obj, Objs, Resource, revision
 
 Key = tuple[str, str]
 T = TypeVar("T")
@@ -51,18 +51,10 @@ def model_of(resource: Resource, body: Obj) -> str | None:
     return labelled
 
 
-def _version(body: Obj) -> int:
-    """resourceVersion as an integer (etcd's revision); 0 when it is not one."""
-    try:
-        return int(body["metadata"].get("resourceVersion") or 0)
-    except ValueError:
-        return 0
-
-
 def _later(body: Obj, than: int) -> bool:
     """Whether ``body`` is a later state than resourceVersion ``than`` (one without a
     version is)."""
-    return not than >= _version(body) > 0
+    return not than >= revision(body) > 0
 
 
 def _copy(value: Any) -> Any:
@@ -78,8 +70,6 @@ def _copy(value: Any) -> Any:
 # Strings up to this long are shared between the objects held (``sys.intern``): statuses,
 # reasons, kinds, timestamps of the same second. Longer ones are mostly unique.
 SHARED_STRING_LENGTH = 24
-# Objects per page of a list, as client-go's pager: no list is ever decoded whole.
-PAGE = 500
 # A list whose continue token expired starts over this many times at most.
 LIST_ATTEMPTS = 3
 
@@ -130,13 +120,15 @@ class _Store:
         meta = body["metadata"]
         key = (meta.get("namespace") or "", meta["name"])
         held = self.objects.get(key)
-        if held is not None and not _later(body, _version(held)):
+        if held is not None and not _later(body, revision(held)):
             return False  # an old event, or the echo of a write the cache holds already
         gone_at = self.deleted.get(key)
         if gone_at is not None:
-            if not _later(body, gone_at):
+            # A state at the very revision of a DELETED is no deletion's: the object left
+            # one watch's selector there (relabelled) and is another's now (see `leaves`).
+            if not _later(body, gone_at - 1):
                 return False  # a state from before the object was deleted
-            del self.deleted[key]  # made again since
+            del self.deleted[key]  # made again since, or only relabelled
         if held is not None:
             self._unindex(key, held)
         self.objects[key] = body
@@ -147,6 +139,15 @@ class _Store:
         held = self.objects.pop((namespace, name), None)
         if held is not None:
             self._unindex((namespace, name), held)
+
+    def leaves(self, namespace: str, name: str, at: int) -> bool:
+        """Whether a watch's DELETED at resourceVersion ``at`` tells nothing of what is held:
+        a held state as late as it, or later. A deletion is the newest revision of its
+        object; but a watch with a label selector also says DELETED when an object stops
+        matching it, at the revision of the relabelling, while another watch of this
+        instance (or the relabelling write's own answer) may have brought that state."""
+        held = self.objects.get((namespace, name))
+        return held is not None and revision(held) >= at > 0
 
     def deleted_at(self, namespace: str, name: str, at: int) -> None:
         """The object was deleted at resourceVersion ``at`` (a watch's DELETED)."""
@@ -159,7 +160,7 @@ class _Store:
         any went."""
         dropped = False
         for name in list(self.by_model.get((namespace, model), ())):
-            if listed_at is None or _version(self.objects[(namespace, name)]) <= listed_at:
+            if listed_at is None or revision(self.objects[(namespace, name)]) <= listed_at:
                 self.drop(namespace, name)
                 dropped = True
         return dropped
@@ -174,7 +175,7 @@ class _Store:
             key = (meta.get("namespace") or "", meta["name"])
             seen.add(key)
             held = self.objects.get(key)
-            if held is None or _later(body, _version(held)):
+            if held is None or _later(body, revision(held)):
                 self.put(slim(body))
         return seen
 
@@ -185,7 +186,7 @@ class _Store:
         outside its selector (a moved Model's child still labelled for its old shard: held
         until its Model's reconcile relabels it)."""
         for key, held in list(self.objects.items()):
-            if key not in seen and _version(held) <= listed_at and selected(held):
+            if key not in seen and revision(held) <= listed_at and selected(held):
                 self.drop(*key)
         self.deleted = {key: at for key, at in self.deleted.items() if at > listed_at}
         self.synced = True
@@ -195,7 +196,7 @@ class _Store:
         items, listed_at = listed
         for name in list(self.by_model.get((namespace, model), ())):
             held = self.objects[(namespace, name)]
-            if _version(held) <= listed_at:
+            if revision(held) <= listed_at:
                 self.drop(namespace, name)
         for body in items:
             self.put(body)
@@ -253,7 +254,10 @@ class ObjectCache:
         with self._lock:
             store = self._store(resource)
             if event == "DELETED":
-                store.deleted_at(meta.get("namespace") or "", meta["name"], _version(body))
+                namespace, at = meta.get("namespace") or "", revision(body)
+                if store.leaves(namespace, meta["name"], at):
+                    return False
+                store.deleted_at(namespace, meta["name"], at)
                 return True
             if resource == MODELS:  # held from now on (a standby's: its first list repairs)
                 self._foreign.discard((meta.get("namespace") or "", meta["name"]))
@@ -320,6 +324,20 @@ class ObjectCache:
         """The Models this instance holds (the lock held)."""
         return self._stores[MODELS].objects if MODELS in self._stores else {}
 
+    def adopts(self, namespace: str, name: str, model: Mapping[str, Any]) -> bool:
+        """Whether a Model's watch event brings a Model to hold with its children, listed
+        at once (``CachedKube.adopt``): one known as another shard's, or one this shard
+        does not hold that an operator acted on already (its status): moved here. Its
+        ModelVersions may still carry the old shard's label, which no watch here selects.
+        A new Model (no status) has no children but a user's unplaced versions, which the
+        watches bring."""
+        if not self.scoped:
+            return False
+        with self._lock:
+            if (namespace, name) in self._foreign:
+                return True
+            return bool(model.get("status")) and (namespace, name) not in self._held_models()
+
     def adopt(self, model: Obj, children: dict[Resource, Listed]) -> None:
         """A foreign Model arrived (relabelled into this shard): hold it and its children
         as listed, at once, from now on as any held Model."""
@@ -338,11 +356,19 @@ class ObjectCache:
             return self._store(resource).put_listed(items, _slim)
 
     def end_list(
-        self, resource: Resource, seen: set[Key], listed_at: int, selector: str | None = None
+        self,
+        resource: Resource,
+        seen: set[Key],
+        listed_at: int,
+        selectors: Sequence[str | None] = (None,),
     ) -> None:
-        """The end of a full list whose pages listed ``seen``, of the objects ``selector``
-        selects (None: every one): the objects it lacks are gone."""
-        selected = _matches(selector or "")
+        """The end of a full list whose pages listed ``seen``, of the objects any of
+        ``selectors`` selects (None: every one): the objects it lacks are gone."""
+        each = [selector_matcher(s or "") for s in selectors]
+
+        def selected(body: Obj) -> bool:
+            return any(matches(body) for matches in each)
+
         with self._lock:
             self._store(resource).drop_unlisted(seen, listed_at, selected)
 
@@ -384,7 +410,7 @@ class ObjectCache:
             return [_copy(store.objects[(namespace, n)]) for n in names]
 
 
-def _matches(selector: str) -> Callable[[Obj], bool]:
+def selector_matcher(selector: str) -> Callable[[Obj], bool]:
     """Equality (``k=v``), existence (``k``) and absence (``!k``) terms, joined by "and"."""
     terms = [t.strip() for t in selector.split(",") if t.strip()]
 
@@ -428,7 +454,8 @@ class CachedKube(Kube):
         self.cache = cache
         self.limiter = limiter
         self._live = Kube(api_client, timeout)
-        self._selectors: dict[Resource, str | None] = {}  # each kind's, as last synced
+        # Each kind's selectors, as last synced (ModelVersions have two on a shard).
+        self._selectors: dict[Resource, list[str | None]] = {}
 
     @classmethod
     def over(
@@ -450,7 +477,8 @@ class CachedKube(Kube):
         kinds: dict[Resource, list[tuple[str | None, str | None]]] = {}
         for resource, selector, namespace in listed:  # in order: the Models first
             kinds.setdefault(resource, []).append((selector, namespace))
-            self._selectors[resource] = selector
+        for resource, lists in kinds.items():
+            self._selectors[resource] = list(dict.fromkeys(selector for selector, _ in lists))
         foreign: set[Key] = set()
         for resource, lists in kinds.items():
             seen: set[Key] = set()
@@ -487,20 +515,28 @@ class CachedKube(Kube):
         children: dict[Resource, Listed] = {}
         for resource in self.cache.child_kinds():
             if resource == MODEL_VERSIONS:
-                selector = None  # ModelVersions name their Model in the spec
+                # Those a shard labelled carry the Model's name too; those no shard has
+                # labelled yet are few. They name their Model in the spec.
+                selectors = [f"{LABEL_MODEL}={name}", f"!{LABEL_SHARD}"]
             else:
                 terms = [f"{LABEL_MODEL}={name}"] + [
                     t
-                    for t in (self._selectors.get(resource) or "").split(",")
+                    for t in ((self._selectors.get(resource) or [None])[0] or "").split(",")
                     if t and LABEL_SHARD not in t
                 ]
-                selector = ",".join(terms)
-            children[resource] = self._whole_list(
-                resource,
-                selector,
-                namespace,
-                lambda kind, page: [i for i in page if model_of(kind, i) == name],
-            )
+                selectors = [",".join(terms)]
+            items: list[Obj] = []
+            oldest = 0
+            for selector in selectors:
+                found, at = self._whole_list(
+                    resource,
+                    selector,
+                    namespace,
+                    lambda kind, page: [i for i in page if model_of(kind, i) == name],
+                )
+                items += found
+                oldest = at if not oldest else min(oldest, at)
+            children[resource] = (items, oldest)
         self.cache.adopt(model, children)
 
     def _whole_list(
@@ -518,7 +554,7 @@ class CachedKube(Kube):
             kept: list[T] = []
             at = 0
             try:
-                for page, page_at in self._pages(resource, selector, namespace):
+                for page, page_at in self.pages(resource, selector, namespace):
                     kept.extend(keep(resource, page))
                     at = page_at
                 return kept, at
@@ -527,27 +563,6 @@ class CachedKube(Kube):
                     raise
                 log.info("listing %s again: %s", resource.plural, error.message)
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _pages(
-        self, resource: Resource, selector: str | None, namespace: str | None
-    ) -> Iterator[Listed]:
-        """A list in pages of ``PAGE`` objects (``limit`` and ``continue``: one consistent
-        snapshot), each with the list's resourceVersion. Decoded whole, a relist of 2500
-        Models' objects held 207 MiB at the operator's peak (``make bench-scale``); a page
-        at a time, only what the caller keeps of each stays."""
-        query = {"limit": str(PAGE)} | ({"labelSelector": selector} if selector else {})
-        while True:
-            self._count("list", resource)
-            listed = self.request("GET", resource.path(namespace), query=query)
-            kind = (listed.get("kind") or "").removesuffix("List")
-            for item in listed["items"]:  # a list's items omit them; a watch event's have them
-                item.setdefault("apiVersion", listed.get("apiVersion"))
-                item.setdefault("kind", kind)
-            yield listed["items"], _version(listed)
-            token = (listed.get("metadata") or {}).get("continue")
-            if not token:
-                return
-            query = query | {"continue": token}
 
     def get(self, resource: Resource, namespace: str | None, name: str) -> Obj | None:
         if namespace and self.cache.watches(resource):
@@ -561,7 +576,7 @@ class CachedKube(Kube):
     ) -> list[Obj]:
         model = _model_in(label_selector or "")
         if namespace and model is not None and self.cache.synced(resource):
-            matches = _matches(label_selector or "")
+            matches = selector_matcher(label_selector or "")
             return [o for o in self.cache.of_model(resource, namespace, model) if matches(o)]
         return super().list(resource, namespace, label_selector)
 

@@ -24,7 +24,7 @@ from ..api.model import ModelSpec, Slice, TrainingRecord, TrainingTrigger
 from ..api.resources import owner_reference
 from ..api.vocabulary import API_VERSION, GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
 from ..conditions import stamp
-from ..control.sharding import shard_label
+from ..control.sharding import shard_label, version_labels
 from ..kube.rest import Obj
 from ..monitoring.promql import slice_matchers
 from .result import TrainingResult
@@ -230,7 +230,8 @@ def build_version(model: Obj, job: Obj, record: TrainingRecord, result: Training
         "metadata": {
             "name": version_name(meta["name"], record.sequence),
             "namespace": meta["namespace"],
-            "labels": {LABEL_MODEL: meta["name"], LABEL_MANAGED_BY: MANAGED_BY},
+            # Its shard's watch selects it from the start (control.sharding).
+            "labels": {LABEL_MANAGED_BY: MANAGED_BY} | version_labels(model),
             "annotations": _counted(record.new_data_count),
         },
         "spec": spec,

@@ -1,9 +1,11 @@
 """Which Models a shard acts on, its watch's label selector and its Lease, on tables of
 cases; ``owns`` agrees with the selector on every case."""
 
+from typing import Any
+
 import pytest
 
-from modelloop.control.sharding import Shard
+from modelloop.control.sharding import Shard, version_label_patch, version_labels
 
 LABEL = "modelloop.dev/shard"
 UNSHARDED, DEFAULT, A = Shard(), Shard("default"), Shard("a")
@@ -79,3 +81,62 @@ def test_a_name_that_cannot_be_a_label_value_and_a_lease_name_is_refused(name: s
 @pytest.mark.parametrize("name", ["a", "0", "eu-west-1", "x" * 63])
 def test_valid_names(name: str) -> None:
     assert Shard(name).name == name
+
+
+@pytest.mark.parametrize(
+    ("shard", "selectors"),
+    [
+        (UNSHARDED, [None]),
+        (DEFAULT, ["modelloop.dev/shard=default", "!modelloop.dev/shard"]),
+        (A, ["modelloop.dev/shard=a", "!modelloop.dev/shard"]),
+    ],
+)
+def test_a_shard_watches_its_own_versions_and_the_unplaced(
+    shard: Shard, selectors: list[str | None]
+) -> None:
+    assert shard.version_selectors() == selectors
+
+
+def model(name: str, **labels: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels}}
+
+
+def version(rv: str, **labels: str) -> dict[str, Any]:
+    return {"metadata": {"name": "churn-v1", "resourceVersion": rv, "labels": labels}}
+
+
+PLACED_A = {LABEL: "a", "modelloop.dev/model": "churn"}
+
+
+@pytest.mark.parametrize(
+    ("case", "of_model", "held", "patch"),
+    [
+        ("unplaced", model("churn", **{LABEL: "a"}), version("7"), PLACED_A),
+        ("placed", model("churn", **{LABEL: "a"}), version("7", **PLACED_A), None),
+        (
+            "moved from b",
+            model("churn", **{LABEL: "a"}),
+            version("7", **{LABEL: "b", "modelloop.dev/model": "churn", "team": "x"}),
+            {LABEL: "a"},
+        ),
+        (
+            "the default shard's: named, so that the unplaced stay few",
+            model("churn"),
+            version("7", team="x"),
+            {LABEL: "default", "modelloop.dev/model": "churn"},
+        ),
+        (
+            "its model label wrong",
+            model("churn", **{LABEL: "a"}),
+            version("7", **{LABEL: "a", "modelloop.dev/model": "fraud"}),
+            {"modelloop.dev/model": "churn"},
+        ),
+    ],
+)
+def test_version_label_patch(
+    case: str, of_model: dict[str, Any], held: dict[str, Any], patch: dict[str, str] | None
+) -> None:
+    expected = None if patch is None else {"metadata": {"labels": patch, "resourceVersion": "7"}}
+    assert version_label_patch(of_model, held) == expected, case
+    patched = {**held["metadata"]["labels"], **(patch or {})}
+    assert patched.items() >= version_labels(of_model).items()  # labelled as its shard's

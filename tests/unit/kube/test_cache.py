@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
-from modelloop.api.vocabulary import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
-from modelloop.kube import cache as cache_module
-from modelloop.kube.cache import CachedKube, ObjectCache
+from modelloop.api.vocabulary import LABEL_MANAGED_BY, LABEL_MODEL, LABEL_SHARD, MANAGED_BY
+from modelloop.kube import rest as rest_module
+from modelloop.kube.cache import CachedKube, ObjectCache, selector_matcher
 from modelloop.kube.rest import DEPLOYMENTS, Kube, KubeError, Obj
 
 NS = "ml"
@@ -247,12 +247,7 @@ class Cluster(CachedKube):
         plural = path.rsplit("/", 1)[-1]
         if method != "GET" or plural not in self.objects:
             raise KubeError(404, "NotFound", path)
-        wanted = dict(t.split("=", 1) for t in selector.split(",") if "=" in t)
-        items = [
-            o
-            for o in self.objects[plural]
-            if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
-        ]
+        items = [o for o in self.objects[plural] if selector_matcher(selector)(o)]
         # Pages as the API server gives them: ``limit`` objects, then a continue token.
         start = int(query.get("continue") or 0)
         end = start + int(query.get("limit") or len(items))
@@ -290,7 +285,7 @@ def test_a_shard_keeps_the_children_of_its_own_models_only() -> None:
 
 
 def test_lists_are_read_in_pages_and_held_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_module, "PAGE", 2)
+    monkeypatch.setattr(rest_module, "PAGE", 2)
     objects = fleet()
     objects["deployments"] += [obj(f"a-v{n}", 5 + n, model="a") for n in range(2, 6)]
     kube = Cluster(ObjectCache(scoped=True), objects)
@@ -310,7 +305,7 @@ def test_a_list_whose_continue_token_expired_starts_over(
 ) -> None:
     """etcd compacted past the list's snapshot between two pages (410): the list starts
     over, and the cache holds what the new list holds, not the first attempt's pages."""
-    monkeypatch.setattr(cache_module, "PAGE", 1)
+    monkeypatch.setattr(rest_module, "PAGE", 1)
 
     class Compacting(Cluster):
         expired = 0
@@ -334,7 +329,7 @@ def test_a_list_whose_continue_token_expired_starts_over(
 
 
 def test_a_list_that_keeps_expiring_fails_the_relist(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_module, "PAGE", 1)
+    monkeypatch.setattr(rest_module, "PAGE", 1)
 
     class Expiring(Cluster):
         def request(self, method: str, path: str, **kwargs: Any) -> Obj:
@@ -375,9 +370,11 @@ def test_a_model_that_moves_in_is_held_with_its_children_at_once() -> None:
     assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1"]
     assert kube.cache.get(MODELS, NS, "b") is not None
     assert not kube.cache.foreign(NS, "b")
-    # One list per child kind, the Deployments' selected by the Model's label.
+    # Each child kind listed by the Model's label; its ModelVersions also among the few no
+    # shard has labelled yet.
     assert [(p.rsplit("/", 1)[-1], s) for _, p, s in kube.requests[before:]] == [
-        ("modelversions", ""),
+        ("modelversions", f"{LABEL_MODEL}=b"),
+        ("modelversions", f"!{LABEL_SHARD}"),
         ("deployments", f"{LABEL_MODEL}=b"),
     ]
     # From now on its events are news, and the next relist keeps them.
@@ -418,7 +415,7 @@ def test_a_relist_keeps_a_moved_in_models_child_still_labelled_for_its_old_shard
     before = len(kube.requests)
     kube.adopt(model("b", 200))
     # Listed by its Model's label alone: a moved Model's children carry its old shard's.
-    assert kube.requests[before + 1][2] == f"{LABEL_MODEL}=b"
+    assert kube.requests[before + 2][2] == f"{LABEL_MODEL}=b"
     assert names(kube.cache.of_model(DEPLOYMENTS, NS, "b")) == ["b-v1"]
     objects["models"].append(model("b", 200))
     objects["deployments"].pop(1)  # a-old deleted while the watch was down
@@ -477,3 +474,82 @@ def test_a_model_stored_from_its_watch_event_is_no_longer_foreign() -> None:
     kube.cache.remember(MODELS, "ADDED", model("b", 200))
     assert not kube.cache.foreign(NS, "b")
     assert kube.cache.remember(DEPLOYMENTS, "MODIFIED", obj("b-v1", 201, model="b"))
+
+
+def labelled(body: Obj, **labels: str) -> Obj:
+    body["metadata"]["labels"] = {f"modelloop.dev/{k}": v for k, v in labels.items()}
+    return body
+
+
+def test_a_moved_in_models_versions_are_found_by_its_label_or_as_unplaced() -> None:
+    """b moved here from shard x: x labelled one of its versions (with the Model's name
+    too), the other no shard has placed yet; neither is any watch's here."""
+    objects = fleet()
+    objects["modelversions"] = [
+        labelled(version("a-v1", 2, "a"), shard="a", model="a"),
+        labelled(version("b-v1", 3, "b"), shard="x", model="b"),
+        version("b-v2", 4, "b"),
+        labelled(version("c-v1", 5, "c"), shard="x", model="c"),
+    ]
+    selected = [
+        (MODELS, None, NS),
+        (MODEL_VERSIONS, SHARD_A, NS),
+        (MODEL_VERSIONS, f"!{LABEL_SHARD}", NS),
+    ]
+    kube = Cluster(ObjectCache(scoped=True), objects)
+    kube.sync(selected)
+    assert kube.cache.foreign(NS, "b")  # its unplaced version, listed and dropped
+    assert kube.cache.of_model(MODEL_VERSIONS, NS, "b") == []
+    kube.adopt(model("b", 200))
+    assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1", "b-v2"]
+    assert kube.cache.of_model(MODEL_VERSIONS, NS, "c") == []
+    # A relist by both selectors keeps b-v1 (outside them until b's reconcile labels it)
+    # and drops a's that it lacks.
+    objects["models"].append(model("b", 200))
+    objects["modelversions"].pop(0)
+    kube.sync(selected)
+    assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1", "b-v2"]
+    assert kube.cache.of_model(MODEL_VERSIONS, NS, "a") == []
+
+
+def test_a_deleted_from_a_watch_the_object_only_left_drops_nothing() -> None:
+    """A watch with a label selector says DELETED, at the relabelling's revision, of an
+    object that stops matching it: the other watch (or the write's answer) brings that
+    revision's state, in either order. A deletion is its object's newest revision."""
+    cache = ObjectCache()
+    placed = labelled(version("b-v1", 8, "b"), shard="a", model="b")
+    left = version("b-v1", 8, "b")  # the unplaced watch's DELETED: the old body, new revision
+    assert cache.remember(MODEL_VERSIONS, None, placed)  # the placing write's answer
+    assert not cache.remember(MODEL_VERSIONS, "DELETED", left)
+    assert names(cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1"]
+
+    cache = ObjectCache()
+    cache.remember(MODEL_VERSIONS, "ADDED", version("b-v1", 7, "b"))
+    assert cache.remember(MODEL_VERSIONS, "DELETED", left)  # came first: taken as a deletion
+    assert cache.remember(MODEL_VERSIONS, "ADDED", placed)  # the same revision: it is there
+    assert names(cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1"]
+    # A real deletion: no later state of it is news, none as old comes back.
+    assert cache.remember(MODEL_VERSIONS, "DELETED", version("b-v1", 9, "b"))
+    assert not cache.remember(MODEL_VERSIONS, "MODIFIED", placed)
+    assert cache.of_model(MODEL_VERSIONS, NS, "b") == []
+
+
+@pytest.mark.parametrize(
+    ("scoped", "known_foreign", "held", "status", "adopts"),
+    [
+        (True, True, False, False, True),  # its children were seen and dropped
+        (True, False, False, True, True),  # acted on elsewhere: moved here
+        (True, False, False, False, False),  # new: nothing of it anywhere yet
+        (True, False, True, True, False),  # held: an update
+        (False, False, False, True, False),  # unsharded: it watches everything
+    ],
+)
+def test_which_arriving_models_are_adopted(
+    scoped: bool, known_foreign: bool, held: bool, status: bool, adopts: bool
+) -> None:
+    objects = fleet()
+    objects["models"] = [model("a"), model("b")] if held else [model("a")]
+    kube = Cluster(ObjectCache(scoped=scoped), objects)
+    kube.sync(KINDS if known_foreign else [(MODELS, None, NS)])
+    arriving = model("b", 200) | ({"status": {"observedGeneration": 1}} if status else {})
+    assert kube.cache.adopts(NS, "b", arriving) is adopts
