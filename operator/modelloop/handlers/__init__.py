@@ -72,13 +72,6 @@ CHILDREN: dict[Resource, str] = {
     VIRTUALSERVICES: MANAGED,
 }
 READS = (MODEL_VERSIONS, *CHILDREN)  # what a reconcile reads of a Model's, besides it
-# The children that carry their Model's shard label (control.sharding.shard_label), so a
-# shard's watches of them select its own: what the operator makes for a Model (Deployments,
-# Services, a training's Job; a training workload of a preset kind too, see
-# workload_selector). The others are routes, at most one a Model and some of them the
-# user's, and ModelVersions, which users make: every shard receives them, and keeps only
-# its own Models' (kube.cache.ObjectCache).
-SHARDED = (DEPLOYMENTS, SERVICES, JOBS)
 
 
 def _sharded(selector: str, shard: Shard) -> str:
@@ -87,8 +80,12 @@ def _sharded(selector: str, shard: Shard) -> str:
 
 
 def child_selectors(shard: Shard) -> dict[Resource, str]:
-    """Each child kind's label selector, for this instance's watches and lists."""
-    return {kind: _sharded(s, shard) if kind in SHARDED else s for kind, s in CHILDREN.items()}
+    """Each child kind's label selector, for this instance's watches and lists. Every child
+    carries its Model's shard label (control.sharding.shard_label), so a shard's watches
+    select its own: each is ModelLoop's (Deployments, Services, a training's Job, the
+    routes and InferenceServices it made), or a user's InferenceService it adopted and
+    labelled. ModelVersions carry it by a rule of their own (Shard.version_selectors)."""
+    return {kind: _sharded(s, shard) for kind, s in CHILDREN.items()}
 
 
 def workload_selector(shard: Shard) -> str:

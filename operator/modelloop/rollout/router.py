@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..api.model import GatewayAPITraffic, IstioTraffic, KServeServing, ModelSpec
+from ..control.sharding import shard_label
 from ..kube.rest import HTTPROUTES, VIRTUALSERVICES, Kube, Obj, Resource
 from ..serving.kserve import (
     adopt_patch,
@@ -217,7 +218,9 @@ class KServeRouter:
                 f"{self.settings.deployment_mode}: set spec.serving.kserve.deploymentMode"
             )
         serve = serve_for(split, self.uris, current, mode == RAW)
-        ops = adopt_patch(current, meta["name"], serve, replaced_revision(current, serve))
+        ops = adopt_patch(
+            current, meta["name"], serve, replaced_revision(current, serve), shard_label(model)
+        )
         if ops:
             kube.json_patch(INFERENCE_SERVICES, namespace, name, ops)
         return Written(split.canary_weight, bool(ops))

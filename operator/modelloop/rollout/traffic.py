@@ -22,6 +22,7 @@ from typing import Any
 
 from ..api.model import GatewayAPITraffic, IstioTraffic, ModelSpec
 from ..api.resources import owner_reference
+from ..control.sharding import shard_label
 from ..serving.objects import model_labels, with_hash
 
 Obj = dict[str, Any]
@@ -230,7 +231,7 @@ def _managed_route(model: Obj, api_version: str, kind: str, spec: Obj) -> Obj:
             "metadata": {
                 "name": meta["name"],
                 "namespace": meta["namespace"],
-                "labels": model_labels(meta["name"]),
+                "labels": model_labels(meta["name"]) | shard_label(model),
                 "ownerReferences": [owner_reference(model)],
             },
             "spec": spec,

@@ -19,13 +19,15 @@ ModelLoop writes only these parts of the InferenceService:
 """
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..api.model import KServeServing
 from ..api.resources import owner_reference
-from ..api.vocabulary import GROUP, LABEL_MODEL, LABEL_VERSION
+from ..api.vocabulary import GROUP, LABEL_MODEL, LABEL_SHARD, LABEL_VERSION
 from ..conditions import ConditionStatus, condition, find
+from ..control.sharding import shard_label
 from .objects import model_labels, with_hash
 
 Obj = dict[str, Any]
@@ -165,7 +167,7 @@ def build_inference_service(
             "metadata": {
                 "name": meta["name"],
                 "namespace": meta["namespace"],
-                "labels": model_labels(meta["name"]),
+                "labels": model_labels(meta["name"]) | shard_label(model),
                 "annotations": annotations,
                 "ownerReferences": [owner_reference(model)],
             },
@@ -190,11 +192,14 @@ def _map_ops(path: str, current: dict[str, str] | None, wanted: dict[str, str]) 
     ]
 
 
-def adopt_patch(isvc: Obj, model_name: str, serve: Serve, replaced: str) -> list[Obj]:
+def adopt_patch(
+    isvc: Obj, model_name: str, serve: Serve, replaced: str, shard: Mapping[str, str] | None = None
+) -> list[Obj]:
     """The guarded JSON patch that makes the user's InferenceService serve ``serve``: the
     predictor is replaced whole after a ``test`` of it as read (a concurrent edit fails the
     patch, and the next pass reads again); ModelLoop's labels (so its changes wake the
-    Model's reconcile) and annotations are added. [] when nothing must change."""
+    Model's reconcile; ``shard``, the Model's shard label, so that its shard's watch
+    selects it) and annotations are added. [] when nothing must change."""
     meta = isvc["metadata"]
     predictor = isvc["spec"]["predictor"]
     desired = with_serving(predictor, model_name, serve)
@@ -202,7 +207,10 @@ def adopt_patch(isvc: Obj, model_name: str, serve: Serve, replaced: str) -> list
     if desired != predictor:
         ops.append({"op": "test", "path": "/spec/predictor", "value": predictor})
         ops.append({"op": "replace", "path": "/spec/predictor", "value": desired})
-    ops += _map_ops("/metadata/labels", meta.get("labels"), model_labels(model_name))
+    labels = meta.get("labels")
+    ops += _map_ops("/metadata/labels", labels, model_labels(model_name) | dict(shard or {}))
+    if LABEL_SHARD in (labels or {}) and LABEL_SHARD not in (shard or {}):  # to the default
+        ops.append({"op": "remove", "path": f"/metadata/labels/{_escaped(LABEL_SHARD)}"})
     ops += _map_ops(
         "/metadata/annotations", meta.get("annotations"), _our_annotations(serve, replaced)
     )

@@ -13,16 +13,15 @@ from modelloop.rollout.router import INFERENCE_SERVICES
 def test_a_shards_watches_select_the_children_the_operator_makes_for_its_models(
     shard: Shard,
 ) -> None:
-    """Deployments, Services and trainings (Jobs, preset workloads) carry their Model's
-    shard label and are selected as the Models are; routes (some of them the user's)
-    keep the plain selector. Pods are not watched at all."""
+    """Deployments, Services, trainings (Jobs, preset workloads) and the routes and
+    InferenceServices ModelLoop made or adopted carry their Model's shard label and are
+    selected as the Models are (a user's route is not watched at all: read by its name).
+    Pods are not watched at all."""
     selectors = child_selectors(shard)
     term = shard.model_selector()
-    for kind in (DEPLOYMENTS, SERVICES, JOBS):
+    for kind in (DEPLOYMENTS, SERVICES, JOBS, HTTPROUTES, VIRTUALSERVICES, INFERENCE_SERVICES):
         expected = CHILDREN[kind] if term is None else f"{CHILDREN[kind]},{term}"
         assert selectors[kind] == expected
     assert workload_selector(shard) == (MANAGED if term is None else f"{MANAGED},{term}")
-    for kind in (HTTPROUTES, VIRTUALSERVICES, INFERENCE_SERVICES):
-        assert selectors[kind] == CHILDREN[kind]
     assert selectors.keys() == CHILDREN.keys()
     assert PODS not in selectors

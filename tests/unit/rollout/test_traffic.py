@@ -630,3 +630,17 @@ def test_a_managed_route_is_read_once_per_pass(calls: list[str], requests: list[
             weight = int(call.split()[1])
             router.write(kube, body, Split("fraud-v1", "fraud-v2", weight), VERSIONS)
     assert kube.requests == requests
+
+
+@pytest.mark.parametrize("shard", [None, "a"])
+def test_a_managed_route_carries_its_models_shard_label(shard: str | None) -> None:
+    """So that its shard's watch selects it; moved, the route's hash changes and the next
+    pass applies it with the new shard's label (none for the default shard)."""
+    sharded = model(GATEWAY)
+    if shard is not None:
+        sharded["metadata"]["labels"] = {"modelloop.dev/shard": shard}
+    split = Split("fraud-v1", None, 0)
+    route = build_httproute(sharded, spec_of(sharded), split)
+    assert route["metadata"]["labels"].get("modelloop.dev/shard") == shard
+    unsharded = build_httproute(model(GATEWAY), spec_of(model(GATEWAY)), split)
+    assert (applied_hash(route) == applied_hash(unsharded)) is (shard is None)

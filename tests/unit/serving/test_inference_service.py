@@ -260,3 +260,48 @@ def test_deployments_left_from_the_template_mode_go_once_the_service_is_ready() 
         Delete("Service", "churn-v1"),
     ]
     assert plan.conditions[0]["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("held", "shard", "ops"),
+    [
+        ({}, {}, []),
+        ({}, {"modelloop.dev/shard": "a"}, [("add", "/metadata/labels/modelloop.dev~1shard", "a")]),
+        ({"modelloop.dev/shard": "a"}, {"modelloop.dev/shard": "a"}, []),
+        (
+            {"modelloop.dev/shard": "a"},
+            {"modelloop.dev/shard": "b"},
+            [("add", "/metadata/labels/modelloop.dev~1shard", "b")],
+        ),
+        (
+            {"modelloop.dev/shard": "a"},
+            {},
+            [("remove", "/metadata/labels/modelloop.dev~1shard", None)],
+        ),
+    ],
+)
+def test_an_adopted_inference_service_carries_its_models_shard_label(
+    held: dict[str, str], shard: dict[str, str], ops: list[tuple[str, str, str | None]]
+) -> None:
+    """ModelLoop's labels on the user's InferenceService make its shard's watch select it:
+    the Model's shard label is added, changed when the Model moves, and removed when it
+    moves to the default shard."""
+    current = isvc("churn-v1", stable="churn-v1", replaced="p-00001")
+    current["spec"]["predictor"] = with_serving(
+        current["spec"]["predictor"], "churn", Serve("churn-v1", "s3://m/churn-v1", None, "x")
+    )
+    current["metadata"]["labels"] = {
+        "modelloop.dev/model": "churn",
+        "app.kubernetes.io/managed-by": "modelloop",
+        **held,
+    }
+    serve = Serve("churn-v1", "s3://m/churn-v1", None, "churn-v1")
+    patch = adopt_patch(current, "churn", serve, "p-00001", shard)
+    assert [(op["op"], op["path"], op.get("value")) for op in patch] == ops
+
+
+def test_the_created_inference_service_carries_its_models_shard_label() -> None:
+    settings = KServeServing.model_validate({"predictor": PREDICTOR})
+    sharded = {**MODEL, "metadata": {**MODEL["metadata"], "labels": {"modelloop.dev/shard": "a"}}}
+    built = build_inference_service(sharded, settings, Serve("churn-v1", "s3://v1", None, "x"), "")
+    assert built["metadata"]["labels"]["modelloop.dev/shard"] == "a"
