@@ -163,8 +163,6 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     kube = memo["cached"] = CachedKube.over(live, _objects(memo), WriteLimiter(rate, burst))
     while True:
         try:
-            # The first list takes every ModelVersion: a Model that moved here while this
-            # replica stood by may have some still labelled for its old shard.
             await asyncio.to_thread(kube.sync, await asyncio.to_thread(_listed, memo, live, True))
             listed = await asyncio.to_thread(_listed, memo, live)
             break
@@ -280,22 +278,28 @@ async def _evict_orphans(cache: ObjectCache) -> None:
 
 
 def _listed(
-    memo: Any, kube: Kube, every_version: bool = False
+    memo: Any, kube: Kube, first: bool = False
 ) -> list[tuple[Resource, str | None, str | None]]:
     """What the caches hold: (kind, label selector, namespace or None for all); the
     workload presets whose CRDs are installed (a CRD installed later: its lists are the
-    API server's until the operator restarts). The ModelVersions as the watches select
-    them, or all of them."""
+    API server's until the operator restarts). As the watches select them; but the first
+    list after a replica starts leading takes every ModelVersion and every training,
+    whichever shard they are labelled for (a Model that moved here while it stood by; a
+    Job made before Jobs carried the label), and keeps its own Models'."""
     namespaces = (memo.get("options") or {}).get("namespaces") or [None]
     shard: Shard = memo["shard"]
-    versions = [None] if every_version else shard.version_selectors()
+    versions = [None] if first else shard.version_selectors()
+    workloads = MANAGED if first else workload_selector(shard)
     kinds: list[tuple[Resource, str | None]] = [(MODELS, shard.model_selector())]
     kinds += [(MODEL_VERSIONS, selector) for selector in versions]
-    kinds += list(child_selectors(shard).items())
+    kinds += [
+        (kind, MANAGED if first and kind == JOBS else selector)
+        for kind, selector in child_selectors(shard).items()
+    ]
     for preset in PRESETS.values():
         served = resource_of(kube, preset.api_version, preset.kind)
         if served is not None:
-            kinds.append((served, workload_selector(shard)))
+            kinds.append((served, workloads))
     return [(kind, selector, ns) for kind, selector in kinds for ns in namespaces]
 
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from modelloop import handlers
+from modelloop.api.resources import MODEL_VERSIONS
 from modelloop.control.sharding import Shard
 from modelloop.handlers import CHILDREN, MANAGED, child_selectors, workload_selector
 from modelloop.handlers.training import JOBS, PODS
@@ -25,3 +27,23 @@ def test_a_shards_watches_select_the_children_the_operator_makes_for_its_models(
     assert workload_selector(shard) == (MANAGED if term is None else f"{MANAGED},{term}")
     assert selectors.keys() == CHILDREN.keys()
     assert PODS not in selectors
+
+
+@pytest.mark.parametrize("shard", [Shard(), Shard("default"), Shard("a")])
+def test_the_first_list_after_leading_takes_every_version_and_training(
+    shard: Shard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Model that moved here while this replica stood by has ModelVersions labelled for
+    its old shard; a Job made before Jobs carried the label has none: neither is any of
+    this shard's watches'. The first list takes them; the relists select as the watches."""
+    monkeypatch.setattr(handlers, "resource_of", lambda *_: None)  # no preset CRDs
+    memo = {"shard": shard, "options": {"namespaces": ["ml"]}}
+    first = handlers._listed(memo, None, first=True)  # type: ignore[arg-type]
+    later = handlers._listed(memo, None)  # type: ignore[arg-type]
+    assert [(r, s) for r, s, _ in first if r == MODEL_VERSIONS] == [(MODEL_VERSIONS, None)]
+    assert [(r, s) for r, s, _ in later if r == MODEL_VERSIONS] == [
+        (MODEL_VERSIONS, s) for s in shard.version_selectors()
+    ]
+    assert dict((r, s) for r, s, _ in first)[JOBS] == MANAGED
+    assert dict((r, s) for r, s, _ in later)[JOBS] == child_selectors(shard)[JOBS]
+    assert {ns for _, _, ns in first + later} == {"ml"}
