@@ -122,6 +122,7 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     memo["kube"] = kube
     telemetry = serve_metrics(memo)
     queue = memo["queue"] = WorkQueue(timing=telemetry.queue)
+    kube.on_request = lambda verb, resource: telemetry.api_requests.labels(verb, resource).inc()
     loop = asyncio.get_running_loop()
     namespaces = (memo.get("options") or {}).get("namespaces") or [None]
     memo["following"] = [  # kopf's watch has one selector: the unplaced versions' is ours
@@ -142,7 +143,6 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     # other shards' children too: when it leads, its first full list repairs what a Model
     # that moved in meanwhile lacks.
     memo["workers"].append(asyncio.create_task(_evict_orphans(_objects(memo))))
-    kube.on_request = lambda verb, resource: telemetry.api_requests.labels(verb, resource).inc()
     election = options.get("leader_election")
     if not election:
         _act(memo, kube)
