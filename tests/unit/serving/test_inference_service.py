@@ -168,7 +168,12 @@ def test_adopting_patches_the_predictor_guarded_and_adds_labels_and_annotations(
     ]
 
 
-def test_adopting_what_is_already_written_changes_nothing() -> None:
+SERVING_V1 = Serve("churn-v1", "s3://m/churn-v1", None, "churn-v1")
+
+
+def adopted(**labels: str) -> Obj:
+    """A user's InferenceService as ModelLoop left it serving churn-v1, with these labels
+    beside ModelLoop's."""
     current = isvc("churn-v1", stable="churn-v1", replaced="p-00001")
     current["spec"]["predictor"] = with_serving(
         current["spec"]["predictor"], "churn", Serve("churn-v1", "s3://m/churn-v1", None, "x")
@@ -176,9 +181,13 @@ def test_adopting_what_is_already_written_changes_nothing() -> None:
     current["metadata"]["labels"] = {
         "modelloop.dev/model": "churn",
         "app.kubernetes.io/managed-by": "modelloop",
+        **labels,
     }
-    serve = Serve("churn-v1", "s3://m/churn-v1", None, "churn-v1")
-    assert adopt_patch(current, "churn", serve, "p-00001") == []
+    return current
+
+
+def test_adopting_what_is_already_written_changes_nothing() -> None:
+    assert adopt_patch(adopted(), "churn", SERVING_V1, "p-00001") == []
 
 
 def test_adopting_one_without_labels_adds_the_whole_map() -> None:
@@ -286,17 +295,7 @@ def test_an_adopted_inference_service_carries_its_models_shard_label(
     """ModelLoop's labels on the user's InferenceService make its shard's watch select it:
     the Model's shard label is added, changed when the Model moves, and removed when it
     moves to the default shard."""
-    current = isvc("churn-v1", stable="churn-v1", replaced="p-00001")
-    current["spec"]["predictor"] = with_serving(
-        current["spec"]["predictor"], "churn", Serve("churn-v1", "s3://m/churn-v1", None, "x")
-    )
-    current["metadata"]["labels"] = {
-        "modelloop.dev/model": "churn",
-        "app.kubernetes.io/managed-by": "modelloop",
-        **held,
-    }
-    serve = Serve("churn-v1", "s3://m/churn-v1", None, "churn-v1")
-    patch = adopt_patch(current, "churn", serve, "p-00001", shard)
+    patch = adopt_patch(adopted(**held), "churn", SERVING_V1, "p-00001", shard)
     assert [(op["op"], op["path"], op.get("value")) for op in patch] == ops
 
 
