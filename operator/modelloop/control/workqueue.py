@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..kube.rest import KubeError
 
@@ -132,19 +132,25 @@ class WorkQueue:
         return len(self._queued)
 
 
+def call_on_loop(loop: asyncio.AbstractEventLoop, call: Callable[..., object], *args: Any) -> None:
+    """``call(*args)`` on the event loop, from another thread. Once the loop has closed, the
+    operator is stopping: nothing is called, and nothing is lost, as the next leader's
+    first pass takes every Model."""
+    try:
+        loop.call_soon_threadsafe(call, *args)
+    except RuntimeError:
+        if not loop.is_closed():
+            raise
+
+
 def waker(loop: asyncio.AbstractEventLoop, queue: WorkQueue) -> Callable[[Hashable, bool], None]:
     """``queue.add`` for another thread (the evaluation's, waking a Model's reconcile
-    after its verdicts were written). Once the loop has closed, the operator is stopping:
-    there is nothing to wake, and nothing is lost, as the next leader's first pass takes
-    every Model. Without this, each evaluation concluding during a shutdown logged a
-    traceback as a failed evaluation, though its verdicts had been written."""
+    after its verdicts were written), by ``call_on_loop``. Without it, each evaluation
+    concluding during a shutdown logged a traceback as a failed evaluation, though its
+    verdicts had been written."""
 
     def wake(key: Hashable, urgent: bool) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.add, key, urgent)
-        except RuntimeError:
-            if not loop.is_closed():
-                raise
+        call_on_loop(loop, queue.add, key, urgent)
 
     return wake
 

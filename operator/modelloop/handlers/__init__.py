@@ -21,7 +21,7 @@ from ..api.resources import METRIC_TEMPLATES, MODEL_VERSIONS, MODELS
 from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
 from ..control.leader import LeaderElector, default_identity, lead
 from ..control.sharding import Shard
-from ..control.workqueue import WorkQueue, waker, work
+from ..control.workqueue import WorkQueue, call_on_loop, waker, work
 from ..kube.cache import CachedKube, ObjectCache
 from ..kube.follow import start_following
 from ..kube.kinds import resource_of
@@ -131,7 +131,7 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
             MODEL_VERSIONS,
             namespaces,
             selector,
-            lambda kind, body: _on_loop(loop, _version_event, memo, kind, body),
+            lambda kind, body: call_on_loop(loop, _version_event, memo, kind, body),
         )
         for selector in unplaced
         if selector is not None
@@ -163,8 +163,9 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     kube = memo["cached"] = CachedKube.over(live, _objects(memo), WriteLimiter(rate, burst))
     while True:
         try:
-            await asyncio.to_thread(kube.sync, await asyncio.to_thread(_listed, memo, live, True))
-            listed = await asyncio.to_thread(_listed, memo, live)
+            presets = await asyncio.to_thread(_served_presets, live)
+            await asyncio.to_thread(kube.sync, _listed(memo, presets, first=True))
+            listed = _listed(memo, presets)
             break
         except Exception:
             log.exception("filling the watch caches failed; again in %ss", LIST_RETRY_SECONDS)
@@ -277,12 +278,18 @@ async def _evict_orphans(cache: ObjectCache) -> None:
             log.info("not caching the children of %d more Models of other shards", dropped)
 
 
+def _served_presets(kube: Kube) -> list[Resource]:
+    """The training workload presets whose CRDs are installed (a CRD installed later: its
+    lists are the API server's until the operator restarts)."""
+    found = (resource_of(kube, preset.api_version, preset.kind) for preset in PRESETS.values())
+    return [served for served in found if served is not None]
+
+
 def _listed(
-    memo: Any, kube: Kube, first: bool = False
+    memo: Any, presets: list[Resource], first: bool = False
 ) -> list[tuple[Resource, str | None, str | None]]:
-    """What the caches hold: (kind, label selector, namespace or None for all); the
-    workload presets whose CRDs are installed (a CRD installed later: its lists are the
-    API server's until the operator restarts). As the watches select them; but the first
+    """What the caches hold: (kind, label selector, namespace or None for all), the
+    served workload ``presets`` among them. As the watches select them; but the first
     list after a replica starts leading takes every ModelVersion and every training,
     whichever shard they are labelled for (a Model that moved here while it stood by; a
     Job made before Jobs carried the label), and keeps its own Models'."""
@@ -296,10 +303,7 @@ def _listed(
         (kind, MANAGED if first and kind == JOBS else selector)
         for kind, selector in child_selectors(shard).items()
     ]
-    for preset in PRESETS.values():
-        served = resource_of(kube, preset.api_version, preset.kind)
-        if served is not None:
-            kinds.append((served, workloads))
+    kinds += [(preset, workloads) for preset in presets]
     return [(kind, selector, ns) for kind, selector in kinds for ns in namespaces]
 
 
@@ -381,10 +385,6 @@ async def model_changed(
 @kopf.on.event(GROUP, VERSION, "modelversions")
 async def version_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
     _version_event(memo, type, body)
-
-
-def _on_loop(loop: asyncio.AbstractEventLoop, call: Callable[..., None], *args: Any) -> None:
-    loop.call_soon_threadsafe(call, *args)
 
 
 def _version_event(memo: Any, type_: str | None, body: Mapping[str, Any]) -> None:

@@ -519,12 +519,9 @@ class CachedKube(Kube):
                 # labelled yet are few. They name their Model in the spec.
                 selectors = [f"{LABEL_MODEL}={name}", f"!{LABEL_SHARD}"]
             else:
-                terms = [f"{LABEL_MODEL}={name}"] + [
-                    t
-                    for t in ((self._selectors.get(resource) or [None])[0] or "").split(",")
-                    if t and LABEL_SHARD not in t
-                ]
-                selectors = [",".join(terms)]
+                [synced, *_] = self._selectors.get(resource) or [None]  # the children's one
+                terms = [t for t in (synced or "").split(",") if t and LABEL_SHARD not in t]
+                selectors = [",".join([f"{LABEL_MODEL}={name}", *terms])]
             items: list[Obj] = []
             oldest = 0
             for selector in selectors:

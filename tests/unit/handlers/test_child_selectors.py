@@ -7,7 +7,7 @@ from modelloop.api.resources import MODEL_VERSIONS
 from modelloop.control.sharding import Shard
 from modelloop.handlers import CHILDREN, MANAGED, child_selectors, workload_selector
 from modelloop.handlers.training import JOBS, PODS
-from modelloop.kube.rest import DEPLOYMENTS, HTTPROUTES, SERVICES, VIRTUALSERVICES
+from modelloop.kube.rest import DEPLOYMENTS, HTTPROUTES, SERVICES, VIRTUALSERVICES, Resource
 from modelloop.rollout.router import INFERENCE_SERVICES
 
 
@@ -30,20 +30,20 @@ def test_a_shards_watches_select_the_children_the_operator_makes_for_its_models(
 
 
 @pytest.mark.parametrize("shard", [Shard(), Shard("default"), Shard("a")])
-def test_the_first_list_after_leading_takes_every_version_and_training(
-    shard: Shard, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_first_list_after_leading_takes_every_version_and_training(shard: Shard) -> None:
     """A Model that moved here while this replica stood by has ModelVersions labelled for
     its old shard; a Job made before Jobs carried the label has none: neither is any of
     this shard's watches'. The first list takes them; the relists select as the watches."""
-    monkeypatch.setattr(handlers, "resource_of", lambda *_: None)  # no preset CRDs
     memo = {"shard": shard, "options": {"namespaces": ["ml"]}}
-    first = handlers._listed(memo, None, first=True)  # type: ignore[arg-type]
-    later = handlers._listed(memo, None)  # type: ignore[arg-type]
+    workload = Resource("trainer.kubeflow.org", "v1alpha1", "trainjobs")  # a served preset
+    first = handlers._listed(memo, [workload], first=True)
+    later = handlers._listed(memo, [workload])
     assert [(r, s) for r, s, _ in first if r == MODEL_VERSIONS] == [(MODEL_VERSIONS, None)]
     assert [(r, s) for r, s, _ in later if r == MODEL_VERSIONS] == [
         (MODEL_VERSIONS, s) for s in shard.version_selectors()
     ]
     assert dict((r, s) for r, s, _ in first)[JOBS] == MANAGED
     assert dict((r, s) for r, s, _ in later)[JOBS] == child_selectors(shard)[JOBS]
+    assert dict((r, s) for r, s, _ in first)[workload] == MANAGED
+    assert dict((r, s) for r, s, _ in later)[workload] == workload_selector(shard)
     assert {ns for _, _, ns in first + later} == {"ml"}
