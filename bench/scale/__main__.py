@@ -365,6 +365,8 @@ class Run:
         for operator in self.operators:
             operator.peaks[phase] = round(memory_mib(operator.process.pid)[1], 1)
             reset_peak(operator.process.pid)
+        peaks = ", ".join(f"{o.peaks[phase]:.0f}" for o in self.operators)
+        say(f"peak RSS in the {phase}: {peaks} MiB")
 
     def start_operators(
         self, cluster: LocalControlPlane, prometheus: PrometheusServer, api: ApiServer
@@ -429,6 +431,10 @@ class Run:
         rss_steady = [rss for rss, _ in self.memory()]
         self.phase_peaks("steady")
         say(f"steady: {100 * steady.cpu_share:.1f} % of a core, {max(rss_steady):.0f} MiB")
+        for shard, rss in zip(shards, rss_steady, strict=True):
+            if shard.shard:  # a long run stopped early still leaves each shard's figures
+                share = 100 * shard.steady.cpu_share
+                say(f"  {shard.shard}: {share:.1f} % of a core, {rss:.0f} MiB")
         model_bytes = stored_bytes(self.models_as_stored(api))
         canaries_rolling = self.fleet.rolling()
         self.profile_apiserver(api, "burst")
