@@ -3,7 +3,8 @@
 ``shards: [a, b]``, so the chart's RBAC for sharded Leases is proved enough. Each shard
 acts only on the Models labelled for it; killing a's leader hands a's Models to a's
 standby and leaves b's Lease alone; relabelling a Model from a to b moves it without a
-second training Job or a weight change.
+second training Job or a weight change; a ModelVersion labelled for the wrong shard comes
+back to its Model's.
 
 What a replica acted on is read from its log: every action posts an Event, and posting
 one logs a line ``<Reason> <namespace>/<model>: <message>``; what the shards did, from the
@@ -21,13 +22,13 @@ from localcluster.kubelet import TRAINING_JOB, finish_running_training
 from localcluster.processes import Process
 from localcluster.waiting import wait_for
 from tests.harness import canary
-from tests.harness.world import create_served_model
+from tests.harness.world import create_served_model, model
 
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
-from modelloop.api.vocabulary import ANNOTATION_ABORT, ANNOTATION_RETRAIN, LABEL_SHARD
+from modelloop.api.vocabulary import ANNOTATION_ABORT, ANNOTATION_RETRAIN, API_VERSION, LABEL_SHARD
 from modelloop.control.leader import LEASES
 from modelloop.control.sharding import Shard
-from modelloop.kube.rest import DEPLOYMENTS, SERVICES, Kube, Resource
+from modelloop.kube.rest import DEPLOYMENTS, EVENTS, SERVICES, Kube, Resource
 
 JOBS = Resource("batch", "v1", "jobs")
 RELEASE = "sharded"
@@ -58,11 +59,12 @@ class Shards:
     def lease(shard: str) -> str:
         return Shard(shard).lease_name(BASE)
 
-    def start(self, shard: str, replicas: int = 2) -> list[Process]:
+    def start(self, shard: str, replicas: int = 2, *flags: str) -> list[Process]:
         return [
             self.operator(
                 f"--leader-elect={OPERATOR_NAMESPACE}/{BASE}",
                 f"--shard={shard}",
+                *flags,
                 env={"KUBECONFIG": str(self.identity.kubeconfig)},
             )
             for _ in range(replicas)
@@ -318,3 +320,62 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
     for name in ("fraud", canary.MODEL):
         await_acted(b, namespace, name, since_b)
         assert not acted(a, namespace, name, since), a.log_tail()
+
+
+def version_events(kube: Kube, namespace: str, version: str) -> list[str]:
+    """The reasons of the Events about a ModelVersion, in order."""
+    return [
+        e["reason"]
+        for e in kube.list(EVENTS, namespace)
+        if e["involvedObject"]["kind"] == "ModelVersion" and e["involvedObject"]["name"] == version
+    ]
+
+
+def test_a_version_labelled_for_the_wrong_shard_comes_back_to_its_models_shard(
+    kube: Kube, namespace: str, shards: Shards
+) -> None:
+    """A label for shard b on a version of a's Model, by hand or put back by a GitOps tool:
+    a, told by its watch that the version left, labels it back at once, and its Deployment
+    is never touched. A version made with b's label for a Model b does not hold: b unplaces
+    it within a few resync periods, and the Model's shard, a, places it."""
+    create_served_model(kube, namespace, "fraud", {})
+    label(kube, namespace, "fraud", "a")
+    [a] = shards.start("a", 1, "--resync-period=2")
+    [b] = shards.start("b", 1, "--resync-period=2")
+    wait_for(lambda: shards.holder("a")[0] and shards.holder("b")[0], 30, "both shards elected")
+    wait_for(lambda: kube.get(DEPLOYMENTS, namespace, "fraud-v1"), 60, "fraud-v1 served")
+    wait_for(lambda: version_shards(kube, namespace) == {"fraud-v1": "a"}, 30, "fraud-v1 for a")
+    served = replicas_of(kube, namespace, "fraud")
+    uid = (kube.get(DEPLOYMENTS, namespace, "fraud-v1") or {})["metadata"]["uid"]
+
+    wrong = {"metadata": {"labels": {LABEL_SHARD: "b"}}}
+    kube.merge_patch(MODEL_VERSIONS, namespace, "fraud-v1", wrong)
+    wait_for(
+        lambda: "Relabelled" in version_events(kube, namespace, "fraud-v1"),
+        15,
+        "a labels fraud-v1 back, and says so",
+    )
+    assert version_shards(kube, namespace) == {"fraud-v1": "a"}
+    assert replicas_of(kube, namespace, "fraud") == served
+    assert (kube.get(DEPLOYMENTS, namespace, "fraud-v1") or {})["metadata"]["uid"] == uid
+
+    made = {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {"name": "churn-v1", "labels": {LABEL_SHARD: "b"}},
+        "spec": {"model": "churn", "uri": "s3://m/churn"},
+    }
+    kube.create(MODEL_VERSIONS, namespace, made)
+    wait_for(
+        lambda: "Unplaced" in version_events(kube, namespace, "churn-v1"),
+        30,
+        "b unplaces churn-v1, whose Model it does not hold",
+    )
+    churn = model({})
+    churn["metadata"] |= {"name": "churn", "labels": {LABEL_SHARD: "a"}}
+    kube.create(MODELS, namespace, churn)
+    wait_for(lambda: kube.get(DEPLOYMENTS, namespace, "churn-v1"), 60, "churn-v1 served by a")
+    assert version_shards(kube, namespace, "churn") == {"churn-v1": "a"}
+    for model_name in ("fraud", "churn"):
+        assert not acted(b, namespace, model_name), b.log_tail()
+    await_acted(a, namespace, "churn")

@@ -15,7 +15,10 @@ ModelVersions are made by users and GitOps tools, who know nothing of shards. A 
 instance watches two sets of them: its own (labelled with its shard's name, ``default``
 included) and the unplaced ones (no label yet: a user's new version, rare and brief). It
 labels its Models' versions with ``version_labels``; from then on only its own watch
-carries them, and the other shards never decode their events.
+carries them, and the other shards never decode their events. A version labelled for a
+shard that does not hold its Model (a label written by hand, or a deleted Model's version)
+is unplaced by that shard (``version_unplace_patch``), for the shard that holds its Model,
+now or once it is made, to place it.
 """
 
 import re
@@ -107,3 +110,12 @@ def version_label_patch(
     if not missing:
         return None
     return {"metadata": {"labels": missing, "resourceVersion": meta.get("resourceVersion")}}
+
+
+def version_unplace_patch(version: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch taking the shard label off a ModelVersion, guarded by its
+    resourceVersion (a version placed meanwhile is left as it is)."""
+    meta = version["metadata"]
+    return {
+        "metadata": {"labels": {LABEL_SHARD: None}, "resourceVersion": meta.get("resourceVersion")}
+    }

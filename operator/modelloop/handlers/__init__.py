@@ -44,7 +44,7 @@ from ..rollout.router import INFERENCE_SERVICES
 from ..rollout.telemetry import RolloutTelemetry
 from .diffbase import NoDiffBase
 from .evaluation import serve_metrics, start_evaluation
-from .placing import place_versions
+from .placing import place_versions, still_held, unplace_versions
 from .resync import Seen, due, inputs_of, keeps_warm
 from .serving import reconcile_serving
 from .training import JOBS, reconcile_training
@@ -142,7 +142,7 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     # standby fills the same cache its evaluation reads once it leads. A standby drops the
     # other shards' children too: when it leads, its first full list repairs what a Model
     # that moved in meanwhile lacks.
-    memo["workers"].append(asyncio.create_task(_evict_orphans(_objects(memo))))
+    memo["workers"].append(asyncio.create_task(_evict_orphans(_objects(memo), _period(memo))))
     election = options.get("leader_election")
     if not election:
         _act(memo, kube)
@@ -226,11 +226,13 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     ]
     memo["workers"].append(evaluation)
     everyone = _cache(memo).models
-    period = (memo.get("options") or {}).get("resync_seconds") or RESYNC_SECONDS
+    period = _period(memo)
     memo["workers"].append(
         asyncio.create_task(_resync(period, queue, due_now, lambda: list(everyone)))
     )
     memo["workers"].append(asyncio.create_task(_relist(kube, listed)))
+    if shard.name is not None:
+        memo["workers"].append(asyncio.create_task(_unplace_misplaced(kube, period)))
 
 
 @kopf.on.cleanup()
@@ -269,13 +271,35 @@ async def _relist(kube: CachedKube, listed: list[tuple[Resource, str | None, str
             log.exception("listing the watch caches again failed")
 
 
-async def _evict_orphans(cache: ObjectCache) -> None:
+def _period(memo: Any) -> float:
+    """The resync period (``--resync-period``)."""
+    return float((memo.get("options") or {}).get("resync_seconds") or RESYNC_SECONDS)
+
+
+async def _evict_orphans(cache: ObjectCache, period: float) -> None:
     """A shard's caches drop the other shards' Models' children between full lists too."""
     while True:
-        await asyncio.sleep(RESYNC_SECONDS)
+        await asyncio.sleep(period)
         dropped = cache.evict_orphans()
         if dropped:
             log.info("not caching the children of %d more Models of other shards", dropped)
+
+
+async def _unplace_misplaced(kube: CachedKube, period: float) -> None:
+    """Every resync period, the versions labelled for this shard that the caches dropped
+    (their Model is not this shard's) are unplaced, for their Model's shard to see."""
+    while True:
+        await asyncio.sleep(period)
+        misplaced = kube.cache.take_misplaced()
+        if not misplaced:
+            continue
+        try:
+            unplaced = await asyncio.to_thread(unplace_versions, kube, misplaced)
+        except Exception:  # the next full list finds them again
+            log.exception("unplacing %d ModelVersions failed", len(misplaced))
+            continue
+        if unplaced:
+            log.info("unplaced %d ModelVersions of Models this shard does not hold", unplaced)
 
 
 def _served_presets(kube: Kube) -> list[Resource]:
@@ -328,6 +352,7 @@ def _objects(memo: Any) -> ObjectCache:
                 METRIC_TEMPLATES: cache.templates,
             },
             scoped=shard.model_selector() is not None,
+            placed=shard.name,
         )
     return objects
 
@@ -384,6 +409,14 @@ async def model_changed(
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
 async def version_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
+    cached: CachedKube | None = memo.get("cached")
+    if type == "DELETED" and cached is not None and cached.cache.hides(dict(body)):
+        # Deleted, or relabelled away from this shard: read again. One relabelled is held
+        # on, and its Model's reconcile labels it back (handlers.placing).
+        found = await asyncio.to_thread(still_held, cached.live, memo["shard"], dict(body))
+        if found is not None:
+            _version_event(memo, "MODIFIED", found)
+            return
     _version_event(memo, type, body)
 
 

@@ -155,14 +155,15 @@ class _Store:
         if at > 0:
             self.deleted[(namespace, name)] = max(at, self.deleted.get((namespace, name), 0))
 
-    def drop_model(self, namespace: str, model: str, listed_at: int | None = None) -> bool:
-        """Drop a Model's objects (only those as old as ``listed_at``, if given); whether
-        any went."""
-        dropped = False
+    def drop_model(self, namespace: str, model: str, listed_at: int | None = None) -> list[Obj]:
+        """Drop a Model's objects (only those as old as ``listed_at``, if given); those that
+        went."""
+        dropped = []
         for name in list(self.by_model.get((namespace, model), ())):
-            if listed_at is None or revision(self.objects[(namespace, name)]) <= listed_at:
+            held = self.objects[(namespace, name)]
+            if listed_at is None or revision(held) <= listed_at:
                 self.drop(namespace, name)
-                dropped = True
+                dropped.append(held)
         return dropped
 
     def put_listed(self, items: Iterable[Obj], slim: Callable[[Obj], Obj]) -> set[Key]:
@@ -224,18 +225,28 @@ class ObjectCache:
     which Models are another shard's: their children are dropped and are not stored
     again, so a shard holds its own Models' objects only. A Model that moves here is
     ``adopt``-ed: its children listed from the API server before it is held at all.
+
+    ``placed``: the shard label value of the ModelVersions this instance places (its
+    shard's name). A dropped ModelVersion that carries it is misplaced — labelled for
+    this shard, of a Model this shard does not hold — and is kept for ``take_misplaced``.
     """
 
     def __init__(
-        self, shared: dict[Resource, dict[Key, Obj]] | None = None, *, scoped: bool = False
+        self,
+        shared: dict[Resource, dict[Key, Obj]] | None = None,
+        *,
+        scoped: bool = False,
+        placed: str | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._stores: dict[Resource, _Store] = {
             resource: _Store(resource, objects) for resource, objects in (shared or {}).items()
         }
         self.scoped = scoped
+        self.placed = placed
         self._foreign: set[Key] = set()  # (namespace, Model) of the other shards' Models
         self._orphans: set[Key] = set()  # Models whose children are held, but not they
+        self._misplaced: dict[Key, Obj] = {}  # ModelVersions by (namespace, name)
 
     def watches(self, resource: Resource) -> bool:
         return resource in self._stores
@@ -286,11 +297,12 @@ class ObjectCache:
             return set()
         with self._lock:
             held, store = self._held_models(), self._store(resource)
-            found = {
-                key
-                for key in list(store.by_model)
-                if key not in held and store.drop_model(*key, listed_at)
-            }
+            found = set()
+            for key in [key for key in store.by_model if key not in held]:
+                dropped = store.drop_model(*key, listed_at)
+                if dropped:
+                    found.add(key)
+                    self._note_misplaced(resource, dropped)
             self._foreign |= found
             return found
 
@@ -309,10 +321,50 @@ class ObjectCache:
             gone = orphans & self._orphans
             for store in children:
                 for key in gone:
-                    store.drop_model(*key)
+                    self._note_misplaced(store.resource, store.drop_model(*key))
             self._foreign |= gone
             self._orphans = orphans - gone
             return len(gone)
+
+    def hides(self, body: Obj) -> bool:
+        """Whether a ModelVersion's DELETED from a shard's watch would drop a version of a
+        Model this shard holds, held at an older revision: deleted, or relabelled for
+        another shard (by hand, or by a GitOps tool putting back a label), which no watch
+        here selects; its Model's reconcile would read the Model without it."""
+        if not self.scoped:
+            return False
+        meta = body["metadata"]
+        namespace = meta.get("namespace") or ""
+        with self._lock:
+            store = self._stores.get(MODEL_VERSIONS)
+            held = None if store is None else store.objects.get((namespace, meta["name"]))
+            return (
+                held is not None
+                and revision(held) < revision(body)
+                and (namespace, model_of(MODEL_VERSIONS, held)) in self._held_models()
+            )
+
+    def _note_misplaced(self, resource: Resource, dropped: list[Obj]) -> None:
+        """Keep the dropped ModelVersions labelled for this shard (the lock held)."""
+        if resource != MODEL_VERSIONS or self.placed is None:
+            return
+        for body in dropped:
+            meta = body["metadata"]
+            if (meta.get("labels") or {}).get(LABEL_SHARD) == self.placed:
+                self._misplaced[(meta.get("namespace") or "", meta["name"])] = body
+
+    def take_misplaced(self) -> list[Obj]:
+        """The misplaced ModelVersions dropped since the last call whose Model this instance
+        still does not hold (one adopted meanwhile places its versions itself)."""
+        with self._lock:
+            held = self._held_models()
+            found = [
+                body
+                for (namespace, _), body in self._misplaced.items()
+                if (namespace, model_of(MODEL_VERSIONS, body)) not in held
+            ]
+            self._misplaced = {}
+            return found
 
     def settle_foreign(self, found: set[Key]) -> None:
         """The foreign Models as a whole relist found them (a deleted one is forgotten)."""

@@ -5,7 +5,12 @@ from typing import Any
 
 import pytest
 
-from modelloop.control.sharding import Shard, version_label_patch, version_labels
+from modelloop.control.sharding import (
+    Shard,
+    version_label_patch,
+    version_labels,
+    version_unplace_patch,
+)
 
 LABEL = "modelloop.dev/shard"
 UNSHARDED, DEFAULT, A = Shard(), Shard("default"), Shard("a")
@@ -140,3 +145,10 @@ def test_version_label_patch(
     assert version_label_patch(of_model, held) == expected, case
     patched = {**held["metadata"]["labels"], **(patch or {})}
     assert patched.items() >= version_labels(of_model).items()  # labelled as its shard's
+
+
+def test_version_unplace_patch_removes_only_the_shard_label_guarded() -> None:
+    held = {"metadata": {"labels": {LABEL: "a", "team": "x"}, "resourceVersion": "9"}}
+    assert version_unplace_patch(held) == {
+        "metadata": {"labels": {LABEL: None}, "resourceVersion": "9"}
+    }

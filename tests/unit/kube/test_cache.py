@@ -553,3 +553,55 @@ def test_which_arriving_models_are_adopted(
     kube.sync(KINDS if known_foreign else [(MODELS, None, NS)])
     arriving = model("b", 200) | ({"status": {"observedGeneration": 1}} if status else {})
     assert kube.cache.adopts(NS, "b", arriving) is adopts
+
+
+def test_versions_labelled_for_this_shard_of_models_it_does_not_hold_are_misplaced() -> None:
+    """A first list as leader takes every version: of those it drops, only the ones
+    labelled for this shard (a) are misplaced; the others are their own shards' to place."""
+    objects = fleet()
+    objects["modelversions"] = [
+        labelled(version("a-v1", 2, "a"), shard="a", model="a"),  # its Model is held here
+        labelled(version("b-v1", 3, "b"), shard="a"),  # a label for the wrong shard
+        labelled(version("c-v1", 4, "c"), shard="x", model="c"),  # shard x's
+        version("d-v1", 5, "d"),  # unplaced: d's shard places it
+    ]
+    kube = Cluster(ObjectCache(scoped=True, placed="a"), objects)
+    kube.sync(KINDS)
+    assert names(kube.cache.take_misplaced()) == ["b-v1"]
+    assert kube.cache.take_misplaced() == []  # taken once
+
+
+def test_a_misplaced_version_is_found_between_lists_and_not_taken_once_its_model_is_held() -> None:
+    kube = Cluster(ObjectCache(scoped=True, placed="a"), fleet())
+    kube.sync(KINDS)
+    for name in ("e", "f"):  # labelled for a after the list; neither Model is a's yet
+        kube.cache.remember(
+            MODEL_VERSIONS, "ADDED", labelled(version(f"{name}-v1", 300, name), shard="a")
+        )
+    kube.cache.evict_orphans()
+    assert kube.cache.evict_orphans() == 2
+    kube.cache.remember(MODELS, "ADDED", model("f", 301))  # f moved here meanwhile
+    assert names(kube.cache.take_misplaced()) == ["e-v1"]
+
+
+@pytest.mark.parametrize("cache", [ObjectCache(), ObjectCache(scoped=True)])
+def test_an_instance_that_places_no_version_finds_none_misplaced(cache: ObjectCache) -> None:
+    """Unsharded (nothing is dropped), or no shard label of its own to look for."""
+    kube = Cluster(cache, fleet())
+    kube.cache.remember(MODEL_VERSIONS, "ADDED", labelled(version("e-v1", 1, "e"), shard="a"))
+    kube.sync(KINDS)
+    kube.cache.evict_orphans()
+    kube.cache.evict_orphans()
+    assert kube.cache.take_misplaced() == []
+
+
+def test_which_deleted_versions_a_shard_reads_again() -> None:
+    """Only a DELETED that would drop a version of a Model this shard holds, held at an
+    older revision: not the echo of its own relabelling, not another shard's version."""
+    kube = Cluster(ObjectCache(scoped=True, placed="a"), fleet())
+    kube.sync(KINDS)
+    assert kube.cache.hides(version("a-v1", 150, "a"))  # deleted, or relabelled away
+    assert not kube.cache.hides(version("a-v1", 2, "a"))  # what the cache holds: its echo
+    assert not kube.cache.hides(version("b-v1", 150, "b"))  # b is another shard's
+    assert not kube.cache.hides(version("a-v9", 150, "a"))  # never held
+    assert not Cluster(ObjectCache(), fleet()).cache.hides(version("a-v1", 150, "a"))
