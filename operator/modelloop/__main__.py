@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         default=30.0,
         metavar="SECONDS",
         help="how often Models that wait on time (a canary step, a cooldown, a schedule) "
-        "are looked at again; every change the operator reads wakes its Model at once",
+        "are looked at again, and a shard drops other shards' objects and unplaces "
+        "versions labelled for it of Models it does not hold; every change the operator "
+        "reads wakes its Model at once",
     )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)
