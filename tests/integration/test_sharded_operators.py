@@ -28,7 +28,7 @@ from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import ANNOTATION_ABORT, ANNOTATION_RETRAIN, API_VERSION, LABEL_SHARD
 from modelloop.control.leader import LEASES
 from modelloop.control.sharding import Shard
-from modelloop.kube.rest import DEPLOYMENTS, EVENTS, SERVICES, Kube, Resource
+from modelloop.kube.rest import DEPLOYMENTS, EVENTS, HTTPROUTES, SERVICES, Kube, Resource
 
 JOBS = Resource("batch", "v1", "jobs")
 RELEASE = "sharded"
@@ -206,9 +206,24 @@ def reconciled(kube: Kube, namespace: str, model: str) -> None:
     )
 
 
+def route_of(kube: Kube, namespace: str, traffic: str) -> tuple[str, str] | None:
+    """The managed HTTPRoute's shard label and spec (as JSON: any write of it); None on
+    a provider without one."""
+    if traffic != "gateway-managed":
+        return None
+    route = kube.get(HTTPROUTES, namespace, canary.MODEL) or {}
+    labels = route.get("metadata", {}).get("labels") or {}
+    return labels.get(LABEL_SHARD, ""), json.dumps(route.get("spec"), sort_keys=True)
+
+
+@pytest.mark.parametrize("traffic", ["replicas", "gateway-managed"])
 def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
-    kube: Kube, namespace: str, shards: Shards
+    kube: Kube, namespace: str, shards: Shards, traffic: str, request: pytest.FixtureRequest
 ) -> None:
+    """On the replicas provider the weights are the Deployments' replica counts; on a
+    managed HTTPRoute, the route's, and the route moves with its Model."""
+    if traffic != "replicas":
+        request.getfixturevalue("traffic_crds")
     # fraud trains (its pod held Running); churn's canary holds at its first step: its
     # metrics have no provider here, so every analysis is inconclusive, and it pauses.
     retraining: dict[str, Any] = {
@@ -222,7 +237,7 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
     }
     create_served_model(kube, namespace, "fraud", retraining)
     rollout = canary.rollout(maxInconclusive=2, onInconclusive="pause")
-    kube.create(MODELS, namespace, canary.model({"provider": "replicas"}, rollout=rollout))
+    kube.create(MODELS, namespace, canary.model(canary.TRAFFIC[traffic], rollout=rollout))
     kube.create(MODEL_VERSIONS, namespace, canary.version(canary.STABLE))
     for name in ("fraud", canary.MODEL):
         label(kube, namespace, name, "a")
@@ -259,11 +274,11 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
 
     held = wait_for(paused, 90, "the canary paused at its first step")
     assert held["weight"] == 10
+    read_weights = canary.weight_reader(kube, namespace, traffic)
+    assert canary.percent(read_weights()) == {canary.STABLE: 90, canary.CANARY: 10}
     weights = replicas_of(kube, namespace, canary.MODEL)
-    assert canary.percent({n: r for n, (r, _) in weights.items()}) == {
-        canary.STABLE: 90,
-        canary.CANARY: 10,
-    }
+    route = route_of(kube, namespace, traffic)
+    assert route is None or route[0] == "a"
 
     # Move both to b.
     since, since_b = len(a.log_text()), len(b.log_text())
@@ -273,6 +288,7 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
         reconciled(kube, namespace, name)
     assert jobs() == [job]  # the same Job: relabelled, not made again
     assert replicas_of(kube, namespace, canary.MODEL) == weights
+    assert canary.percent(read_weights()) == {canary.STABLE: 90, canary.CANARY: 10}
     assert canary_status()["weight"] == 10
 
     def relabelled(name: str) -> Callable[[], bool]:
@@ -295,6 +311,8 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
     for name in ("fraud", canary.MODEL):
         wait_for(relabelled(name), 30, f"{name}'s Deployments and Services for b")
         assert set(version_shards(kube, namespace, name).values()) == {"b"}
+    if route is not None:  # relabelled for b, its rules as a left them
+        wait_for(lambda: route_of(kube, namespace, traffic) == ("b", route[1]), 30, "route for b")
 
     # b finishes what a began: it records the training's result, and rolls the canary back
     # when told (its metrics never conclude here: the only way on is an operator's word).
@@ -305,8 +323,7 @@ def test_a_relabelled_model_moves_without_a_second_training_or_a_weight_change(
     kube.merge_patch(MODELS, namespace, canary.MODEL, abort)
 
     def stable_only() -> bool:
-        weights = {n: r for n, (r, _) in replicas_of(kube, namespace, canary.MODEL).items()}
-        return canary.percent(weights) == {canary.STABLE: 100}
+        return canary.percent(read_weights()) == {canary.STABLE: 100}
 
     wait_for(stable_only, 60, "the canary rolled back, by b")
     assert set(jobs()) <= {job}  # deleted once its result was recorded: no other came
