@@ -58,18 +58,28 @@ def test_each_unplaced_or_moved_version_is_labelled_once() -> None:
     assert len(api.writes) == writes
 
 
-def test_a_version_edited_or_deleted_meanwhile_is_left_to_its_next_event() -> None:
-    class Racing(Api):
-        def merge_patch(
-            self, resource: Any, namespace: Any, name: str, patch: Obj, sub: str = ""
-        ) -> Obj:
-            if name == "churn-v1":
-                raise KubeError(409, "Conflict", "changed since it was read")
-            if name == "churn-v2":
-                raise KubeError(404, "NotFound", "deleted since it was read")
-            return super().merge_patch(resource, namespace, name, patch, sub)
+class Refusing(Api):
+    """The API server, answering the merge patches of some objects with an error."""
 
-    api = Racing(
+    def __init__(self, refusals: dict[str, KubeError], *objects: tuple[Any, Obj]) -> None:
+        super().__init__(*objects)
+        self.refusals = refusals
+
+    def merge_patch(
+        self, resource: Any, namespace: Any, name: str, patch: Obj, sub: str = ""
+    ) -> Obj:
+        if name in self.refusals:
+            raise self.refusals[name]
+        return super().merge_patch(resource, namespace, name, patch, sub)
+
+
+CHANGED = KubeError(409, "Conflict", "changed since it was read")
+DELETED = KubeError(404, "NotFound", "deleted since it was read")
+
+
+def test_a_version_edited_or_deleted_meanwhile_is_left_to_its_next_event() -> None:
+    api = Refusing(
+        {"churn-v1": CHANGED, "churn-v2": DELETED},
         (MODELS, MODEL),
         (MODEL_VERSIONS, version("churn-v1")),
         (MODEL_VERSIONS, version("churn-v2")),
@@ -103,18 +113,10 @@ def test_a_misplaced_version_is_unplaced_once_with_an_event() -> None:
 
 
 def test_a_version_deleted_or_refused_is_skipped_and_the_rest_unplaced() -> None:
-    class Failing(Api):
-        def merge_patch(
-            self, resource: Any, namespace: Any, name: str, patch: Obj, sub: str = ""
-        ) -> Obj:
-            if name == "fraud-v1":
-                raise KubeError(404, "NotFound", "deleted since it was read")
-            if name == "fraud-v2":
-                raise KubeError(500, "InternalError", "etcd timed out")
-            return super().merge_patch(resource, namespace, name, patch, sub)
-
-    api = Failing(
-        *((MODEL_VERSIONS, version(f"fraud-v{n}", "fraud", **{SHARD: "a"})) for n in (1, 2, 3))
+    refusals = {"fraud-v1": DELETED, "fraud-v2": KubeError(500, "InternalError", "etcd timed out")}
+    api = Refusing(
+        refusals,
+        *((MODEL_VERSIONS, version(f"fraud-v{n}", "fraud", **{SHARD: "a"})) for n in (1, 2, 3)),
     )
     held = [api.get(MODEL_VERSIONS, "ml", f"fraud-v{n}") for n in (1, 2, 3)]
     assert unplace_versions(api, held) == 1  # type: ignore[arg-type]
