@@ -420,9 +420,11 @@ class Run:
         assert ready_at is not None  # wait_for returns a truthy value
         ready = combined(self.read())
         each_ready = spread(self.fleet.ready_latencies())
+        stages = {stage: spread(t) for stage, t in self.fleet.apply_stages().items()}
         say(
             f"all Ready {ready_at - before.at:.1f} s after the first create; each Model "
-            f"p50 / p99 {each_ready[0]:.1f} / {each_ready[1]:.1f} s after its own"
+            f"p50 / p99 {each_ready[0]:.1f} / {each_ready[1]:.1f} s after its own; "
+            + ", ".join(f"{stage} {t[0]:.1f} / {t[1]:.1f} s" for stage, t in stages.items())
         )
         self.wait(lambda: self.fleet.rolling() >= args.canaries, 300, f"{args.canaries} canaries")
         time.sleep(args.settle_seconds)
@@ -470,6 +472,7 @@ class Run:
             create_seconds=round(create_seconds, 1),
             ready_seconds=round(ready_at - before.at, 3),  # as each_ready: comparable
             each_ready=each_ready,
+            apply_stages=stages,
             canaries_rolling=canaries_rolling,
             rss_steady_mib=round(max(rss_steady), 1),
             rss_peak_mib=round(max(rss_peak), 1),

@@ -362,6 +362,12 @@ def written_at(obj: Obj, manager: str) -> float | None:
     return datetime.strptime(latest, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp() + 0.5
 
 
+def _available(deployment: Obj) -> bool:
+    """Its Available condition True: what the operator's Ready waits for."""
+    conditions = (deployment.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
+
+
 @dataclass
 class Fleet:
     """What the watches saw of the run's Models and Deployments: which Model is Ready and
@@ -370,6 +376,11 @@ class Fleet:
     models: int
     applied: dict[str, float] = field(default_factory=dict)  # Model -> when its apply began
     ready: dict[str, float] = field(default_factory=dict)  # Model -> when it last became Ready
+    # The apply's stages, Model -> when the harness first saw: a Deployment of it (the
+    # operator's write), one Available (the controllers' and kwok's work), as ``ready``
+    # the Model Ready (the operator's status write).
+    deployed: dict[str, float] = field(default_factory=dict)
+    available: dict[str, float] = field(default_factory=dict)
     canaries: set[str] = field(default_factory=set)
     deployments: dict[str, str] = field(default_factory=dict)  # Deployment -> its Model
     token: str | None = None
@@ -416,6 +427,21 @@ class Fleet:
         with self.lock:
             return [at - self.applied[m] for m, at in self.ready.items() if m in self.applied]
 
+    def apply_stages(self) -> dict[str, list[float]]:
+        """Where each Model's time to Ready went, of the Models Ready now: apply -> its
+        first Deployment (the operator's), -> a Deployment Available (the control plane's),
+        -> Ready (the operator's again; each stage as the harness's watches saw it)."""
+        with self.lock:
+            every = [
+                (self.applied[m], self.deployed[m], self.available[m], self.ready[m])
+                for m in self.ready
+                if m in self.applied and m in self.deployed and m in self.available
+            ]
+        stages = ("to_deployment", "to_available", "to_ready")
+        return {
+            stage: [times[i + 1] - times[i] for times in every] for i, stage in enumerate(stages)
+        }
+
     def on_job(self, type_: str, obj: Obj, arrival: float) -> None:
         """A training Job (the watch selects them by the training label)."""
         meta = obj["metadata"]
@@ -439,7 +465,12 @@ class Fleet:
             if type_ == "DELETED":
                 self.deployments.pop(name, None)
                 return
-            self.deployments[name] = (obj["metadata"].get("labels") or {}).get(LABEL_MODEL, "")
+            model = self.deployments[name] = (obj["metadata"].get("labels") or {}).get(
+                LABEL_MODEL, ""
+            )
+            self.deployed.setdefault(model, arrival)
+            if model not in self.available and _available(obj):
+                self.available[model] = arrival
             if self.token is not None and name not in self.updated and edited(obj, self.token):
                 self.updated[name] = arrival
                 written = written_at(obj, FIELD_MANAGER)

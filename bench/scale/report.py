@@ -316,6 +316,8 @@ class Figures:
     shards: list[ShardFigures] = field(default_factory=list)  # with --shards: each one's
     # a Model at rest as the API server holds it, mean bytes (stored_bytes)
     model_bytes: dict[str, float] = field(default_factory=dict)
+    # Where a Model's apply -> Ready went (Fleet.apply_stages): p50, p99, max of each stage
+    apply_stages: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     run_seconds: float = field(default=0.0)
 
 
@@ -356,6 +358,10 @@ def table(f: Figures) -> str:
         (
             "  a Model's apply -> its Ready p50 / p99 / max",
             " / ".join(f"{v:.1f}" for v in f.each_ready) + " s",
+        ),
+        (
+            "  -> its Deployment; -> available; -> Ready: p50 / p99 each",
+            "; ".join(f"{v[0]:.1f} / {v[1]:.1f} s" for v in f.apply_stages.values()) or "-",
         ),
         (
             "steady CPU, share of a core",

@@ -42,6 +42,11 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert 0 < report["ready_seconds"] < 300
     each_ready = report["each_ready"]  # a Model's apply -> its Ready: p50, p99, max
     assert 0 < each_ready[0] <= each_ready[1] <= each_ready[2] <= report["ready_seconds"]
+    stages = report["apply_stages"]  # where that time went: each stage's p50, p99, max
+    assert list(stages) == ["to_deployment", "to_available", "to_ready"]
+    assert all(p50 <= p99 <= most for p50, p99, most in stages.values())
+    assert stages["to_deployment"][0] > 0
+    assert stages["to_available"][0] > 0
     assert all(math.isfinite(n) for n in numbers(report))
     assert report["apply"]["api_requests"] > 0
     assert report["apply"]["api_by_kind_per_model_per_resync"]

@@ -98,3 +98,30 @@ def test_stored_bytes_are_the_mean_compact_sizes_of_the_whole_and_its_parts() ->
     # compact JSON: 123 and 26 bytes whole; managedFields 52 and none ([]: 2); status 19
     # and none ({}: 2)
     assert stored_bytes(objects) == {"object": 74.5, "managedFields": 27.0, "status": 10.5}
+
+
+def deployment(model: str, available: str | None = None) -> dict[str, Any]:
+    conditions = [] if available is None else [{"type": "Available", "status": available}]
+    return {
+        "metadata": {"name": f"{model}-v1", "labels": {"modelloop.dev/model": model}},
+        "status": {"conditions": conditions},
+    }
+
+
+def test_a_models_time_to_ready_splits_into_the_operators_and_the_control_planes() -> None:
+    fleet = Fleet(models=2)
+    for name in ("a", "b"):
+        fleet.on_applied(name)
+    at = fleet.applied["a"]
+    fleet.on_deployment("ADDED", deployment("a"), at + 1.0)  # the operator wrote it
+    fleet.on_deployment("MODIFIED", deployment("a", "False"), at + 3.0)  # its pods start
+    fleet.on_deployment("MODIFIED", deployment("a", "True"), at + 7.0)
+    fleet.on_deployment("MODIFIED", deployment("a", "True"), at + 8.0)  # no news
+    fleet.on_model("MODIFIED", ready("a", True), at + 7.5)
+    fleet.on_deployment("ADDED", deployment("b"), at + 2.0)  # b is not Ready: left out
+    stages = fleet.apply_stages()
+    assert stages == {
+        "to_deployment": [pytest.approx(1.0)],
+        "to_available": [pytest.approx(6.0)],
+        "to_ready": [pytest.approx(0.5)],
+    }
