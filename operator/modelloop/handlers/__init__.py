@@ -413,7 +413,11 @@ async def version_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: 
     if type == "DELETED" and cached is not None and cached.cache.hides(dict(body)):
         # Deleted, or relabelled away from this shard: read again. One relabelled is held
         # on, and its Model's reconcile labels it back (handlers.placing).
-        found = await asyncio.to_thread(still_held, cached.live, memo["shard"], dict(body))
+        try:
+            found = await asyncio.to_thread(still_held, cached.live, memo["shard"], dict(body))
+        except Exception:  # held as it was: the next full list says whether it is gone
+            log.exception("reading ModelVersion %s again failed", body["metadata"]["name"])
+            return
         if found is not None:
             _version_event(memo, "MODIFIED", found)
             return
