@@ -164,6 +164,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "(read it with `python -m memray summary` or `flamegraph`)",
     )
     parser.add_argument(
+        "--cpu-profile",
+        action="store_true",
+        help="sample each operator's Python stacks through the steady window (py-spy, from "
+        "outside the process), written beside --out as pyspy-SHARD.txt in collapsed form "
+        "(read it with `python -m bench.scale.stacks FILE`)",
+    )
+    parser.add_argument(
         "--apiserver-profile",
         type=float,
         metavar="SECONDS",
@@ -503,6 +510,21 @@ class Run:
 
         threading.Thread(target=fetch, name=f"profile-{phase}", daemon=True).start()
 
+    def profile_cpu(self, seconds: float) -> list[subprocess.Popen[bytes]]:
+        """py-spy sampling each operator's stacks for ``seconds``, 100 times a second, into
+        collapsed stacks beside --out. Non-blocking: the operator is never paused, so the
+        window's CPU figures stay its own (a rare sample may mix two stacks)."""
+        profilers = []
+        for operator in self.operators:
+            out = self.args.out.with_name(f"pyspy-{operator.shard or 'operator'}.txt")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--format=raw"]
+            argv += [f"--pid={operator.process.pid}", f"--duration={math.ceil(seconds)}"]
+            argv += [f"--output={out}", "--rate=100", "--nonblocking"]
+            log = (self.work / "logs" / f"{out.stem}.log").open("wb")
+            profilers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+        return profilers
+
     @staticmethod
     def models_as_stored(api: ApiServer) -> list[Obj]:
         """A sample of the Models as the API server holds them: the first 500 by name."""
@@ -513,6 +535,7 @@ class Run:
     def steady(self) -> tuple[Window, list[float], list[ShardFigures]]:
         """Nothing changes: a reading at every resync period of the window; the whole
         window, its cycles' CPU and each shard's window."""
+        profilers = self.profile_cpu(self.args.steady_seconds) if self.args.cpu_profile else []
         first = self.read()
         readings: list[Reading] = [combined(first)]
         count = max(1, round(self.args.steady_seconds / RESYNC_SECONDS))
@@ -522,6 +545,8 @@ class Run:
             self.check_running()
             last = self.read()
             readings.append(combined(last))
+        for profiler in profilers:
+            profiler.wait(timeout=60)
         cycles = [
             round((b.cpu_seconds - a.cpu_seconds) / (b.at - a.at), 4)
             for a, b in itertools.pairwise(readings)
