@@ -313,13 +313,15 @@ def _listed(
     memo: Any, presets: list[Resource], first: bool = False
 ) -> list[tuple[Resource, str | None, str | None]]:
     """What the caches hold: (kind, label selector, namespace or None for all), the
-    served workload ``presets`` among them. As the watches select them; but the first
-    list after a replica starts leading takes every ModelVersion and every training,
-    whichever shard they are labelled for (a Model that moved here while it stood by; a
-    Job made before Jobs carried the label), and keeps its own Models'."""
+    served workload ``presets`` among them. As the watches select them; but every list
+    takes every ModelVersion, whichever shard it is labelled for, and keeps its own
+    Models' (one that moved here while this replica stood by; one labelled by hand or by
+    mistake for a shard no instance runs, which no watch of any shard selects); and the
+    first list after a replica starts leading takes every training too (a Job made
+    before Jobs carried the label)."""
     namespaces = (memo.get("options") or {}).get("namespaces") or [None]
     shard: Shard = memo["shard"]
-    versions = [None] if first else shard.version_selectors()
+    versions: list[str | None] = [None]
     workloads = MANAGED if first else workload_selector(shard)
     kinds: list[tuple[Resource, str | None]] = [(MODELS, shard.model_selector())]
     kinds += [(MODEL_VERSIONS, selector) for selector in versions]

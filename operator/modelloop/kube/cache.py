@@ -532,15 +532,21 @@ class CachedKube(Kube):
         for resource, lists in kinds.items():
             self._selectors[resource] = list(dict.fromkeys(selector for selector, _ in lists))
         foreign: set[Key] = set()
+
+        def keep(resource: Resource, page: list[Obj], at: int) -> set[Key]:
+            """Into the cache a page at a time: an unchanged object is not copied, and the
+            other shards' Models' children go page by page (a whole list of every
+            ModelVersion is never held at once)."""
+            keys = self.cache.put_listed(resource, page)
+            foreign.update(self.cache.evict_foreign(resource, at))
+            return keys
+
         for resource, lists in kinds.items():
             seen: set[Key] = set()
             oldest: int | None = None
             for selector, namespace in lists:
                 try:
-                    # Into the cache a page at a time: an unchanged object is not copied.
-                    keys, at = self._whole_list(
-                        resource, selector, namespace, self.cache.put_listed
-                    )
+                    keys, at = self._whole_list(resource, selector, namespace, keep)
                     seen.update(keys)
                 except KubeError as error:
                     if error.status == 403:  # RBAC narrower than the chart's: reads stay live
@@ -552,9 +558,7 @@ class CachedKube(Kube):
                 oldest = at if oldest is None else min(oldest, at)
             else:
                 if oldest is not None:
-                    # One kind at a time: the other shards' children never pile up.
                     self.cache.end_list(resource, seen, oldest, self._selectors[resource])
-                    foreign |= self.cache.evict_foreign(resource, oldest)
         self.cache.settle_foreign(foreign)
         if foreign:
             log.info("not caching the children of %d Models of other shards", len(foreign))
@@ -581,7 +585,7 @@ class CachedKube(Kube):
                     resource,
                     selector,
                     namespace,
-                    lambda kind, page: [i for i in page if model_of(kind, i) == name],
+                    lambda kind, page, _: [i for i in page if model_of(kind, i) == name],
                 )
                 items += found
                 oldest = at if not oldest else min(oldest, at)
@@ -593,7 +597,7 @@ class CachedKube(Kube):
         resource: Resource,
         selector: str | None,
         namespace: str | None,
-        keep: Callable[[Resource, list[Obj]], Iterable[T]],
+        keep: Callable[[Resource, list[Obj], int], Iterable[T]],
     ) -> tuple[list[T], int]:
         """What ``keep`` keeps of each page of a list, and the list's resourceVersion. A
         continue token outlives etcd's compaction by at most its interval (5 minutes):
@@ -604,7 +608,7 @@ class CachedKube(Kube):
             at = 0
             try:
                 for page, page_at in self.pages(resource, selector, namespace):
-                    kept.extend(keep(resource, page))
+                    kept.extend(keep(resource, page, page_at))
                     at = page_at
                 return kept, at
             except KubeError as error:

@@ -1,7 +1,6 @@
 """Reading a py-spy capture: which functions hold the samples."""
 
 import pytest
-
 from bench.scale.stacks import function, samples, tally
 
 RUN = "run (kopf/_core/reactor/running.py:{})"

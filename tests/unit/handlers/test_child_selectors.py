@@ -30,18 +30,18 @@ def test_a_shards_watches_select_the_children_the_operator_makes_for_its_models(
 
 
 @pytest.mark.parametrize("shard", [Shard(), Shard("default"), Shard("a")])
-def test_the_first_list_after_leading_takes_every_version_and_training(shard: Shard) -> None:
+def test_every_list_takes_every_version_and_the_first_every_training(shard: Shard) -> None:
     """A Model that moved here while this replica stood by has ModelVersions labelled for
-    its old shard; a Job made before Jobs carried the label has none: neither is any of
-    this shard's watches'. The first list takes them; the relists select as the watches."""
+    its old shard; a version labelled for a shard no instance runs is no watch's; a Job
+    made before Jobs carried the label has none: none is any of this shard's watches'.
+    Every list takes every version, the first every training; the relists select the
+    other kinds as the watches."""
     memo = {"shard": shard, "options": {"namespaces": ["ml"]}}
     workload = Resource("trainer.kubeflow.org", "v1alpha1", "trainjobs")  # a served preset
     first = handlers._listed(memo, [workload], first=True)
     later = handlers._listed(memo, [workload])
     assert [(r, s) for r, s, _ in first if r == MODEL_VERSIONS] == [(MODEL_VERSIONS, None)]
-    assert [(r, s) for r, s, _ in later if r == MODEL_VERSIONS] == [
-        (MODEL_VERSIONS, s) for s in shard.version_selectors()
-    ]
+    assert [(r, s) for r, s, _ in later if r == MODEL_VERSIONS] == [(MODEL_VERSIONS, None)]
     assert dict((r, s) for r, s, _ in first)[JOBS] == MANAGED
     assert dict((r, s) for r, s, _ in later)[JOBS] == child_selectors(shard)[JOBS]
     assert dict((r, s) for r, s, _ in first)[workload] == MANAGED

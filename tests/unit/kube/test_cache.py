@@ -1,6 +1,7 @@
 """The watch caches the reconcile reads: indexed by Model, never older than our writes."""
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -8,8 +9,8 @@ import pytest
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import LABEL_MANAGED_BY, LABEL_MODEL, LABEL_SHARD, MANAGED_BY
 from modelloop.kube import rest as rest_module
-from modelloop.kube.cache import CachedKube, ObjectCache, selector_matcher
-from modelloop.kube.rest import DEPLOYMENTS, Kube, KubeError, Obj
+from modelloop.kube.cache import CachedKube, Key, ObjectCache, selector_matcher
+from modelloop.kube.rest import DEPLOYMENTS, Kube, KubeError, Obj, Resource
 
 NS = "ml"
 
@@ -298,6 +299,29 @@ def test_lists_are_read_in_pages_and_held_whole(monkeypatch: pytest.MonkeyPatch)
     kube.adopt(model("b", 200))
     assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "b")) == ["b-v1"]
     assert names(kube.cache.of_model(MODEL_VERSIONS, NS, "a")) == ["a-v1"]
+
+
+def test_the_other_shards_children_are_dropped_page_by_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shard lists every ModelVersion of the namespace: those of the other shards'
+    Models go as each page is read, so they are never held all at once."""
+    monkeypatch.setattr(rest_module, "PAGE", 2)
+    objects = fleet()
+    objects["modelversions"] += [version(f"c{n}-v1", 10 + n, f"c{n}") for n in range(8)]
+    kube = Cluster(ObjectCache(scoped=True), objects)
+    held: list[int] = []
+    put_listed = kube.cache.put_listed
+
+    def counted(resource: Resource, items: Iterable[Obj]) -> set[Key]:
+        held.append(len(kube.cache.held(resource)))
+        return put_listed(resource, items)
+
+    monkeypatch.setattr(kube.cache, "put_listed", counted)
+    kube.sync(KINDS)
+    assert max(held) <= 2  # a page at most, never the 10 versions
+    assert [n for n, _ in kube.cache.versions_of_model(MODEL_VERSIONS, NS, "a")] == ["a-v1"]
+    assert all(kube.cache.foreign(NS, f"c{n}") for n in range(8))
 
 
 def test_a_list_whose_continue_token_expired_starts_over(
