@@ -512,15 +512,17 @@ class Run:
 
     def profile_cpu(self, seconds: float) -> list[subprocess.Popen[bytes]]:
         """py-spy sampling each operator's stacks for ``seconds``, 100 times a second, into
-        collapsed stacks beside --out. Non-blocking: the operator is never paused, so the
-        window's CPU figures stay its own (a rare sample may mix two stacks)."""
+        collapsed stacks beside --out. Only the thread holding the GIL is sampled: where
+        the Python CPU goes (a thread waiting for a lock or for the GIL is not working).
+        Non-blocking: the operator is never paused, so the window's CPU figures stay its
+        own (a rare sample may mix two stacks)."""
         profilers = []
         for operator in self.operators:
             out = self.args.out.with_name(f"pyspy-{operator.shard or 'operator'}.txt")
             out.parent.mkdir(parents=True, exist_ok=True)
             argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--format=raw"]
             argv += [f"--pid={operator.process.pid}", f"--duration={math.ceil(seconds)}"]
-            argv += [f"--output={out}", "--rate=100", "--nonblocking"]
+            argv += [f"--output={out}", "--rate=100", "--nonblocking", "--gil"]
             log = (self.work / "logs" / f"{out.stem}.log").open("wb")
             profilers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
         return profilers
