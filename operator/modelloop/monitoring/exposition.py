@@ -10,7 +10,9 @@ through prometheus-client's own text format, and the bytes go out in chunks of
 0.0.4 format, the same bytes ``generate_latest`` would give.
 """
 
+import functools
 import logging
+import math
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,11 +43,27 @@ class Labels:
     (sorted by name), for values given in the family's declared order."""
 
     def __init__(self, names: Sequence[str]) -> None:
-        self._named = sorted((name, i) for i, name in enumerate(names))
+        order = sorted(range(len(names)), key=names.__getitem__)
+        pairs = [f'{names[i]}="{{{i}}}"' for i in order]  # format fields: the values
+        self._size = len(names)
+        self._format = "{{" + ",".join(pairs) + "}}"
+        # The label set around the last name's value, filled once for many lines.
+        at = order.index(len(names) - 1)
+        self._head = "{{" + "".join(f"{p}," for p in pairs[:at]) + f'{names[-1]}="'
+        self._tail = '"' + "".join(f",{p}" for p in pairs[at + 1 :]) + "}}"
 
-    def render(self, values: Sequence[str]) -> str:
-        pairs = (f'{name}="{_escape(values[i])}"' for name, i in self._named)
-        return "{" + ",".join(pairs) + "}"
+    def lines(
+        self, metric: str, values: Sequence[str], samples: Iterable[tuple[Sequence[str], float]]
+    ) -> str:
+        """The lines of samples sharing ``values``: those of every label, each sample's
+        rest then empty; or of every label but the last, each sample's rest its value.
+        The shared part is rendered once: a line costs a join, not a format."""
+        shared = [_escape(v) for v in values]
+        if len(shared) == self._size:
+            labels = self._format.format(*shared)
+            return "".join(f"{metric}{labels} {_number_text(n)}\n" for _, n in samples)
+        head, tail = metric + self._head.format(*shared), self._tail.format(*shared)
+        return "".join(f"{head}{_escape(last)}{tail} {_number_text(n)}\n" for (last,), n in samples)
 
 
 def header(name: str, documentation: str, kind: str) -> str:
@@ -54,12 +72,21 @@ def header(name: str, documentation: str, kind: str) -> str:
     return f"# HELP {name} {help_}\n# TYPE {name} {kind}\n"
 
 
-def line(name: str, labels: str, value: float) -> str:
-    return f"{name}{labels} {_number(value)}\n"
-
-
+@functools.lru_cache(maxsize=1 << 16)
 def _escape(value: str) -> str:
+    """A label value as the text format writes it. Cached: a scrape writes the same few
+    values (namespace, Model, version, metric, slice) on hundreds of thousands of lines."""
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+_FLAGS = {0.0: "0.0", 1.0: "1.0"}  # a verdict gauge's numbers, most of every scrape's
+
+
+def _number_text(value: float) -> str:
+    text = _FLAGS.get(value)
+    if text is None or math.copysign(1.0, value) < 0:  # -0.0 is written as it is
+        return _number(value)
+    return text
 
 
 class _One(Collector):

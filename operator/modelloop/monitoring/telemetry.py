@@ -133,11 +133,10 @@ class EvaluationSeries:
             yield exposition.header(metric, documentation, "gauge")
             labels = exposition.Labels(names)
             for (namespace, model), c in checks:
-                values = (namespace, model, c.version, c.name, c.slice)
-                yield "".join(
-                    exposition.line(metric, labels.render((*values, *suffix)), number)
-                    for suffix, number in _exported(name, c)
-                )
+                samples = _exported(name, c)
+                if samples:
+                    values = (namespace, model, c.version, c.name, c.slice)
+                    yield labels.lines(metric, values, samples)
 
     def _checks(self) -> list[tuple[ModelKey, Check]]:
         with self._lock:

@@ -30,6 +30,7 @@ def evaluated(model: int) -> list[Evaluated]:
         Evaluated(SeriesKey("metric", "acc", odd, "v2"), v.BREACH, 1e-7, 3.0, coverage=1.0),
         Evaluated(SeriesKey("metric", "p99", "all", "v2"), v.WAITING, math.inf, 0.0),
         Evaluated(SeriesKey("metric", "nan", "all", "v2"), v.INCONCLUSIVE, math.nan, None),
+        Evaluated(SeriesKey("metric", "zero", "all", "v1"), v.PASS, -0.0, 1.0, coverage=0.0),
         Evaluated(SeriesKey("drift", "psi", odd, "v1"), v.PASS, 0.02, None),
     ]
 
