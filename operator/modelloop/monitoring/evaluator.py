@@ -185,7 +185,9 @@ class Evaluator:
         return len(targets)
 
     def _forget_gone(self, models: Mapping[ModelKey, Obj]) -> None:
-        for gone in (set(self.due) | set(self.states) | set(self.snapshots)) - models.keys():
+        # Every Model with state here was scanned by a tick, so it has a due time: one
+        # difference of key views per tick (a tenth of a millisecond at 2500 Models).
+        for gone in self.due.keys() - models.keys():
             self.due.pop(gone, None)
             self.states.pop(gone, None)
             self.specs.forget(gone)

@@ -42,7 +42,9 @@ def read(plan: Plan, answers: Iterable[Answer]) -> dict[ModelKey, Readings]:
         for slot, found in _slot_answers(request, answer):
             raw.setdefault((slot.model, slot.series), {})[slot.role] = found
     for (model, series), roles in raw.items():
-        entry = readings.setdefault(model, Readings())
+        entry = readings.get(model)
+        if entry is None:  # not setdefault: one Readings per Model, not per series
+            entry = readings[model] = Readings()
         if series.kind == "metric":
             entry.metrics[series] = _observation(roles)
         else:

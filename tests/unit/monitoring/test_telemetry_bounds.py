@@ -294,9 +294,14 @@ def test_the_evaluator_forgets_a_deleted_model_and_one_it_cannot_evaluate() -> N
         telemetry.record("ns", model, [check("v1")])
     RolloutTelemetry(registry).record("ns", "gone", CanaryStatus(version="v2"), "pass")
     evaluator.due[("ns", "gone")] = 0.0  # evaluated before it was deleted
+    evaluator.states[("ns", "gone")] = {}
+    evaluator.new_data[("ns", "gone")] = 3.0
     evaluator.tick(cache)
     assert series(registry) == {}
     assert exported(registry) == 0
+    assert ("ns", "gone") not in evaluator.states
+    assert ("ns", "gone") not in evaluator.new_data
+    assert list(evaluator.due) == [("ns", "bad")]
 
 
 def test_beyond_the_cap_new_series_are_not_exported_and_counted_once() -> None:
