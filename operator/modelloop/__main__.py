@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="how often Models that wait on time (a canary step, a cooldown, a schedule) "
         "are looked at again, and a shard drops other shards' objects and unplaces "
-        "versions labelled for it of Models it does not hold; every change the operator "
-        "reads wakes its Model at once",
+        "versions labelled for it of Models it does not hold; the watch caches are listed "
+        "again every 20 periods; every change the operator reads wakes its Model at once",
     )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)

@@ -354,7 +354,8 @@ def test_a_version_labelled_for_the_wrong_shard_comes_back_to_its_models_shard(
     """A label for shard b on a version of a's Model, by hand or put back by a GitOps tool:
     a, told by its watch that the version left, labels it back at once, and its Deployment
     is never touched. A version made with b's label for a Model b does not hold: b unplaces
-    it within a few resync periods, and the Model's shard, a, places it."""
+    it within a few resync periods, and the Model's shard, a, places it. One labelled for
+    a shard no instance runs is placed by a at its next full list."""
     create_served_model(kube, namespace, "fraud", {})
     label(kube, namespace, "fraud", "a")
     [a] = shards.start("a", 1, "--resync-period=2")
@@ -393,6 +394,22 @@ def test_a_version_labelled_for_the_wrong_shard_comes_back_to_its_models_shard(
     kube.create(MODELS, namespace, churn)
     wait_for(lambda: kube.get(DEPLOYMENTS, namespace, "churn-v1"), 60, "churn-v1 served by a")
     assert version_shards(kube, namespace, "churn") == {"churn-v1": "a"}
+
+    # Labelled for a shard no instance runs: no watch of any shard selects it; a's next
+    # full list (every 20 resync periods, 40 s here) takes it, and a places it.
+    typo = {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {"name": "fraud-v2", "labels": {LABEL_SHARD: "zz"}},
+        "spec": {"model": "fraud", "uri": "s3://m/fraud-v2"},
+    }
+    kube.create(MODEL_VERSIONS, namespace, typo)
+    wait_for(
+        lambda: version_shards(kube, namespace, "fraud").get("fraud-v2") == "a",
+        90,
+        "a's relist finds fraud-v2 and labels it for a",
+    )
+    assert "Relabelled" in version_events(kube, namespace, "fraud-v2")
     for model_name in ("fraud", "churn"):
         assert not acted(b, namespace, model_name), b.log_tail()
     await_acted(a, namespace, "churn")

@@ -52,9 +52,10 @@ from .training import JOBS, reconcile_training
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 30  # default: schedules, cooldowns and backoffs expire without an event
-# The watch caches are listed again this often: kopf's watches, restarted, do not tell of
-# objects deleted while they were down.
-RELIST_SECONDS = 600
+# The watch caches are listed again every RELIST_PERIODS resync periods (10 minutes by
+# default): kopf's watches, restarted, do not tell of objects deleted while they were down,
+# and no watch of a shard selects a version labelled for a shard no instance runs.
+RELIST_PERIODS = 20
 LIST_RETRY_SECONDS = 5
 WRITE_LIMIT = (200.0, 400)  # writes per second, at once: as `modelloop run` defaults
 
@@ -230,7 +231,7 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     memo["workers"].append(
         asyncio.create_task(_resync(period, queue, due_now, lambda: list(everyone)))
     )
-    memo["workers"].append(asyncio.create_task(_relist(kube, listed)))
+    memo["workers"].append(asyncio.create_task(_relist(kube, listed, RELIST_PERIODS * period)))
     if shard.name is not None:
         memo["workers"].append(asyncio.create_task(_unplace_misplaced(kube, period)))
 
@@ -262,9 +263,11 @@ async def _resync(
             queue.add(key)
 
 
-async def _relist(kube: CachedKube, listed: list[tuple[Resource, str | None, str | None]]) -> None:
+async def _relist(
+    kube: CachedKube, listed: list[tuple[Resource, str | None, str | None]], period: float
+) -> None:
     while True:
-        await asyncio.sleep(RELIST_SECONDS)
+        await asyncio.sleep(period)
         try:
             await asyncio.to_thread(kube.sync, listed)
         except Exception:  # the caches stay as the watches keep them; again next time
