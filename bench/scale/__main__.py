@@ -52,6 +52,7 @@ from localcluster.waiting import wait_for
 from bench.evaluation import NAMESPACES, TEMPLATES
 from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import LABEL_MANAGED_BY, MANAGED_BY
+from modelloop.handlers import RELIST_PERIODS
 from modelloop.kube.rest import Kube, Obj
 from modelloop.retraining.jobs import LABEL_TRAINING
 
@@ -61,6 +62,7 @@ from .measure import (
     Reading,
     Scraper,
     Watch,
+    clear_of_relists,
     combined,
     memory_mib,
     reset_peak,
@@ -336,6 +338,7 @@ class Operator:
     def __init__(self, shard: str | None, process: Process, scraper: Scraper) -> None:
         self.shard, self.process, self.scraper = shard, process, scraper
         self.peaks: dict[str, float] = {}  # phase -> the peak RSS in it, MiB
+        self.leading_since = time.monotonic()  # it is made once it leads
 
 
 class Run:
@@ -435,6 +438,7 @@ class Run:
         )
         self.wait(lambda: self.fleet.rolling() >= args.canaries, 300, f"{args.canaries} canaries")
         time.sleep(args.settle_seconds)
+        self.clear_of_relists()
         self.phase_peaks("apply")
         steady, cycles, shards = self.steady()
         rss_steady = [rss for rss, _ in self.memory()]
@@ -496,6 +500,22 @@ class Run:
             shards=shard_figures if args.shards else [],
             model_bytes=model_bytes,
         )
+
+    def clear_of_relists(self) -> None:
+        """Wait, if need be, for a steady window that no operator's full relist of its
+        watch caches falls in (each relists every RELIST_PERIODS resync periods from when
+        it began to lead): the window measures the work at rest."""
+        now = time.monotonic()
+        start = clear_of_relists(
+            now,
+            [o.leading_since for o in self.operators],
+            RELIST_PERIODS * RESYNC_SECONDS,
+            self.args.steady_seconds,
+            RESYNC_SECONDS,  # for a relist to end
+        )
+        if start > now:
+            say(f"the steady window waits {start - now:.0f} s, past an operator's relist")
+            time.sleep(start - now)
 
     def profile_apiserver(self, api: ApiServer, phase: str) -> None:
         """With --apiserver-profile: the API server's CPU profile of the phase's first

@@ -10,6 +10,7 @@ a window (the API server's is filtered line by line, never parsed whole).
 import contextlib
 import http.client
 import json
+import math
 import os
 import re
 import socket
@@ -67,6 +68,28 @@ def reset_peak(pid: int) -> None:
 
 
 # --------------------------------------------------------------------------- /metrics
+
+
+def clear_of_relists(
+    now: float, leading_since: list[float], period: float, window: float, margin: float
+) -> float:
+    """The earliest start, from ``now``, of a window of ``window`` seconds that no
+    operator's full relist falls in: each relists every ``period`` seconds from when it
+    began to lead, and a relist is given ``margin`` seconds to end. A relist is periodic
+    work, not the work at rest: inside the steady window it adds its whole cost to it.
+    ``now`` itself when no such window comes within a period (many operators)."""
+    start = now
+    moved = True
+    while moved:
+        moved = False
+        for since in leading_since:
+            # The first relist after the window's start less the margin.
+            relist = since + period * max(1, math.floor((start - margin - since) / period) + 1)
+            if relist <= start + window:
+                start, moved = relist + margin, True
+        if start - now > period:
+            return now
+    return start
 
 
 def counters(text: str, name: str) -> dict[Labels, float]:
