@@ -28,7 +28,7 @@ from modelloop.api.resources import MODEL_VERSIONS, MODELS
 from modelloop.api.vocabulary import ANNOTATION_ABORT, ANNOTATION_RETRAIN, API_VERSION, LABEL_SHARD
 from modelloop.control.leader import LEASES
 from modelloop.control.sharding import Shard
-from modelloop.kube.rest import DEPLOYMENTS, EVENTS, HTTPROUTES, SERVICES, Kube, Resource
+from modelloop.kube.rest import DEPLOYMENTS, EVENTS, HTTPROUTES, SERVICES, Kube, Obj, Resource
 
 JOBS = Resource("batch", "v1", "jobs")
 RELEASE = "sharded"
@@ -165,6 +165,16 @@ def test_each_shard_acts_on_its_models_and_its_standby_takes_over(
         "fraud-a-v1": "a",
         "fraud-b-v1": "b",
         "fraud-none-v1": None,
+    }
+
+
+def labelled_version(model: str, name: str, shard: str) -> Obj:
+    """A ModelVersion made with a shard label, as a manifest that carries one would."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {"name": name, "labels": {LABEL_SHARD: shard}},
+        "spec": {"model": model, "uri": f"s3://m/{name}"},
     }
 
 
@@ -377,13 +387,7 @@ def test_a_version_labelled_for_the_wrong_shard_comes_back_to_its_models_shard(
     assert replicas_of(kube, namespace, "fraud") == served
     assert (kube.get(DEPLOYMENTS, namespace, "fraud-v1") or {})["metadata"]["uid"] == uid
 
-    made = {
-        "apiVersion": API_VERSION,
-        "kind": "ModelVersion",
-        "metadata": {"name": "churn-v1", "labels": {LABEL_SHARD: "b"}},
-        "spec": {"model": "churn", "uri": "s3://m/churn"},
-    }
-    kube.create(MODEL_VERSIONS, namespace, made)
+    kube.create(MODEL_VERSIONS, namespace, labelled_version("churn", "churn-v1", "b"))
     wait_for(
         lambda: "Unplaced" in version_events(kube, namespace, "churn-v1"),
         30,
@@ -397,13 +401,7 @@ def test_a_version_labelled_for_the_wrong_shard_comes_back_to_its_models_shard(
 
     # Labelled for a shard no instance runs: no watch of any shard selects it; a's next
     # full list (every 20 resync periods, 40 s here) takes it, and a places it.
-    typo = {
-        "apiVersion": API_VERSION,
-        "kind": "ModelVersion",
-        "metadata": {"name": "fraud-v2", "labels": {LABEL_SHARD: "zz"}},
-        "spec": {"model": "fraud", "uri": "s3://m/fraud-v2"},
-    }
-    kube.create(MODEL_VERSIONS, namespace, typo)
+    kube.create(MODEL_VERSIONS, namespace, labelled_version("fraud", "fraud-v2", "zz"))
     wait_for(
         lambda: version_shards(kube, namespace, "fraud").get("fraud-v2") == "a",
         90,
