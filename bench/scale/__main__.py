@@ -543,8 +543,8 @@ class Run:
             argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--format=raw"]
             argv += [f"--pid={operator.process.pid}", f"--duration={math.ceil(seconds)}"]
             argv += [f"--output={out}", "--rate=100", "--nonblocking", "--gil"]
-            log = (self.work / "logs" / f"{out.stem}.log").open("wb")
-            profilers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+            with (self.work / "logs" / f"{out.stem}.log").open("wb") as log:
+                profilers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
         return profilers
 
     @staticmethod

@@ -59,9 +59,9 @@ class Shard:
         return f"{LABEL_SHARD}={self.name}"
 
     def version_selectors(self) -> list[str | None]:
-        """The label selectors of this instance's watches and lists of ModelVersions: its
-        own and the unplaced ones when sharded (the default shard's carry ``default``, so
-        that the unplaced stay few); every one (None) when not."""
+        """The label selectors of this instance's watches of ModelVersions: its own and
+        the unplaced ones when sharded (the default shard's carry ``default``, so that the
+        unplaced stay few); every one (None) when not. Its full lists take every one."""
         if self.name is None:
             return [None]
         return [f"{LABEL_SHARD}={self.name}", UNPLACED]

@@ -324,10 +324,9 @@ def _listed(
     before Jobs carried the label)."""
     namespaces = (memo.get("options") or {}).get("namespaces") or [None]
     shard: Shard = memo["shard"]
-    versions: list[str | None] = [None]
     workloads = MANAGED if first else workload_selector(shard)
     kinds: list[tuple[Resource, str | None]] = [(MODELS, shard.model_selector())]
-    kinds += [(MODEL_VERSIONS, selector) for selector in versions]
+    kinds += [(MODEL_VERSIONS, None)]
     kinds += [
         (kind, MANAGED if first and kind == JOBS else selector)
         for kind, selector in child_selectors(shard).items()
