@@ -111,7 +111,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--models", type=int, default=100, help="N, the Models (default 100)")
     parser.add_argument(
-        "--canaries", type=int, default=10, help="Models rolling a canary (default 10)"
+        "--canaries",
+        type=int,
+        default=10,
+        help="Models rolling a canary (default 10; at most N - 1: the breach burst needs a "
+        "Model that retrains)",
     )
     parser.add_argument(
         "--steady-seconds",
@@ -185,7 +189,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.steady_seconds = 30.0 if args.short else 3 * RESYNC_SECONDS
     if args.settle_seconds is None:
         args.settle_seconds = 10.0 if args.short else RESYNC_SECONDS
-    args.canaries = min(args.canaries, args.models)
+    if args.models < 2:
+        parser.error("--models must be at least 2: one rolls a canary, one retrains")
+    args.canaries = min(args.canaries, args.models - 1)
     args.out = args.out or REPO / ".tmp" / "bench" / f"scale-{args.models}.json"
     return args
 

@@ -56,7 +56,7 @@ def test_each_slice_gets_its_own_verdict(world: Callable[..., World]) -> None:
     latam = next(v for v in w.status()["verdicts"] if v["slice"] == "latam")
     assert latam["reason"] == "fewer samples than minSamples 20"
     assert w.condition("MetricsUnavailable")["status"] == "False"
-    assert any("apac" in m for m in w.events("Breach"))
+    wait_for(lambda: any("apac" in m for m in w.events("Breach")), 30, "apac's Breach Event")
     text = w.operator_metrics()
     eu = sample(text, "modelloop_metric_value", slice="eu", metric="precision")
     assert eu is not None
@@ -105,7 +105,8 @@ def test_a_slice_without_traffic_is_no_data_and_the_status_stays_writable(
 
     w.exporter.update(traffic({"eu": BAD, "us": idle}))
     w.await_verdicts({"precision/eu": "breach", "precision/us": "inconclusive"})
-    assert any("on slice eu" in m for m in w.events("Breach"))
+    # The Event is posted after the status write that await_verdicts saw.
+    wait_for(lambda: any("on slice eu" in m for m in w.events("Breach")), 30, "its Breach Event")
 
 
 def test_a_breach_shorter_than_its_for_does_not_count(world: Callable[..., World]) -> None:

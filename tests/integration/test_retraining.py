@@ -708,7 +708,11 @@ def test_a_version_registered_by_hand_is_validated_and_its_canary_starts_without
             },
         },
     )
-    canary = wait_for(lambda: w.status().get("canary"), 60, "the canary of fraud-v2") or {}
-    assert (canary["version"], canary["weight"]) == ("fraud-v2", 10)
-    assert w.events("Validated")
-    assert w.events("RolloutStarted")
+    # The pass that starts the rollout writes status.canary at weight 0; the next one (the
+    # evaluation of the new canary's series wakes it) writes the first step's weight.
+    canary = wait_for(
+        lambda: (w.status().get("canary") or {}).get("weight"), 60, "fraud-v2 at its first step"
+    )
+    assert (w.status()["canary"]["version"], canary) == ("fraud-v2", 10)
+    assert w.await_events("Validated")
+    assert w.await_events("RolloutStarted")

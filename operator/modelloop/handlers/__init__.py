@@ -414,13 +414,14 @@ async def model_changed(
 @kopf.on.event(GROUP, VERSION, "modelversions")
 async def version_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
     cached: CachedKube | None = memo.get("cached")
-    if type == "DELETED" and cached is not None and cached.cache.hides(dict(body)):
+    gone = dict(body) if type == "DELETED" and cached is not None else None
+    if gone is not None and cached is not None and cached.cache.hides(gone):
         # Deleted, or relabelled away from this shard: read again. One relabelled is held
         # on, and its Model's reconcile labels it back (handlers.placing).
         try:
-            found = await asyncio.to_thread(still_held, cached.live, memo["shard"], dict(body))
+            found = await asyncio.to_thread(still_held, cached.live, memo["shard"], gone)
         except Exception:  # held as it was: the next full list says whether it is gone
-            log.exception("reading ModelVersion %s again failed", body["metadata"]["name"])
+            log.exception("reading ModelVersion %s again failed", gone["metadata"]["name"])
             return
         if found is not None:
             _version_event(memo, "MODIFIED", found)
