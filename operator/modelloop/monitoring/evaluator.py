@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,7 +48,14 @@ from .readings import Answer, Readings, read
 from .snapshot import Snapshot
 from .source import PrometheusSource
 from .specs import SPECS, SpecCache
-from .status import HEALTHY, METRICS_UNAVAILABLE, StatusUpdate, recall_states, update_status
+from .status import (
+    HEALTHY,
+    METRICS_UNAVAILABLE,
+    StatusUpdate,
+    recall_states,
+    status_inputs,
+    update_status,
+)
 from .telemetry import Telemetry
 from .verdicts import BreachState
 
@@ -128,6 +135,9 @@ class Evaluator:
         self.new_data: dict[ModelKey, float] = {}
         self.snapshots: dict[ModelKey, Snapshot] = {}
         self.failures: dict[ModelKey, str] = {}  # the fault last reported on each Model
+        # Each Model's status (its resourceVersion) as this evaluator last compared or wrote
+        # it, and the evaluation's status_inputs then: the same again needs no comparison.
+        self.settled: dict[ModelKey, tuple[str, Hashable]] = {}
         # One per lane: a memo is not shared between threads.
         self.plan_memos: dict[str | None, PlanMemo] = {}
         self._evaluated: dict[str | None, int] = {}
@@ -194,6 +204,7 @@ class Evaluator:
             self.new_data.pop(gone, None)
             self.snapshots.pop(gone, None)
             self.failures.pop(gone, None)
+            self.settled.pop(gone, None)
             for memo in list(self.plan_memos.values()):
                 memo.forget(gone)
             self.telemetry.forget(*gone)
@@ -329,6 +340,10 @@ class Evaluator:
         self.snapshots[target.key] = Snapshot(now, tuple(evaluated))
         if len(target.versions) > 1 and self.wake is not None:
             self.wake(target.key, True)  # the canary analysis reads these values
+        inputs = (status_inputs(evaluated), problem)
+        read_version = body["metadata"].get("resourceVersion")
+        if read_version is not None and self.settled.get(target.key) == (read_version, inputs):
+            return  # the status already says what this evaluation would write
         generation = body["metadata"].get("generation")
         updates: list[StatusUpdate] = []
 
@@ -348,7 +363,13 @@ class Evaluator:
             return status | {"verdicts": update.verdicts, "conditions": conditions}
 
         written = write_status(self.kube, MODELS, body, change)
-        if written is None or not written.written:
+        if written is None:
+            self.settled.pop(target.key, None)
+            return
+        version = written.body["metadata"].get("resourceVersion")
+        if version is not None:
+            self.settled[target.key] = (version, inputs)
+        if not written.written:
             return
         if self.wake is not None:  # its watch event is the echo of a cached write
             self.wake(target.key, bool(updates[-1].events))  # urgent when a verdict turned

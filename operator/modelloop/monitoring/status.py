@@ -12,6 +12,7 @@ resumes every breach clock where the old one left it (``recall_states``).
 """
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -77,6 +78,17 @@ def describe(v: dict[str, Any]) -> str:
 
 def _listing(verdicts: list[dict[str, Any]]) -> str:
     return _join([describe(v) for v in verdicts])
+
+
+def status_inputs(evaluated: list[Evaluated]) -> tuple[Hashable, ...]:
+    """What ``update_status`` reads of an evaluation when no verdict changes: applied again
+    to the status it made, an evaluation with the same inputs makes that status again
+    (only a changed verdict's entry takes the numbers), so it need not be compared."""
+    return tuple(
+        (e.series, e.verdict, e.reason, e.unavailable, e.state)
+        for e in evaluated
+        if e.series.kind != "shift"
+    )
 
 
 def update_status(

@@ -6,7 +6,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, cast
 
+import pytest
+
 from modelloop.kube.rest import Kube, Resource
+from modelloop.kube.status import write_status
+from modelloop.monitoring import evaluator as evaluator_module
 from modelloop.monitoring.evaluator import CONCLUDERS, Evaluator, WatchCache
 from modelloop.monitoring.series import BoundedRegistry
 from modelloop.monitoring.telemetry import Telemetry
@@ -92,5 +96,43 @@ def test_a_written_status_wakes_its_model_urgently_only_when_a_verdict_turned() 
         evaluator.due.clear()
         evaluator.tick(cache)  # the same verdicts, of a newer generation: no turn
         assert woken[1:] == [(("ns", "m"), False)]
+    finally:
+        evaluator.close()
+
+
+def test_a_status_that_already_says_what_the_evaluation_would_is_not_compared_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Compared once per resourceVersion and verdicts: at rest, a cycle reads the status
+    of none of its Models; another writer's change is compared (and mended) at once."""
+    compared: list[str] = []
+
+    def counting(kube: Any, resource: Resource, body: Obj, change: Any) -> Any:
+        compared.append(body["metadata"]["resourceVersion"])
+        return write_status(kube, resource, body, change)
+
+    monkeypatch.setattr(evaluator_module, "write_status", counting)
+    kube = SideBySide(1)
+    evaluator = Evaluator(cast(Kube, kube), {}, Telemetry(BoundedRegistry()))
+    body = model("m")
+    cache = WatchCache(models={("ns", "m"): body})
+
+    def tick(held: Obj) -> None:
+        cache.models[("ns", "m")] = held
+        evaluator.due.clear()
+        evaluator.tick(cache)
+
+    try:
+        tick(body)  # a first verdict: written at resourceVersion 2
+        written = body | {"metadata": body["metadata"] | {"resourceVersion": "2"}}
+        written |= {"status": body["status"] | kube.written}
+        tick(written)
+        tick(written)
+        assert (compared, kube.patched) == (["1"], ["m"])
+        wiped = written | {"metadata": written["metadata"] | {"resourceVersion": "3"}}
+        wiped |= {"status": {"stableVersion": "m-v1"}}  # someone else's write
+        tick(wiped)
+        assert (compared, kube.patched) == (["1", "3"], ["m", "m"])
+        assert [v["verdict"] for v in kube.written["verdicts"]] == ["inconclusive"]
     finally:
         evaluator.close()
