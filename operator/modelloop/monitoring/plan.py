@@ -220,8 +220,40 @@ def _plan_metric(
             return
         query, sample_query = template.query, template.sample_query
     assert query is not None
+    texts = (query, sample_query, coverage_query, tuple(sorted(variables.items())))
+    memo_key = (target.versions, metric.name, texts)
+    rendered = memo.recall(target, memo_key) if memo is not None else None
+    if not isinstance(rendered, Rendered):
+        rendered = _render_per_model(
+            target, metric, query, sample_query, coverage_query, variables, series
+        )
+        if memo is not None:
+            memo.keep(target, memo_key, rendered)
+    if rendered.request is not None:
+        plan.requests.append(rendered.request)
+    plan.problems += rendered.problems
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A Model's own request for one metric (None: every series had a problem)."""
+
+    request: Request | None
+    problems: tuple[Problem, ...]
+
+
+def _render_per_model(
+    target: Target,
+    metric: Metric,
+    query: str,
+    sample_query: str | None,
+    coverage_query: str | None,
+    variables: Mapping[str, str],
+    series: list[tuple[Slice, str, SeriesKey]],
+) -> Rendered:
     parts: list[Part] = []
     slots: list[Slot] = []
+    problems: list[Problem] = []
     for slice_, version, key in series:
 
         def render(text: str, slice_: Slice = slice_, version: str = version) -> str:
@@ -243,15 +275,15 @@ def _plan_metric(
             if coverage_query is not None:
                 rendered.append(("coverage", render(coverage_query)))
         except ValueError as error:
-            plan.problems.append(Problem(target.key, key, str(error)))
+            problems.append(Problem(target.key, key, str(error)))
             continue
         for role, text in rendered:
             slots.append(Slot(target.key, key, role, len(parts)))  # type: ignore[arg-type]
             parts.append(Part((str(len(parts)),), text))
+    request = None
     if parts:
-        plan.requests.append(
-            Request(target.spec.metrics_provider, combine(parts, TAGS), tuple(slots))
-        )
+        request = Request(target.spec.metrics_provider, combine(parts, TAGS), tuple(slots))
+    return Rendered(request, tuple(problems))
 
 
 def _plan_grouped(
@@ -305,7 +337,7 @@ def _plan_grouped(
     )
     memo_key = (target.versions, metric.name, value, samples, coverage, tuple(template.group_by))
     remembered = memo.recall(target, memo_key) if memo is not None else None
-    if remembered is None:
+    if not isinstance(remembered, tuple):
         remembered = _grouped_slots(
             target, metric, template, samples is not None, coverage is not None, series
         )
@@ -350,29 +382,33 @@ def _grouped_slots(
     return slots, problems
 
 
-class PlanMemo:
-    """The grouped slots of each Model from earlier cycles.
+Remembered = tuple[list[Slot], list[Problem]] | Rendered
 
-    A Model's place in a shared answer changes only with its spec (the evaluation keeps
-    one parsed spec per generation: the same object), its live versions or the template's
-    query and groupBy; working it out again for 1000 Models x 50 series every cycle would
-    cost more than the rest of the plan. Entries are kept per Model, replaced each time
-    it is planned, and dropped by ``forget``."""
+
+class PlanMemo:
+    """What earlier cycles worked out for each Model: its slots in grouped answers, and
+    its own requests, rendered.
+
+    Both change only with its spec (the evaluation keeps one parsed spec per generation:
+    the same object), its live versions or the template's texts; working them out again
+    for 1000 Models x 50 series every cycle would cost more than the rest of the plan
+    (rendering each series' PromQL was half the CPU of a cycle at rest). Entries are kept
+    per Model, replaced each time it is planned, and dropped by ``forget``."""
 
     def __init__(self) -> None:
-        self._models: dict[ModelKey, tuple[ModelSpec, dict[Any, Any]]] = {}
-        self._planning: dict[ModelKey, tuple[ModelSpec, dict[Any, Any]]] = {}
+        self._models: dict[ModelKey, tuple[ModelSpec, dict[Any, Remembered]]] = {}
+        self._planning: dict[ModelKey, tuple[ModelSpec, dict[Any, Remembered]]] = {}
 
-    def recall(self, target: Target, key: Any) -> tuple[list[Slot], list[Problem]] | None:
+    def recall(self, target: Target, key: Any) -> Remembered | None:
         known = self._models.get(target.key)
         if known is None or known[0] is not target.spec:
             return None
-        found: tuple[list[Slot], list[Problem]] | None = known[1].get(key)
+        found = known[1].get(key)
         if found is not None:
             self.keep(target, key, found)
         return found
 
-    def keep(self, target: Target, key: Any, value: tuple[list[Slot], list[Problem]]) -> None:
+    def keep(self, target: Target, key: Any, value: Remembered) -> None:
         self._planning.setdefault(target.key, (target.spec, {}))[1][key] = value
 
     def settle(self) -> None:

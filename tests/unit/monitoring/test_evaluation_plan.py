@@ -154,6 +154,47 @@ def test_a_memo_gives_the_plan_it_would_work_out_and_follows_spec_versions_and_t
     assert memo.recall(edited, ()) is None
 
 
+PER_MODEL = MetricTemplateSpec.model_validate(
+    {
+        "query": 'sum(rate(ok{version="$version", $slice, code="$code"}[$window]))',
+        "variables": [{"name": "code", "default": "200"}],
+    }
+)
+
+
+def test_a_models_own_requests_are_rendered_once_per_spec_versions_and_template() -> None:
+    templated = {"name": "ok", "templateRef": {"name": "ok-rate"}}
+    first = Target("ns", "m0", spec(slices=slices(3), metrics=[INLINE, templated]), ("m0-v1",))
+    canary = Target("ns", "m0", first.spec, ("m0-v1", "m0-v2"))
+    varied = {**templated, "templateRef": {"name": "ok-rate", "vars": {"code": "500"}}}
+    edited = Target("ns", "m0", spec(slices=slices(2), metrics=[INLINE, varied]), ("m0-v1",))
+    other_query = MetricTemplateSpec.model_validate(
+        {**PER_MODEL.model_dump(by_alias=True), "query": 'sum(ok{version="$version", $slice})'}
+    )
+    undeclared = {**templated, "templateRef": {"name": "ok-rate", "vars": {"nope": "1"}}}
+    broken = Target("ns", "m0", spec(slices=slices(2), metrics=[undeclared]), ("m0-v1",))
+    memo = PlanMemo()
+    planned = []
+    for target, template in [
+        (first, PER_MODEL),
+        (first, PER_MODEL),  # from the memo
+        (canary, PER_MODEL),  # a new live version
+        (edited, PER_MODEL),  # a new generation, another variable value
+        (edited, other_query),  # the template edited
+        (broken, other_query),  # a problem
+        (broken, other_query),  # the problem from the memo
+    ]:
+        templates = {("ns", "ok-rate"): template}
+        plan = plan_cycle([target], templates, NOW, memo)
+        assert plan == plan_cycle([target], templates, NOW)
+        planned.append(plan)
+    assert all(a is b for a, b in zip(planned[0].requests, planned[1].requests, strict=True))
+    queries = [{r.query for r in plan.requests} for plan in planned]
+    assert len({frozenset(q) for q in queries[1:5]}) == 4, "each change renders anew"
+    assert 'code="500"' in planned[3].requests[1].query
+    assert planned[6].problems == planned[5].problems != []
+
+
 def test_grouped_templates_need_equality_slices_on_grouped_labels() -> None:
     metric = {"name": "ok", "templateRef": {"name": "ok-rate"}}
     regex = [{"name": "new", "matchers": [{"label": "age", "op": "=~", "value": "[0-9]"}]}]
