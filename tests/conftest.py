@@ -5,6 +5,7 @@ Tiers are marked by directory (tests/unit, tests/integration, tests/e2e), so
 Prometheus that cannot start is an error.
 """
 
+import gc
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +36,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for tier in TIERS:
             if f"tests/{tier}/" in item.path.as_posix():
                 item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def finalised_here(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A cluster test's garbage is collected as it ends, so that a socket it left open is
+    reported (a ResourceWarning, an error) in that test, not in whichever later test the
+    collector happens to run in: CI once saw one land in a KServe test's setup."""
+    yield
+    if request.node.get_closest_marker("unit") is None:
+        gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -140,6 +140,11 @@ def _series(target: Target, metric: Metric) -> list[tuple[Slice, str, SeriesKey]
     ]
 
 
+def _problems(target: Target, metric: Metric, reason: str) -> list[Problem]:
+    """Every series of the metric, unaskable for ``reason``."""
+    return [Problem(target.key, key, reason) for _, _, key in _series(target, metric)]
+
+
 Texts = tuple[str, str | None, str | None]  # a grouped query's value, samples, coverage
 
 
@@ -188,7 +193,6 @@ def _plan_metric(
     templates: Mapping[tuple[str, str], MetricTemplateSpec],
     memo: "PlanMemo | None",
 ) -> None:
-    series = _series(target, metric)
     query, sample_query = metric.query, metric.sample_query
     variables: dict[str, str] = {}
     template = None
@@ -196,12 +200,12 @@ def _plan_metric(
         template = templates.get((target.namespace, metric.template_ref.name))
         if template is None:
             reason = f"MetricTemplate {metric.template_ref.name} not found"
-            plan.problems += [Problem(target.key, key, reason) for _, _, key in series]
+            plan.problems += _problems(target, metric, reason)
             return
         try:
             variables = template_variables(template, metric.template_ref)
         except ValueError as error:
-            plan.problems += [Problem(target.key, key, str(error)) for _, _, key in series]
+            plan.problems += _problems(target, metric, str(error))
             return
     coverage_query = _coverage_query(metric, template)
     if metric.labels is not None and metric.labels.min_coverage > 0 and coverage_query is None:
@@ -210,13 +214,11 @@ def _plan_metric(
             f"{metric.template_ref.name if metric.template_ref else ''} has no coverageQuery "
             "and labels.coverageQuery is not set"
         )
-        plan.problems += [Problem(target.key, key, reason) for _, _, key in series]
+        plan.problems += _problems(target, metric, reason)
         return
     if template is not None:
         if template.group_by:
-            _plan_grouped(
-                plan, shared, target, metric, template, variables, series, memo, coverage_query
-            )
+            _plan_grouped(plan, shared, target, metric, template, variables, memo, coverage_query)
             return
         query, sample_query = template.query, template.sample_query
     assert query is not None
@@ -224,9 +226,7 @@ def _plan_metric(
     memo_key = (target.versions, metric.name, texts)
     rendered = memo.recall(target, memo_key) if memo is not None else None
     if not isinstance(rendered, Rendered):
-        rendered = _render_per_model(
-            target, metric, query, sample_query, coverage_query, variables, series
-        )
+        rendered = _render_per_model(target, metric, query, sample_query, coverage_query, variables)
         if memo is not None:
             memo.keep(target, memo_key, rendered)
     if rendered.request is not None:
@@ -249,12 +249,11 @@ def _render_per_model(
     sample_query: str | None,
     coverage_query: str | None,
     variables: Mapping[str, str],
-    series: list[tuple[Slice, str, SeriesKey]],
 ) -> Rendered:
     parts: list[Part] = []
     slots: list[Slot] = []
     problems: list[Problem] = []
-    for slice_, version, key in series:
+    for slice_, version, key in _series(target, metric):
 
         def render(text: str, slice_: Slice = slice_, version: str = version) -> str:
             return expand(
@@ -293,7 +292,6 @@ def _plan_grouped(
     metric: Metric,
     template: MetricTemplateSpec,
     variables: dict[str, str],
-    series: list[tuple[Slice, str, SeriesKey]],
     memo: "PlanMemo | None",
     coverage_query: str | None,
 ) -> None:
@@ -321,7 +319,7 @@ def _plan_grouped(
     try:
         value, samples, coverage = (render(t) if t else None for t in asked)
     except ValueError as error:
-        plan.problems += [Problem(target.key, key, str(error)) for _, _, key in series]
+        plan.problems += _problems(target, metric, str(error))
         return
     assert value is not None  # a template's query is required
 
@@ -339,7 +337,7 @@ def _plan_grouped(
     remembered = memo.recall(target, memo_key) if memo is not None else None
     if not isinstance(remembered, tuple):
         remembered = _grouped_slots(
-            target, metric, template, samples is not None, coverage is not None, series
+            target, metric, template, samples is not None, coverage is not None
         )
         if memo is not None:
             memo.keep(target, memo_key, remembered)
@@ -353,14 +351,13 @@ def _grouped_slots(
     template: MetricTemplateSpec,
     with_samples: bool,
     with_coverage: bool,
-    series: list[tuple[Slice, str, SeriesKey]],
 ) -> tuple[list[Slot], list[Problem]]:
     """Where a Model's series are in a shared answer: its labels, by the template's groupBy."""
     slots: list[Slot] = []
     problems: list[Problem] = []
     identity = {"model": target.name, "namespace": target.namespace}
     by_slice = {s.name: slice_matchers(s) for s in target.slices(metric.slices)}
-    for slice_, version, key in series:
+    for slice_, version, key in _series(target, metric):
         matchers = by_slice[slice_.name]
         unreadable = [m.label for m in matchers if m.op != "=" or m.label not in template.group_by]
         if unreadable or "model" not in template.group_by or "version" not in template.group_by:
