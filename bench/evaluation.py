@@ -13,7 +13,9 @@ The process runs with the operator's garbage-collector thresholds
 (modelloop.gc_tuning), as ``modelloop run`` does.
 
 The five metrics come from MetricTemplates with ``groupBy``: the way to run
-1000 Models is one query per template for all of them.
+1000 Models is one query per template for all of them. ``--metrics inline`` writes
+them into each Model instead (one query per Model and metric, as a Model written by
+hand has): it measures what each Model's own requests cost.
 """
 
 import argparse
@@ -56,6 +58,7 @@ REPO = Path(__file__).parents[1]
 @dataclass
 class CycleFigures:
     models: int
+    metrics: str  # grouped (templates with groupBy) or inline (each Model's own queries)
     cycle: str
     prometheus_requests: float
     status_patches: float
@@ -119,7 +122,23 @@ def quality_metrics(count: int) -> list[dict[str, Any]]:
     ]
 
 
-def model(name: str) -> dict[str, Any]:
+def inline_metrics(count: int, namespace: str) -> list[dict[str, Any]]:
+    """The same metrics, each written into the Model: its own query per metric."""
+    return [
+        {
+            **{key: value for key, value in metric.items() if key != "templateRef"},
+            "query": f"sum(increase(bench_correct_total{{{selector}}}[$window]))"
+            f" / sum(increase(bench_predictions_total{{{selector}}}[$window]))",
+            "sampleQuery": f"sum(increase(bench_predictions_total{{{selector}}}[$window]))",
+        }
+        for k, metric in enumerate(quality_metrics(count))
+        for selector in [
+            f'metric="q{k}", namespace="{namespace}", model="$model", version="$version", $slice'
+        ]
+    ]
+
+
+def model(name: str, metrics: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Model",
@@ -130,12 +149,12 @@ def model(name: str) -> dict[str, Any]:
             "slices": [
                 {"name": f"r{r}", "matchLabels": {"region": f"r{r}"}} for r in range(SLICES)
             ],
-            "metrics": quality_metrics(METRICS),
+            "metrics": metrics,
         },
     }
 
 
-def populate(kube: Kube, namespace: str, count: int) -> None:
+def populate(kube: Kube, namespace: str, count: int, inline: bool) -> None:
     kube.create(
         NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
     )
@@ -143,7 +162,8 @@ def populate(kube: Kube, namespace: str, count: int) -> None:
         kube.create(TEMPLATES, namespace, template(k))
     for m in range(count):
         name = f"m{m:04d}"
-        kube.create(MODELS, namespace, model(name))
+        metrics = inline_metrics(METRICS, namespace) if inline else quality_metrics(METRICS)
+        kube.create(MODELS, namespace, model(name, metrics))
         kube.merge_patch(
             MODELS, namespace, name, {"status": {"stableVersion": f"{name}-v1"}}, sub="status"
         )
@@ -184,6 +204,7 @@ def run_cycle(
     name: str,
     kube: Kube,
     namespace: str,
+    metrics: str,
 ) -> CycleFigures:
     requests = telemetry.requests.labels("bench", "success")
     errors = telemetry.requests.labels("bench", "error")
@@ -197,6 +218,7 @@ def run_cycle(
     passed, breached = verdict_counts(kube, namespace)
     return CycleFigures(
         count,
+        metrics,
         name,
         sent,
         telemetry.patches._value.get() - before[2],
@@ -212,6 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", default="1,100,1000")
     parser.add_argument("--out", default=str(REPO / ".tmp" / "bench" / "evaluation.json"))
+    parser.add_argument(
+        "--metrics",
+        choices=["grouped", "inline"],
+        default="grouped",
+        help="grouped: MetricTemplates with groupBy, one query each for every Model "
+        "(default); inline: each Model's own queries",
+    )
     args = parser.parse_args(argv)
     gc_tuning.tune()  # as `modelloop run` does
     sizes = [int(n) for n in args.models.split(",")]
@@ -225,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         install_crds(kube)
         started = time.perf_counter()
         for namespace, count in namespaces.items():
-            populate(kube, namespace, count)
+            populate(kube, namespace, count, args.metrics == "inline")
         print(f"created {sum(sizes)} Models in {time.perf_counter() - started:.0f}s", flush=True)
 
         data = work / "prometheus" / "data"
@@ -261,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                     "first",
                     kube,
                     namespace,
+                    args.metrics,
                 )
                 steady = run_cycle(
                     evaluator,
@@ -270,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                     "steady",
                     kube,
                     namespace,
+                    args.metrics,
                 )
                 for f in (first, steady):
                     expected = (count * METRICS * (SLICES - 1), count * METRICS)
@@ -286,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([asdict(f) for f in figures], indent=2))
     print(
-        f"\n{'models':>6} {'cycle':>6} {'requests':>8} {'patches':>7} {'wall s':>7} "
+        f"\n{'models':>6} {'metrics':>7} {'cycle':>6} {'requests':>8} {'patches':>7} {'wall s':>7} "
         f"{'cpu ms/model':>12} {'rss MiB':>7}"
     )
     for f in figures:
@@ -297,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _row(f: CycleFigures) -> str:
     return (
-        f"{f.models:>6} {f.cycle:>6} {f.prometheus_requests:>8.0f} {f.status_patches:>7.0f} "
-        f"{f.wall_seconds:>7.2f} {f.cpu_ms_per_model:>12.2f} {f.rss_mib:>7.0f}"
+        f"{f.models:>6} {f.metrics:>7} {f.cycle:>6} {f.prometheus_requests:>8.0f} "
+        f"{f.status_patches:>7.0f} {f.wall_seconds:>7.2f} {f.cpu_ms_per_model:>12.2f} "
+        f"{f.rss_mib:>7.0f}"
     )
 
 
