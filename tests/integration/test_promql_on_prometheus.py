@@ -2,6 +2,7 @@
 own series, an empty slice parses wherever $slice stands, and a combined query of
 many slices and parts splits back per part."""
 
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,10 @@ from modelloop.monitoring.promql import (
     names_regex,
     split,
 )
+from modelloop.monitoring.providers import Credentials, ProviderConfig
+from modelloop.monitoring.series import BoundedRegistry
+from modelloop.monitoring.source import PrometheusSource
+from modelloop.monitoring.telemetry import Telemetry
 
 # One series per region; powers of two, so a sum names exactly the series it added up.
 REGIONS = {
@@ -208,3 +213,15 @@ def test_models_selects_exactly_the_models_served(
         served={"models": names_regex(served), "namespaces": ""},
     )
     assert {r["metric"]["model"] for r in client.custom_query(query)} == set(served)
+
+
+def test_a_query_longer_than_a_url_may_be_is_answered(client: PrometheusConnect) -> None:
+    """Past Prometheus' 1 MiB of request headers once quoted into a URL: the operator's
+    source sends it in the body."""
+    others = "|".join(f"region-{i:06d}" for i in range(80_000))
+    query = f'sum(harness_slice{{job="exporter", region=~"eu|{others}"}})'
+    assert len(urllib.parse.quote(query)) > 1 << 20
+    config = ProviderConfig(name="p", url=client.url, timeout="30s")
+    answer = PrometheusSource(config, Credentials(), Telemetry(BoundedRegistry())).query(query)
+    assert answer.error is None
+    assert [float(series["value"][1]) for series in answer.result or []] == [REGIONS["eu"]]
