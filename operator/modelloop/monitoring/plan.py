@@ -388,9 +388,9 @@ class PlanMemo:
 
     Both change only with its spec (the evaluation keeps one parsed spec per generation:
     the same object), its live versions or the template's texts; working them out again
-    for 1000 Models x 50 series every cycle would cost more than the rest of the plan
-    (rendering each series' PromQL was half the CPU of a cycle at rest). Entries are kept
-    per Model, replaced each time it is planned, and dropped by ``forget``."""
+    for 1000 Models x 50 series every cycle would cost more than the rest of the plan.
+    Entries are kept per Model, replaced each time it is planned, and dropped by
+    ``forget``."""
 
     def __init__(self) -> None:
         self._models: dict[ModelKey, tuple[ModelSpec, dict[Any, Remembered]]] = {}
