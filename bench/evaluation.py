@@ -124,18 +124,19 @@ def quality_metrics(count: int) -> list[dict[str, Any]]:
 
 def inline_metrics(count: int, namespace: str) -> list[dict[str, Any]]:
     """The same metrics, each written into the Model: its own query per metric."""
-    return [
-        {
-            **{key: value for key, value in metric.items() if key != "templateRef"},
-            "query": f"sum(increase(bench_correct_total{{{selector}}}[$window]))"
-            f" / sum(increase(bench_predictions_total{{{selector}}}[$window]))",
-            "sampleQuery": f"sum(increase(bench_predictions_total{{{selector}}}[$window]))",
-        }
-        for k, metric in enumerate(quality_metrics(count))
-        for selector in [
+    metrics = []
+    for k, metric in enumerate(quality_metrics(count)):
+        selector = (
             f'metric="q{k}", namespace="{namespace}", model="$model", version="$version", $slice'
-        ]
-    ]
+        )
+        del metric["templateRef"]
+        metric["query"] = (
+            f"sum(increase(bench_correct_total{{{selector}}}[$window]))"
+            f" / sum(increase(bench_predictions_total{{{selector}}}[$window]))"
+        )
+        metric["sampleQuery"] = f"sum(increase(bench_predictions_total{{{selector}}}[$window]))"
+        metrics.append(metric)
+    return metrics
 
 
 def model(name: str, metrics: list[dict[str, Any]]) -> dict[str, Any]:
@@ -160,9 +161,9 @@ def populate(kube: Kube, namespace: str, count: int, inline: bool) -> None:
     )
     for k in range(METRICS):
         kube.create(TEMPLATES, namespace, template(k))
+    metrics = inline_metrics(METRICS, namespace) if inline else quality_metrics(METRICS)
     for m in range(count):
         name = f"m{m:04d}"
-        metrics = inline_metrics(METRICS, namespace) if inline else quality_metrics(METRICS)
         kube.create(MODELS, namespace, model(name, metrics))
         kube.merge_patch(
             MODELS, namespace, name, {"status": {"stableVersion": f"{name}-v1"}}, sub="status"

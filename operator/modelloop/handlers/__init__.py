@@ -414,18 +414,19 @@ async def model_changed(
 @kopf.on.event(GROUP, VERSION, "modelversions")
 async def version_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: Any) -> None:
     cached: CachedKube | None = memo.get("cached")
-    gone = dict(body) if type == "DELETED" and cached is not None else None
-    if gone is not None and cached is not None and cached.cache.hides(gone):
-        # Deleted, or relabelled away from this shard: read again. One relabelled is held
-        # on, and its Model's reconcile labels it back (handlers.placing).
-        try:
-            found = await asyncio.to_thread(still_held, cached.live, memo["shard"], gone)
-        except Exception:  # held as it was: the next full list says whether it is gone
-            log.exception("reading ModelVersion %s again failed", gone["metadata"]["name"])
-            return
-        if found is not None:
-            _version_event(memo, "MODIFIED", found)
-            return
+    if type == "DELETED" and cached is not None:
+        gone = dict(body)
+        if cached.cache.hides(gone):
+            # Deleted, or relabelled away from this shard: read again. One relabelled is
+            # held on, and its Model's reconcile labels it back (handlers.placing).
+            try:
+                found = await asyncio.to_thread(still_held, cached.live, memo["shard"], gone)
+            except Exception:  # held as it was: the next full list says whether it is gone
+                log.exception("reading ModelVersion %s again failed", gone["metadata"]["name"])
+                return
+            if found is not None:
+                _version_event(memo, "MODIFIED", found)
+                return
     _version_event(memo, type, body)
 
 
