@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ..api.metrictemplate import MetricTemplateSpec
 from ..api.model import Drift, LabelMatcher, Metric, ModelSpec, Slice
@@ -44,11 +44,12 @@ ModelKey = tuple[str, str]  # (namespace, name)
 Role = Literal["value", "samples", "coverage", "current", "reference"]
 
 
-@dataclass(frozen=True)
-class SeriesKey:
+class SeriesKey(NamedTuple):
     """One verdict's identity: a metric or drift check, on a slice, for a version. A
     ``shift`` is a drift check's canary against stable (``version`` is the canary's): an
-    early signal of the rollout, never a health verdict."""
+    early signal of the rollout, never a health verdict. A tuple: it keys the dicts of
+    every cycle, hundreds of thousands of lookups at thousands of Models, and a tuple
+    of strings hashes in C where a dataclass runs its ``__hash__`` in Python."""
 
     kind: Literal["metric", "drift", "shift"]
     name: str
@@ -77,15 +78,23 @@ class Target:
         return [s for s in declared if names is None or s.name in names]
 
 
-@dataclass(frozen=True)
+class Selection(NamedTuple):
+    """A label filter that picks one Model's series out of a shared (grouped) answer:
+    the label names, sorted, and their values, as the answer's index is keyed."""
+
+    labels: tuple[str, ...]
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Slot:
-    """Where one part of a request's answer goes."""
+    """Where one series' answers are in its request's: the part (its tag value) that
+    answers each role, and in a shared answer the labels that pick the series out."""
 
     model: ModelKey
     series: SeriesKey
-    role: Role
-    part: int
-    select: Mapping[str, str] | None = None  # label filter on a shared (grouped) answer
+    parts: tuple[tuple[Role, str], ...]
+    select: Selection | None = None
 
 
 @dataclass(frozen=True)
@@ -268,7 +277,7 @@ def _render_per_model(
             )
 
         try:
-            rendered = [("value", render(query))]
+            rendered: list[tuple[Role, str]] = [("value", render(query))]
             if sample_query is not None:
                 rendered.append(("samples", render(sample_query)))
             if coverage_query is not None:
@@ -276,13 +285,21 @@ def _render_per_model(
         except ValueError as error:
             problems.append(Problem(target.key, key, str(error)))
             continue
-        for role, text in rendered:
-            slots.append(Slot(target.key, key, role, len(parts)))  # type: ignore[arg-type]
-            parts.append(Part((str(len(parts)),), text))
+        slots.append(Slot(target.key, key, _own_parts(parts, rendered)))
     request = None
     if parts:
         request = Request(target.spec.metrics_provider, combine(parts, TAGS), tuple(slots))
     return Rendered(request, tuple(problems))
+
+
+def _own_parts(parts: list[Part], queries: list[tuple[Role, str]]) -> tuple[tuple[Role, str], ...]:
+    """A series' queries added to a Model's own request, each its own part; their tags."""
+    tags = []
+    for role, query in queries:
+        tag = str(len(parts))
+        parts.append(Part((tag,), query))
+        tags.append((role, tag))
+    return tuple(tags)
 
 
 def _plan_grouped(
@@ -357,6 +374,12 @@ def _grouped_slots(
     problems: list[Problem] = []
     identity = {"model": target.name, "namespace": target.namespace}
     by_slice = {s.name: slice_matchers(s) for s in target.slices(metric.slices)}
+    names: dict[tuple[str, ...], tuple[str, ...]] = {}
+    roles: tuple[tuple[Role, str], ...] = (  # the tags of _SharedQuery's parts
+        ("value", "0"),
+        *((("samples", "1"),) if with_samples else ()),
+        *((("coverage", "2"),) if with_coverage else ()),
+    )
     for slice_, version, key in _series(target, metric):
         matchers = by_slice[slice_.name]
         unreadable = [m.label for m in matchers if m.op != "=" or m.label not in template.group_by]
@@ -371,11 +394,10 @@ def _grouped_slots(
             k: v for k, v in (identity | {"version": version}).items() if k in template.group_by
         }
         select |= {m.label: m.value for m in matchers}
-        slots.append(Slot(target.key, key, "value", 0, select))
-        if with_samples:
-            slots.append(Slot(target.key, key, "samples", 1, select))
-        if with_coverage:
-            slots.append(Slot(target.key, key, "coverage", 2, select))
+        labels = tuple(sorted(select))
+        labels = names.setdefault(labels, labels)  # one tuple for the series that share it
+        selection = Selection(labels, tuple(select[name] for name in labels))
+        slots.append(Slot(target.key, key, roles, selection))
     return slots, problems
 
 
@@ -449,12 +471,11 @@ def _plan_drift(plan: Plan, target: Target, drift: Drift, now: datetime) -> None
             )
             continue
         window, modifier = reference
-        for role, text in (
+        histograms: list[tuple[Role, str]] = [
             ("current", bucket_query(drift, slice_, drift.window)),
             ("reference", bucket_query(drift, slice_, window, modifier)),
-        ):
-            slots.append(Slot(target.key, key, role, len(parts)))  # type: ignore[arg-type]
-            parts.append(Part((str(len(parts)),), text))
+        ]
+        slots.append(Slot(target.key, key, _own_parts(parts, histograms)))
     if drift.canary is not None and len(target.versions) > 1:
         _plan_shift(target, drift, parts, slots)
     if parts:
@@ -470,11 +491,12 @@ def _plan_shift(target: Target, drift: Drift, parts: list[Part], slots: list[Slo
     label = drift.canary.version_label
     for slice_ in target.slices(drift.slices):
         key = SeriesKey("shift", drift.name, slice_.name, canary)
-        for role, version in (("current", canary), ("reference", stable)):
-            matcher = LabelMatcher(label=label, value=version)
-            text = bucket_query(drift, slice_, drift.window, version=matcher)
-            slots.append(Slot(target.key, key, role, len(parts)))  # type: ignore[arg-type]
-            parts.append(Part((str(len(parts)),), text))
+        current, reference = (LabelMatcher(label=label, value=v) for v in (canary, stable))
+        histograms: list[tuple[Role, str]] = [
+            ("current", bucket_query(drift, slice_, drift.window, version=current)),
+            ("reference", bucket_query(drift, slice_, drift.window, version=reference)),
+        ]
+        slots.append(Slot(target.key, key, _own_parts(parts, histograms)))
 
 
 def _reference(drift: Drift, target: Target, now: datetime) -> tuple[str, str] | None:

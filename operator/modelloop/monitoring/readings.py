@@ -1,7 +1,7 @@
 """Fan Prometheus' answers back out to the series that asked. Pure."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -10,6 +10,9 @@ from .drift import Histogram, from_cumulative, parse_le
 from .plan import ModelKey, Plan, Request, SeriesKey, Slot
 from .promql import TAGS, Sample, split
 from .verdicts import Observation
+
+Found = Sequence[Sample] | str  # the samples answering one role, or why there are none
+NONE: tuple[Sample, ...] = ()  # no samples: shared, never changed
 
 
 @dataclass(frozen=True)
@@ -37,20 +40,18 @@ class Readings:
 
 def read(plan: Plan, answers: Iterable[Answer]) -> dict[ModelKey, Readings]:
     """The i-th answer answers ``plan.requests[i]``. Each is read once, in turn: nothing
-    here holds on to an answer once its samples are picked."""
+    here holds on to an answer once its samples are picked. A series' roles are all
+    answered by one request (its slot names their parts)."""
     readings: dict[ModelKey, Readings] = {}
-    raw: dict[tuple[ModelKey, SeriesKey], dict[str, list[Sample] | str]] = {}
     for request, answer in zip(plan.requests, answers, strict=True):
-        for slot, found in _slot_answers(request, answer):
-            raw.setdefault((slot.model, slot.series), {})[slot.role] = found
-    for (model, series), roles in raw.items():
-        entry = readings.get(model)
-        if entry is None:  # not setdefault: one Readings per Model, not per series
-            entry = readings[model] = Readings()
-        if series.kind == "metric":
-            entry.metrics[series] = _observation(roles)
-        else:
-            entry.drift[series] = _drift(roles)
+        for slot, roles in _slot_answers(request, answer):
+            entry = readings.get(slot.model)
+            if entry is None:  # not setdefault: one Readings per Model, not per series
+                entry = readings[slot.model] = Readings()
+            if slot.series.kind == "metric":
+                entry.metrics[slot.series] = _observation(roles)
+            else:
+                entry.drift[slot.series] = _drift(roles)
     for problem in plan.problems:
         entry = readings.setdefault(problem.model, Readings())
         if problem.series.kind == "metric":
@@ -60,32 +61,37 @@ def read(plan: Plan, answers: Iterable[Answer]) -> dict[ModelKey, Readings]:
     return readings
 
 
-def _slot_answers(request: Request, answer: Answer) -> list[tuple[Slot, list[Sample] | str]]:
+def _slot_answers(request: Request, answer: Answer) -> Iterator[tuple[Slot, dict[str, Found]]]:
+    """Each slot of ``request`` with what the answer holds for each of its roles."""
     if answer.result is None:
-        return [(slot, answer.error or "no answer") for slot in request.slots]
+        error = answer.error or "no answer"
+        for slot in request.slots:
+            yield slot, {role: error for role, _ in slot.parts}
+        return
     parts = split(answer.result, TAGS)
     # A shared answer holds the series of many Models: index it once per label set,
     # so picking each slot's series costs a lookup, not a scan. This runs for every
-    # series of every Model each cycle: the label orders are worked out once per key set.
-    indexes: dict[tuple[int, tuple[str, ...]], dict[tuple[str, ...], list[Sample]]] = {}
-    orders: dict[tuple[str, ...], tuple[str, ...]] = {}
-    found: list[tuple[Slot, list[Sample] | str]] = []
+    # series of every Model each cycle: the slot's selection is keyed as the index is.
+    indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], list[Sample]]] = {}
     for slot in request.slots:
-        samples = parts.get((str(slot.part),), [])
-        if slot.select is not None:
-            keys = tuple(slot.select)
-            labels = orders.get(keys)
-            if labels is None:
-                labels = orders[keys] = tuple(sorted(keys))
-            index = indexes.get((slot.part, labels))
+        select = slot.select
+        roles: dict[str, Found] = {}
+        for role, part in slot.parts:
+            if select is None:
+                roles[role] = parts.get((part,), NONE)
+                continue
+            index = indexes.get((part, select.labels))
             if index is None:
-                index = indexes[(slot.part, labels)] = _index(samples, labels)
-            samples = index.get(tuple(map(slot.select.__getitem__, labels)), [])
-        found.append((slot, samples))
-    return found
+                index = indexes[(part, select.labels)] = _index(
+                    parts.get((part,), NONE), select.labels
+                )
+            roles[role] = index.get(select.values, NONE)
+        yield slot, roles
 
 
-def _index(samples: list[Sample], labels: tuple[str, ...]) -> dict[tuple[str, ...], list[Sample]]:
+def _index(
+    samples: Sequence[Sample], labels: tuple[str, ...]
+) -> dict[tuple[str, ...], list[Sample]]:
     """The samples by their values of ``labels`` (sorted names); a sample without one of
     them matches no selection and is left out. The hottest loop of a cycle at thousands
     of Models: one C-level pick of the values per sample."""
@@ -103,7 +109,7 @@ def _index(samples: list[Sample], labels: tuple[str, ...]) -> dict[tuple[str, ..
     return index
 
 
-def _single(found: list[Sample] | str | None, what: str) -> tuple[float | None, str | None]:
+def _single(found: Found | None, what: str) -> tuple[float | None, str | None]:
     if found is None:
         return None, None
     if isinstance(found, str):
@@ -115,7 +121,7 @@ def _single(found: list[Sample] | str | None, what: str) -> tuple[float | None, 
     return found[0].value, None
 
 
-def _observation(roles: dict[str, list[Sample] | str]) -> Observation:
+def _observation(roles: dict[str, Found]) -> Observation:
     # The coverage travels with every outcome: immature labels explain a missing value.
     coverage, _ = _single(roles.get("coverage"), "coverage")
     value, error = _single(roles.get("value"), "value")
@@ -127,7 +133,7 @@ def _observation(roles: dict[str, list[Sample] | str]) -> Observation:
     return Observation(value, samples, coverage=coverage)
 
 
-def _histogram(found: list[Sample] | str | None) -> tuple[Histogram | None, str | None]:
+def _histogram(found: Found | None) -> tuple[Histogram | None, str | None]:
     if found is None:
         return None, "not asked"
     if isinstance(found, str):
@@ -145,7 +151,7 @@ def _histogram(found: list[Sample] | str | None) -> tuple[Histogram | None, str 
     return from_cumulative(buckets), None
 
 
-def _drift(roles: dict[str, list[Sample] | str]) -> DriftReading:
+def _drift(roles: dict[str, Found]) -> DriftReading:
     current, error = _histogram(roles.get("current"))
     reference, reference_error = _histogram(roles.get("reference"))
     return DriftReading(current, reference, error or reference_error)

@@ -74,7 +74,8 @@ def test_a_model_slicing_by_region_plans_one_request_per_template() -> None:
     assert plan.problems == []
     assert len(plan.requests) == len(NAMES)
     # Two Models x two versions x two slices, the value and the sample count of each.
-    assert {len(request.slots) for request in plan.requests} == {2 * 2 * 2 * 2}
+    assert {len(request.slots) for request in plan.requests} == {2 * 2 * 2}
+    assert {len(slot.parts) for request in plan.requests for slot in request.slots} == {2}
 
 
 def test_the_auc_shifts_the_services_score_buckets_by_one() -> None:

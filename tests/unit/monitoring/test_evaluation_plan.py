@@ -8,7 +8,7 @@ import pytest
 from modelloop.api.metrictemplate import MetricTemplateSpec
 from modelloop.api.model import ModelSpec
 from modelloop.api.modelversion import DataWindow
-from modelloop.monitoring.plan import PlanMemo, SeriesKey, Target, plan_cycle
+from modelloop.monitoring.plan import PlanMemo, Selection, SeriesKey, Slot, Target, plan_cycle
 from modelloop.monitoring.readings import Answer, read
 from modelloop.monitoring.verdicts import Observation
 
@@ -44,7 +44,8 @@ def test_an_inline_metric_is_one_request_whatever_the_slices_and_versions(count:
     target = Target("ns", "fd", spec(slices=slices(count), metrics=[INLINE]), ("fd-v1", "fd-v2"))
     plan = plan_cycle([target], {}, NOW)
     [request] = plan.requests
-    assert len(request.slots) == count * 2 * 2  # slices x versions x (value, samples)
+    assert len(request.slots) == count * 2  # slices x versions
+    assert {roles(slot) for slot in request.slots} == {("value", "samples")}
     assert request.query.count(" or ") == count * 2 * 2 - 1
     assert 'version="fd-v2", region="r0"' in request.query
 
@@ -57,8 +58,11 @@ def test_models_sharing_a_grouped_template_share_one_request() -> None:
     ]
     plan = plan_cycle(targets, {("ns", "ok-rate"): GROUPED}, NOW)
     [request] = plan.requests
-    assert len(request.slots) == 50 * 3 * 2
-    assert request.slots[0].select == {"model": "m0", "version": "m0-v1", "region": "r0"}
+    assert len(request.slots) == 50 * 3
+    assert {roles(slot) for slot in request.slots} == {("value", "samples")}
+    assert request.slots[0].select == Selection(
+        ("model", "region", "version"), ("m0", "r0", "m0-v1")
+    )
 
 
 SERVED_ONLY = MetricTemplateSpec.model_validate(
@@ -224,6 +228,10 @@ def test_drift_references_an_offset_or_the_training_window() -> None:
     assert problem.reason == "the stable version fd-v1 has no training window"
 
 
+def roles(slot: Slot) -> tuple[str, ...]:
+    return tuple(role for role, _ in slot.parts)
+
+
 def vector(part: int, value: str, **labels: str) -> dict[str, Any]:
     return {"metric": {"modelloop_part": str(part), **labels}, "value": [0, value]}
 
@@ -269,7 +277,7 @@ def test_an_inline_metric_asks_for_its_label_coverage_with_the_delay() -> None:
     metric = INLINE | {"labels": {"delay": "2h", "minCoverage": 0.8, "coverageQuery": COVERAGE}}
     target = Target("ns", "fd", spec(metrics=[metric]), ("fd-v1",))
     [request] = plan_cycle([target], {}, NOW).requests
-    assert [slot.role for slot in request.slots] == ["value", "samples", "coverage"]
+    assert [roles(slot) for slot in request.slots] == [("value", "samples", "coverage")]
     assert "[5m] offset 2h" in request.query
     answer = [vector(0, "0.9"), vector(1, "120"), vector(2, "0.42")]
     readings = read(plan_cycle([target], {}, NOW), [Answer(result=answer)])[("ns", "fd")]
@@ -288,8 +296,7 @@ def test_a_grouped_template_shares_its_coverage_query_and_a_missing_one_is_a_pro
     }
     target = Target("ns", "m", spec(slices=slices(2), metrics=[metric]), ("m-v1",))
     [request] = plan_cycle([target], {("ns", "ok-rate"): covered}, NOW).requests
-    assert [s.role for s in request.slots].count("coverage") == 2
-    assert {s.part for s in request.slots if s.role == "coverage"} == {2}
+    assert [dict(s.parts)["coverage"] for s in request.slots] == ["2", "2"]
     assert "offset 20s" in request.query
     plan = plan_cycle([target], {("ns", "ok-rate"): GROUPED}, NOW)
     assert plan.requests == []
@@ -303,7 +310,7 @@ def test_a_delay_alone_asks_for_no_coverage() -> None:
     metric = INLINE | {"labels": {"delay": "1h"}}
     target = Target("ns", "fd", spec(metrics=[metric]), ("fd-v1",))
     [request] = plan_cycle([target], {}, NOW).requests
-    assert "coverage" not in [slot.role for slot in request.slots]
+    assert [roles(slot) for slot in request.slots] == [("value", "samples")]
 
 
 def test_a_drift_check_with_canary_compares_the_canary_with_stable_during_a_rollout() -> None:
@@ -317,10 +324,7 @@ def test_a_drift_check_with_canary_compares_the_canary_with_stable_during_a_roll
     rolling = Target("ns", "fd", spec(slices=slices(1), drift=[drift]), ("fd-v1", "fd-v2"))
     [request] = plan_cycle([rolling], {}, NOW).requests
     shifts = [s for s in request.slots if s.series.kind == "shift"]
-    assert {(s.series.version, s.role) for s in shifts} == {
-        ("fd-v2", "current"),
-        ("fd-v2", "reference"),
-    }
+    assert [(s.series.version, roles(s)) for s in shifts] == [("fd-v2", ("current", "reference"))]
     assert 'prediction_score_bucket{region="r0", version="fd-v2"}[1h]' in request.query
     assert 'prediction_score_bucket{region="r0", version="fd-v1"}[1h]' in request.query
     alone = Target("ns", "fd", rolling.spec, ("fd-v1",))
