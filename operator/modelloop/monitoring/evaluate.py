@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 
 from ..api.model import BreachRule, ModelSpec
 from ..api.vocabulary import VerdictName
@@ -40,7 +41,7 @@ def evaluate_model(
     drifts = {d.name: d for d in spec.drift}
     evaluated: list[Evaluated] = []
     new_states: dict[SeriesKey, BreachState] = {}
-    for key, observation in sorted(readings.metrics.items(), key=lambda kv: _order(kv[0])):
+    for key, observation in sorted(readings.metrics.items(), key=_series):
         metric = metrics.get(key.name)
         if metric is None:
             continue
@@ -69,7 +70,7 @@ def evaluate_model(
                 state=new_states[key],
             )
         )
-    for key, reading in sorted(readings.drift.items(), key=lambda kv: _order(kv[0])):
+    for key, reading in sorted(readings.drift.items(), key=_series):
         drift = drifts.get(key.name)
         if drift is None:
             continue
@@ -98,5 +99,4 @@ def _pending(rule: BreachRule | None) -> str:
     return f"a breach once it lasts {rule.for_ if rule else ''}"
 
 
-def _order(key: SeriesKey) -> tuple[str, str, str, str]:
-    return (key.kind, key.name, key.slice, key.version)
+_series = itemgetter(0)  # an item's SeriesKey: a tuple, ordered by kind, name, slice, version
