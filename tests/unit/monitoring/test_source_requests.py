@@ -104,4 +104,5 @@ def test_an_answer_that_is_not_prometheus_json_is_a_bad_response(
     Recorder.payload = payload
     answer = source(prometheus).query("up")
     assert answer.result is None
-    assert answer.error is not None and answer.error.startswith("Prometheus p: bad response: ")
+    assert answer.error is not None
+    assert answer.error.startswith("Prometheus p: bad response: ")
