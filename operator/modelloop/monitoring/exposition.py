@@ -38,32 +38,45 @@ class Streamed(Protocol):
     def text(self) -> Iterator[str]: ...
 
 
-class Labels:
-    """The label names of a family, rendered in the order prometheus-client writes them
-    (sorted by name), for values given in the family's declared order."""
+class Gauge:
+    """The lines of one family, each rendered by one ``str.format`` of a template made
+    once: the label set in the order prometheus-client writes it (sorted by name), the
+    values given in the family's declared order."""
 
-    def __init__(self, names: Sequence[str]) -> None:
-        order = sorted(range(len(names)), key=names.__getitem__)
-        pairs = [f'{names[i]}="{{{i}}}"' for i in order]  # format fields: the values
-        self._size = len(names)
-        self._format = "{{" + ",".join(pairs) + "}}"
-        # The label set around the last name's value, filled once for many lines.
-        at = order.index(len(names) - 1)
-        self._head = "{{" + "".join(f"{p}," for p in pairs[:at]) + f'{names[-1]}="'
-        self._tail = '"' + "".join(f",{p}" for p in pairs[at + 1 :]) + "}}"
+    def __init__(self, metric: str, names: Sequence[str]) -> None:
+        self._line = f"{metric}{_label_set(names)} {{{len(names)}}}\n"
 
-    def lines(
-        self, metric: str, values: Sequence[str], samples: Iterable[tuple[Sequence[str], float]]
-    ) -> str:
-        """The lines of samples sharing ``values``: those of every label, each sample's
-        rest then empty; or of every label but the last, each sample's rest its value.
-        The shared part is rendered once: a line costs a join, not a format."""
-        shared = [_escape(v) for v in values]
-        if len(shared) == self._size:
-            labels = self._format.format(*shared)
-            return "".join(f"{metric}{labels} {_number_text(n)}\n" for _, n in samples)
-        head, tail = metric + self._head.format(*shared), self._tail.format(*shared)
-        return "".join(f"{head}{_escape(last)}{tail} {_number_text(n)}\n" for (last,), n in samples)
+    def line(self, values: Sequence[str], number: float) -> str:
+        return self._line.format(*map(_escape, values), _number_text(number))
+
+
+class OneHot:
+    """A family whose last label takes each of ``choices`` in turn, 1.0 on the line of
+    the current one and 0.0 on the others (a verdict gauge): a sample's lines are one
+    ``str.format`` of the block made for its current choice."""
+
+    def __init__(self, metric: str, names: Sequence[str], choices: Sequence[str]) -> None:
+        self._blocks = {
+            current: "".join(
+                f"{metric}{_label_set(names, last=choice)} {'1.0' if choice == current else '0.0'}\n"
+                for choice in choices
+            )
+            for current in (*choices, None)  # None: no choice is current, every line 0.0
+        }
+
+    def lines(self, values: Sequence[str], current: str) -> str:
+        block = self._blocks.get(current, self._blocks[None])
+        return block.format(*map(_escape, values))
+
+
+def _label_set(names: Sequence[str], last: str | None = None) -> str:
+    """A format template of the label set: ``{i}`` for the i-th declared name's value;
+    with ``last`` given, the last name has that (fixed) value and the rest are fields."""
+    fields = {name: f"{{{i}}}" for i, name in enumerate(names)}
+    if last is not None:
+        fields[names[-1]] = _escape(last).replace("{", "{{").replace("}", "}}")
+    pairs = ",".join(f'{name}="{fields[name]}"' for name in sorted(names))
+    return "{{" + pairs + "}}"
 
 
 def header(name: str, documentation: str, kind: str) -> str:

@@ -127,16 +127,24 @@ class EvaluationSeries:
     def text(self) -> Iterator[str]:
         """The exposition of every family, a check's lines at a time, rendered from the
         checks held: no sample objects. At 1000 Models that is about 100 000 lines, and
-        prometheus-client's rendering of them was the largest object of a scrape."""
+        prometheus-client's rendering of them was the largest object of a scrape; each
+        check's lines in a family are one ``str.format`` of a template made per scrape."""
         checks = self._checks()
         for name, (metric, documentation, names) in _FAMILIES.items():
             yield exposition.header(metric, documentation, "gauge")
-            labels = exposition.Labels(names)
+            kind, field_name = _NUMBERS.get(name, ("", ""))
+            if not field_name:  # a verdict family: "verdict" for metrics, else drift
+                kind = "metric" if name == "verdict" else "drift"
+                hot = exposition.OneHot(metric, names, VERDICTS)
+                for (namespace, model), c in checks:
+                    if c.kind == kind:
+                        yield hot.lines((namespace, model, c.version, c.name, c.slice), c.verdict)
+                continue
+            gauge = exposition.Gauge(metric, names)
             for (namespace, model), c in checks:
-                samples = _exported(name, c)
-                if samples:
-                    values = (namespace, model, c.version, c.name, c.slice)
-                    yield labels.lines(metric, values, samples)
+                number = getattr(c, field_name) if c.kind == kind else None
+                if number is not None:
+                    yield gauge.line((namespace, model, c.version, c.name, c.slice), number)
 
     def _checks(self) -> list[tuple[ModelKey, Check]]:
         with self._lock:
