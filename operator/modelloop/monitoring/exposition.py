@@ -56,10 +56,10 @@ class OneHot:
     ``str.format`` of the block made for its current choice."""
 
     def __init__(self, metric: str, names: Sequence[str], choices: Sequence[str]) -> None:
+        sets = {choice: metric + _label_set(names, last=choice) for choice in choices}
         self._blocks = {
             current: "".join(
-                f"{metric}{_label_set(names, last=choice)} {'1.0' if choice == current else '0.0'}\n"
-                for choice in choices
+                f"{sets[choice]} {'1.0' if choice == current else '0.0'}\n" for choice in choices
             )
             for current in (*choices, None)  # None: no choice is current, every line 0.0
         }
