@@ -96,11 +96,11 @@ def keeps_warm(cache: ObjectCache, namespace: str, model: str) -> bool:
     waits for rollout.scaleDownDelay."""
     serving = {
         v["metadata"]["name"]
-        for v in cache.of_model(MODEL_VERSIONS, namespace, model)
+        for v in cache.held_of_model(MODEL_VERSIONS, namespace, model)
         if (v.get("status") or {}).get("phase") in (VersionPhase.SERVING, VersionPhase.CANARY)
     }
     return any(
         (d["metadata"].get("labels") or {}).get(LABEL_VERSION) not in serving
         and ((d.get("spec") or {}).get("replicas") or 0) > 0
-        for d in cache.of_model(DEPLOYMENTS, namespace, model)
+        for d in cache.held_of_model(DEPLOYMENTS, namespace, model)
     )

@@ -461,6 +461,14 @@ class ObjectCache:
             names = sorted(store.by_model.get((namespace, model), ()))
             return [_copy(store.objects[(namespace, n)]) for n in names]
 
+    def held_of_model(self, resource: Resource, namespace: str, model: str) -> list[Obj]:
+        """A Model's objects of one kind, as held: not copies, for reading only (the
+        resync asks this of every Model every period)."""
+        with self._lock:
+            store = self._stores[resource]
+            names = sorted(store.by_model.get((namespace, model), ()))
+            return [store.objects[(namespace, n)] for n in names]
+
 
 def selector_matcher(selector: str) -> Callable[[Obj], bool]:
     """Equality (``k=v``), existence (``k``) and absence (``!k``) terms, joined by "and"."""

@@ -43,6 +43,18 @@ def test_objects_are_found_by_their_model() -> None:
     assert cache.of_model(DEPLOYMENTS, "other", "churn") == []
 
 
+def test_a_models_objects_are_copies_unless_asked_as_held() -> None:
+    cache = ObjectCache()
+    cache.remember(DEPLOYMENTS, "ADDED", obj("churn-v1", 1))
+    stored = dict(cache.held(DEPLOYMENTS))[(NS, "churn-v1")]
+    [copied] = cache.of_model(DEPLOYMENTS, NS, "churn")
+    assert copied == stored
+    assert copied is not stored
+    [held] = cache.held_of_model(DEPLOYMENTS, NS, "churn")
+    assert held is stored
+    assert cache.held_of_model(DEPLOYMENTS, NS, "fraud") == []
+
+
 def test_model_versions_are_found_by_the_model_their_spec_names() -> None:
     cache = ObjectCache()
     cache.remember(MODEL_VERSIONS, None, version("a", 1, "churn"))
