@@ -155,14 +155,16 @@ def _problems(target: Target, metric: Metric, reason: str) -> list[Problem]:
 
 
 Texts = tuple[str, str | None, str | None]  # a grouped query's value, samples, coverage
+# Those three parts' roles: each part is tagged with its role's index here.
+SHARED_ROLES: tuple[Role, Role, Role] = ("value", "samples", "coverage")
 
 
 @dataclass
 class _SharedQuery:
     """A grouped template query shared by many Models: its parts are the value, the
-    sample count and the label coverage, tagged 0, 1 and 2 (those asked). ``fill``: the
-    texts rendered again with ``$models`` and ``$namespaces``, when the template uses
-    them, once every Model the query serves is known."""
+    sample count and the label coverage (those asked), tagged by their index in
+    SHARED_ROLES. ``fill``: the texts rendered again with ``$models`` and ``$namespaces``,
+    when the template uses them, once every Model the query serves is known."""
 
     texts: Texts
     fill: Callable[[Mapping[str, str]], Texts] | None = None
@@ -375,11 +377,8 @@ def _grouped_slots(
     identity = {"model": target.name, "namespace": target.namespace}
     by_slice = {s.name: slice_matchers(s) for s in target.slices(metric.slices)}
     names: dict[tuple[str, ...], tuple[str, ...]] = {}
-    roles: tuple[tuple[Role, str], ...] = (  # the tags of _SharedQuery's parts
-        ("value", "0"),
-        *((("samples", "1"),) if with_samples else ()),
-        *((("coverage", "2"),) if with_coverage else ()),
-    )
+    asked = (True, with_samples, with_coverage)
+    roles = tuple((role, str(tag)) for tag, (role, on) in enumerate(zip(SHARED_ROLES, asked)) if on)
     for slice_, version, key in _series(target, metric):
         matchers = by_slice[slice_.name]
         unreadable = [m.label for m in matchers if m.op != "=" or m.label not in template.group_by]
