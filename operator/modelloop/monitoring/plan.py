@@ -378,7 +378,11 @@ def _grouped_slots(
     by_slice = {s.name: slice_matchers(s) for s in target.slices(metric.slices)}
     names: dict[tuple[str, ...], tuple[str, ...]] = {}
     asked = (True, with_samples, with_coverage)
-    roles = tuple((role, str(tag)) for tag, (role, on) in enumerate(zip(SHARED_ROLES, asked)) if on)
+    roles = tuple(
+        (role, str(tag))
+        for tag, (role, on) in enumerate(zip(SHARED_ROLES, asked, strict=True))
+        if on
+    )
     for slice_, version, key in _series(target, metric):
         matchers = by_slice[slice_.name]
         unreadable = [m.label for m in matchers if m.op != "=" or m.label not in template.group_by]
