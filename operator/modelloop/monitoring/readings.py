@@ -1,4 +1,4 @@
-"""Fan Prometheus' answers back out to the series that asked. Pure."""
+"""Fan Prometheus' answers back out to the series that asked. No I/O."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,9 +39,10 @@ class Readings:
 
 
 def read(plan: Plan, answers: Iterable[Answer]) -> dict[ModelKey, Readings]:
-    """The i-th answer answers ``plan.requests[i]``. Each is read once, in turn: nothing
-    here holds on to an answer once its samples are picked. A series' roles are all
-    answered by one request (its slot names their parts)."""
+    """The i-th answer answers ``plan.requests[i]``. Each is read once, in turn, and
+    taken: its label dicts become the samples' own (``split``), and nothing here holds
+    on to the rest once its samples are picked. A series' roles are all answered by one
+    request (its slot names their parts)."""
     readings: dict[ModelKey, Readings] = {}
     for request, answer in zip(plan.requests, answers, strict=True):
         for slot, roles in _slot_answers(request, answer):
