@@ -173,8 +173,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--cpu-profile",
         action="store_true",
         help="sample each operator's Python stacks through the steady window (py-spy, from "
-        "outside the process), written beside --out as pyspy-SHARD.txt in collapsed form "
-        "(read it with `python -m bench.scale.stacks FILE`)",
+        "outside the process; between its first and last readings, so it holds the scrapes "
+        "of the readings between), written beside --out as pyspy-SHARD.txt in collapsed "
+        "form (read it with `python -m bench.scale.stacks FILE`)",
     )
     parser.add_argument(
         "--apiserver-profile",
@@ -562,19 +563,25 @@ class Run:
 
     def steady(self) -> tuple[Window, list[float], list[ShardFigures]]:
         """Nothing changes: a reading at every resync period of the window; the whole
-        window, its cycles' CPU and each shard's window."""
-        profilers = self.profile_cpu(self.args.steady_seconds) if self.args.cpu_profile else []
+        window, its cycles' CPU and each shard's window. A CPU profile spans the window
+        from just after the first reading to just before the last, so it holds exactly
+        the scrapes of the readings between (one fewer than the periods)."""
         first = self.read()
         readings: list[Reading] = [combined(first)]
         count = max(1, round(self.args.steady_seconds / RESYNC_SECONDS))
         period = self.args.steady_seconds / count
-        for _ in range(count):
+        # Stopped before the last reading; the duration only bounds a profiler left running.
+        bound = self.args.steady_seconds + 60
+        profilers = self.profile_cpu(bound) if self.args.cpu_profile else []
+        for n in range(count):
             time.sleep(max(0.0, readings[0].at + period * len(readings) - time.monotonic()))
             self.check_running()
+            if n == count - 1:
+                for profiler in profilers:
+                    profiler.send_signal(signal.SIGINT)  # py-spy writes what it sampled
+                    profiler.wait(timeout=60)
             last = self.read()
             readings.append(combined(last))
-        for profiler in profilers:
-            profiler.wait(timeout=60)
         cycles = [
             round((b.cpu_seconds - a.cpu_seconds) / (b.at - a.at), 4)
             for a, b in itertools.pairwise(readings)

@@ -49,9 +49,9 @@ class FormQueries(PrometheusConnect):
             raise PrometheusApiClientException(
                 f"HTTP Status Code {response.status_code} ({response.content!r})"
             )
-        # pydantic's JSON reader, not requests' (the stdlib's): a grouped answer holds the
-        # same label names and values on every series, and it decodes them 2.3 times as
-        # fast, sharing one string per repeated value (`make bench`, "The evaluation at rest").
+        # pydantic's JSON reader, not requests' (the stdlib's): a grouped answer repeats
+        # its label names and most values on every series, and it decodes one of 2500
+        # Models' series 1.4 times as fast, one string held per repeated value.
         return from_json(response.content, cache_strings="all")["data"]["result"]
 
 
