@@ -88,6 +88,10 @@ class SeriesBudget:
         """Give back ``held`` series, then take each of ``sizes`` in order if it fits."""
         with self._lock:
             self.used -= held
+            total = sum(sizes)
+            if self.used + total <= self.limit:  # all of them fit: each in turn would
+                self.used += total
+                return [True] * len(sizes)
             admitted = []
             for size in sizes:
                 fits = self.used + size <= self.limit

@@ -39,8 +39,8 @@ class Check(NamedTuple):
     coverage: float | None
 
     def series(self) -> int:
-        numbers = (self.value, self.samples, self.coverage)
-        return len(VERDICTS) + sum(n is not None for n in numbers)
+        numbers = (self.value is not None) + (self.samples is not None)
+        return len(VERDICTS) + numbers + (self.coverage is not None)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,8 @@ class EvaluationSeries:
         with self._lock:
             before = self._models.get(key, _Held())
             # The checks exported already keep their series; new ones queue after them.
-            order = sorted(checks, key=lambda k: k not in before.checks)
+            new = checks.keys() - before.checks.keys()
+            order = sorted(checks, key=new.__contains__) if new else list(checks)
             sizes = [checks[k].series() for k in order]
             admitted = self._registry.budget.refit(before.series, sizes)
             kept, refused, held = {}, set(), 0

@@ -116,6 +116,8 @@ def test_what_a_detail_level_exports_of_a_check(
         (10, 7, 7, [7], [True], 7),  # what a Model held is given back first
         (10, 7, 0, [7, 3], [False, True], 10),  # a smaller one still fits
         (10, 10, 10, [], [], 0),
+        (10, 4, 0, [3, 3], [True, True], 10),  # all fit, the last to the limit itself
+        (10, 5, 0, [3, 3], [True, False], 8),
         (0, 0, 0, [1], [False], 0),
     ],
 )
