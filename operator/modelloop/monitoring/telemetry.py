@@ -133,9 +133,8 @@ class EvaluationSeries:
         checks = self._checks()
         for name, (metric, documentation, names) in _FAMILIES.items():
             yield exposition.header(metric, documentation, "gauge")
-            kind, field_name = _NUMBERS.get(name, ("", ""))
-            if not field_name:  # a verdict family: "verdict" for metrics, else drift
-                kind = "metric" if name == "verdict" else "drift"
+            kind = _VERDICTS_OF.get(name)
+            if kind is not None:
                 hot = exposition.OneHot(metric, names, VERDICTS)
                 for (namespace, model), c in checks:
                     if c.kind == kind:
@@ -143,7 +142,7 @@ class EvaluationSeries:
                 continue
             gauge = exposition.Gauge(metric, names)
             for (namespace, model), c in checks:
-                number = getattr(c, field_name) if c.kind == kind else None
+                number = _number(name, c)
                 if number is not None:
                     yield gauge.line((namespace, model, c.version, c.name, c.slice), number)
 
@@ -192,13 +191,24 @@ _NUMBERS = {
 }
 
 
+# The verdict family -> the kind of check it is exported for (one line per verdict).
+_VERDICTS_OF = {"verdict": "metric", "drift_verdict": "drift"}
+
+
+def _number(family: str, c: Check) -> float | None:
+    """A check's number in a number family; None: the family is not the check's kind's,
+    or the check exports no such number."""
+    kind, field_name = _NUMBERS[family]
+    number: float | None = getattr(c, field_name) if c.kind == kind else None
+    return number
+
+
 def _exported(family: str, c: Check) -> list[tuple[tuple[str, ...], float]]:
     """A check's samples in one family: (labels after the check's own, value)."""
-    metric = c.kind == "metric"
-    if family == ("verdict" if metric else "drift_verdict"):
-        return [((v,), 1.0 if c.verdict == v else 0.0) for v in VERDICTS]
-    kind, field_name = _NUMBERS.get(family, ("", ""))
-    number = getattr(c, field_name) if c.kind == kind else None
+    kind = _VERDICTS_OF.get(family)
+    if kind is not None:
+        return [((v,), 1.0 if c.verdict == v else 0.0) for v in VERDICTS] if c.kind == kind else []
+    number = _number(family, c)
     return [] if number is None else [((), number)]
 
 
