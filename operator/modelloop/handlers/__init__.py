@@ -21,6 +21,7 @@ from ..api.resources import METRIC_TEMPLATES, MODEL_VERSIONS, MODELS
 from ..api.vocabulary import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY, VERSION
 from ..control.leader import LeaderElector, default_identity, lead
 from ..control.sharding import Shard
+from ..control.turns import Turns
 from ..control.workqueue import WorkQueue, call_on_loop, waker, work
 from ..kube.cache import CachedKube, ObjectCache
 from ..kube.follow import start_following
@@ -97,6 +98,9 @@ def workload_selector(shard: Shard) -> str:
 # Reconciles wait on the API server's answers to their writes far more than they compute
 # (the GIL is free meanwhile): a burst of 1000 edited Models took 4 workers 100 s.
 WORKERS = 16
+# Workers that may wait on the API server's ClusterIP allocation at once (control.turns):
+# it answers one Service creation at a time, so more would only wait longer.
+SERVICE_TURNS = 4
 LEASE_DURATION = timedelta(seconds=15)  # a standby takes over within this after a crash
 
 
@@ -183,13 +187,20 @@ async def _start_acting(memo: Any, live: Kube) -> None:
 
     shard: Shard = memo["shard"]
     seen: dict[ModelKey, Seen] = {}
+    # A Model whose Service waits for its turn is woken urgent: it has waited in line.
+    services = Turns(SERVICE_TURNS, lambda key: wake(key, True))
 
     def inputs(key: ModelKey, model: Obj) -> Hashable:
         return inputs_of(kube.cache, READS, key[0], model, evaluator.new_data.get(key))
 
     def reconcile(key: Hashable) -> None:
         assert isinstance(key, tuple)
-        namespace, name = str(key[0]), str(key[1])
+        try:
+            reconcile_model(str(key[0]), str(key[1]))
+        finally:
+            services.passed(key)
+
+    def reconcile_model(namespace: str, name: str) -> None:
         model = kube.cache.get(MODELS, namespace, name)
         if model is None or not shard.owns(model["metadata"].get("labels") or {}):
             # Deleted, or another shard's: relabelled away, or a ModelVersion's Model.
@@ -202,7 +213,7 @@ async def _start_acting(memo: Any, live: Kube) -> None:
         snapshot = evaluator.snapshots.get((namespace, name))
         # One status write for both passes, where they change it in turn (kube.status).
         with StatusBatch(kube, MODELS, namespace, name) as batch:
-            reconcile_serving(batch, namespace, name, snapshot, telemetry=rollouts)
+            reconcile_serving(batch, namespace, name, snapshot, telemetry=rollouts, turns=services)
             served_from = kube.cache.versions_of_model(MODEL_VERSIONS, namespace, name)
             new_data = evaluator.new_data.get((namespace, name))
             reconcile_training(batch, namespace, name, new_data, telemetry=trainings)

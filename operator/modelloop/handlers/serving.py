@@ -21,6 +21,7 @@ from ..api.vocabulary import (
     CanaryPhase,
 )
 from ..conditions import condition, find, stamp
+from ..control.turns import Turns
 from ..kube.events import post_event
 from ..kube.rest import DEPLOYMENTS, SERVICES, Kube, KubeError, Obj
 from ..kube.status import owned_fields, write_status
@@ -126,8 +127,16 @@ def _execute(
     return None
 
 
+def _creates_service(action: Apply | Delete | MarkVersion) -> bool:
+    return isinstance(action, Apply) and action.created and action.manifest["kind"] == "Service"
+
+
 def _execute_all(
-    kube: Kube, model: Obj, actions: list[Apply | Delete | MarkVersion], now: datetime
+    kube: Kube,
+    model: Obj,
+    actions: list[Apply | Delete | MarkVersion],
+    now: datetime,
+    turns: Turns | None = None,
 ) -> Obj | None:
     """Carry out the plan; a write the API server refuses (422 invalid, 403 forbidden)
     stops the plan and becomes the Ready condition and a Warning Event naming the object
@@ -135,7 +144,39 @@ def _execute_all(
 
     What the pass created or updated is told in one Event per verb ("Created Deployment
     churn-v1, Service churn, Service churn-v1"), not one per object: a new Model's three
-    Events of that kind were a fifth of the API requests of applying a fleet."""
+    Events of that kind were a fifth of the API requests of applying a fleet.
+
+    A Service is created only in a turn (``control.turns``): without one, the pass does
+    the rest, and its Ready condition says what the Model waits for."""
+    meta = model["metadata"]
+    creating = [a for a in actions if _creates_service(a)]
+    with (
+        turns.turn((meta["namespace"], meta["name"]))
+        if creating and turns is not None
+        else nullcontext(True)
+    ) as granted:
+        if granted:
+            return _execute_each(kube, model, actions, now)
+        refused = _execute_each(kube, model, [a for a in actions if a not in creating], now)
+    if refused is not None:
+        return refused
+    names = ", ".join(_described(a) for a in creating)
+    waiting = condition(
+        "Ready",
+        "False",
+        "ServicePending",
+        f"{names} waits its turn to be created: the API server allocates Services' "
+        "ClusterIPs one at a time, and other Models' Services are ahead of it",
+    )
+    before = find((model.get("status") or {}).get("conditions") or [], "Ready") or {}
+    if before.get("status") == "True":  # its Service was deleted: serving falls, say so
+        post_event(kube, model, "ReadyFalse", f"ServicePending: {waiting['message']}", "Warning")
+    return waiting
+
+
+def _execute_each(
+    kube: Kube, model: Obj, actions: list[Apply | Delete | MarkVersion], now: datetime
+) -> Obj | None:
     applied: dict[str, list[str]] = {}
     try:
         for action in actions:
@@ -287,6 +328,7 @@ def reconcile_serving(
     snapshot: Snapshot | None = None,
     now: datetime | None = None,
     telemetry: RolloutTelemetry | None = None,
+    turns: Turns | None = None,
 ) -> None:
     """Bring the world in line with the plan for one Model; idempotent and restart-safe.
 
@@ -364,7 +406,7 @@ def reconcile_serving(
         if canary is not None and serving is not None:
             canary = canary.model_copy(update={"achieved_weight": serving.achieved_weight})
         plan = plan_serving(model, spec, versions, deployments, services, now, serving, isvc)
-        refused = _execute_all(kube, model, plan.actions, now)
+        refused = _execute_all(kube, model, plan.actions, now, turns)
         for mark in decision.marks_after:
             _mark_version(kube, namespace, mark, now)
         updates = [*plan.conditions, *conditions]
