@@ -420,6 +420,8 @@ def reconcile_serving(
         for note in decision.events:
             post_event(kube, model, note.reason, note.message, note.type, evidence)
         for note in plan.events:
+            if refused is not None and note.reason.startswith("Ready"):
+                continue  # the plan's Ready is not the one written: the write's is told
             post_event(kube, model, note.reason, note.message, note.type)
         if telemetry is not None:
             telemetry.record(namespace, name, canary, decision.analysed)

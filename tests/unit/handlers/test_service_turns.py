@@ -88,3 +88,20 @@ def test_a_ready_model_whose_service_was_deleted_tells_it_falls() -> None:
     reconcile_serving(api, NS, "fd", turns=turns)
     assert ready(api)["status"] == "True"
     assert events(api)[-2:] == ["Created", "ReadyTrue"]
+
+
+def test_a_model_waiting_for_its_service_posts_no_ready_it_does_not_hold() -> None:
+    api, woken = fresh(), list[Hashable]()
+    turns = Turns(1, woken.append)
+    with turns.turn((NS, "other")):
+        reconcile_serving(api, NS, "fd", turns=turns)
+        api.objects["deployments", "fd-v1"]["status"] = {
+            "conditions": [{"type": "Available", "status": "True", "reason": "Available"}]
+        }
+        for _ in range(2):  # the Deployment came up while the Service waits
+            reconcile_serving(api, NS, "fd", turns=turns)
+    assert ready(api)["reason"] == "ServicePending"
+    assert "ReadyTrue" not in events(api)
+    reconcile_serving(api, NS, "fd", turns=turns)
+    assert ready(api)["status"] == "True"
+    assert events(api).count("ReadyTrue") == 1
