@@ -410,8 +410,9 @@ def reconcile_serving(
         for mark in decision.marks_after:
             _mark_version(kube, namespace, mark, now)
         updates = [*plan.conditions, *conditions]
-        if refused is not None:
-            updates.append(refused)
+        if refused is not None:  # in the plan's Ready's place: merged after it, the
+            # plan's would move lastTransitionTime at every pass, and each be a write
+            updates = [*(c for c in updates if c["type"] != "Ready"), refused]
         owned = {**plan.status, "canary": _canary_dump(canary), **pending}
         _write_status(kube, model, owned, updates, now)
         # After the write they report: an Event never tells of a change status does not hold.

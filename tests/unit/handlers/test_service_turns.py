@@ -2,6 +2,7 @@
 rest, says so in Ready, and creates the Service when its turn comes."""
 
 from collections.abc import Hashable
+from datetime import UTC, datetime, timedelta
 
 from tests.unit.handlers.test_training_writes import NS, events, model, version
 from tests.unit.memory_api import Api
@@ -105,3 +106,22 @@ def test_a_model_waiting_for_its_service_posts_no_ready_it_does_not_hold() -> No
     reconcile_serving(api, NS, "fd", turns=turns)
     assert ready(api)["status"] == "True"
     assert events(api).count("ReadyTrue") == 1
+
+
+def test_waiting_passes_write_nothing_while_the_deployment_comes_up() -> None:
+    api, woken = fresh(), list[Hashable]()
+    turns = Turns(1, woken.append)
+    start = datetime(2026, 12, 5, 9, tzinfo=UTC)
+    with turns.turn((NS, "other")):
+        reconcile_serving(api, NS, "fd", now=start, turns=turns)
+        written = ready(api)
+        for later, (reason, status) in enumerate(
+            (("NewReplicaSetAvailable", "False"), ("Available", "True")), start=1
+        ):
+            api.objects["deployments", "fd-v1"]["status"] = {
+                "conditions": [{"type": "Available", "status": status, "reason": reason}]
+            }
+            before = len(api.writes)
+            reconcile_serving(api, NS, "fd", now=start + timedelta(seconds=later), turns=turns)
+            assert ("patch", "models", "status") not in api.writes[before:]
+    assert ready(api) == written
