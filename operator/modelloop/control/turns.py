@@ -65,11 +65,12 @@ class Turns:
         with self._lock:
             self._asked.add(key)
             self._woken.discard(key)
-            place = next(
-                (i for i, waiting in enumerate(self._waiting) if waiting == key),
-                len(self._waiting),
-            )
-            if place < self.limit - self._held:
+            free = self.limit - self._held
+            if key in self._waiting:  # its place in line is within the free turns
+                reached = key in itertools.islice(self._waiting, max(free, 0))
+            else:  # it would join the line's end
+                reached = len(self._waiting) < free
+            if reached:
                 self._waiting.pop(key, None)
                 self._held += 1
                 return True

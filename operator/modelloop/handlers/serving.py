@@ -157,7 +157,7 @@ def _execute_all(
     ) as granted:
         if granted:
             return _execute_each(kube, model, actions, now)
-        refused = _execute_each(kube, model, [a for a in actions if a not in creating], now)
+    refused = _execute_each(kube, model, [a for a in actions if not _creates_service(a)], now)
     if refused is not None:
         return refused
     names = ", ".join(_described(a) for a in creating)
