@@ -618,6 +618,7 @@ class Run:
             edits,
             self.fleet.arrivals(),
             self.fleet.writes(),
+            self.fleet.edits_seen(),
             sent,
             window(before, after, len(edits)),
         )

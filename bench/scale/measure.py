@@ -31,7 +31,7 @@ from modelloop.api.vocabulary import LABEL_MODEL
 from modelloop.conditions import find
 from modelloop.kube.rest import FIELD_MANAGER
 
-from .world import edited
+from .world import edited, model_edited
 
 Obj = dict[str, Any]
 Labels = tuple[tuple[str, str], ...]
@@ -414,6 +414,9 @@ class Fleet:
     # control plane's delivery told apart.
     written: dict[str, float] = field(default_factory=dict)
     delivered: dict[str, float] = field(default_factory=dict)
+    # Model -> when the harness's watch first showed its edit: what the API server's
+    # delivery of the edit took, which the operator's watch waits for as well.
+    edit_seen: dict[str, float] = field(default_factory=dict)
     # Since expect_breaches: Model -> when it was first seen in breach (Healthy False,
     # reason Breach), and Model -> its training Jobs, each with when it was first seen.
     breached: dict[str, float] = field(default_factory=dict)
@@ -439,6 +442,9 @@ class Fleet:
                 self.canaries.discard(name)
             if self.watching_breaches and name not in self.breached and _in_breach(status):
                 self.breached[name] = arrival
+            token = self.token
+            if token is not None and name not in self.edit_seen and model_edited(obj, token):
+                self.edit_seen[name] = arrival
 
     def on_applied(self, name: str) -> None:
         """The harness begins to apply Model ``name`` (its versions, then itself)."""
@@ -517,12 +523,17 @@ class Fleet:
         expected to (those that exist now) with their Model."""
         with self.lock:
             self.token = token
-            self.updated, self.written, self.delivered = {}, {}, {}
+            self.updated, self.written, self.delivered, self.edit_seen = {}, {}, {}, {}
             return dict(self.deployments)
 
     def arrivals(self) -> dict[str, float]:
         with self.lock:
             return dict(self.updated)
+
+    def edits_seen(self) -> dict[str, float]:
+        """Since expect_edit: Model -> when the harness's watch first showed its edit."""
+        with self.lock:
+            return dict(self.edit_seen)
 
     def writes(self) -> tuple[dict[str, float], dict[str, float]]:
         """Since expect_edit: Deployment -> the operator's write (wall time), and how

@@ -205,6 +205,9 @@ class Burst:
     # it, to the second), and that write -> the harness's watch: p50, p99, max each.
     to_write: tuple[float, float, float]
     write_to_watch: tuple[float, float, float]
+    # Edit sent -> the harness's watch of Models showed it: the API server's part of
+    # to_write, which the operator's own watch of Models waits for alike.
+    to_seen: tuple[float, float, float]
     window: Window
 
 
@@ -213,13 +216,15 @@ def burst(
     edits: dict[str, tuple[float, float]],
     arrivals: dict[str, float],
     writes: tuple[dict[str, float], dict[str, float]],
+    seen: dict[str, float],
     edit_seconds: float,
     win: Window,
 ) -> Burst:
     """``expected``: Deployment -> its Model; ``edits``: Model -> when its edit was sent
     (monotonic, wall); ``arrivals``: Deployment -> when it showed the edit (monotonic, all
     of ``expected``); ``writes``: Deployment -> the operator's write (wall), and its
-    delivery to the harness (seconds), for those whose write time was read."""
+    delivery to the harness (seconds), for those whose write time was read; ``seen``:
+    Model -> when the harness's watch showed its edit (monotonic)."""
     p50, p99, most = spread([arrivals[d] - edits[m][0] for d, m in expected.items()])
     written, delivered = writes
     return Burst(
@@ -231,6 +236,7 @@ def burst(
         latency_max=most,
         to_write=spread([written[d] - edits[m][1] for d, m in expected.items() if d in written]),
         write_to_watch=spread(list(delivered.values())),
+        to_seen=spread([at - edits[m][0] for m, at in seen.items() if m in edits]),
         window=win,
     )
 
@@ -398,6 +404,10 @@ def table(f: Figures) -> str:
         (
             "edit -> Deployment p50 / p99 / max",
             f"{b.latency_p50:.2f} / {b.latency_p99:.2f} / {b.latency_max:.2f} s",
+        ),
+        (
+            "  edit -> the API server's watch event of it (the operator waits for it too)",
+            " / ".join(f"{v:.2f}" for v in b.to_seen) + " s",
         ),
         (
             "  edit -> the operator's write; that write -> seen (+-0.5 s)",

@@ -190,6 +190,12 @@ def edit_patch(token: str) -> Obj:
     return {"spec": {"serving": {"template": {"metadata": {"annotations": annotations}}}}}
 
 
+def model_edited(model: Obj, token: str) -> bool:
+    """Whether a Model carries the edit ``edit_patch(token)`` made."""
+    template = ((model.get("spec") or {}).get("serving") or {}).get("template") or {}
+    return ((template.get("metadata") or {}).get("annotations") or {}).get(EDIT_ANNOTATION) == token
+
+
 def edited(deployment: Obj, token: str) -> bool:
     template_meta = (deployment.get("spec") or {}).get("template", {}).get("metadata") or {}
     return (template_meta.get("annotations") or {}).get(EDIT_ANNOTATION) == token

@@ -1,10 +1,18 @@
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from bench.scale.measure import Fleet, by_request, counters, written_at
-from bench.scale.report import APISERVER_KINDS, bucket_quantile, mean_answer_ms, stored_bytes
+from bench.scale.report import (
+    APISERVER_KINDS,
+    Window,
+    bucket_quantile,
+    burst,
+    mean_answer_ms,
+    stored_bytes,
+)
+from bench.scale.world import edit_patch
 
 BEFORE = {"0.1": 10.0, "1.0": 10.0, "10.0": 10.0, "+Inf": 10.0}
 
@@ -125,3 +133,26 @@ def test_a_models_time_to_ready_splits_into_the_operators_and_the_control_planes
         "to_available": [pytest.approx(6.0)],
         "to_ready": [pytest.approx(0.5)],
     }
+
+
+def test_an_edits_delivery_is_timed_to_the_first_model_event_that_carries_it() -> None:
+    fleet = Fleet(models=2)
+    fleet.expect_edit("t1")
+    plain = {"metadata": {"name": "a"}, "spec": {}}
+    fleet.on_model("MODIFIED", plain, 1.0)  # the operator's status write: not the edit
+    fleet.on_model("MODIFIED", {**plain, "spec": edit_patch("t1")["spec"]}, 3.0)
+    fleet.on_model("MODIFIED", {**plain, "spec": edit_patch("t1")["spec"]}, 4.0)  # again
+    fleet.on_model("MODIFIED", {"metadata": {"name": "b"}, "spec": edit_patch("t0")["spec"]}, 2)
+    assert fleet.edits_seen() == {"a": 3.0}
+    fleet.expect_edit("t2")  # the next burst forgets the last one's
+    assert fleet.edits_seen() == {}
+
+
+def test_a_bursts_latency_tells_the_api_servers_delivery_of_the_edit_apart() -> None:
+    edits = {"a": (10.0, 1000.0), "b": (11.0, 1001.0)}
+    arrivals = {"a-v1": 14.0, "b-v1": 13.0}
+    seen = {"a": 13.5, "b": 11.25}
+    window = cast(Window, object())  # carried, not read
+    result = burst({"a-v1": "a", "b-v1": "b"}, edits, arrivals, ({}, {}), seen, 1.0, window)
+    assert result.to_seen[2] == pytest.approx(3.5)  # a's edit came back after 3.5 s
+    assert result.latency_max == pytest.approx(4.0)
