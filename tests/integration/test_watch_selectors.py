@@ -51,8 +51,8 @@ def cluster_wide_operator(control_plane: ControlPlane, tmp_path: Path) -> Iterat
 
 
 def watch_events(port: int) -> dict[str, float] | None:
-    """The watch events the operator received, by kind; None until it serves its metrics
-    and acts."""
+    """The watch events the operator received, by kind, and how many of them it timed
+    from their write (``delayed services``); None until it serves its metrics and acts."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
@@ -60,10 +60,12 @@ def watch_events(port: int) -> dict[str, float] | None:
         return None
     if sample(text, "modelloop_leader") != 1.0:
         return None
-    return {
+    seen = {
         kind: sample(text, "modelloop_watch_events_total", resource=kind) or 0.0
         for kind in ("pods", "services")
     }
+    delayed = sample(text, "modelloop_watch_delay_seconds_count", resource="services")
+    return seen | {"delayed services": delayed or 0.0}
 
 
 def fence(name: str) -> Obj:
@@ -104,5 +106,7 @@ def test_a_thousand_unrelated_pods_cause_no_watch_event(
         after = wait_for(fenced, 60, "the fence Service's event")
         assert after is not None
         assert after["pods"] == before["pods"] == 0, (before, after)
+        # The fence's event came from a watch, not a list: how late it came was timed.
+        assert after["delayed services"] > before["delayed services"], (before, after)
     finally:
         kube.delete(NAMESPACES, None, namespace)

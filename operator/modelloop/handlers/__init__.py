@@ -10,6 +10,7 @@ labels and deterministically named children.
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from ..control.sharding import Shard
 from ..control.turns import Turns
 from ..control.workqueue import WorkQueue, call_on_loop, waker, work
 from ..kube.cache import CachedKube, ObjectCache
+from ..kube.delivery import write_delay
 from ..kube.follow import start_following
 from ..kube.kinds import resource_of
 from ..kube.ratelimit import WriteLimiter
@@ -373,11 +375,17 @@ def _objects(memo: Any) -> ObjectCache:
 
 
 def _remember(memo: Any, resource: Resource, type_: str | None, body: Any) -> bool:
-    """Keep the watch caches (an informer's store, in effect) and count the event; whether
-    it was news. The echo of the operator's own write is not: the pass that wrote it
-    holds its answer, and a pass for it would find nothing to do (writers outside the
-    reconciles, the evaluation, wake the Model themselves)."""
-    memo["telemetry"].watch_events.labels(resource.plural).inc()
+    """Keep the watch caches (an informer's store, in effect) and count the event, with
+    how late it came (not the objects a list brings, kopf's type None); whether it was
+    news. The echo of the operator's own write is not: the pass that wrote it holds its
+    answer, and a pass for it would find nothing to do (writers outside the reconciles,
+    the evaluation, wake the Model themselves)."""
+    telemetry = memo["telemetry"]
+    telemetry.watch_events.labels(resource.plural).inc()
+    if type_ in ("ADDED", "MODIFIED"):
+        delay = write_delay(body, time.time())
+        if delay is not None:
+            telemetry.watch_delay.labels(resource.plural).observe(delay)
     return _objects(memo).remember(resource, type_, dict(body))
 
 

@@ -214,6 +214,8 @@ def _exported(family: str, c: Check) -> list[tuple[tuple[str, ...], float]]:
 
 # From a change to its reconcile: milliseconds at rest, tens of seconds in a burst.
 QUEUE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# A write's stamp is to the second: finer bounds would tell nothing.
+DELAY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class QueueTelemetry:
@@ -289,6 +291,14 @@ class Telemetry:
             "modelloop_watch_events",
             "Watch events received, by resource (after the API server's label selectors)",
             ("resource",),
+            registry=r,
+        )
+        self.watch_delay = Histogram(
+            "modelloop_watch_delay_seconds",
+            "From the write that made a watch event (its object's newest managedFields "
+            "time, to the second) to the event reaching the operator, by resource",
+            ("resource",),
+            buckets=DELAY_BUCKETS,
             registry=r,
         )
         self.leading = Gauge(
