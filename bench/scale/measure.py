@@ -39,6 +39,7 @@ _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 EVALUATION = "modelloop_evaluation_duration_seconds"
 QUEUE_WAIT = "modelloop_workqueue_wait_seconds"
+WATCH_DELAY = "modelloop_watch_delay_seconds"
 RECONCILE = "modelloop_reconcile_duration_seconds"
 
 
@@ -130,6 +131,9 @@ class Reading:
     evaluation_cycles: float
     queue_waits: dict[str, float]  # the wait histogram's cumulative buckets, by "lane le"
     queue_wait_seconds: dict[str, float]  # summed over every reconcile so far, by lane
+    # The watch delay histogram's cumulative buckets, by "resource le": how late the
+    # API server's events reached the operator after their writes.
+    watch_delays: dict[str, float]
     reconciles: float
     reconcile_seconds: float
     apiserver_requests: dict[str, float]  # verb
@@ -166,6 +170,7 @@ def combined(readings: list[Reading]) -> Reading:
         evaluation_cycles=sum(r.evaluation_cycles for r in readings),
         queue_waits=added("queue_waits"),
         queue_wait_seconds=added("queue_wait_seconds"),
+        watch_delays=added("watch_delays"),
         reconciles=sum(r.reconciles for r in readings),
         reconcile_seconds=sum(r.reconcile_seconds for r in readings),
         apiserver_requests=first.apiserver_requests,
@@ -231,6 +236,7 @@ class Scraper:
             evaluation_cycles=sum(counters(text, f"{EVALUATION}_count").values()),
             queue_waits=summed(counters(text, f"{QUEUE_WAIT}_bucket"), "lane", "le"),
             queue_wait_seconds=summed(counters(text, f"{QUEUE_WAIT}_sum"), "lane"),
+            watch_delays=summed(counters(text, f"{WATCH_DELAY}_bucket"), "resource", "le"),
             reconciles=sum(counters(text, f"{RECONCILE}_count").values()),
             reconcile_seconds=sum(counters(text, f"{RECONCILE}_sum").values()),
             apiserver_requests=summed(counters(apiserver, APISERVER_TOTAL), "verb"),

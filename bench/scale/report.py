@@ -40,6 +40,9 @@ class Window:
     # that or more).
     queue_wait_mean_seconds: dict[str, float]
     queue_wait_p99_at_most: dict[str, float]
+    # How late the Models' watch events reached the operator after their writes: the
+    # bound of the bucket holding the p99 (modelloop_watch_delay_seconds)
+    model_event_delay_p99_at_most: float
     apiserver_requests_per_second: float
     apiserver_by_verb_per_second: dict[str, float]
     # The API server's mean answer time (ms) of its most answered kinds of request in the
@@ -57,7 +60,8 @@ LANES = ("urgent", "normal")  # the operator's work queue's
 
 
 def _lane(buckets: dict[str, float], lane: str) -> dict[str, float]:
-    """One lane's cumulative buckets, by "le", of buckets keyed "lane le"."""
+    """One lane's (or resource's) cumulative buckets, by "le", of buckets keyed
+    "lane le"."""
     return {k.split(" ")[1]: v for k, v in buckets.items() if k.split(" ")[0] == lane}
 
 
@@ -135,6 +139,9 @@ def window(before: Reading, after: Reading, models: int) -> Window:
             )
             for lane in LANES
         },
+        model_event_delay_p99_at_most=bucket_quantile(
+            _lane(before.watch_delays, "models"), _lane(after.watch_delays, "models"), 0.99
+        ),
         apiserver_requests_per_second=round(sum(apiserver.values()) / seconds, 1),
         apiserver_by_verb_per_second={k: round(v / seconds, 2) for k, v in apiserver.items()},
         apiserver_mean_ms=_answer_times(before, after),
@@ -337,6 +344,7 @@ def _window_row(w: Window) -> str:
             f"{w.queue_wait_mean_seconds[lane]:g} s (p99 <= {w.queue_wait_p99_at_most[lane]:g} s)"
             for lane in LANES
         )
+        + f"; Model events p99 <= {w.model_event_delay_p99_at_most:g} s after their write"
     )
 
 
