@@ -103,6 +103,10 @@ WORKERS = 16
 # Workers that may wait on the API server's ClusterIP allocation at once (control.turns):
 # it answers one Service creation at a time, so more would only wait longer.
 SERVICE_TURNS = 4
+# kopf's per-object worker task lives this long after the object's last event (kopf's
+# default: 5 s), holding that event's decoded body: in a burst, one body per object with
+# an event in the last seconds, hundreds at once.
+WORKER_IDLE_SECONDS = 0.5
 LEASE_DURATION = timedelta(seconds=15)  # a standby takes over within this after a crash
 
 
@@ -112,6 +116,7 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()  # event handlers only: no diffs
     settings.watching.server_timeout = 300
+    settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
     options = memo.get("options") or {}
     shard = memo["shard"] = Shard(options.get("shard"))
     for child, selector in child_selectors(shard).items():
