@@ -32,6 +32,7 @@ from ..kube.ratelimit import WriteLimiter
 from ..kube.rest import (
     DEPLOYMENTS,
     HTTPROUTES,
+    PAGE,
     SERVICES,
     VIRTUALSERVICES,
     Kube,
@@ -117,6 +118,9 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     settings.persistence.diffbase_storage = NoDiffBase()  # event handlers only: no diffs
     settings.watching.server_timeout = 300
     settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
+    # kopf lists each watched kind whole (at start, and again when a watch's version is
+    # gone) unless told a page size: the caches' lists read pages of the same size.
+    settings.watching.chunk_size = PAGE
     options = memo.get("options") or {}
     shard = memo["shard"] = Shard(options.get("shard"))
     for child, selector in child_selectors(shard).items():
