@@ -20,7 +20,6 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -29,6 +28,7 @@ import yaml
 
 from modelloop.api.vocabulary import LABEL_MODEL
 from modelloop.conditions import find
+from modelloop.kube.delivery import written_at
 from modelloop.kube.rest import FIELD_MANAGER
 
 from .world import edited, model_edited
@@ -375,20 +375,6 @@ class Watch:
 def _in_breach(status: Obj) -> bool:
     healthy = find(status.get("conditions") or [], "Healthy") or {}
     return (healthy.get("status"), healthy.get("reason")) == ("False", "Breach")
-
-
-def written_at(obj: Obj, manager: str) -> float | None:
-    """The wall time of ``manager``'s last write of an object, from its managedFields (the
-    API server stamps them to the second: the middle of that second)."""
-    stamps = [
-        entry["time"]
-        for entry in obj["metadata"].get("managedFields") or []
-        if entry.get("manager") == manager and entry.get("time")
-    ]
-    if not stamps:
-        return None
-    latest = max(stamps)  # RFC 3339 in UTC: ordered as text
-    return datetime.strptime(latest, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp() + 0.5
 
 
 def _available(deployment: Obj) -> bool:

@@ -190,15 +190,18 @@ def edit_patch(token: str) -> Obj:
     return {"spec": {"serving": {"template": {"metadata": {"annotations": annotations}}}}}
 
 
+def _carries(template: Obj | None, token: str) -> bool:
+    """Whether a pod template carries the edit ``edit_patch(token)`` made."""
+    annotations = ((template or {}).get("metadata") or {}).get("annotations") or {}
+    return bool(annotations.get(EDIT_ANNOTATION) == token)
+
+
 def model_edited(model: Obj, token: str) -> bool:
-    """Whether a Model carries the edit ``edit_patch(token)`` made."""
-    template = ((model.get("spec") or {}).get("serving") or {}).get("template") or {}
-    return ((template.get("metadata") or {}).get("annotations") or {}).get(EDIT_ANNOTATION) == token
+    return _carries(((model.get("spec") or {}).get("serving") or {}).get("template"), token)
 
 
 def edited(deployment: Obj, token: str) -> bool:
-    template_meta = (deployment.get("spec") or {}).get("template", {}).get("metadata") or {}
-    return (template_meta.get("annotations") or {}).get(EDIT_ANNOTATION) == token
+    return _carries((deployment.get("spec") or {}).get("template"), token)
 
 
 def series_count(plans: list[ModelPlan]) -> int:

@@ -17,19 +17,27 @@ from typing import Any
 WITHIN_SECOND = 0.5
 
 
-def write_delay(body: Mapping[str, Any], now: float) -> float | None:
-    """Seconds from the object's newest stamped write to ``now`` (epoch seconds), at
-    least 0; None without a readable stamp."""
+def written_at(body: Mapping[str, Any], manager: str | None = None) -> float | None:
+    """The epoch time of the object's newest stamped write (of ``manager``'s entries
+    only, when named), in the middle of its second; None without a readable stamp."""
     entries = (body.get("metadata") or {}).get("managedFields") or []
     stamps = [
         stamp
         for entry in entries
-        if isinstance(entry, Mapping) and isinstance(stamp := entry.get("time"), str)
+        if isinstance(entry, Mapping)
+        and isinstance(stamp := entry.get("time"), str)
+        and (manager is None or entry.get("manager") == manager)
     ]
     if not stamps:
         return None
     try:  # RFC 3339 in UTC, as the API server writes it: ordered as text
-        written = datetime.fromisoformat(max(stamps)).timestamp() + WITHIN_SECOND
+        return datetime.fromisoformat(max(stamps)).timestamp() + WITHIN_SECOND
     except ValueError:
         return None
-    return max(0.0, now - written)
+
+
+def write_delay(body: Mapping[str, Any], now: float) -> float | None:
+    """Seconds from the object's newest stamped write to ``now`` (epoch seconds), at
+    least 0; None without a readable stamp."""
+    written = written_at(body)
+    return None if written is None else max(0.0, now - written)

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from bench.scale.measure import Fleet, by_request, counters, written_at
+from bench.scale.measure import Fleet, by_request, counters
 from bench.scale.report import (
     APISERVER_KINDS,
     Window,
@@ -13,6 +13,8 @@ from bench.scale.report import (
     stored_bytes,
 )
 from bench.scale.world import edit_patch
+
+from modelloop.kube.delivery import written_at
 
 BEFORE = {"0.1": 10.0, "1.0": 10.0, "10.0": 10.0, "+Inf": 10.0}
 
