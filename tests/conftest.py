@@ -75,7 +75,9 @@ def namespace(
     """A fresh namespace per test, named after it."""
     control_plane.check_running()
     stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{stem}-{uuid.uuid4().hex[:5]}"
+    # Parametrized tests share their first 40 characters: the suffix alone tells them
+    # apart, so it is long enough that two never meet (5 hex digits once did).
+    name = f"{stem}-{uuid.uuid4().hex[:8]}"
     kube.create(
         NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     )
