@@ -1,6 +1,7 @@
 """The generated CRDs on a real kube-apiserver: the corpus gets the same verdict as pydantic."""
 
 import copy
+import itertools
 import json
 from typing import Any
 
@@ -149,23 +150,30 @@ def test_status_lists_turn_atomic_on_an_upgrade_of_the_crd(
     }
     minimal = next(c for c in CORPUS if c.name == "valid-minimal-model").manifest
     name = minimal["metadata"]["name"]
+    # Each poll writes new values: the API server attributes only the fields a write
+    # changes, so a patch that landed before the old CRD was served, repeated unchanged,
+    # would never show the per-entry paths.
+    values = (round(0.5 + i / 1000, 3) for i in itertools.count())
     try:
         install_crd(kube, old)
         kube.create(MODELS, namespace, minimal)
         wait_for(
-            lambda: '"k:{' in _status_fields(kube, namespace, name, 0.9),
+            lambda: '"k:{' in _status_fields(kube, namespace, name, next(values)),
             30,
             "the API server to track each verdict (the old CRD served)",
         )
     finally:
         install_crd(kube, current)
 
+    written: list[float] = []
+
     def tracked_whole() -> str:
-        fields = _status_fields(kube, namespace, name, 0.8)
+        written.append(next(values))
+        fields = _status_fields(kube, namespace, name, written[-1])
         return fields if '"k:{' not in fields else ""
 
     fields = wait_for(tracked_whole, 30, "the verdicts tracked as one field (the new CRD)")
     assert '"f:verdicts":{}' in fields.replace(" ", "")
     model = kube.get(MODELS, namespace, name)
     assert model is not None
-    assert [v["value"] for v in model["status"]["verdicts"]] == [0.8, 0.8]
+    assert [v["value"] for v in model["status"]["verdicts"]] == [written[-1]] * 2
