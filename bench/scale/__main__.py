@@ -10,7 +10,8 @@ operator as the chart runs it (a process of its own, leader election on, not ver
 The run creates the fleet (bench/scale/world.py), waits for every Model to be Ready,
 lets the canaries start, measures a steady window (nothing changes), then edits every
 Model's spec at once and times each Deployment's update, then makes a share of the Models
-breach at once and times each one's breach and training.
+breach at once and times each one's breach and training, then kills every operator (a
+crash) and starts it again, and times its return and counts what it wrote.
 
     python -m bench.scale --models 10000 --shards 4  # four operators, one per shard
 
@@ -66,16 +67,19 @@ from .measure import (
     combined,
     memory_mib,
     reset_peak,
+    restarted,
 )
 from .report import (
     RESYNC_SECONDS,
     BreachBurst,
     Burst,
     Figures,
+    Restart,
     ShardFigures,
     Window,
     breach_burst,
     burst,
+    restart,
     spread,
     stored_bytes,
     table,
@@ -254,6 +258,7 @@ def start_operator(
     source: Path | None,
     shard: str | None = None,
     memory_capture: Path | None = None,
+    name: str = "operator",
 ) -> tuple[Process, str]:
     """``modelloop run`` with the chart's arguments (leader election, /metrics, no
     --verbose: localcluster.operator_process logs every event, which costs CPU at scale),
@@ -289,7 +294,6 @@ def start_operator(
         f"--leader-elect={OPERATOR_NAMESPACE}/{RELEASE}",
         *([f"--shard={shard}"] if shard else []),
     ]
-    name = f"operator-{shard}" if shard else "operator"
     process = Process(name, argv, work / "logs", env=env, cwd=REPO)
     url = f"http://127.0.0.1:{port}/metrics"
 
@@ -386,18 +390,28 @@ class Run:
         say(f"peak RSS in the {phase}: {peaks} MiB")
 
     def start_operators(
-        self, cluster: LocalControlPlane, prometheus: PrometheusServer, api: ApiServer
+        self,
+        cluster: LocalControlPlane,
+        prometheus: PrometheusServer,
+        api: ApiServer,
+        again: bool = False,
     ) -> None:
+        """One operator per shard; ``again``: after a restart, each under a name (its log,
+        its memory capture) of its own."""
         control_plane = {p.name: p.pid for p in cluster.processes}
         shards: list[str | None] = [shard_name(i) for i in range(self.args.shards)] or [None]
-        self.commit = commit()  # not at the run's start: the backfill takes minutes
+        # not at the run's start: the backfill takes minutes
+        self.commit = self.commit or commit()
         for shard in shards:
+            name = "-".join(
+                ["operator", *([shard] if shard else []), *(["again"] if again else [])]
+            )
             capture = None
             if self.args.memory_profile:
-                capture = self.args.out.with_name(f"memray-{shard or 'operator'}.bin")
+                capture = self.args.out.with_name(f"memray-{name}.bin")
                 capture.parent.mkdir(parents=True, exist_ok=True)
             process, metrics_url = start_operator(
-                cluster, self.work, prometheus.url, self.args.operator_source, shard, capture
+                cluster, self.work, prometheus.url, self.args.operator_source, shard, capture, name
             )
             scraper = Scraper(process.pid, metrics_url, api, control_plane)
             self.operators.append(Operator(shard, process, scraper))
@@ -467,6 +481,13 @@ class Run:
             f"{breach.models} Models in breach, each training once, {breach.training_max:.1f} s "
             "at most after its edit"
         )
+        again = self.restart(cluster, prometheus, api)
+        self.phase_peaks("restart")
+        say(
+            f"restarted: leading after {again.lead_seconds:.1f} s, caught up after "
+            f"{again.caught_up_seconds:.1f} s; {again.jobs} training Jobs made again; writes "
+            f"per Model: {again.writes_per_model or 'none'}"
+        )
         rss_peak = [max(o.peaks.values()) for o in self.operators]
         shard_figures = [
             replace(
@@ -503,6 +524,7 @@ class Run:
             steady_cpu_per_cycle=cycles,
             burst=edit,
             breach=breach,
+            restart=again,
             analysis_seconds=args.analysis_interval,
             shards=shard_figures if args.shards else [],
             model_bytes=model_bytes,
@@ -649,6 +671,35 @@ class Run:
         after = combined(self.read())
         breached, jobs = self.fleet.breaches()
         return breach_burst(edits, breached, jobs, window(before, after, len(edits)))
+
+    def restart(
+        self, cluster: LocalControlPlane, prometheus: PrometheusServer, api: ApiServer
+    ) -> Restart:
+        """Every operator killed at once (SIGKILL: a crash; its Lease is left to expire)
+        and started again; timed until each leads, then until they have reconciled as many
+        times as there are Models, then watched a while longer (a resync period) for a
+        training started twice."""
+        n = self.args.models
+        _, jobs = self.fleet.breaches()
+        jobs_before = sum(len(j) for j in jobs.values())
+        before = combined(self.read())
+        killed = time.monotonic()
+        old = self.operators
+        for operator in old:
+            operator.process.kill()
+        self.operators = []
+        self.start_operators(cluster, prometheus, api, again=True)
+        led = time.monotonic()
+        for new, gone in zip(self.operators, old, strict=True):
+            new.peaks = dict(gone.peaks)  # the phases before, then the restart's
+        self.wait(lambda: combined(self.read()).reconciles >= n, 120 + 0.5 * n, "every Model again")
+        caught_up = time.monotonic()
+        time.sleep(10.0 if self.args.short else RESYNC_SECONDS)
+        after = combined(self.read())
+        _, jobs = self.fleet.breaches()
+        made = sum(len(j) for j in jobs.values()) - jobs_before
+        win = window(restarted(before, killed), after, n)
+        return restart(killed, led, caught_up, made, after.api_requests, n, win)
 
     def stop(self) -> None:
         for watch in self.watches:

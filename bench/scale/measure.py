@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -142,6 +142,27 @@ class Reading:
     apiserver_seconds: dict[str, float]
     apiserver_answers: dict[str, float]
     load_average: float  # the machine's, over the last minute
+
+
+def restarted(reading: Reading, at: float) -> Reading:
+    """The reading a new operator process starts from at ``at``: its own counters at
+    zero (it counts from nothing), the machine's as ``reading`` had them."""
+    return replace(
+        reading,
+        at=at,
+        cpu_seconds=0.0,
+        api_requests={},
+        watch_events={},
+        prometheus_requests=0.0,
+        status_patches=0.0,
+        evaluation_seconds=0.0,
+        evaluation_cycles=0.0,
+        queue_waits={},
+        queue_wait_seconds={},
+        watch_delays={},
+        reconciles=0.0,
+        reconcile_seconds=0.0,
+    )
 
 
 def combined(readings: list[Reading]) -> Reading:

@@ -293,6 +293,49 @@ def breach_burst(
 
 
 @dataclass(frozen=True)
+class Restart:
+    """Every operator killed at once (SIGKILL, a crash: its Lease is left to expire) and
+    started again, with nothing changed while it was down but the trainings running:
+    how long until it led and had reconciled as many times as it has Models, and what
+    it wrote meanwhile. A write is one a restart should not need; a Job is a training
+    started twice (the bench's training pods never end)."""
+
+    lead_seconds: float  # the kill -> every new operator leads
+    caught_up_seconds: float  # the kill -> as many reconciles as Models
+    jobs: int  # training Jobs made after the kill
+    writes_per_model: dict[str, float]  # "verb resource": the new operators' writes
+    window: Window  # the kill -> a while after catching up; the new operators' counters
+
+
+WRITES = ("create", "update", "patch", "apply", "delete")
+
+
+def restart(
+    killed: float,
+    led: float,
+    caught_up: float,
+    jobs: int,
+    requests: dict[str, float],
+    models: int,
+    win: Window,
+) -> Restart:
+    """``requests``: the new operators' API requests by "verb resource" (from their
+    start); the Lease's are the election's, not the fleet's."""
+    writes = {
+        k: round(v / models, 3)
+        for k, v in requests.items()
+        if k.split(" ")[0] in WRITES and not k.endswith(" leases")
+    }
+    return Restart(
+        lead_seconds=round(led - killed, 1),
+        caught_up_seconds=round(caught_up - killed, 1),
+        jobs=jobs,
+        writes_per_model=writes,
+        window=win,
+    )
+
+
+@dataclass(frozen=True)
 class ShardFigures:
     """One shard's operator: its Models, its steady window, its memory."""
 
@@ -325,6 +368,7 @@ class Figures:
     steady_cpu_per_cycle: list[float]  # share of a core in each 30 s of the steady window
     burst: Burst
     breach: BreachBurst
+    restart: Restart
     analysis_seconds: float = 30.0  # a canary's analysis interval
     shards: list[ShardFigures] = field(default_factory=list)  # with --shards: each one's
     # a Model at rest as the API server holds it, mean bytes (stored_bytes)
@@ -434,11 +478,21 @@ def table(f: Figures) -> str:
             f"{f.breach.training_max:.2f} s; {f.breach.jobs} (Models with more than one: "
             f"{f.breach.duplicated}; of Models not breaching: {f.breach.unasked})",
         ),
+        (
+            "restart, every operator killed: -> leading; -> as many reconciles as Models",
+            f"{f.restart.lead_seconds:.1f} s; {f.restart.caught_up_seconds:.1f} s",
+        ),
+        (
+            "  its writes per Model; training Jobs made again",
+            (", ".join(f"{k} {v:g}" for k, v in f.restart.writes_per_model.items()) or "none")
+            + f"; {f.restart.jobs}",
+        ),
         (f"apply: {windows}", _window_row(f.apply)),
         ("apply: the API server's mean answer, ms", _answer_row(f.apply)),
         (f"steady: {windows}", _window_row(s)),
         (f"burst: {windows}", _window_row(b.window)),
         (f"breaches: {windows}", _window_row(f.breach.window)),
+        (f"restart: {windows}", _window_row(f.restart.window)),
     ]
     for shard in f.shards:
         w = shard.steady

@@ -3,7 +3,8 @@ five Models, two of them rolling a canary, across two shards (two operators) on 
 control plane. It checks the report, not the operator's figures: every Model Ready, every
 field a finite number, the operators' API traffic counted, each shard measured, every
 Deployment timed in the burst, and the breaching Model declared in breach and trained
-exactly once."""
+exactly once, and every operator killed and started again to lead, catch up, write
+nothing and start no training twice."""
 
 import json
 import math
@@ -59,7 +60,7 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert len(report["steady_cpu_per_cycle"]) == 1
     assert 0 < report["rss_steady_mib"] <= report["rss_peak_mib"]
     phases = report["rss_peak_by_phase_mib"]
-    assert list(phases) == ["apply", "steady", "burst", "breaches"]
+    assert list(phases) == ["apply", "steady", "burst", "breaches", "restart"]
     assert max(phases.values()) == report["rss_peak_mib"]
     shards = report["shards"]
     assert [(s["shard"], s["models"]) for s in shards] == [("s0", 3), ("s1", 2)]
@@ -80,3 +81,7 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     )
     assert 0 < breach["breach_p50"] <= breach["breach_max"]
     assert 0 < breach["training_p50"] <= breach["training_max"]
+    again = report["restart"]  # nothing changed while the operators were down
+    assert 0 < again["lead_seconds"] <= again["caught_up_seconds"]
+    assert again["window"]["reconciles"] >= 5
+    assert (again["jobs"], again["writes_per_model"]) == (0, {})

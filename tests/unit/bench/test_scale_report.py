@@ -3,14 +3,16 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from bench.scale.measure import Fleet, by_request, counters
+from bench.scale.measure import Fleet, Reading, by_request, counters, restarted
 from bench.scale.report import (
     APISERVER_KINDS,
     Window,
     bucket_quantile,
     burst,
     mean_answer_ms,
+    restart,
     stored_bytes,
+    window,
 )
 from bench.scale.world import edit_patch
 
@@ -158,3 +160,61 @@ def test_a_bursts_latency_tells_the_api_servers_delivery_of_the_edit_apart() -> 
     result = burst({"a-v1": "a", "b-v1": "b"}, edits, arrivals, ({}, {}), seen, 1.0, window)
     assert result.to_seen[2] == pytest.approx(3.5)  # a's edit came back after 3.5 s
     assert result.latency_max == pytest.approx(4.0)
+
+
+def _reading(at: float, cpu: float, requests: dict[str, float], reconciles: float) -> Reading:
+    return Reading(
+        at=at,
+        cpu_seconds=cpu,
+        harness_cpu_seconds=at / 10,
+        apiserver_cpu_seconds=at / 2,
+        control_plane_cpu_seconds=at,
+        api_requests=requests,
+        watch_events={"models": 2 * reconciles},
+        prometheus_requests=reconciles,
+        status_patches=reconciles,
+        evaluation_seconds=1.0,
+        evaluation_cycles=1.0,
+        queue_waits={"urgent 1.0": reconciles, "urgent +Inf": reconciles},
+        queue_wait_seconds={"urgent": reconciles},
+        watch_delays={"models 1.0": reconciles, "models +Inf": reconciles},
+        reconciles=reconciles,
+        reconcile_seconds=reconciles / 100,
+        apiserver_requests={"GET": 10 * at},
+        apiserver_seconds={},
+        apiserver_answers={},
+        load_average=1.0,
+    )
+
+
+def test_a_restarted_operators_window_counts_its_work_from_nothing() -> None:
+    """The killed process's counters are gone with it: the new one's window starts from
+    zero at the kill, while the machine's (API server, harness) go on."""
+    old = _reading(100.0, 50.0, {"list models": 40.0, "patch models": 900.0}, 3000.0)
+    new = _reading(130.0, 6.0, {"list models": 4.0, "patch leases": 3.0}, 1000.0)
+    win = window(restarted(old, at=100.0), new, models=1000)
+    assert win.seconds == 30.0
+    assert win.cpu_seconds == 6.0
+    assert win.reconciles == 1000.0
+    assert win.api_requests == 4.0  # the Lease's are the election's, not the fleet's
+    assert win.apiserver_requests_per_second == 10.0  # the machine's counters go on
+
+
+@pytest.mark.parametrize(
+    ("requests", "writes"),
+    [
+        ({"list models": 5.0, "watch models": 5.0, "get leases": 9.0}, {}),
+        (
+            {"list models": 5.0, "patch models": 20.0, "apply deployments": 2.0},
+            {"patch models": 2.0, "apply deployments": 0.2},
+        ),
+        ({"patch leases": 4.0, "create jobs": 1.0}, {"create jobs": 0.1}),
+    ],
+)
+def test_a_restarts_writes_are_the_fleets_per_model_and_leave_the_lease_out(
+    requests: dict[str, float], writes: dict[str, float]
+) -> None:
+    win = cast(Window, object())  # carried, not read
+    figures = restart(100.0, 117.04, 131.96, 0, requests, 10, win)
+    assert (figures.lead_seconds, figures.caught_up_seconds) == (17.0, 32.0)
+    assert figures.writes_per_model == writes
