@@ -3,7 +3,7 @@ five Models, two of them rolling a canary, across two shards (two operators) on 
 control plane. It checks the report, not the operator's figures: every Model Ready, every
 field a finite number, the operators' API traffic counted, each shard measured, every
 Deployment timed in the burst, and the breaching Model declared in breach and trained
-exactly once, and every operator killed and started again to lead, catch up, write
+exactly once, and every operator killed and started again to lead, catch up, create
 nothing and start no training twice."""
 
 import json
@@ -84,4 +84,6 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     again = report["restart"]  # nothing changed while the operators were down
     assert 0 < again["lead_seconds"] <= again["caught_up_seconds"]
     assert again["window"]["reconciles"] >= 5
-    assert (again["jobs"], again["writes_per_model"]) == (0, {})
+    assert again["jobs"] == 0
+    # A rolling canary's analysis may write its Model's status meanwhile; nothing else.
+    assert set(again["writes_per_model"]) <= {"patch models"}
