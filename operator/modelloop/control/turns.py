@@ -48,6 +48,11 @@ class Turns:
                     woken = self._reachable()
                 self._wake_all(woken)
 
+    def waiting(self) -> int:
+        """How many keys wait in line (asked, not yet given a turn)."""
+        with self._lock:
+            return len(self._waiting)
+
     def passed(self, key: Hashable) -> None:
         """``key``'s pass ended: if it waited without asking again in it, it leaves the
         line, and the next one in reach is woken."""

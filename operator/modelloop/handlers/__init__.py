@@ -200,6 +200,7 @@ async def _start_acting(memo: Any, live: Kube) -> None:
     seen: dict[ModelKey, Seen] = {}
     # A Model whose Service waits for its turn is woken urgent: it has waited in line.
     services = Turns(SERVICE_TURNS, lambda key: wake(key, True))
+    memo["telemetry"].queue.service_turns_waiting.set_function(services.waiting)
 
     def inputs(key: ModelKey, model: Obj) -> Hashable:
         return inputs_of(kube.cache, READS, key[0], model, evaluator.new_data.get(key))

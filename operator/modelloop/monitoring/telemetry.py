@@ -227,6 +227,12 @@ class QueueTelemetry:
         self.depth = Gauge(
             "modelloop_workqueue_depth", "Models waiting for a reconcile", registry=r
         )
+        self.service_turns_waiting = Gauge(
+            "modelloop_service_turns_waiting",
+            "Models waiting for a turn to create their Service (the API server allocates "
+            "ClusterIPs one at a time)",
+            registry=r,
+        )
         self.wait_seconds = Histogram(
             "modelloop_workqueue_wait_seconds",
             "From the change that asked for a Model's reconcile to its start, by lane "

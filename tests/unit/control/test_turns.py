@@ -22,7 +22,11 @@ def test_keys_within_the_limit_take_a_turn_and_the_rest_wait() -> None:
         with turns.turn("c") as granted:
             assert not granted
         assert woken == []
+        assert turns.waiting() == 1
     assert woken == ["c"]  # the first turn given back is within c's reach
+    with turns.turn("c") as granted:
+        assert granted
+    assert turns.waiting() == 0
 
 
 def test_a_free_turn_goes_to_the_first_in_line_not_to_a_newcomer() -> None:

@@ -42,9 +42,11 @@ def test_without_a_turn_the_deployment_is_applied_and_ready_names_the_wait() -> 
         assert (ready(api)["status"], ready(api)["reason"]) == ("False", "ServicePending")
         assert "Service fd waits its turn" in ready(api)["message"]
         assert events(api).count("Created") == 1
+        assert turns.waiting() == 1  # modelloop_service_turns_waiting
     assert woken == [(NS, "fd")]
     reconcile_serving(api, NS, "fd", turns=turns)
     assert made(api) == [("apply", "deployments", ""), ("apply", "services", "")]
+    assert turns.waiting() == 0
     assert ready(api)["reason"] == "DeploymentProgressing"  # the Deployment's own state
     assert events(api).count("Created") == 2  # "Created Deployment fd-v1", "Created Service fd"
 
