@@ -111,9 +111,10 @@ WORKER_IDLE_SECONDS = 0.5
 LEASE_DURATION = timedelta(seconds=15)  # a standby takes over within this after a crash
 
 
-@kopf.on.startup()
-async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Watches run on every replica; the workers and the evaluation only on the leader."""
+def configure(settings: kopf.OperatorSettings, shard: Shard) -> list[str | None]:
+    """kopf's settings: how it watches (each kind's server-side selector, for this
+    shard), lists and queues. Returns the selectors of the ModelVersions kopf's one
+    selector per kind cannot hold (control.sharding), for watches of the operator's own."""
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()  # event handlers only: no diffs
     settings.watching.server_timeout = 300
@@ -121,8 +122,6 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     # kopf lists each watched kind whole (at start, and again when a watch's version is
     # gone) unless told a page size: the caches' lists read pages of the same size.
     settings.watching.chunk_size = PAGE
-    options = memo.get("options") or {}
-    shard = memo["shard"] = Shard(options.get("shard"))
     for child, selector in child_selectors(shard).items():
         settings.watching.label_selectors[child.group, child.version, child.plural] = selector
     for preset in PRESETS.values():
@@ -134,6 +133,15 @@ async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_
     own_versions, *unplaced = shard.version_selectors()
     if own_versions is not None:
         settings.watching.label_selectors[GROUP, "modelversions"] = own_versions
+    return unplaced
+
+
+@kopf.on.startup()
+async def start_workers(*, memo: kopf.Memo, settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Watches run on every replica; the workers and the evaluation only on the leader."""
+    options = memo.get("options") or {}
+    shard = memo["shard"] = Shard(options.get("shard"))
+    unplaced = configure(settings, shard)
     kube = memo.get("kube") or Kube.from_environment()
     memo["kube"] = kube
     telemetry = serve_metrics(memo)
