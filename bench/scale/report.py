@@ -366,7 +366,7 @@ class Figures:
     apply: Window
     steady: Window
     steady_cpu_per_cycle: list[float]  # share of a core in each 30 s of the steady window
-    burst: Burst
+    burst: Burst | None  # None: not run (--no-burst)
     breach: BreachBurst
     restart: Restart
     analysis_seconds: float = 30.0  # a canary's analysis interval
@@ -400,8 +400,35 @@ def _phases(peaks: dict[str, float]) -> str:
     return ", ".join(f"{phase} {mib:.0f}" for phase, mib in peaks.items())
 
 
+def _burst_rows(b: Burst | None) -> list[tuple[str, str]]:
+    if b is None:
+        return [("spec edit of every Model", "not run (--no-burst)")]
+    return [
+        (
+            "spec edit of every Model -> all Deployments",
+            f"{b.all_updated_seconds:.1f} s ({b.deployments} Deployments, edits sent in "
+            f"{b.edit_seconds:.1f} s)",
+        ),
+        (
+            "edit -> Deployment p50 / p99 / max",
+            f"{b.latency_p50:.2f} / {b.latency_p99:.2f} / {b.latency_max:.2f} s",
+        ),
+        (
+            "  edit -> the API server's watch event of it (the operator waits for it too)",
+            " / ".join(f"{v:.2f}" for v in b.to_seen) + " s",
+        ),
+        (
+            "  edit -> the operator's write; that write -> seen (+-0.5 s)",
+            " / ".join(f"{v:.1f}" for v in b.to_write)
+            + " s; "
+            + " / ".join(f"{v:.1f}" for v in b.write_to_watch)
+            + " s",
+        ),
+    ]
+
+
 def table(f: Figures) -> str:
-    s, b = f.steady, f.burst
+    s = f.steady
     api = ", ".join(f"{k} {v:g}" for k, v in s.api_by_kind_per_model_per_resync.items()) or "-"
     apiserver = ", ".join(f"{k} {v:g}" for k, v in s.apiserver_by_verb_per_second.items())
     watch = ", ".join(f"{k} {v:g}" for k, v in s.watch_events_by_resource.items()) or "-"
@@ -448,26 +475,7 @@ def table(f: Figures) -> str:
             f"{s.evaluation_cycle_seconds:g} s, {s.status_patches_per_cycle:g}",
         ),
         ("API server requests/s (steady)", f"{s.apiserver_requests_per_second:g} ({apiserver})"),
-        (
-            "spec edit of every Model -> all Deployments",
-            f"{b.all_updated_seconds:.1f} s ({b.deployments} Deployments, edits sent in "
-            f"{b.edit_seconds:.1f} s)",
-        ),
-        (
-            "edit -> Deployment p50 / p99 / max",
-            f"{b.latency_p50:.2f} / {b.latency_p99:.2f} / {b.latency_max:.2f} s",
-        ),
-        (
-            "  edit -> the API server's watch event of it (the operator waits for it too)",
-            " / ".join(f"{v:.2f}" for v in b.to_seen) + " s",
-        ),
-        (
-            "  edit -> the operator's write; that write -> seen (+-0.5 s)",
-            " / ".join(f"{v:.1f}" for v in b.to_write)
-            + " s; "
-            + " / ".join(f"{v:.1f}" for v in b.write_to_watch)
-            + " s",
-        ),
+        *_burst_rows(f.burst),
         (
             f"{f.breach.models} Models breaching: edit -> Breach p50 / p99 / max",
             f"{f.breach.breach_p50:.2f} / {f.breach.breach_p99:.2f} / {f.breach.breach_max:.2f} s",
@@ -490,7 +498,7 @@ def table(f: Figures) -> str:
         (f"apply: {windows}", _window_row(f.apply)),
         ("apply: the API server's mean answer, ms", _answer_row(f.apply)),
         (f"steady: {windows}", _window_row(s)),
-        (f"burst: {windows}", _window_row(b.window)),
+        *([(f"burst: {windows}", _window_row(f.burst.window))] if f.burst else []),
         (f"breaches: {windows}", _window_row(f.breach.window)),
         (f"restart: {windows}", _window_row(f.restart.window)),
     ]
