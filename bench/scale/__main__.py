@@ -493,8 +493,8 @@ class Run:
         self.phase_peaks("restart")
         say(
             f"restarted: leading after {again.lead_seconds:.1f} s, caught up after "
-            f"{again.caught_up_seconds:.1f} s; {again.jobs} training Jobs made again; writes "
-            f"per Model: {again.writes_per_model or 'none'}"
+            f"{again.caught_up_seconds:.1f} s, {again.rss_mib:.0f} MiB; {again.jobs} training "
+            f"Jobs made again; writes per Model: {again.writes_per_model or 'none'}"
         )
         rss_peak = [max(o.peaks.values()) for o in self.operators]
         shard_figures = [
@@ -704,10 +704,11 @@ class Run:
         caught_up = time.monotonic()
         time.sleep(10.0 if self.args.short else RESYNC_SECONDS)
         after = combined(self.read())
+        rss = max(rss for rss, _ in self.memory())
         _, jobs = self.fleet.breaches()
         made = sum(len(j) for j in jobs.values()) - jobs_before
         win = window(restarted(before, killed), after, n)
-        return restart(killed, led, caught_up, made, after.api_requests, n, win)
+        return restart(killed, led, caught_up, made, after.api_requests, n, rss, win)
 
     def stop(self) -> None:
         for watch in self.watches:

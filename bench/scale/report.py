@@ -304,6 +304,7 @@ class Restart:
     caught_up_seconds: float  # the kill -> as many reconciles as Models
     jobs: int  # training Jobs made after the kill
     writes_per_model: dict[str, float]  # "verb resource": the new operators' writes
+    rss_mib: float  # the largest new operator's at the end, against its steady RSS before
     window: Window  # the kill -> a while after catching up; the new operators' counters
 
 
@@ -317,6 +318,7 @@ def restart(
     jobs: int,
     requests: dict[str, float],
     models: int,
+    rss_mib: float,
     win: Window,
 ) -> Restart:
     """``requests``: the new operators' API requests by "verb resource" (from their
@@ -331,6 +333,7 @@ def restart(
         caught_up_seconds=round(caught_up - killed, 1),
         jobs=jobs,
         writes_per_model=writes,
+        rss_mib=round(rss_mib, 1),
         window=win,
     )
 
@@ -487,8 +490,9 @@ def table(f: Figures) -> str:
             f"{f.breach.duplicated}; of Models not breaching: {f.breach.unasked})",
         ),
         (
-            "restart, every operator killed: -> leading; -> as many reconciles as Models",
-            f"{f.restart.lead_seconds:.1f} s; {f.restart.caught_up_seconds:.1f} s",
+            "restart, every operator killed: -> leading; -> as many reconciles as Models; RSS",
+            f"{f.restart.lead_seconds:.1f} s; {f.restart.caught_up_seconds:.1f} s; "
+            f"{f.restart.rss_mib:.0f} MiB after",
         ),
         (
             "  its writes per Model; training Jobs made again",

@@ -84,6 +84,7 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     again = report["restart"]  # nothing changed while the operators were down
     assert 0 < again["lead_seconds"] <= again["caught_up_seconds"]
     assert again["window"]["reconciles"] >= 5
+    assert 0 < again["rss_mib"] <= report["rss_peak_mib"]
     assert again["jobs"] == 0
     # A rolling canary's analysis may write its Model's status meanwhile; nothing else.
     assert set(again["writes_per_model"]) <= {"patch models"}

@@ -215,6 +215,7 @@ def test_a_restarts_writes_are_the_fleets_per_model_and_leave_the_lease_out(
     requests: dict[str, float], writes: dict[str, float]
 ) -> None:
     win = cast(Window, object())  # carried, not read
-    figures = restart(100.0, 117.04, 131.96, 0, requests, 10, win)
+    figures = restart(100.0, 117.04, 131.96, 0, requests, 10, 201.23, win)
     assert (figures.lead_seconds, figures.caught_up_seconds) == (17.0, 32.0)
     assert figures.writes_per_model == writes
+    assert figures.rss_mib == 201.2
