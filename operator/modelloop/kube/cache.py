@@ -618,6 +618,7 @@ class CachedKube(Kube):
                 for page, page_at in self.pages(resource, selector, namespace):
                     kept.extend(keep(resource, page, page_at))
                     at = page_at
+                    del page  # gone before the next page is read (Kube.pages)
                 return kept, at
             except KubeError as error:
                 if error.status != 410 or attempt == LIST_ATTEMPTS:

@@ -37,6 +37,7 @@ def follow(
                     for body in page:
                         on_event(None, body)
                     version = str(at)
+                    del page  # gone before the next page is read (Kube.pages)
             for kind, body in kube.watch(resource, namespace, selector, version, WATCH_SECONDS):
                 if stopped.is_set():
                     return
