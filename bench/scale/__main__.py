@@ -106,6 +106,9 @@ REPO = Path(__file__).parents[2]
 HISTORY_SECONDS = 360  # series before the run starts: more than a 5m window
 STEP_SECONDS = 60
 T = TypeVar("T")
+# How often a restart's successors are asked for their reconcile count: "caught up" is
+# known to this resolution. Each ask renders one counter, not the operator's /metrics.
+CATCH_UP_POLL_SECONDS = 2.0
 CLIENTS = 4  # threads that create and edit, as a few kubectl processes would
 
 
@@ -369,12 +372,14 @@ class Run:
         self.watches: list[Watch] = []
         self.operators: list[Operator] = []
 
-    def wait(self, predicate: Callable[[], T], timeout: float, describe: str) -> T:
+    def wait(
+        self, predicate: Callable[[], T], timeout: float, describe: str, interval: float = 0.5
+    ) -> T:
         def checked() -> T:
             self.check_running()
             return predicate()
 
-        return wait_for(checked, timeout, describe, interval=0.5)
+        return wait_for(checked, timeout, describe, interval)
 
     def check_running(self) -> None:
         for operator in self.operators:
@@ -700,7 +705,12 @@ class Run:
         led = time.monotonic()
         for new, gone in zip(self.operators, old, strict=True):
             new.peaks = dict(gone.peaks)  # the phases before, then the restart's
-        self.wait(lambda: combined(self.read()).reconciles >= n, 120 + 0.5 * n, "every Model again")
+        self.wait(
+            lambda: sum(o.scraper.reconciles() for o in self.operators) >= n,
+            120 + 0.5 * n,
+            "every Model again",
+            CATCH_UP_POLL_SECONDS,
+        )
         caught_up = time.monotonic()
         time.sleep(10.0 if self.args.short else RESYNC_SECONDS)
         after = combined(self.read())

@@ -56,6 +56,11 @@ def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
     return dict(sorted(moved.items(), key=lambda kv: -kv[1]))
 
 
+def _of_the_fleet(requests: dict[str, float]) -> dict[str, float]:
+    """API requests by "verb resource" but the Lease's: the election's, not the fleet's."""
+    return {k: v for k, v in requests.items() if not k.endswith(" leases")}
+
+
 LANES = ("urgent", "normal")  # the operator's work queue's
 
 
@@ -89,8 +94,8 @@ def window(before: Reading, after: Reading, models: int) -> Window:
     cycles = seconds / RESYNC_SECONDS
     cpu = after.cpu_seconds - before.cpu_seconds
     requests = _diff(after.api_requests, before.api_requests)
-    api = {k: v for k, v in requests.items() if not k.endswith(" leases")}
-    leases = sum(v for k, v in requests.items() if k.endswith(" leases"))
+    api = _of_the_fleet(requests)
+    leases = sum(requests.values()) - sum(api.values())
     reads = sum(v for k, v in api.items() if k.split(" ")[0] in ("get", "list"))
     watch = _diff(after.watch_events, before.watch_events)
     apiserver = _diff(after.apiserver_requests, before.apiserver_requests)
@@ -322,11 +327,11 @@ def restart(
     win: Window,
 ) -> Restart:
     """``requests``: the new operators' API requests by "verb resource" (from their
-    start); the Lease's are the election's, not the fleet's."""
+    start)."""
     writes = {
         k: round(v / models, 3)
-        for k, v in requests.items()
-        if k.split(" ")[0] in WRITES and not k.endswith(" leases")
+        for k, v in _of_the_fleet(requests).items()
+        if k.split(" ")[0] in WRITES
     }
     return Restart(
         lead_seconds=round(led - killed, 1),

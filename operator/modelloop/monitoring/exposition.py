@@ -8,6 +8,10 @@ their lines straight from what they hold (``Streamed``), the rest family by fami
 through prometheus-client's own text format, and the bytes go out in chunks of
 ``CHUNK_BYTES``: a scrape holds one chunk, whatever the fleet. The text is prometheus'
 0.0.4 format, the same bytes ``generate_latest`` would give.
+
+As prometheus-client's own server does, ``/metrics?name[]=A&name[]=B`` answers with the
+samples named A or B alone (a family's HELP and TYPE kept): a reader that wants one
+counter does not pay for the whole fleet's text, nor make the operator render it.
 """
 
 import functools
@@ -18,6 +22,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol, cast, runtime_checkable
+from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import generate_latest
 from prometheus_client.metrics_core import Metric
@@ -33,9 +38,12 @@ _number = cast(Callable[[float], str], floatToGoString)
 
 @runtime_checkable
 class Streamed(Protocol):
-    """A collector that renders its own exposition text, piece by piece."""
+    """A collector that renders its own exposition text, piece by piece; ``describe``
+    names its families (each a gauge: its samples are named as the family)."""
 
     def text(self) -> Iterator[str]: ...
+
+    def describe(self) -> Iterable[Metric]: ...
 
 
 class Gauge:
@@ -112,14 +120,36 @@ class _One(Collector):
         return [self._metric]
 
 
-def pieces(collectors: Iterable[object]) -> Iterator[str]:
-    """The exposition text of ``collectors``, in their order, a piece at a time."""
+def pieces(collectors: Iterable[object], names: frozenset[str] | None = None) -> Iterator[str]:
+    """The exposition text of ``collectors``, in their order, a piece at a time; with
+    ``names``, only the samples of those names."""
     for collector in collectors:
         if isinstance(collector, Streamed):
-            yield from collector.text()
-            continue
+            if names is None:
+                yield from collector.text()
+                continue
+            if not any(family.name in names for family in collector.describe()):
+                continue  # not collected: the per-Model families are the fleet's size
         for metric in cast(Collector, collector).collect():
-            yield generate_latest(_One(metric)).decode()
+            kept = metric if names is None else restricted(metric, names)
+            if kept is not None:
+                yield generate_latest(_One(kept)).decode()
+
+
+def restricted(metric: Metric, names: frozenset[str]) -> Metric | None:
+    """``metric`` with its samples named in ``names`` alone; None when it has none."""
+    samples = [sample for sample in metric.samples if sample.name in names]
+    if not samples:
+        return None
+    kept = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+    kept.samples = samples
+    return kept
+
+
+def requested_names(path: str) -> frozenset[str] | None:
+    """The sample names a request's ``name[]`` parameters ask for; None: all."""
+    names = parse_qs(urlsplit(path).query).get("name[]")
+    return frozenset(names) if names else None
 
 
 def chunks(texts: Iterable[str], size: int = CHUNK_BYTES) -> Iterator[bytes]:
@@ -136,9 +166,14 @@ def chunks(texts: Iterable[str], size: int = CHUNK_BYTES) -> Iterator[bytes]:
         yield "".join(held).encode()
 
 
-def body(collectors: Iterable[object], size: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """A scrape of ``collectors``: their text, encoded, in chunks of about ``size``."""
-    return chunks(pieces(collectors), size)
+def body(
+    collectors: Iterable[object],
+    size: int = CHUNK_BYTES,
+    names: frozenset[str] | None = None,
+) -> Iterator[bytes]:
+    """A scrape of ``collectors`` (of the samples named in ``names``, when given): their
+    text, encoded, in chunks of about ``size``."""
+    return chunks(pieces(collectors, names), size)
 
 
 def gzipped(parts: Iterable[bytes]) -> Iterator[bytes]:
@@ -153,7 +188,8 @@ def gzipped(parts: Iterable[bytes]) -> Iterator[bytes]:
 def serve(
     host: str, port: int, collectors: Callable[[], Iterable[object]]
 ) -> tuple[ThreadingHTTPServer, threading.Thread]:
-    """Serve the exposition of ``collectors()`` on every path, in a daemon thread."""
+    """Serve the exposition of ``collectors()`` on every path (``?name[]=`` narrows it),
+    in a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"  # no Content-Length known: the body ends at close
@@ -162,7 +198,7 @@ def serve(
             if self.path == "/favicon.ico":
                 self.send_error(404)
                 return
-            sent = body(collectors())
+            sent = body(collectors(), names=requested_names(self.path))
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPE)
             if "gzip" in (self.headers.get("Accept-Encoding") or ""):

@@ -91,6 +91,9 @@ def test_a_served_scrape_parses_plain_and_gzipped(registry: BoundedRegistry) -> 
         with urllib.request.urlopen(request, timeout=10) as packed:
             assert packed.headers["Content-Encoding"] == "gzip"
             assert gzip.decompress(packed.read()) == text
+        with urllib.request.urlopen(f"{url}?name[]=modelloop_metric_verdict", timeout=10) as one:
+            (family,) = text_string_to_metric_families(one.read().decode())
+            assert family.name == "modelloop_metric_verdict"
         with pytest.raises(urllib.error.HTTPError, match="404"):
             urllib.request.urlopen(url.replace("/metrics", "/favicon.ico"), timeout=10)
     finally:
@@ -101,3 +104,55 @@ def test_a_served_scrape_parses_plain_and_gzipped(registry: BoundedRegistry) -> 
     families = {f.name: f for f in text_string_to_metric_families(text.decode())}
     slices = {s.labels["slice"] for s in families["modelloop_metric_verdict"].samples}
     assert slices == {"all", 'say "hi"', "back\\slash", "new\nline", "région"}
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        {"modelloop_reconcile_duration_seconds_count"},
+        {"modelloop_workqueue_wait_seconds_sum", "modelloop_workqueue_wait_seconds_bucket"},
+        {"modelloop_metric_verdict", "modelloop_drift_statistic"},
+        {"modelloop_metric_value", "modelloop_prometheus_requests_total"},
+        {"no_such_sample"},
+    ],
+)
+def test_named_samples_alone_are_what_prometheus_client_restricts_to(
+    registry: BoundedRegistry, names: set[str]
+) -> None:
+    """``?name[]=`` answers as prometheus-client's restricted registry does (its order of
+    families is a set's, so lines are compared as sets)."""
+    ours = b"".join(exposition.body(registry.collectors(), names=frozenset(names)))
+    theirs = generate_latest(registry.restricted_registry(names))
+    assert set(ours.decode().splitlines()) == set(theirs.decode().splitlines())
+    sampled = {s.name for f in text_string_to_metric_families(ours.decode()) for s in f.samples}
+    assert sampled == names & {s.name for f in registry.collect() for s in f.samples}
+
+
+def test_a_request_for_one_counter_does_not_collect_the_per_model_families(
+    registry: BoundedRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The families as big as the fleet are left alone unless they are asked for."""
+    (series,) = [c for c in registry.collectors() if isinstance(c, exposition.Streamed)]
+
+    def refused() -> None:
+        raise AssertionError("the per-Model families were collected")
+
+    monkeypatch.setattr(series, "collect", refused)
+    monkeypatch.setattr(series, "text", refused)
+    names = frozenset({"modelloop_reconcile_duration_seconds_count"})
+    assert b"modelloop_reconcile_duration_seconds_count 0.0" in b"".join(
+        exposition.body(registry.collectors(), names=names)
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [
+        ("/metrics", None),
+        ("/metrics?name[]=a", {"a"}),
+        ("/metrics?name%5B%5D=a&name[]=b_total&other=c", {"a", "b_total"}),
+        ("/?name=a", None),
+    ],
+)
+def test_the_names_a_request_asks_for(path: str, names: set[str] | None) -> None:
+    assert exposition.requested_names(path) == (None if names is None else frozenset(names))
