@@ -29,8 +29,13 @@ FIELD_MANAGER = "modelloop"
 # Connections kept to the API server: the reconcile's worker threads (16), the evaluation's
 # and the leader election's, each with one of its own.
 POOL_SIZE = 32
-# Objects per page of a list, as client-go's pager: no list is ever decoded whole.
-PAGE = 500
+# Objects per page of a list (kopf's first lists too): no list is ever decoded whole.
+# Not client-go's 500: a page of 500 Models decodes to 27 MiB, and much of what a
+# process's first lists (or a relist) decode stays in its RSS after; at 1000 Models an
+# operator's restart peaked at 194-205 MiB and settled at 190-198 with 500, at 171-176
+# and 171-175 with 100 (docs/scale.md). 100 is 4 MiB a page of Models, and a relist of
+# 20 000 objects is 200 requests every 10 minutes.
+PAGE = 100
 # The API server's whole answer to a JSON patch that does not apply to the object as it is
 # now; a schema or CEL violation is a 422 too, but its message names the object and field.
 PATCH_NOT_APPLICABLE = "the server rejected our request due to an error in our request"

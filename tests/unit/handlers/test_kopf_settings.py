@@ -17,8 +17,9 @@ def configured(shard: Shard) -> tuple[kopf.OperatorSettings, list[str | None]]:
 
 
 def test_kopf_lists_in_pages_and_lets_an_idle_objects_worker_go_soon() -> None:
-    """A whole list of 2500 Models held 134 MiB decoded, a page of 500 27 MiB; an idle
-    worker holds its object's last body, for 5 s by kopf's default (docs/scale.md)."""
+    """A whole list of 2500 Models held 134 MiB decoded, a page of 500 27 MiB, of 100
+    4 MiB (kube.rest.PAGE); an idle worker holds its object's last body, for 5 s by
+    kopf's default (docs/scale.md)."""
     settings, _ = configured(Shard())
     assert settings.watching.chunk_size == PAGE
     assert settings.queueing.idle_timeout == WORKER_IDLE_SECONDS
