@@ -1,7 +1,9 @@
 """The evaluation writes its Models' statuses side by side: one slow write does not hold
 the cycle's other Models behind it; each write wakes its Model's reconcile, urgently
-when a verdict turned."""
+when a verdict turned. A tick with more Models due than one cycle reads at once runs
+cycles in turn, each asking for its own Models only."""
 
+import re
 import threading
 from collections.abc import Callable
 from typing import Any, cast
@@ -11,7 +13,8 @@ import pytest
 from modelloop.kube.rest import Kube, Resource
 from modelloop.kube.status import write_status
 from modelloop.monitoring import evaluator as evaluator_module
-from modelloop.monitoring.evaluator import CONCLUDERS, Evaluator, WatchCache
+from modelloop.monitoring.evaluator import CONCLUDERS, CYCLE_MODELS, Evaluator, WatchCache
+from modelloop.monitoring.readings import Answer
 from modelloop.monitoring.series import BoundedRegistry
 from modelloop.monitoring.telemetry import Telemetry
 
@@ -136,3 +139,69 @@ def test_a_status_that_already_says_what_the_evaluation_would_is_not_compared_ag
         assert [v["verdict"] for v in kube.written["verdicts"]] == ["inconclusive"]
     finally:
         evaluator.close()
+
+
+class GroupedAnswers:
+    """A Prometheus that answers a grouped template's query with a value for each Model
+    its ``$models`` regex names (0.9 for even-numbered Models, 0.1 for odd), and keeps the
+    names each query asked for."""
+
+    name, url, max_concurrency = "prometheus", "http://prometheus", 2
+
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def problem(self) -> str | None:
+        return None
+
+    def query(self, promql: str) -> Answer:
+        [names] = re.findall(r'model=~"([^"]*)"', promql)
+        models = names.split("|")
+        with self.lock:
+            self.asked.append(models)
+        return Answer(
+            result=[
+                {
+                    "metric": {"model": m, "version": f"{m}-v1", "modelloop_part": "0"},
+                    "value": [0, "0.9" if int(m[1:]) % 2 == 0 else "0.1"],
+                }
+                for m in models
+            ]
+        )
+
+
+def test_a_tick_with_more_models_due_than_a_cycle_reads_asks_for_them_in_turn() -> None:
+    """After a restart every Model is due at the first tick: its answers are read a
+    cycle's worth of Models at a time, each Model's verdict from its own cycle's answer."""
+    count = 2 * CYCLE_MODELS + 1
+    names = [f"m{i}" for i in range(count)]
+    grouped = {
+        "metricsProvider": "prometheus",
+        "metrics": [
+            {"name": "accuracy", "templateRef": {"name": "acc"}, "objective": {"min": 0.5}}
+        ],
+    }
+    models = {("ns", n): model(n) for n in names}
+    for body in models.values():
+        body["spec"] |= grouped
+    template = {
+        "query": 'acc{model=~"$models"}',
+        "groupBy": ["model", "version"],
+    }
+    cache = WatchCache(models=models, templates={("ns", "acc"): {"spec": template}})
+    source = GroupedAnswers()
+    evaluator = Evaluator(
+        cast(Kube, SideBySide(1)), {"prometheus": cast(Any, source)}, Telemetry(BoundedRegistry())
+    )
+    try:
+        assert evaluator.tick(cache, "prometheus") == count
+    finally:
+        evaluator.close()
+    assert [len(asked) for asked in source.asked] == [CYCLE_MODELS, CYCLE_MODELS, 1]
+    assert sorted(n for asked in source.asked for n in asked) == sorted(names)
+    verdicts = {
+        key[1]: [e.verdict for e in snapshot.evaluated]
+        for key, snapshot in evaluator.snapshots.items()
+    }
+    assert verdicts == {n: ["pass" if int(n[1:]) % 2 == 0 else "breach"] for n in names}
