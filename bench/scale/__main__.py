@@ -295,7 +295,7 @@ def start_operator(
     # Every Python object traced, not pymalloc's arenas: an arena outlives the peak that
     # made it, so arenas name the peak's code for memory later objects hold. Aggregated:
     # the capture holds the high-water mark and what is left at exit, not every
-    # allocation (gigabytes an operator at thousands of Models).
+    # allocation (gigabytes for an operator at thousands of Models).
     profiled = ["-m", "memray", "run", "-q", "-f", "--aggregate", "--trace-python-allocators"]
     profiled += ["-o", str(memory_capture)]
     argv = [
