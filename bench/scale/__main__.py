@@ -18,6 +18,12 @@ crash) and starts it again, and times its return and counts what it wrote.
 With ``--shards K`` the Models are labelled round-robin across K shards and K operators
 run, one per shard (``--shard sI``, a Lease each); the figures are the sum of them, and
 each shard's own (CPU, RSS, API reads per Model) are listed after them.
+
+    python -m bench.scale --models 10000 --shards 4 --shards-running 1
+
+runs the first shard's operator only: the whole fleet is created, and its full lists read
+every shard's objects, but the cluster serves, edits and breaches a quarter of it. A
+shard's own figures in a fleet of N, in a fraction of the time the whole fleet takes.
 """
 
 import argparse
@@ -142,6 +148,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="K operators, one per shard (default 0: one, unsharded)",
     )
     parser.add_argument(
+        "--shards-running",
+        type=int,
+        help="with --shards K: operators for the first J shards only (default K). Every "
+        "shard's Models and versions are created, and each operator's full lists read them "
+        "all, but only the J shards' Models are served, evaluated, edited and breached: a "
+        "shard's cost in a fleet of N, with the cluster doing J/K of the fleet's work",
+    )
+    parser.add_argument(
         "--analysis-interval",
         type=float,
         default=ANALYSIS_SECONDS,
@@ -210,6 +224,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.models < 2:
         parser.error("--models must be at least 2: one rolls a canary, one retrains")
     args.canaries = min(args.canaries, args.models - 1)
+    if args.shards_running is None:
+        args.shards_running = args.shards
+    elif not 1 <= args.shards_running <= args.shards:
+        parser.error("--shards-running must be between 1 and --shards")
     args.out = args.out or REPO / ".tmp" / "bench" / f"scale-{args.models}.json"
     return args
 
@@ -372,11 +390,18 @@ class Run:
 
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args, self.work = args, work
-        self.plans = plan_fleet(args.models, args.canaries, args.seed, args.shards)
-        self.fleet = Fleet(args.models)
+        # The whole fleet is created; the plans of the running shards' Models are the
+        # ones every phase acts on and measures.
+        self.fleet_plans = plan_fleet(args.models, args.canaries, args.seed, args.shards)
+        running = self.running_shards()
+        self.plans = [p for p in self.fleet_plans if p.shard in running]
+        self.fleet = Fleet(len(self.plans))
         self.commit = ""  # the tree the operators start from: read as they start
         self.watches: list[Watch] = []
         self.operators: list[Operator] = []
+
+    def running_shards(self) -> list[str | None]:
+        return [shard_name(i) for i in range(self.args.shards_running)] or [None]
 
     def wait(
         self, predicate: Callable[[], T], timeout: float, describe: str, interval: float = 0.5
@@ -416,7 +441,7 @@ class Run:
         """One operator per shard; ``again``: after a restart, each under a name (its log,
         its memory capture) of its own."""
         control_plane = {p.name: p.pid for p in cluster.processes}
-        shards: list[str | None] = [shard_name(i) for i in range(self.args.shards)] or [None]
+        shards = self.running_shards()
         # not at the run's start: the backfill takes minutes
         self.commit = self.commit or commit()
         for shard in shards:
@@ -436,7 +461,8 @@ class Run:
             self.operators.append(Operator(shard, process, scraper))
 
     def measure(self, cluster: LocalControlPlane, prometheus: PrometheusServer) -> Figures:
-        args, n = self.args, self.args.models
+        args, n = self.args, len(self.plans)
+        canaries = sum(p.canary for p in self.plans)
         api = ApiServer(cluster.admin.kubeconfig)
         self.start_operators(cluster, prometheus, api)
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
@@ -463,9 +489,10 @@ class Run:
         self.profile_apiserver(api, "apply")
         before = combined(self.read())
         create = creator(args.analysis_interval, self.fleet.on_applied)
-        _in_parallel(create, self.plans, cluster.admin.kubeconfig)
+        _in_parallel(create, self.fleet_plans, cluster.admin.kubeconfig)
         create_seconds = time.monotonic() - before.at
-        say(f"created {n} Models and {2 * n} ModelVersions in {create_seconds:.1f} s")
+        total = args.models
+        say(f"created {total} Models and {2 * total} ModelVersions in {create_seconds:.1f} s")
         ready_at = self.wait(self.fleet.all_ready, 300 + 2.0 * n, f"all {n} Models Ready")
         assert ready_at is not None  # wait_for returns a truthy value
         ready = combined(self.read())
@@ -476,7 +503,7 @@ class Run:
             f"p50 / p99 {each_ready[0]:.1f} / {each_ready[1]:.1f} s after its own; "
             + ", ".join(f"{stage} {t[0]:.1f} / {t[1]:.1f} s" for stage, t in stages.items())
         )
-        self.wait(lambda: self.fleet.rolling() >= args.canaries, 300, f"{args.canaries} canaries")
+        self.wait(lambda: self.fleet.rolling() >= canaries, 300, f"{canaries} canaries")
         time.sleep(args.settle_seconds)
         self.clear_of_relists()
         self.phase_peaks("apply")
@@ -522,8 +549,8 @@ class Run:
             )
         ]
         return Figures(
-            models=n,
-            canaries=args.canaries,
+            models=args.models,
+            canaries=canaries,
             seed=args.seed,
             slices=sum(p.slices for p in self.plans),
             series=series_count(self.plans),
@@ -549,6 +576,7 @@ class Run:
             analysis_seconds=args.analysis_interval,
             shards=shard_figures if args.shards else [],
             model_bytes=model_bytes,
+            models_running=n,
         )
 
     def clear_of_relists(self) -> None:
@@ -633,7 +661,7 @@ class Run:
         for operator, a, b in zip(self.operators, first, last, strict=True):
             models = sum(1 for p in self.plans if p.shard == operator.shard)
             shards.append(ShardFigures(operator.shard or "", models, window(a, b, models)))
-        return window(readings[0], readings[-1], self.args.models), cycles, shards
+        return window(readings[0], readings[-1], len(self.plans)), cycles, shards
 
     def burst(self, kubeconfig: Path) -> Burst:
         """Every Model's spec edited by CLIENTS threads; each Deployment timed to its edit."""
@@ -700,7 +728,7 @@ class Run:
         and started again; timed until each leads, then until they have reconciled as many
         times as there are Models, then watched a while longer (a resync period) for a
         training started twice."""
-        n = self.args.models
+        n = len(self.plans)
         _, jobs = self.fleet.breaches()
         jobs_before = sum(len(j) for j in jobs.values())
         before = combined(self.read())
@@ -750,6 +778,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="modelloop-bench-scale-"))
     shards = f", {args.shards} shards" if args.shards else ""
+    if args.shards_running < args.shards:
+        shards += f" ({args.shards_running} running)"
     say(f"{args.models} Models ({args.canaries} rolling a canary{shards}), work directory {work}")
     run = Run(args, work)
     cluster = LocalControlPlane(work / "cluster", audit=args.audit).start()

@@ -377,6 +377,9 @@ class Figures:
     burst: Burst | None  # None: not run (--no-burst)
     breach: BreachBurst
     restart: Restart
+    # The Models every phase acts on and measures: the running shards' (--shards-running),
+    # else all of them
+    models_running: int
     analysis_seconds: float = 30.0  # a canary's analysis interval
     shards: list[ShardFigures] = field(default_factory=list)  # with --shards: each one's
     # a Model at rest as the API server holds it, mean bytes (stored_bytes)
@@ -435,6 +438,13 @@ def _burst_rows(b: Burst | None) -> list[tuple[str, str]]:
     ]
 
 
+def _models(f: Figures) -> str:
+    rolling = f"({f.canaries_rolling} of {f.canaries})"
+    if f.models_running < f.models:
+        return f"{f.models}, {f.models_running} of them in the running shards {rolling}"
+    return f"{f.models} {rolling}"
+
+
 def table(f: Figures) -> str:
     s = f.steady
     api = ", ".join(f"{k} {v:g}" for k, v in s.api_by_kind_per_model_per_resync.items()) or "-"
@@ -443,7 +453,7 @@ def table(f: Figures) -> str:
     cycles = " ".join(f"{100 * c:.1f}" for c in f.steady_cpu_per_cycle)
     windows = "CPU (API server, control plane), API requests per Model, reconciles"
     rows = [
-        ("Models (canaries rolling)", f"{f.models} ({f.canaries_rolling} of {f.canaries})"),
+        ("Models (canaries rolling)", _models(f)),
         (
             "apply -> all Ready",
             f"{f.ready_seconds:.1f} s (objects sent in {f.create_seconds:.1f} s)",

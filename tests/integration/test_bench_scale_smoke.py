@@ -1,6 +1,7 @@
 """The scale harness (``make bench-scale``, bench/scale) kept from rotting: a short run at
-five Models, two of them rolling a canary, across two shards (two operators) on its own
-control plane. It checks the report, not the operator's figures: every Model Ready, every
+six Models, two of them rolling a canary, across three shards, two of them running (two
+operators; the third shard's Models are created and left alone) on its own control plane.
+It checks the report, not the operator's figures: every running shard's Model Ready, every
 field a finite number, the operators' API traffic counted, each shard measured, every
 Deployment timed in the burst, and the breaching Model declared in breach and trained
 exactly once, and every operator killed and started again to lead, catch up, create
@@ -25,8 +26,9 @@ def numbers(value: Any) -> list[float]:
 
 
 def test_short_run_reports_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "scale-5.json"
-    command = ["-m", "bench.scale", "--models=5", "--canaries=2", "--shards=2", "--short"]
+    out = tmp_path / "scale-6.json"
+    command = ["-m", "bench.scale", "--models=6", "--canaries=2", "--shards=3", "--short"]
+    command.append("--shards-running=2")
     command.append(f"--out={out}")
     run = subprocess.Popen(
         [sys.executable, *command], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -39,7 +41,9 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert run.returncode == 0, output.decode()[-4000:]
     report = json.loads(out.read_text())
 
-    assert (report["models"], report["canaries"], report["canaries_rolling"]) == (5, 2, 2)
+    # m0000..m0005 round-robin: s0 holds m0000 and m0003, s1 the canaries m0001 and m0004.
+    assert (report["models"], report["models_running"]) == (6, 4)
+    assert (report["canaries"], report["canaries_rolling"]) == (2, 2)
     assert 0 < report["ready_seconds"] < 300
     each_ready = report["each_ready"]  # a Model's apply -> its Ready: p50, p99, max
     assert 0 < each_ready[0] <= each_ready[1] <= each_ready[2] <= report["ready_seconds"]
@@ -63,16 +67,17 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert list(phases) == ["apply", "steady", "burst", "breaches", "restart"]
     assert max(phases.values()) == report["rss_peak_mib"]
     shards = report["shards"]
-    assert [(s["shard"], s["models"]) for s in shards] == [("s0", 3), ("s1", 2)]
+    assert [(s["shard"], s["models"]) for s in shards] == [("s0", 2), ("s1", 2)]
     for shard in shards:
         assert 0 < shard["rss_steady_mib"] <= shard["rss_peak_mib"] <= report["rss_peak_mib"]
         assert max(shard["rss_peak_by_phase_mib"].values()) == shard["rss_peak_mib"]
         assert shard["steady"]["cpu_share"] > 0
     burst = report["burst"]
-    assert burst["deployments"] == 7  # a stable Deployment per Model, a canary's per canary
+    # A stable Deployment per running shard's Model, a canary's per canary: none for s2's.
+    assert burst["deployments"] == 6
     assert 0 <= burst["latency_p50"] <= burst["latency_p99"] <= burst["latency_max"]
     assert burst["latency_max"] <= burst["all_updated_seconds"]
-    breach = report["breach"]  # 10 % of the 3 retraining Models: at least one
+    breach = report["breach"]  # 10 % of the 2 running retraining Models: at least one
     assert (breach["models"], breach["jobs"], breach["duplicated"], breach["unasked"]) == (
         1,
         1,
@@ -83,7 +88,7 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert 0 < breach["training_p50"] <= breach["training_max"]
     again = report["restart"]  # nothing changed while the operators were down
     assert 0 < again["lead_seconds"] <= again["caught_up_seconds"]
-    assert again["window"]["reconciles"] >= 5
+    assert again["window"]["reconciles"] >= 4
     assert 0 < again["rss_mib"] <= report["rss_peak_mib"]
     assert again["jobs"] == 0
     # A rolling canary's analysis may write its Model's status meanwhile; nothing else.
