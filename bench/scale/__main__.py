@@ -21,8 +21,9 @@ each shard's own (CPU, RSS, API reads per Model) are listed after them.
 
     python -m bench.scale --models 10000 --shards 4 --shards-running 1
 
-runs the first shard's operator only: the whole fleet is created, and its full lists read
-every shard's objects, but the cluster serves, edits and breaches a quarter of it. A
+runs the first shard's operator only: the whole fleet is created (the other shards'
+versions placed in their shards, as their operators would label them), and its full lists
+read every shard's objects, but the cluster serves, edits and breaches a quarter of it. A
 shard's own figures in a fleet of N, in a fraction of the time the whole fleet takes.
 """
 
@@ -361,12 +362,13 @@ def _in_parallel(
 
 
 def creator(
-    analysis_seconds: float, on_applied: Callable[[str], None]
+    analysis_seconds: float, on_applied: Callable[[str], None], running: list[str | None]
 ) -> Callable[[Kube, ModelPlan], None]:
     def create(kube: Kube, plan: ModelPlan) -> None:
-        """Its versions first (with the status a restore would bring), then the Model."""
+        """Its versions first (with the status a restore would bring; placed in their
+        shard if its operator is not running), then the Model."""
         on_applied(plan.name)
-        for manifest, status in version_manifests(plan):
+        for manifest, status in version_manifests(plan, placed=plan.shard not in running):
             kube.create(MODEL_VERSIONS, NAMESPACE, manifest)
             if status is not None:
                 name = manifest["metadata"]["name"]
@@ -488,7 +490,7 @@ class Run:
         ]
         self.profile_apiserver(api, "apply")
         before = combined(self.read())
-        create = creator(args.analysis_interval, self.fleet.on_applied)
+        create = creator(args.analysis_interval, self.fleet.on_applied, self.running_shards())
         _in_parallel(create, self.fleet_plans, cluster.admin.kubeconfig)
         create_seconds = time.monotonic() - before.at
         total = args.models

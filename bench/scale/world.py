@@ -162,14 +162,18 @@ def _version(plan: ModelPlan, name: str, labels: dict[str, str], spec: Obj) -> O
     }
 
 
-def version_manifests(plan: ModelPlan) -> list[tuple[Obj, Obj | None]]:
+def version_manifests(plan: ModelPlan, placed: bool = False) -> list[tuple[Obj, Obj | None]]:
     """Each ModelVersion with the status the harness writes after creating it (None: the
-    operator judges it). The stable one carries the role label."""
+    operator judges it). The stable one carries the role label. ``placed``: each carries
+    its Model's shard label too, as that shard's operator labels them (the shards whose
+    operator the run leaves out: otherwise every running shard would watch them as
+    unplaced for the whole run)."""
     older, newer = f"{plan.name}-v1", f"{plan.name}-v2"
-    stable = {LABEL_ROLE: "stable"}
+    shard = {LABEL_SHARD: plan.shard} if placed and plan.shard else {}
+    plain, stable = shard, {**shard, LABEL_ROLE: "stable"}
     if not plan.canary:
         return [
-            (_version(plan, older, {}, {}), {"phase": "Retired"}),
+            (_version(plan, older, plain, {}), {"phase": "Retired"}),
             (_version(plan, newer, stable, {}), {"phase": "Serving"}),
         ]
     # As good as the champion on every slice: the default offline gate validates it.
@@ -178,9 +182,10 @@ def version_manifests(plan: ModelPlan) -> list[tuple[Obj, Obj | None]]:
         for k in range(METRICS)
         for s in plan.slice_names
     ]
+    candidate = {"metrics": {"candidate": offline, "champion": offline}}
     return [
         (_version(plan, older, stable, {}), {"phase": "Serving"}),
-        (_version(plan, newer, {}, {"metrics": {"candidate": offline, "champion": offline}}), None),
+        (_version(plan, newer, plain, candidate), None),
     ]
 
 
