@@ -395,15 +395,14 @@ class Run:
         # The whole fleet is created; the plans of the running shards' Models are the
         # ones every phase acts on and measures.
         self.fleet_plans = plan_fleet(args.models, args.canaries, args.seed, args.shards)
-        running = self.running_shards()
-        self.plans = [p for p in self.fleet_plans if p.shard in running]
+        self.running: list[str | None] = [shard_name(i) for i in range(args.shards_running)] or [
+            None
+        ]
+        self.plans = [p for p in self.fleet_plans if p.shard in self.running]
         self.fleet = Fleet(len(self.plans))
         self.commit = ""  # the tree the operators start from: read as they start
         self.watches: list[Watch] = []
         self.operators: list[Operator] = []
-
-    def running_shards(self) -> list[str | None]:
-        return [shard_name(i) for i in range(self.args.shards_running)] or [None]
 
     def wait(
         self, predicate: Callable[[], T], timeout: float, describe: str, interval: float = 0.5
@@ -443,10 +442,9 @@ class Run:
         """One operator per shard; ``again``: after a restart, each under a name (its log,
         its memory capture) of its own."""
         control_plane = {p.name: p.pid for p in cluster.processes}
-        shards = self.running_shards()
         # not at the run's start: the backfill takes minutes
         self.commit = self.commit or commit()
-        for shard in shards:
+        for shard in self.running:
             name = "-".join(
                 ["operator", *([shard] if shard else []), *(["again"] if again else [])]
             )
@@ -490,7 +488,7 @@ class Run:
         ]
         self.profile_apiserver(api, "apply")
         before = combined(self.read())
-        create = creator(args.analysis_interval, self.fleet.on_applied, self.running_shards())
+        create = creator(args.analysis_interval, self.fleet.on_applied, self.running)
         _in_parallel(create, self.fleet_plans, cluster.admin.kubeconfig)
         create_seconds = time.monotonic() - before.at
         total = args.models
