@@ -39,6 +39,7 @@ class ServiceCounts:
 
     refused: Counter[tuple[str, str]] = field(default_factory=Counter)
     bad_requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    abandoned: Counter[str] = field(default_factory=Counter)
     expired: Counter[str] = field(default_factory=Counter)
     other_values: Counter[str] = field(default_factory=Counter)
 
@@ -135,6 +136,14 @@ class FeedbackCollector(Collector):
         for (kind, reason), n in sorted(self.counts.bad_requests.items()):
             bad.add_metric([kind, reason], n)
         yield bad
+        abandoned = CounterMetricFamily(
+            PREFIX + "abandoned",
+            "Requests whose sender hung up before their body arrived: nothing in them taken.",
+            labels=["kind"],
+        )
+        for kind, n in sorted(self.counts.abandoned.items()):
+            abandoned.add_metric([kind], n)
+        yield abandoned
         expired = CounterMetricFamily(
             PREFIX + "expired",
             "Records dropped at the horizon without their other half.",

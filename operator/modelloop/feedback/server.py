@@ -31,7 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from .config import Settings, SettingsError, load, open_store
 from .kserve import Reject, Rejection
-from .service import Accepted, Feedback, Kind, Refusal, Rejected, Skipped
+from .service import KSERVE, Accepted, Feedback, Kind, Refusal, Rejected, Skipped
 
 log = logging.getLogger("modelloop.feedback")
 T = TypeVar("T")
@@ -114,6 +114,8 @@ class Server:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:  # a body without Content-Length
                 return _reply(await self._run(self.feedback.refuse, kind, Refusal.TOO_LARGE))
+            except ConnectionResetError:
+                return self._abandoned(kind)
             return _reply(await self._run(add, body, time.time()))
 
     async def _kserve(self, request: web.Request) -> web.Response:
@@ -127,10 +129,17 @@ class Server:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 return _event_reply(await self._run(self.feedback.refuse_event, None))
+            except ConnectionResetError:
+                return self._abandoned(KSERVE)
             headers = dict(request.headers)
             return _event_reply(
                 await self._run(self.feedback.add_event, headers, body, time.time())
             )
+
+    def _abandoned(self, kind: str) -> web.Response:
+        """The sender hung up before its body arrived: counted, not an error of ours."""
+        self.feedback.abandon(kind)
+        return web.Response(status=400)  # nobody is left to read it
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = await self._run(self.feedback.metrics)

@@ -42,6 +42,9 @@ class Kind(StrEnum):
     LABEL = "label"
 
 
+KSERVE = "kserve"  # the kind of a request of KServe's logger, in the service's counts
+
+
 class Refusal(StrEnum):
     """Why a whole request is refused."""
 
@@ -102,6 +105,7 @@ class Feedback:
         for kind, reasons in _REFUSALS.items():  # every series from the start, at 0
             self.counts.refused.update(dict.fromkeys(((kind, r) for r in reasons), 0))
             self.counts.bad_requests.update(dict.fromkeys(((kind, r) for r in Refusal), 0))
+        self.counts.abandoned.update(dict.fromkeys((*Kind, KSERVE), 0))
         self._default = settings.scoring("")
         self._scorings = {model: settings.scoring(model) for model in settings.models}
         self.registry = registry(
@@ -127,6 +131,11 @@ class Feedback:
     ) -> Rejected:
         self.counts.bad_requests[kind, reason] += 1
         return Rejected(reason, errors or [])
+
+    def abandon(self, kind: str) -> None:
+        """A request whose sender hung up before its body arrived (its timeout ran out
+        while the request waited for its turn to be read): nothing in it is taken."""
+        self.counts.abandoned[kind] += 1
 
     def add_predictions(self, body: bytes, now: float) -> Accepted | Rejected:
         try:

@@ -4,6 +4,7 @@ counted once, records expire at the horizon, and SIGTERM ends it cleanly."""
 
 import http.client
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -149,6 +150,33 @@ def test_concurrent_clients_are_each_counted_once(service: FeedbackService) -> N
         sample(service, "modelloop_feedback_refused_total", kind="label", reason="duplicate")
         == 7 * 40
     )
+
+
+def test_a_sender_hanging_up_mid_body_is_counted_and_nothing_taken(
+    service: FeedbackService,
+) -> None:
+    """A sender whose timeout runs out while its request waits to be read hangs up with
+    its body half sent: the service counts it by kind, takes nothing, and logs no error
+    (the fixture reads the log)."""
+    whole = json.dumps({"predictions": [prediction("half")]}).encode()
+    for path in ("/v1/predictions", "/v1/labels", "/v1/kserve", "/v1/predictions"):
+        with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sender:
+            head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(whole)}\r\n\r\n"
+            sender.sendall(head.encode() + whole[: len(whole) // 2])
+    counted = {"prediction": 2.0, "label": 1.0, "kserve": 1.0}
+    wait_for(
+        lambda: (
+            {
+                kind: sample(service, "modelloop_feedback_abandoned_total", kind=kind)
+                for kind in counted
+            }
+            == counted
+        ),
+        10,
+        "the hung-up requests to be counted",
+    )
+    assert sample(service, "modelloop_feedback_pending", kind="prediction") == 0
+    assert service.predictions([prediction("half")])[1]["waiting"] == 1  # none was taken
 
 
 def test_records_expire_at_the_horizon(service: FeedbackService) -> None:
