@@ -521,7 +521,13 @@ class Run:
         if not args.no_burst:
             self.profile_apiserver(api, "burst")
             edit = self.burst(cluster.admin.kubeconfig)
-            say(f"every Deployment updated {edit.all_updated_seconds:.1f} s after the first edit")
+            say(
+                f"every Deployment updated {edit.all_updated_seconds:.1f} s after the first "
+                f"edit; each edit -> its Deployment p50 / p99 {edit.latency_p50:.1f} / "
+                f"{edit.latency_p99:.1f} s (-> the operator's write "
+                f"{edit.to_write[0]:.1f} / {edit.to_write[1]:.1f} s; its watch of the edit "
+                f"{edit.to_seen[0]:.1f} / {edit.to_seen[1]:.1f} s)"
+            )
             self.phase_peaks("burst")
         breach = self.breaches(cluster.admin.kubeconfig)
         self.phase_peaks("breaches")
