@@ -361,6 +361,35 @@ def _in_parallel(
         list(pool.map(run, plans))
 
 
+def late_breaches(
+    chosen: list[str],
+    breached: dict[str, float],
+    jobs: dict[str, dict[str, float]],
+    conditions_of: Callable[[str], list[Obj]],
+    shown: int = 5,
+) -> str:
+    """Which of the breaching Models the harness has not seen in breach, or with no
+    training Job, and for a few of each, their conditions as the API server holds them now:
+    a stuck decision told from a late one."""
+    missing = {
+        "neither in breach nor with a Job": [
+            m for m in chosen if m not in breached and m not in jobs
+        ],
+        "in breach, no Job": [m for m in chosen if m in breached and m not in jobs],
+        "a Job, never seen in breach": [m for m in chosen if m in jobs and m not in breached],
+    }
+    lines = [f"{len(chosen)} breaching: {len(breached)} seen in breach, {len(jobs)} with a Job"]
+    for what, names in missing.items():
+        lines.append(f"{what}: {len(names)}")
+        for name in names[:shown]:
+            told = "; ".join(
+                f"{c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message')}"
+                for c in conditions_of(name)
+            )
+            lines.append(f"  {name}: {told or 'no conditions'}")
+    return "\n".join(lines)
+
+
 def creator(
     analysis_seconds: float, on_applied: Callable[[str], None], running: list[str | None]
 ) -> Callable[[Kube, ModelPlan], None]:
@@ -721,7 +750,19 @@ class Run:
             return all(p.name in breached and p.name in jobs for p in chosen)
 
         timeout = 120 + 0.5 * len(chosen)
-        self.wait(trained, timeout, f"{len(chosen)} Models in breach, training")
+        try:
+            self.wait(trained, timeout, f"{len(chosen)} Models in breach, training")
+        except AssertionError as timed_out:
+            breached, jobs = self.fleet.breaches()
+            kube = Kube.from_kubeconfig(str(kubeconfig))
+
+            def conditions_of(name: str) -> list[Obj]:
+                model = kube.get(MODELS, NAMESPACE, name) or {}
+                return list((model.get("status") or {}).get("conditions") or [])
+
+            late = late_breaches([p.name for p in chosen], breached, jobs, conditions_of)
+            say(late)
+            raise AssertionError(f"{timed_out}\n{late}") from None
         time.sleep(10.0 if self.args.short else RESYNC_SECONDS)
         after = combined(self.read())
         breached, jobs = self.fleet.breaches()
