@@ -86,6 +86,7 @@ from .report import (
     Window,
     breach_burst,
     burst,
+    catch_up_edits,
     restart,
     spread,
     stored_bytes,
@@ -116,6 +117,7 @@ T = TypeVar("T")
 # How often a restart's successors are asked for their reconcile count: "caught up" is
 # known to this resolution. Each ask renders one counter, not the operator's /metrics.
 CATCH_UP_POLL_SECONDS = 2.0
+CATCH_UP_EDITS = 10  # Models edited during a restart's catch-up (at most a tenth)
 CLIENTS = 4  # threads that create and edit, as a few kubectl processes would
 
 
@@ -569,7 +571,9 @@ class Run:
         say(
             f"restarted: leading after {again.lead_seconds:.1f} s, caught up after "
             f"{again.caught_up_seconds:.1f} s, {again.rss_mib:.0f} MiB; {again.jobs} training "
-            f"Jobs made again; writes per Model: {again.writes_per_model or 'none'}"
+            f"Jobs made again; writes per Model: {again.writes_per_model or 'none'}; "
+            f"{again.edits.models} Models edited in the catch-up, each -> its Deployments "
+            f"p50 / max {again.edits.latency[0]:.2f} / {again.edits.latency[2]:.2f} s"
         )
         rss_peak = [max(o.peaks.values()) for o in self.operators]
         shard_figures = [
@@ -698,26 +702,39 @@ class Run:
             shards.append(ShardFigures(operator.shard or "", models, window(a, b, models)))
         return window(readings[0], readings[-1], len(self.plans)), cycles, shards
 
-    def burst(self, kubeconfig: Path) -> Burst:
-        """Every Model's spec edited by CLIENTS threads; each Deployment timed to its edit."""
+    def edit_models(
+        self, plans: list[ModelPlan], kubeconfig: Path
+    ) -> tuple[dict[str, str], dict[str, tuple[float, float]]]:
+        """The plans' Models' specs edited by CLIENTS threads: their Deployments expected
+        to show the edit (Deployment -> Model), and when each edit was sent (monotonic,
+        wall)."""
         token = str(int(time.time()))
-        expected = self.fleet.expect_edit(token)
+        names = {p.name for p in plans}
+        expected = {d: m for d, m in self.fleet.expect_edit(token).items() if m in names}
         edits: dict[str, tuple[float, float]] = {}
         patch = edit_patch(token)
 
-        def edit(kube: Kube, plan: ModelPlan) -> None:
+        def send(kube: Kube, plan: ModelPlan) -> None:
             edits[plan.name] = (time.monotonic(), time.time())
             kube.merge_patch(MODELS, NAMESPACE, plan.name, patch)
 
+        _in_parallel(send, plans, kubeconfig)
+        return expected, edits
+
+    def deployments_updated(self, expected: dict[str, str]) -> bool:
+        arrivals = self.fleet.arrivals()
+        return all(d in arrivals for d in expected)
+
+    def burst(self, kubeconfig: Path) -> Burst:
+        """Every Model's spec edited; each Deployment timed to its edit."""
         before = combined(self.read())
-        _in_parallel(edit, self.plans, kubeconfig)
+        expected, edits = self.edit_models(self.plans, kubeconfig)
         sent = time.monotonic() - before.at
-
-        def updated() -> bool:
-            arrivals = self.fleet.arrivals()
-            return all(d in arrivals for d in expected)
-
-        self.wait(updated, 120 + 1.0 * len(expected), f"{len(expected)} Deployments updated")
+        self.wait(
+            lambda: self.deployments_updated(expected),
+            120 + 1.0 * len(expected),
+            f"{len(expected)} Deployments updated",
+        )
         after = combined(self.read())
         return burst(
             expected,
@@ -774,7 +791,9 @@ class Run:
         """Every operator killed at once (SIGKILL: a crash; its Lease is left to expire)
         and started again; timed until each leads, then until they have reconciled as many
         times as there are Models, then watched a while longer (a resync period) for a
-        training started twice."""
+        training started twice. Once each has begun its catch-up, a few Models are edited,
+        as a user would meanwhile: each edit timed to its Deployments, against the fleet
+        listed ahead of it."""
         n = len(self.plans)
         _, jobs = self.fleet.breaches()
         jobs_before = sum(len(j) for j in jobs.values())
@@ -789,19 +808,35 @@ class Run:
         for new, gone in zip(self.operators, old, strict=True):
             new.peaks = dict(gone.peaks)  # the phases before, then the restart's
         self.wait(
+            lambda: all(o.scraper.reconciles() > 0 for o in self.operators),
+            120,
+            "every new operator's first reconcile",
+            CATCH_UP_POLL_SECONDS,
+        )
+        k = max(1, min(CATCH_UP_EDITS, n // 10))
+        expected, edits = self.edit_models(
+            self.plans[:: max(1, n // k)][:k], cluster.admin.kubeconfig
+        )
+        self.wait(
             lambda: sum(o.scraper.reconciles() for o in self.operators) >= n,
             120 + 0.5 * n,
             "every Model again",
             CATCH_UP_POLL_SECONDS,
         )
         caught_up = time.monotonic()
+        self.wait(
+            lambda: self.deployments_updated(expected),
+            120,
+            f"the {len(expected)} Deployments of the {len(edits)} Models edited in the catch-up",
+        )
+        edited = catch_up_edits(killed, expected, edits, self.fleet.arrivals())
         time.sleep(10.0 if self.args.short else RESYNC_SECONDS)
         after = combined(self.read())
         rss = max(rss for rss, _ in self.memory())
         _, jobs = self.fleet.breaches()
         made = sum(len(j) for j in jobs.values()) - jobs_before
         win = window(restarted(before, killed), after, n)
-        return restart(killed, led, caught_up, made, after.api_requests, n, rss, win)
+        return restart(killed, led, caught_up, made, after.api_requests, n, rss, win, edited)
 
     def stop(self) -> None:
         for watch in self.watches:

@@ -298,6 +298,35 @@ def breach_burst(
 
 
 @dataclass(frozen=True)
+class CatchUpEdits:
+    """A few Models edited while restarted operators catch up with the fleet: whether a
+    user's edit waits behind every Model the new operators listed (seconds from the
+    kill, and from each edit to its Deployments)."""
+
+    models: int
+    sent_seconds: float  # the kill -> the last edit sent
+    latency: tuple[float, float, float]  # an edit -> the last of its Deployments: p50, p99, max
+
+
+def catch_up_edits(
+    killed: float,
+    expected: dict[str, str],
+    edits: dict[str, tuple[float, float]],
+    arrivals: dict[str, float],
+) -> CatchUpEdits:
+    """``expected``: Deployment -> its Model; ``edits``: Model -> when its edit was sent
+    (monotonic, wall); ``arrivals``: Deployment -> when it showed the edit (monotonic)."""
+    done: dict[str, float] = {}
+    for deployment, model in expected.items():
+        done[model] = max(done.get(model, 0.0), arrivals[deployment])
+    return CatchUpEdits(
+        models=len(edits),
+        sent_seconds=round(max(e[0] for e in edits.values()) - killed, 1),
+        latency=spread([at - edits[m][0] for m, at in done.items()]),
+    )
+
+
+@dataclass(frozen=True)
 class Restart:
     """Every operator killed at once (SIGKILL, a crash: its Lease is left to expire) and
     started again, with nothing changed while it was down but the trainings running:
@@ -311,6 +340,7 @@ class Restart:
     writes_per_model: dict[str, float]  # "verb resource": the new operators' writes
     rss_mib: float  # the largest new operator's at the end, against its steady RSS before
     window: Window  # the kill -> a while after catching up; the new operators' counters
+    edits: CatchUpEdits
 
 
 WRITES = ("create", "update", "patch", "apply", "delete")
@@ -325,6 +355,7 @@ def restart(
     models: int,
     rss_mib: float,
     win: Window,
+    edits: CatchUpEdits,
 ) -> Restart:
     """``requests``: the new operators' API requests by "verb resource" (from their
     start)."""
@@ -340,6 +371,7 @@ def restart(
         writes_per_model=writes,
         rss_mib=round(rss_mib, 1),
         window=win,
+        edits=edits,
     )
 
 
@@ -508,6 +540,11 @@ def table(f: Figures) -> str:
             "restart, every operator killed: -> leading; -> as many reconciles as Models; RSS",
             f"{f.restart.lead_seconds:.1f} s; {f.restart.caught_up_seconds:.1f} s; "
             f"{f.restart.rss_mib:.0f} MiB after",
+        ),
+        (
+            "  Models edited in the catch-up (sent by): each -> its Deployments p50 / max",
+            f"{f.restart.edits.models} ({f.restart.edits.sent_seconds:.1f} s): "
+            f"{f.restart.edits.latency[0]:.2f} / {f.restart.edits.latency[2]:.2f} s",
         ),
         (
             "  its writes per Model; training Jobs made again",

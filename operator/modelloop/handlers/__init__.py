@@ -52,6 +52,7 @@ from .placing import place_versions, still_held, unplace_versions
 from .resync import Seen, due, inputs_of, keeps_warm
 from .serving import reconcile_serving
 from .training import JOBS, reconcile_training
+from .urgency import is_urgent
 
 log = logging.getLogger(__name__)
 
@@ -413,17 +414,13 @@ def _enqueue(memo: Any, namespace: str | None, model: str | None, urgent: bool =
         queue.add((namespace, model), urgent)
 
 
-def _edited(memo: Any, resource: Resource, namespace: str | None, body: Mapping[str, Any]) -> bool:
-    """Whether a watch event brings someone's change — new, or its spec (generation),
-    labels or annotations (a retraining request, a pin) changed since the cache's copy —
-    rather than status alone: the urgent lane of the work queue. Read before the event
-    is remembered."""
-    meta = body["metadata"]
-    before = _objects(memo).get(resource, namespace or "", meta["name"])
-    if before is None:
-        return True
-    held = before["metadata"]
-    return any(held.get(k) != meta.get(k) for k in ("generation", "labels", "annotations"))
+def _urgent(
+    memo: Any, resource: Resource, namespace: str | None, type_: str | None, body: Mapping[str, Any]
+) -> bool:
+    """Whether a watch event is someone's change (handlers.urgency), against the cache's
+    copy: read before the event is remembered."""
+    held = _objects(memo).get(resource, namespace or "", body["metadata"]["name"])
+    return is_urgent(type_, held, body)
 
 
 @kopf.on.event(GROUP, VERSION, "models")
@@ -443,9 +440,9 @@ async def model_changed(
         await asyncio.to_thread(cached.adopt, dict(body))
         _enqueue(memo, namespace, name, urgent=True)
         return
-    edited = type != "DELETED" and _edited(memo, MODELS, namespace, body)
+    urgent = _urgent(memo, MODELS, namespace, type, body)
     if _remember(memo, MODELS, type, body):
-        _enqueue(memo, namespace, name, edited)
+        _enqueue(memo, namespace, name, urgent)
 
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
@@ -470,9 +467,9 @@ async def version_changed(*, memo: Any, type: str | None, body: kopf.Body, **_: 
 def _version_event(memo: Any, type_: str | None, body: Mapping[str, Any]) -> None:
     """A ModelVersion's event, from kopf's watch or the unplaced versions' (on the loop)."""
     namespace = body["metadata"].get("namespace")
-    edited = type_ != "DELETED" and _edited(memo, MODEL_VERSIONS, namespace, body)
+    urgent = _urgent(memo, MODEL_VERSIONS, namespace, type_, body)
     if _remember(memo, MODEL_VERSIONS, type_, body):
-        _enqueue(memo, namespace, (body.get("spec") or {}).get("model"), edited)
+        _enqueue(memo, namespace, (body.get("spec") or {}).get("model"), urgent)
 
 
 @kopf.on.event(GROUP, VERSION, "metrictemplates")
