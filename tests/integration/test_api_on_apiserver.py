@@ -87,6 +87,27 @@ def test_model_version_spec_is_immutable(kube: Kube, namespace: str) -> None:
     kube.merge_patch(MODEL_VERSIONS, namespace, "m-v1", {"metadata": {"labels": {"a": "b"}}})
 
 
+def test_a_models_versions_are_selected_by_the_api_server(kube: Kube, namespace: str) -> None:
+    """spec.model is a selectable field: one Model's versions are one small list, not the
+    namespace's (``kubectl get mv --field-selector spec.model=m`` too)."""
+    for model, name in (("m", "m-v1"), ("m", "m-v2"), ("other", "other-v1")):
+        kube.create(
+            MODEL_VERSIONS,
+            namespace,
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ModelVersion",
+                "metadata": {"name": name},
+                "spec": {"model": model, "uri": f"s3://b/{name}"},
+            },
+        )
+    counted: list[str] = []
+    kube.on_request = lambda verb, resource: counted.append(verb)
+    found = kube.versions_of(namespace, "m", fresh=True)
+    assert sorted(v["metadata"]["name"] for v in found) == ["m-v1", "m-v2"]
+    assert counted == ["list"]  # selected by the server: no fallback to the namespace's list
+
+
 def test_printer_columns_show_phase_and_versions(kube: Kube, namespace: str) -> None:
     minimal = next(c for c in CORPUS if c.name == "valid-minimal-model").manifest
     kube.create(MODELS, namespace, minimal)

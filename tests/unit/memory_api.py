@@ -41,7 +41,7 @@ class Api(Kube):
             and all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
         ]
 
-    def versions_of(self, namespace: str, model: str) -> Objs:
+    def versions_of(self, namespace: str, model: str, fresh: bool = False) -> Objs:
         return versions_of_model(self.list(MODEL_VERSIONS, namespace), model)
 
     def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:

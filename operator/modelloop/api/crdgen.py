@@ -124,6 +124,8 @@ def crd(kind: Kind) -> dict[str, Any]:
         "schema": {"openAPIV3Schema": root},
         "additionalPrinterColumns": kind.printer_columns,
     }
+    if kind.selectable_fields:
+        version["selectableFields"] = [{"jsonPath": path} for path in kind.selectable_fields]
     if kind.status is not None:
         properties["status"] = openapi_schema(kind.status)
         version["subresources"] = {"status": {}}

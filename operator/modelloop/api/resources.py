@@ -53,6 +53,8 @@ class Kind:
     printer_columns: list[dict[str, Any]] = field(default_factory=list)
     root_rules: list[CelRule] = field(default_factory=list)
     spec_transition_rules: list[dict[str, str]] = field(default_factory=list)
+    # Fields a list may select on (``--field-selector``), as JSON paths
+    selectable_fields: list[str] = field(default_factory=list)
 
     @property
     def singular(self) -> str:
@@ -120,6 +122,7 @@ MODEL_VERSION = Kind(
             "message": "ModelVersion spec is immutable: a new artifact is a new ModelVersion",
         }
     ],
+    selectable_fields=[".spec.model"],
 )
 
 METRIC_TEMPLATE = Kind(

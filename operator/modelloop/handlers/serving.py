@@ -44,10 +44,12 @@ from ..rollout.telemetry import RolloutTelemetry
 from ..rollout.traffic import RouteError, Split
 from ..serving.kserve import serves_ready
 from ..serving.plan import (
+    BOOTSTRAP,
     Apply,
     CanaryServing,
     Delete,
     MarkVersion,
+    StableChoice,
     VersionView,
     choose_stable,
     plan_serving,
@@ -63,6 +65,24 @@ def _owned_by(obj: Obj, model: Obj) -> bool:
 
 def versions_of(kube: Kube, namespace: str, model_name: str) -> list[Obj]:
     return kube.versions_of(namespace, model_name)
+
+
+def _serving_versions(
+    kube: Kube, namespace: str, name: str, spec: ModelSpec, status: Obj, deployed: list[str]
+) -> tuple[list[VersionView], StableChoice]:
+    """The Model's versions and the one that must serve. A first version chosen to serve
+    (``Bootstrap``) is labelled stable and cannot be taken back without rolling the
+    Deployment twice, so that choice is made only on the versions the API server holds
+    now: a cache behind the Model's watch showed one Model a first version still without
+    its status (Retired), and not yet the version created to serve (docs/scale.md)."""
+    versions = [VersionView.of(v) for v in versions_of(kube, namespace, name)]
+    choice = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)
+    if choice.reason != BOOTSTRAP:
+        return versions, choice
+    versions = [VersionView.of(v) for v in kube.versions_of(namespace, name, fresh=True)]
+    return versions, choose_stable(
+        spec.pinned_version, status.get("stableVersion"), versions, deployed
+    )
 
 
 def _write_status(
@@ -353,10 +373,9 @@ def reconcile_serving(
     selector = f"{LABEL_MODEL}={name},{LABEL_MANAGED_BY}={MANAGED_BY}"
     deployments = [d for d in kube.list(DEPLOYMENTS, namespace, selector) if _owned_by(d, model)]
     services = [s for s in kube.list(SERVICES, namespace, selector) if _owned_by(s, model)]
-    versions = [VersionView.of(v) for v in versions_of(kube, namespace, name)]
     status = model.get("status") or {}
     deployed = [d["metadata"].get("labels", {}).get(LABEL_VERSION, "") for d in deployments]
-    choice = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)
+    versions, choice = _serving_versions(kube, namespace, name, spec, status, deployed)
     names = {v.name for v in versions}
     router = router_for(spec, {v.name: v.uri for v in versions})
     isvc = read_inference_service(kube, model, spec)

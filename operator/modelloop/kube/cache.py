@@ -642,10 +642,17 @@ class CachedKube(Kube):
             return [o for o in self.cache.of_model(resource, namespace, model) if matches(o)]
         return super().list(resource, namespace, label_selector)
 
-    def versions_of(self, namespace: str, model: str) -> Objs:
-        if self.cache.synced(MODEL_VERSIONS):
+    def versions_of(self, namespace: str, model: str, fresh: bool = False) -> Objs:
+        """From the cache once synced; ``fresh``: from the API server, and into the cache.
+        The cache's watch of ModelVersions is a stream of its own, with no order against
+        the Models' watch: a Model's event can come before those of versions created
+        before it. A choice that cannot be taken back reads them fresh."""
+        if not fresh and self.cache.synced(MODEL_VERSIONS):
             return self.cache.of_model(MODEL_VERSIONS, namespace, model)
-        return super().versions_of(namespace, model)
+        found = super().versions_of(namespace, model)
+        for version in found:
+            self.cache.remember(MODEL_VERSIONS, None, version)
+        return found
 
     def urgent(self) -> AbstractContextManager[None]:
         """Writes of this thread inside the block pass the write limit (rollbacks)."""

@@ -38,6 +38,8 @@ POOL_SIZE = 32
 PAGE = 100
 # The API server's whole answer to a JSON patch that does not apply to the object as it is
 # now; a schema or CEL violation is a 422 too, but its message names the object and field.
+# The ModelVersion field that names its Model, selectable by a list (the CRD says so).
+MODEL_FIELD = "spec.model"
 PATCH_NOT_APPLICABLE = "the server rejected our request due to an error in our request"
 
 
@@ -187,9 +189,24 @@ class Kube:
         items: list[Obj] = self.request("GET", resource.path(namespace), query=query)["items"]
         return items
 
-    def versions_of(self, namespace: str, model: str) -> Objs:
-        """The ModelVersions of one Model."""
-        return versions_of_model(self.list(MODEL_VERSIONS, namespace), model)
+    def versions_of(self, namespace: str, model: str, fresh: bool = False) -> Objs:
+        """The ModelVersions of one Model, as the API server holds them now (``fresh``
+        matters to a cached client only). Selected by the server on ``spec.model`` (the
+        CRD's selectable field); a CRD older than that field refuses the selector, and
+        the whole namespace's are listed and filtered here instead."""
+        self._count("list", MODEL_VERSIONS)
+        try:
+            listed = self.request(
+                "GET",
+                MODEL_VERSIONS.path(namespace),
+                query={"fieldSelector": f"{MODEL_FIELD}={model}"},
+            )
+        except KubeError as error:
+            if error.status != 400:
+                raise
+            return versions_of_model(self.list(MODEL_VERSIONS, namespace), model)
+        items: Objs = listed["items"]
+        return items
 
     def create(self, resource: Resource, namespace: str | None, body: Obj) -> Obj:
         self._count("create", resource)

@@ -292,8 +292,8 @@ class StatusBatch(Kube):
     ) -> list[Obj]:
         return self.inner.list(resource, namespace, label_selector)
 
-    def versions_of(self, namespace: str, model: str) -> Objs:
-        return self.inner.versions_of(namespace, model)
+    def versions_of(self, namespace: str, model: str, fresh: bool = False) -> Objs:
+        return self.inner.versions_of(namespace, model, fresh)
 
     def request(self, method: str, path: str, **options: Any) -> Obj:
         if method != "GET":

@@ -26,6 +26,7 @@ from .objects import (
 
 Obj = dict[str, Any]
 ROLE_STABLE = "stable"
+BOOTSTRAP = "Bootstrap"  # the choice of a first version to serve: the one not taken back
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def choose_stable(
         first = candidates[0].name
         return StableChoice(
             first,
-            "Bootstrap",
+            BOOTSTRAP,
             f"{first} is the first version of a model that never served; "
             "there is no champion to validate it against",
         )

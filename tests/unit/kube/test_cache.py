@@ -248,20 +248,29 @@ class Cluster(CachedKube):
     """The API server: lists of Models (this shard's), ModelVersions and Deployments (every
     shard's), label-selected by model when asked; every request recorded."""
 
-    def __init__(self, cache: ObjectCache, objects: dict[str, list[Obj]]) -> None:
+    def __init__(
+        self, cache: ObjectCache, objects: dict[str, list[Obj]], field_selectable: bool = True
+    ) -> None:
         super().__init__(None, cache)  # type: ignore[arg-type]
         self.objects = objects
+        self.field_selectable = field_selectable  # the CRD declares spec.model selectable
         self.requests: list[tuple[str, str, str]] = []
         self._live = self
 
     def request(self, method: str, path: str, **kwargs: Any) -> Obj:
         query = kwargs.get("query") or {}
-        selector = query.get("labelSelector") or ""
+        selector = query.get("labelSelector") or query.get("fieldSelector") or ""
         self.requests.append((method, path, selector))
         plural = path.rsplit("/", 1)[-1]
         if method != "GET" or plural not in self.objects:
             raise KubeError(404, "NotFound", path)
         items = [o for o in self.objects[plural] if selector_matcher(selector)(o)]
+        if "fieldSelector" in query:
+            if not self.field_selectable:
+                raise KubeError(400, "BadRequest", f'field label not supported: "{selector}"')
+            field, wanted = query["fieldSelector"].split("=")
+            assert field == "spec.model"
+            items = [o for o in self.objects[plural] if o["spec"]["model"] == wanted]
         # Pages as the API server gives them: ``limit`` objects, then a continue token.
         start = int(query.get("continue") or 0)
         end = start + int(query.get("limit") or len(items))
@@ -670,3 +679,25 @@ def test_a_page_is_let_go_before_the_next_is_read(monkeypatch: pytest.MonkeyPatc
     assert len(pages) == 1 + 1 + 4  # Models, ModelVersions, 8 Deployments 2 a page
     assert alive == [0] * len(pages)
     assert len(kube.cache.of_model(DEPLOYMENTS, NS, "a")) == 7
+
+
+def test_a_fresh_read_of_a_models_versions_asks_the_api_server_and_updates_the_cache() -> None:
+    """The versions' watch may lag the Models': what a fresh read finds is held from then."""
+    kube = Cluster(ObjectCache(), fleet())
+    kube.sync(KINDS)
+    kube.objects["modelversions"].append(version("a-v2", 120, "a"))  # not watched yet
+    assert names(kube.versions_of(NS, "a")) == ["a-v1"]  # the cache's
+    before = len(kube.requests)
+    assert names(kube.versions_of(NS, "a", fresh=True)) == ["a-v1", "a-v2"]
+    assert kube.requests[before:] == [
+        ("GET", f"/apis/modelloop.dev/v1alpha1/namespaces/{NS}/modelversions", "spec.model=a")
+    ]
+    assert names(kube.versions_of(NS, "a")) == ["a-v1", "a-v2"]
+    # The watch's late event of what the read brought is no news.
+    assert not kube.cache.remember(MODEL_VERSIONS, "ADDED", version("a-v2", 120, "a"))
+
+
+def test_a_fresh_read_on_a_crd_without_the_selectable_field_lists_the_namespace() -> None:
+    kube = Cluster(ObjectCache(), fleet(), field_selectable=False)
+    assert names(kube.versions_of(NS, "b", fresh=True)) == ["b-v1"]
+    assert [selector for _, _, selector in kube.requests] == ["spec.model=b", ""]
