@@ -383,13 +383,31 @@ def late_breaches(
     lines = [f"{len(chosen)} breaching: {len(breached)} seen in breach, {len(jobs)} with a Job"]
     for what, names in missing.items():
         lines.append(f"{what}: {len(names)}")
-        for name in names[:shown]:
-            told = "; ".join(
-                f"{c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message')}"
-                for c in conditions_of(name)
-            )
-            lines.append(f"  {name}: {told or 'no conditions'}")
+        lines += told(names[:shown], conditions_of)
     return "\n".join(lines)
+
+
+def told(names: list[str], conditions_of: Callable[[str], list[Obj]]) -> list[str]:
+    """A line for each of ``names``: its conditions as the API server holds them now."""
+    lines = []
+    for name in names:
+        said = "; ".join(
+            f"{c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message')}"
+            for c in conditions_of(name)
+        )
+        lines.append(f"  {name}: {said or 'no conditions'}")
+    return lines
+
+
+def conditions_reader(kubeconfig: Path) -> Callable[[str], list[Obj]]:
+    """A Model's conditions, read from the API server when asked."""
+    kube = Kube.from_kubeconfig(str(kubeconfig))
+
+    def conditions_of(name: str) -> list[Obj]:
+        model = kube.get(MODELS, NAMESPACE, name) or {}
+        return list((model.get("status") or {}).get("conditions") or [])
+
+    return conditions_of
 
 
 def creator(
@@ -541,6 +559,7 @@ class Run:
         steady, cycles, shards = self.steady()
         rss_steady = [rss for rss, _ in self.memory()]
         self.phase_peaks("steady")
+        inconclusive = self.inconclusive_at_rest(cluster.admin.kubeconfig)
         say(f"steady: {100 * steady.cpu_share:.1f} % of a core, {max(rss_steady):.0f} MiB")
         for shard, rss in zip(shards, rss_steady, strict=True):
             if shard.shard:  # a long run stopped early still leaves each shard's figures
@@ -616,6 +635,7 @@ class Run:
             shards=shard_figures if args.shards else [],
             model_bytes=model_bytes,
             models_running=n,
+            inconclusive_at_rest=inconclusive,
         )
 
     def clear_of_relists(self) -> None:
@@ -702,6 +722,19 @@ class Run:
             shards.append(ShardFigures(operator.shard or "", models, window(a, b, models)))
         return window(readings[0], readings[-1], len(self.plans)), cycles, shards
 
+    def inconclusive_at_rest(self, kubeconfig: Path) -> int:
+        """How many Models are not evaluated conclusively at rest (Healthy Unknown): each
+        has series to answer its queries, so any is a finding, told here with a few's
+        conditions, not an hour later when the breach phase waits for one of them."""
+        names = self.fleet.inconclusive([p.name for p in self.plans])
+        if names:
+            say(
+                f"{len(names)} of {len(self.plans)} Models are not evaluated conclusively at "
+                "rest (Healthy Unknown or missing); the first:"
+            )
+            say("\n".join(told(names[:5], conditions_reader(kubeconfig))))
+        return len(names)
+
     def edit_models(
         self, plans: list[ModelPlan], kubeconfig: Path
     ) -> tuple[dict[str, str], dict[str, tuple[float, float]]]:
@@ -771,12 +804,7 @@ class Run:
             self.wait(trained, timeout, f"{len(chosen)} Models in breach, training")
         except AssertionError as timed_out:
             breached, jobs = self.fleet.breaches()
-            kube = Kube.from_kubeconfig(str(kubeconfig))
-
-            def conditions_of(name: str) -> list[Obj]:
-                model = kube.get(MODELS, NAMESPACE, name) or {}
-                return list((model.get("status") or {}).get("conditions") or [])
-
+            conditions_of = conditions_reader(kubeconfig)
             late = late_breaches([p.name for p in chosen], breached, jobs, conditions_of)
             say(late)
             raise AssertionError(f"{timed_out}\n{late}") from None

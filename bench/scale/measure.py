@@ -406,6 +406,12 @@ def _in_breach(status: Obj) -> bool:
     return (healthy.get("status"), healthy.get("reason")) == ("False", "Breach")
 
 
+def _conclusive(status: Obj) -> bool:
+    """Its Healthy condition says True or False: it was evaluated on the metrics' values."""
+    healthy = find(status.get("conditions") or [], "Healthy") or {}
+    return healthy.get("status") in ("True", "False")
+
+
 def _available(deployment: Obj) -> bool:
     """Its Available condition True: what the operator's Ready waits for."""
     conditions = (deployment.get("status") or {}).get("conditions") or []
@@ -443,6 +449,7 @@ class Fleet:
     breached: dict[str, float] = field(default_factory=dict)
     jobs: dict[str, dict[str, float]] = field(default_factory=dict)
     watching_breaches: bool = False
+    conclusive: set[str] = field(default_factory=set)  # Models whose Healthy is True or False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_model(self, type_: str, obj: Obj, arrival: float) -> None:
@@ -461,11 +468,20 @@ class Fleet:
                 self.canaries.add(name)
             else:
                 self.canaries.discard(name)
+            if type_ != "DELETED" and _conclusive(status):
+                self.conclusive.add(name)
+            else:
+                self.conclusive.discard(name)
             if self.watching_breaches and name not in self.breached and _in_breach(status):
                 self.breached[name] = arrival
             token = self.token
             if token is not None and name not in self.edit_seen and model_edited(obj, token):
                 self.edit_seen[name] = arrival
+
+    def inconclusive(self, names: list[str]) -> list[str]:
+        """Those of ``names`` whose Healthy condition is Unknown or missing now."""
+        with self.lock:
+            return [name for name in names if name not in self.conclusive]
 
     def on_applied(self, name: str) -> None:
         """The harness begins to apply Model ``name`` (its versions, then itself)."""

@@ -419,6 +419,8 @@ class Figures:
     # Where a Model's apply -> Ready went (Fleet.apply_stages): p50, p99, max of each stage
     apply_stages: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     run_seconds: float = field(default=0.0)
+    # Models whose Healthy condition was Unknown or missing at the end of the steady window
+    inconclusive_at_rest: int = 0
 
 
 def _window_row(w: Window) -> str:
@@ -519,6 +521,7 @@ def table(f: Figures) -> str:
             "a Model at rest as stored: bytes, of them managedFields, status",
             ", ".join(f"{v:.0f}" for v in f.model_bytes.values()) or "-",
         ),
+        ("Models not evaluated conclusively at rest", f"{f.inconclusive_at_rest}"),
         ("Prometheus requests per cycle", f"{s.prometheus_requests_per_cycle:g}"),
         (
             "evaluation: cycle wall time, status patches per cycle",

@@ -142,6 +142,24 @@ def test_a_models_time_to_ready_splits_into_the_operators_and_the_control_planes
     }
 
 
+def test_a_model_is_inconclusive_until_its_healthy_condition_says_true_or_false() -> None:
+    fleet = Fleet(models=4)
+
+    def healthy(name: str, status: str | None) -> dict[str, Any]:
+        conditions = [] if status is None else [{"type": "Healthy", "status": status}]
+        return {"metadata": {"name": name}, "status": {"conditions": conditions}}
+
+    fleet.on_model("ADDED", healthy("a", "True"), 1.0)
+    fleet.on_model("ADDED", healthy("b", "False"), 1.0)  # in breach: evaluated
+    fleet.on_model("ADDED", healthy("c", "Unknown"), 1.0)  # MetricsUnavailable, say
+    fleet.on_model("ADDED", healthy("d", "True"), 1.0)
+    fleet.on_model("MODIFIED", healthy("d", None), 2.0)  # its condition gone
+    assert fleet.inconclusive(["a", "b", "c", "d", "e"]) == ["c", "d", "e"]
+    fleet.on_model("MODIFIED", healthy("c", "True"), 3.0)
+    fleet.on_model("DELETED", healthy("a", "True"), 4.0)
+    assert fleet.inconclusive(["a", "b", "c"]) == ["a"]
+
+
 def test_an_edits_delivery_is_timed_to_the_first_model_event_that_carries_it() -> None:
     fleet = Fleet(models=2)
     fleet.expect_edit("t1")
