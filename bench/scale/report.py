@@ -304,6 +304,7 @@ class CatchUpEdits:
     kill, and from each edit to its Deployments)."""
 
     models: int
+    deployments: int  # theirs: each updated once, the restart's only Deployment writes
     sent_seconds: float  # the kill -> the last edit sent
     latency: tuple[float, float, float]  # an edit -> the last of its Deployments: p50, p99, max
 
@@ -321,6 +322,7 @@ def catch_up_edits(
         done[model] = max(done.get(model, 0.0), arrivals[deployment])
     return CatchUpEdits(
         models=len(edits),
+        deployments=len(expected),
         sent_seconds=round(max(e[0] for e in edits.values()) - killed, 1),
         latency=spread([at - edits[m][0] for m, at in done.items()]),
     )
@@ -331,8 +333,9 @@ class Restart:
     """Every operator killed at once (SIGKILL, a crash: its Lease is left to expire) and
     started again, with nothing changed while it was down but the trainings running:
     how long until it led and had reconciled as many times as it has Models, and what
-    it wrote meanwhile. A write is one a restart should not need; a Job is a training
-    started twice (the bench's training pods never end)."""
+    it wrote meanwhile. A write is one a restart should not need, but those of the few
+    Models edited in the catch-up (``edits``: their Deployments, an Event each); a Job
+    is a training started twice (the bench's training pods never end)."""
 
     lead_seconds: float  # the kill -> every new operator leads
     caught_up_seconds: float  # the kill -> as many reconciles as Models

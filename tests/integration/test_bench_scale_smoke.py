@@ -4,8 +4,8 @@ operators; the third shard's Models are created and left alone) on its own contr
 It checks the report, not the operator's figures: every running shard's Model Ready, every
 field a finite number, the operators' API traffic counted, each shard measured, every
 Deployment timed in the burst, and the breaching Model declared in breach and trained
-exactly once, and every operator killed and started again to lead, catch up, create
-nothing and start no training twice."""
+exactly once, and every operator killed and started again to lead, catch up, write
+nothing but a Model edited meanwhile, and start no training twice."""
 
 import json
 import math
@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 REPO = Path(__file__).parents[2]
 
@@ -91,5 +93,12 @@ def test_short_run_reports_every_figure(tmp_path: Path) -> None:
     assert again["window"]["reconciles"] >= 4
     assert 0 < again["rss_mib"] <= report["rss_peak_mib"]
     assert again["jobs"] == 0
-    # A rolling canary's analysis may write its Model's status meanwhile; nothing else.
-    assert set(again["writes_per_model"]) <= {"patch models"}
+    edits = again["edits"]  # a tenth of the 4 running Models, at least one, edited meanwhile
+    assert (edits["models"], edits["deployments"]) in ((1, 1), (1, 2))  # 2: a canary's
+    assert 0 < edits["latency"][0] <= edits["latency"][2]
+    # A rolling canary's analysis may write its Model's status meanwhile; the edited
+    # Model's Deployments are updated once each, and told in an Event; nothing else.
+    writes = {k: v * report["models_running"] for k, v in again["writes_per_model"].items()}
+    assert set(writes) <= {"patch models", "apply deployments", "create events"}
+    assert writes.get("apply deployments") == pytest.approx(edits["deployments"])
+    assert round(writes.get("create events", 0)) <= edits["models"]

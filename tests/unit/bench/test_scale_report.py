@@ -236,7 +236,7 @@ def test_a_restarts_writes_are_the_fleets_per_model_and_leave_the_lease_out(
     requests: dict[str, float], writes: dict[str, float]
 ) -> None:
     win = cast(Window, object())  # carried, not read
-    edits = CatchUpEdits(models=1, sent_seconds=20.0, latency=(1.0, 1.0, 1.0))
+    edits = CatchUpEdits(models=1, deployments=1, sent_seconds=20.0, latency=(1.0, 1.0, 1.0))
     figures = restart(100.0, 117.04, 131.96, 0, requests, 10, 201.23, win, edits)
     assert (figures.lead_seconds, figures.caught_up_seconds) == (17.0, 32.0)
     assert figures.writes_per_model == writes
@@ -248,7 +248,7 @@ def test_a_catch_up_edit_is_timed_to_the_last_of_its_models_deployments() -> Non
     edits = {"a": (120.0, 0.0), "b": (121.0, 0.0)}
     arrivals = {"a-v1": 121.5, "a-v2": 124.0, "b-v1": 122.0, "c-v1": 200.0}
     figures = catch_up_edits(100.0, expected, edits, arrivals)
-    assert figures.models == 2
+    assert (figures.models, figures.deployments) == (2, 3)
     assert figures.sent_seconds == 21.0  # the kill -> the last edit sent
     # a: its last Deployment 4 s after its edit, b: 1 s; c was not edited
     assert figures.latency == spread([4.0, 1.0])
