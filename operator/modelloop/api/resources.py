@@ -13,6 +13,8 @@ from .vocabulary import API_VERSION, GROUP, VERSION
 
 MODELS = Resource(GROUP, VERSION, "models")
 MODEL_VERSIONS = Resource(GROUP, VERSION, "modelversions")
+# The ModelVersion field that names its Model: lists may select on it (the CRD says so).
+MODEL_FIELD = "spec.model"
 METRIC_TEMPLATES = Resource(GROUP, VERSION, "metrictemplates")
 
 
@@ -122,7 +124,7 @@ MODEL_VERSION = Kind(
             "message": "ModelVersion spec is immutable: a new artifact is a new ModelVersion",
         }
     ],
-    selectable_fields=[".spec.model"],
+    selectable_fields=[f".{MODEL_FIELD}"],
 )
 
 METRIC_TEMPLATE = Kind(

@@ -75,14 +75,17 @@ def _serving_versions(
     Deployment twice, so that choice is made only on the versions the API server holds
     now: a cache behind the Model's watch showed one Model a first version still without
     its status (Retired), and not yet the version created to serve (docs/scale.md)."""
-    versions = [VersionView.of(v) for v in versions_of(kube, namespace, name)]
-    choice = choose_stable(spec.pinned_version, status.get("stableVersion"), versions, deployed)
-    if choice.reason != BOOTSTRAP:
-        return versions, choice
-    versions = [VersionView.of(v) for v in kube.versions_of(namespace, name, fresh=True)]
-    return versions, choose_stable(
-        spec.pinned_version, status.get("stableVersion"), versions, deployed
-    )
+
+    def chosen(found: list[Obj]) -> tuple[list[VersionView], StableChoice]:
+        views = [VersionView.of(v) for v in found]
+        return views, choose_stable(
+            spec.pinned_version, status.get("stableVersion"), views, deployed
+        )
+
+    versions, choice = chosen(kube.versions_of(namespace, name))
+    if choice.reason == BOOTSTRAP:
+        versions, choice = chosen(kube.versions_of(namespace, name, fresh=True))
+    return versions, choice
 
 
 def _write_status(

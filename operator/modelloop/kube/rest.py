@@ -16,7 +16,7 @@ from kubernetes.watch.watch import iter_resp_lines
 
 # Re-exported: callers name the kinds they read and write with it.
 from ..api.gvr import Resource as Resource
-from ..api.resources import MODEL_VERSIONS
+from ..api.resources import MODEL_FIELD, MODEL_VERSIONS
 
 Obj = dict[str, Any]
 Objs = list[Obj]  # for annotations inside Kube, where `list` is its method
@@ -38,8 +38,6 @@ POOL_SIZE = 32
 PAGE = 100
 # The API server's whole answer to a JSON patch that does not apply to the object as it is
 # now; a schema or CEL violation is a 422 too, but its message names the object and field.
-# The ModelVersion field that names its Model, selectable by a list (the CRD says so).
-MODEL_FIELD = "spec.model"
 PATCH_NOT_APPLICABLE = "the server rejected our request due to an error in our request"
 
 

@@ -259,17 +259,19 @@ class Cluster(CachedKube):
 
     def request(self, method: str, path: str, **kwargs: Any) -> Obj:
         query = kwargs.get("query") or {}
-        selector = query.get("labelSelector") or query.get("fieldSelector") or ""
-        self.requests.append((method, path, selector))
+        selector = query.get("labelSelector") or ""
+        field = query.get("fieldSelector")
+        self.requests.append((method, path, field or selector))
         plural = path.rsplit("/", 1)[-1]
         if method != "GET" or plural not in self.objects:
             raise KubeError(404, "NotFound", path)
-        items = [o for o in self.objects[plural] if selector_matcher(selector)(o)]
-        if "fieldSelector" in query:
-            if not self.field_selectable:
-                raise KubeError(400, "BadRequest", f'field label not supported: "{selector}"')
-            field, wanted = query["fieldSelector"].split("=")
-            assert field == "spec.model"
+        if field is None:
+            items = [o for o in self.objects[plural] if selector_matcher(selector)(o)]
+        elif not self.field_selectable:
+            raise KubeError(400, "BadRequest", f'field label not supported: "{field}"')
+        else:
+            path_, wanted = field.split("=")
+            assert path_ == "spec.model"
             items = [o for o in self.objects[plural] if o["spec"]["model"] == wanted]
         # Pages as the API server gives them: ``limit`` objects, then a continue token.
         start = int(query.get("continue") or 0)
