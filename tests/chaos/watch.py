@@ -50,6 +50,7 @@ class Watch:
         self.failure: BaseException | None = None
         self._known: dict[str, Obj] = {}  # uid -> object, to find what a gap deleted
         self._listed = threading.Event()
+        self._stream: Any = None  # the watch response being read, shut down by stop()
 
     def start(self) -> "Watch":
         self._thread.start()
@@ -59,7 +60,13 @@ class Watch:
         return self._listed.wait(timeout)
 
     def stop(self) -> None:
+        """Ends the thread now: a watch blocked reading its stream (up to its 60 s timeout)
+        has its socket shut down, so its connection is closed here rather than left for the
+        garbage collector to find (and warn about) during a later test."""
         self._stopping.set()
+        stream = self._stream
+        if stream is not None:
+            stream.shutdown()
         self._thread.join(timeout=10)
         self._api.close()  # type: ignore[no-untyped-call]
 
@@ -113,7 +120,10 @@ class Watch:
             "timeoutSeconds": "60",
         }
         response = self._request(query, (5, 90))
+        self._stream = response.response
         try:
+            if self._stopping.is_set():  # stop() came before the stream could be shut down
+                return version
             if response.status == 410:
                 return None
             if response.status >= 400:  # e.g. 429 while its storage initialises: wait
@@ -128,6 +138,9 @@ class Watch:
                 if self._stopping.is_set():
                     break
         finally:
+            self._stream = None
+            if self._stopping.is_set():
+                response.response.close()  # its socket, shut down or not, is done
             response.response.release_conn()
         return version
 
