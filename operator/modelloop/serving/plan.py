@@ -241,6 +241,14 @@ def _routes_to_versions(spec: ModelSpec) -> bool:
     return spec.serving.version_services == "Always" or spec.traffic.provider != "replicas"
 
 
+def _overruled_by_hand(choice: StableChoice, other: VersionView) -> bool:
+    """Two versions labelled stable, and the one losing has no role-since: the operator
+    writes both together, so a person (or a tool) labelled it. The newest role-since
+    wins, as after a promotion cut short; a hand label cannot be dated, so it loses,
+    and the person who set it is told why it is gone and what chooses instead."""
+    return choice.reason == "RoleLabel" and other.role == ROLE_STABLE and other.role_since is None
+
+
 def _keeps_warm(version: VersionView, delay: timedelta, now: datetime) -> bool:
     """A version retired less than ``rollout.scaleDownDelay`` ago keeps its replicas."""
     if version.phase != "Retired" or not version.transitioned:
@@ -341,6 +349,23 @@ def plan_serving(
                         f"{stable.name} serves production now",
                     )
                 )
+                if _overruled_by_hand(choice, other):
+                    dated = (
+                        f"since {stable.role_since}"
+                        if stable.role_since
+                        else "too (neither is dated: the later name wins)"
+                    )
+                    plan.events.append(
+                        EventNote(
+                            "StableLabelOverruled",
+                            f"{other.name} was labelled {LABEL_ROLE}={ROLE_STABLE} without "
+                            f"{ANNOTATION_ROLE_SINCE} (by hand?) while {stable.name} carried "
+                            f"it {dated}: {stable.name} keeps production and "
+                            f"the label is removed from {other.name}. To choose the serving "
+                            "version, set spec.pinnedVersion",
+                            "Warning",
+                        )
+                    )
     if stable is not None and kserve is not None:
         if ready["status"] == "True":
             plan.actions.extend(Delete("Deployment", name) for name in sorted(deployments_by_name))

@@ -249,6 +249,79 @@ def test_pinning_another_version_switches_and_retires_the_old_one() -> None:
     assert (pinned["status"], pinned["reason"]) == ("True", "Pinned")
 
 
+def labelled(name: str, phase: str, since: str | None) -> VersionView:
+    return VersionView(name, f"s3://m/{name}", phase, "stable", since, name)
+
+
+SINCE = "2026-11-24T11:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("case", "versions", "pin", "serves", "unlabelled", "warned"),
+    [
+        # A promotion cut short between its two label writes: the newer role-since wins,
+        # and nothing needs telling (the operator wrote both).
+        (
+            "promotion-cut-short",
+            [
+                labelled("m-v1", "Serving", "2026-11-20T00:00:00Z"),
+                labelled("m-v2", "Canary", SINCE),
+            ],
+            None,
+            "m-v2",
+            "m-v1",
+            False,
+        ),
+        # A label set by hand carries no role-since: it loses, and the person is told.
+        (
+            "hand-label",
+            [labelled("m-v1", "Retired", None), labelled("m-v2", "Serving", SINCE)],
+            None,
+            "m-v2",
+            "m-v1",
+            True,
+        ),
+        # Neither dated (labelled by hand, or by an operator before role-since): by name.
+        (
+            "neither-dated",
+            [labelled("m-v1", "Retired", None), labelled("m-v2", "Serving", None)],
+            None,
+            "m-v2",
+            "m-v1",
+            True,
+        ),
+        # A pin is the person's choice: the other label goes without a warning.
+        (
+            "pinned",
+            [labelled("m-v1", "Retired", None), labelled("m-v2", "Serving", SINCE)],
+            "m-v1",
+            "m-v1",
+            "m-v2",
+            False,
+        ),
+    ],
+)
+def test_two_versions_labelled_stable(
+    case: str,
+    versions: list[VersionView],
+    pin: str | None,
+    serves: str,
+    unlabelled: str,
+    warned: bool,
+) -> None:
+    m = model(**({"pinnedVersion": pin} if pin else {}))
+    plan = plan_serving(m, spec_of(m), versions, [], [], NOW)
+    assert plan.choice.version == serves
+    removed = [a.version for a in plan.actions if isinstance(a, MarkVersion) and a.role is None]
+    assert removed == [unlabelled]
+    warnings = [e for e in plan.events if e.reason == "StableLabelOverruled"]
+    assert len(warnings) == int(warned)
+    if warned:
+        assert warnings[0].type == "Warning"
+        assert f"{unlabelled} was labelled" in warnings[0].message
+        assert "spec.pinnedVersion" in warnings[0].message
+
+
 def retired(name: str, ago: timedelta, phase: str = "Retired") -> VersionView:
     stamp = (NOW - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
     return VersionView(name, f"s3://m/{name}", phase, None, None, name, stamp)
