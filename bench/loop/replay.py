@@ -38,7 +38,7 @@ from examples.trainer.churn import failing_since
 
 from modelloop.api.model import CanaryStatus, TrainingRecord, TrainingStatus
 from modelloop.api.modelversion import ModelVersionSpec
-from modelloop.api.vocabulary import ANNOTATION_ROLE_SINCE, LABEL_ROLE
+from modelloop.api.vocabulary import ANNOTATION_ROLE_SINCE, ANNOTATION_SERVED, LABEL_ROLE
 from modelloop.conditions import stamp
 from modelloop.monitoring.evaluate import evaluate_model
 from modelloop.monitoring.evaluator import target_of
@@ -111,7 +111,10 @@ class Replay:
                     "name": first,
                     "namespace": NAMESPACE,
                     "labels": {LABEL_ROLE: ROLE_STABLE},
-                    "annotations": {ANNOTATION_ROLE_SINCE: stamp(self.created)},
+                    "annotations": {
+                        ANNOTATION_ROLE_SINCE: stamp(self.created),
+                        ANNOTATION_SERVED: stamp(self.created),
+                    },
                     "creationTimestamp": stamp(self.created),
                 },
                 "spec": {"model": policy.model, "uri": f"file:///{first}", "metrics": metrics},
@@ -255,7 +258,7 @@ class Replay:
         annotations.pop(ANNOTATION_ROLE_SINCE, None)
         if mark.role is not None:
             labels[LABEL_ROLE] = mark.role
-            annotations[ANNOTATION_ROLE_SINCE] = stamp(now)
+            annotations[ANNOTATION_ROLE_SINCE] = annotations[ANNOTATION_SERVED] = stamp(now)
         if mark.phase is not None:
             version["status"] = (version.get("status") or {}) | {
                 "phase": mark.phase,

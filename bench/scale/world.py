@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.evaluation import GOOD, RATE, quality_metrics, template
-from modelloop.api.vocabulary import GROUP, LABEL_ROLE, LABEL_SHARD, VERSION
+from modelloop.api.vocabulary import ANNOTATION_SERVED, GROUP, LABEL_ROLE, LABEL_SHARD, VERSION
 
 Obj = dict[str, Any]
 NAMESPACE = "bench-scale"
@@ -26,6 +26,7 @@ PROVIDER = "bench"
 METRICS = 2  # MetricTemplates quality-0, quality-1 (bench.evaluation.template)
 MIN_SLICES, MAX_SLICES = 2, 10
 EDIT_ANNOTATION = "bench.modelloop.dev/edit"
+SERVED_AT = "2026-01-01T00:00:00Z"  # when the versions that serve first took traffic
 BREACH_MIN = 0.99  # an objective above every series' ratio (GOOD): a breach at once
 SERVING_IMAGE = "x:1"  # kwok "runs" any image
 ANALYSIS_SECONDS = 30
@@ -153,11 +154,16 @@ def model_manifest(plan: ModelPlan, analysis_seconds: float = ANALYSIS_SECONDS) 
     }
 
 
-def _version(plan: ModelPlan, name: str, labels: dict[str, str], spec: Obj) -> Obj:
+def _version(
+    plan: ModelPlan, name: str, labels: dict[str, str], spec: Obj, served: bool = False
+) -> Obj:
+    """``served``: it took production traffic, and its metadata says so as the operator
+    leaves it (otherwise the operator's first pass records it: a write per version)."""
+    annotations = {ANNOTATION_SERVED: SERVED_AT} if served else {}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelVersion",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": {"name": name, "labels": labels, "annotations": annotations},
         "spec": {"model": plan.name, "uri": f"s3://bench/{plan.name}/{name}", **spec},
     }
 
@@ -173,8 +179,8 @@ def version_manifests(plan: ModelPlan, placed: bool = False) -> list[tuple[Obj, 
     plain, stable = shard, {**shard, LABEL_ROLE: "stable"}
     if not plan.canary:
         return [
-            (_version(plan, older, plain, {}), {"phase": "Retired"}),
-            (_version(plan, newer, stable, {}), {"phase": "Serving"}),
+            (_version(plan, older, plain, {}, served=True), {"phase": "Retired"}),
+            (_version(plan, newer, stable, {}, served=True), {"phase": "Serving"}),
         ]
     # As good as the champion on every slice: the default offline gate validates it.
     offline = [
@@ -184,7 +190,7 @@ def version_manifests(plan: ModelPlan, placed: bool = False) -> list[tuple[Obj, 
     ]
     candidate = {"metrics": {"candidate": offline, "champion": offline}}
     return [
-        (_version(plan, older, stable, {}), {"phase": "Serving"}),
+        (_version(plan, older, stable, {}, served=True), {"phase": "Serving"}),
         (_version(plan, newer, plain, candidate), None),
     ]
 

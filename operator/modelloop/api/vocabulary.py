@@ -23,6 +23,11 @@ LABEL_SHARD = f"{GROUP}/shard"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "modelloop"
 ANNOTATION_ROLE_SINCE = f"{GROUP}/role-since"
+# On a ModelVersion: when it last took production traffic (as stable or canary). Never
+# removed: a restore that drops status (Velero's default) keeps metadata, and this tells
+# that the Model served before, so no other version is bootstrapped while the one serving
+# is still on its way.
+ANNOTATION_SERVED = f"{GROUP}/served"
 # On a Model: approve the canary's step, "<version>/<step index>"; abort (roll back) "<version>".
 ANNOTATION_APPROVE = f"{GROUP}/approve"
 ANNOTATION_ABORT = f"{GROUP}/abort"

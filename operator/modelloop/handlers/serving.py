@@ -13,6 +13,7 @@ from ..api.vocabulary import (
     ANNOTATION_ABORT,
     ANNOTATION_APPROVE,
     ANNOTATION_ROLE_SINCE,
+    ANNOTATION_SERVED,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     LABEL_ROLE,
@@ -49,6 +50,8 @@ from ..serving.plan import (
     CanaryServing,
     Delete,
     MarkVersion,
+    NoteServed,
+    ServingAction,
     StableChoice,
     VersionView,
     choose_stable,
@@ -111,7 +114,8 @@ def _mark_version(kube: Kube, namespace: str, mark: MarkVersion, now: datetime) 
         {
             "metadata": {
                 "labels": {LABEL_ROLE: mark.role},
-                "annotations": {ANNOTATION_ROLE_SINCE: written if mark.role else None},
+                "annotations": {ANNOTATION_ROLE_SINCE: written if mark.role else None}
+                | ({ANNOTATION_SERVED: written} if mark.role else {}),
             }
         },
     )
@@ -128,7 +132,7 @@ def _mark_version(kube: Kube, namespace: str, mark: MarkVersion, now: datetime) 
 
 
 def _execute(
-    kube: Kube, model: Obj, action: Apply | Delete | MarkVersion, now: datetime
+    kube: Kube, model: Obj, action: ServingAction, now: datetime
 ) -> tuple[str, str] | None:
     """Carry out one action; an applied object is returned as (verb, what), for the pass
     to tell in one Event."""
@@ -145,19 +149,26 @@ def _execute(
             post_event(
                 kube, model, "Deleted", f"Deleted {action.kind} {action.name}: it no longer serves"
             )
+    elif isinstance(action, NoteServed):
+        kube.merge_patch(
+            MODEL_VERSIONS,
+            namespace,
+            action.version,
+            {"metadata": {"annotations": {ANNOTATION_SERVED: stamp(now)}}},
+        )
     else:
         _mark_version(kube, namespace, action, now)
     return None
 
 
-def _creates_service(action: Apply | Delete | MarkVersion) -> bool:
+def _creates_service(action: ServingAction) -> bool:
     return isinstance(action, Apply) and action.created and action.manifest["kind"] == "Service"
 
 
 def _execute_all(
     kube: Kube,
     model: Obj,
-    actions: list[Apply | Delete | MarkVersion],
+    actions: list[ServingAction],
     now: datetime,
     turns: Turns | None = None,
 ) -> Obj | None:
@@ -198,7 +209,7 @@ def _execute_all(
 
 
 def _execute_each(
-    kube: Kube, model: Obj, actions: list[Apply | Delete | MarkVersion], now: datetime
+    kube: Kube, model: Obj, actions: list[ServingAction], now: datetime
 ) -> Obj | None:
     applied: dict[str, list[str]] = {}
     try:
@@ -222,11 +233,13 @@ def _execute_each(
     return None
 
 
-def _described(action: Apply | Delete | MarkVersion) -> str:
+def _described(action: ServingAction) -> str:
     if isinstance(action, Apply):
         return f"{action.manifest['kind']} {action.manifest['metadata']['name']}"
     if isinstance(action, Delete):
         return f"the deletion of {action.kind} {action.name}"
+    if isinstance(action, NoteServed):
+        return f"the {ANNOTATION_SERVED} annotation of ModelVersion {action.version}"
     return f"the marks of ModelVersion {action.version}"
 
 

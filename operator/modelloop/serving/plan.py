@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from ..api.model import ModelSpec
 from ..api.versions import sequence_of
-from ..api.vocabulary import ANNOTATION_ROLE_SINCE, LABEL_ROLE, LABEL_VERSION
+from ..api.vocabulary import ANNOTATION_ROLE_SINCE, ANNOTATION_SERVED, LABEL_ROLE, LABEL_VERSION
 from ..conditions import condition, find
 from .kserve import inference_service_name, ready_condition
 from .objects import (
@@ -27,6 +27,7 @@ from .objects import (
 Obj = dict[str, Any]
 ROLE_STABLE = "stable"
 BOOTSTRAP = "Bootstrap"  # the choice of a first version to serve: the one not taken back
+SERVED_PHASES = frozenset({"Serving", "Retired", "Canary", "RolledBack"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class VersionView:
     transitioned: str | None = None  # status.lastTransitionTime: when it entered its phase
     sequence: int | None = None  # the training sequence, or N of a name <model>-vN
     label_verdict: str | None = None  # an early rollback's verdict by the labels, once given
+    served: str | None = None  # when it last took production traffic (ANNOTATION_SERVED)
 
     @property
     def order(self) -> tuple[int, str, str]:
@@ -63,7 +65,14 @@ class VersionView:
             transitioned=(obj.get("status") or {}).get("lastTransitionTime"),
             sequence=sequence_of(obj),
             label_verdict=(obj.get("status") or {}).get("labelVerdict"),
+            served=(meta.get("annotations") or {}).get(ANNOTATION_SERVED),
         )
+
+    @property
+    def has_served(self) -> bool:
+        """Took production traffic once: by its annotation (kept through a restore that
+        drops status), its role, or its phase."""
+        return bool(self.served or self.role) or self.phase in SERVED_PHASES
 
 
 @dataclass(frozen=True)
@@ -100,15 +109,21 @@ def choose_stable(
         return StableChoice(
             running[-1], "RunningDeployment", f"the Deployment of {running[-1]} is running"
         )
-    ever_served = bool(status_stable or deployed) or any(
-        v.phase in ("Serving", "Retired", "Canary", "RolledBack") for v in versions
-    )
-    if ever_served:
+    if status_stable or deployed:
         missing = status_stable or ", ".join(sorted(deployed))
         return StableChoice(
             None,
             "StableVersionMissing",
             f"the serving version ({missing}) has no ModelVersion; refusing to pick another",
+        )
+    served = sorted(v.name for v in versions if v.has_served)
+    if served:
+        return StableChoice(
+            None,
+            "StableVersionMissing",
+            f"{', '.join(served)} served before and no version serves now (a restore still "
+            "bringing the serving one, or it was deleted); refusing to bootstrap another: "
+            "set spec.pinnedVersion to serve one",
         )
     candidates = sorted(
         (v for v in versions if v.phase in (None, "Pending")), key=lambda v: v.order
@@ -152,6 +167,17 @@ class MarkVersion:
 
 
 @dataclass(frozen=True)
+class NoteServed:
+    """Record on a version that served before this annotation existed that it served
+    (``ANNOTATION_SERVED``); a role written by ``MarkVersion`` records it with the role."""
+
+    version: str
+
+
+ServingAction = Apply | Delete | MarkVersion | NoteServed
+
+
+@dataclass(frozen=True)
 class EventNote:
     reason: str
     message: str
@@ -161,7 +187,7 @@ class EventNote:
 @dataclass
 class ServingPlan:
     choice: StableChoice
-    actions: list[Apply | Delete | MarkVersion] = field(default_factory=list)
+    actions: list[ServingAction] = field(default_factory=list)
     status: Obj = field(default_factory=dict)  # the fields serving owns, conditions aside
     conditions: list[Obj] = field(default_factory=list)  # updates, merged by type when written
     events: list[EventNote] = field(default_factory=list)
@@ -239,6 +265,18 @@ def _routes_to_versions(spec: ModelSpec) -> bool:
     the replicas provider splits by pod counts behind the Model's Service, where a Service
     per version would cost the API server (a ClusterIP, EndpointSlices) and carry nothing."""
     return spec.serving.version_services == "Always" or spec.traffic.provider != "replicas"
+
+
+def _unnoted(versions: list[VersionView], actions: list[ServingAction]) -> list[NoteServed]:
+    """Versions that served but do not say so in their metadata (they served before
+    ``ANNOTATION_SERVED`` existed, or were restored without it): recorded once each.
+    A version given a role by this plan has it written with the role."""
+    given_role = {a.version for a in actions if isinstance(a, MarkVersion) and a.role}
+    return [
+        NoteServed(v.name)
+        for v in versions
+        if v.served is None and v.has_served and v.name not in given_role
+    ]
 
 
 def _overruled_by_hand(choice: StableChoice, other: VersionView) -> bool:
@@ -397,6 +435,7 @@ def plan_serving(
             if name not in by_name and name != model["metadata"]["name"]
         )
 
+    plan.actions.extend(_unnoted(versions, plan.actions))
     pin = _pinned(pinned, choice)
     generation = model["metadata"].get("generation")
     plan.conditions = [ready, pin]

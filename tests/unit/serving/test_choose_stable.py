@@ -1,5 +1,7 @@
 """Which version serves, from the evidence in the world (pure, table-driven)."""
 
+from dataclasses import replace
+
 import pytest
 
 from modelloop.serving.plan import VersionView, choose_stable
@@ -13,6 +15,11 @@ def v(
     created: str = "",
 ) -> VersionView:
     return VersionView(name, f"s3://m/{name}", phase, role, since, created or name)
+
+
+def served(name: str) -> VersionView:
+    """A version restored without its status: its metadata says it served."""
+    return replace(v(name), served="2026-01-01T00:00:00Z")
 
 
 V1, V2, V3 = "m-v1", "m-v2", "m-v3"
@@ -67,6 +74,22 @@ CASES = [
         None,
         "StableVersionMissing",
     ),
+    # A restore that drops status (Velero's default) brings Models before ModelVersions,
+    # and a Model's versions one by one: v1 (retired long ago) is back, v2 (which serves)
+    # is not yet. v1's metadata says it served, so it is not bootstrapped in v2's place.
+    (
+        "restore-first-version-served-before",
+        None,
+        None,
+        [served(V1)],
+        [],
+        None,
+        "StableVersionMissing",
+    ),
+    # ... and once v2 is back, its label chooses it.
+    ("restore-complete", None, None, [served(V1), v(V2, None, "stable")], [], V2, "RoleLabel"),
+    # Versions restored without the operator's metadata (applied from a manifest) are new.
+    ("restore-without-metadata", None, None, [v(V1), v(V2)], [], V1, "Bootstrap"),
 ]
 
 
@@ -86,3 +109,10 @@ def test_choose_stable(
     choice = choose_stable(pinned, status_stable, versions, deployed)
     assert (choice.version, choice.reason) == (expected, reason)
     assert choice.message
+
+
+def test_a_model_that_served_before_names_the_versions_and_the_way_out() -> None:
+    choice = choose_stable(None, None, [served(V1), v(V2, "RolledBack")], [])
+    assert choice.version is None
+    assert choice.message.startswith(f"{V1}, {V2} served before and no version serves now")
+    assert "spec.pinnedVersion" in choice.message

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from tests.unit.inference_services import isvc
 from tests.unit.models import spec_of
+from tests.unit.models import version_view as view
 
 from modelloop.api.model import KServeServing
 from modelloop.serving.kserve import (
@@ -26,7 +27,7 @@ from modelloop.serving.kserve import (
     with_serving,
 )
 from modelloop.serving.objects import applied_hash
-from modelloop.serving.plan import Delete, MarkVersion, VersionView, plan_serving
+from modelloop.serving.plan import Delete, MarkVersion, plan_serving
 
 Obj = dict[str, Any]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -233,10 +234,6 @@ def test_a_missing_inference_service_is_not_ready() -> None:
 
 
 # --------------------------------------------------------------------------- the plan
-
-
-def view(name: str, phase: str | None = None, role: str | None = None) -> VersionView:
-    return VersionView(name, f"s3://m/{name}", phase, role, None, name)
 
 
 LEFTOVERS = (

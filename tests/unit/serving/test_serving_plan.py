@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from tests.unit.models import spec_of
+from tests.unit.models import version_view as version
 
 from modelloop.conditions import merge_conditions
 from modelloop.serving.objects import build_deployment, build_model_service, build_version_service
@@ -34,10 +35,6 @@ def model(**spec: Any) -> dict[str, Any]:
             **spec,
         },
     }
-
-
-def version(name: str, phase: str | None = None, role: str | None = None) -> VersionView:
-    return VersionView(name, f"s3://m/{name}", phase, role, None, name)
 
 
 def available(
