@@ -10,11 +10,13 @@ that grew with the fleet; instead the resync takes a Model when
 - it waits on time: a rollout in flight, labels pending, a training running or held by
   a cooldown, backoff or daily limit, a schedule that fired since, a retired version
   still warm; or
-- it was not reconciled for ``FULL_RESYNC`` (a bound on any wait this list misses).
+- it was not reconciled for its full-resync bound (``full_resync_bound``: a bound on
+  any wait this list misses).
 
 At rest — serving, healthy, nothing held — a Model costs the resync one comparison.
 """
 
+import zlib
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +29,8 @@ from ..kube.cache import ObjectCache
 from ..kube.rest import DEPLOYMENTS, Obj, Resource
 from ..retraining.cron import previous_fire
 
-FULL_RESYNC = timedelta(minutes=5)
+FULL_RESYNC = timedelta(minutes=5)  # the mean bound; each Model's is within ±SPREAD of it
+SPREAD = 0.25
 
 # Training condition reasons that end with time, or with a training's end.
 WAITS_ON_TIME = frozenset(
@@ -85,8 +88,21 @@ def waits_on_time(model: Obj, warm: bool, since: datetime, now: datetime) -> boo
     return False
 
 
+def full_resync_bound(model: Obj) -> timedelta:
+    """How long a Model at rest goes without a reconcile: ``FULL_RESYNC`` ± ``SPREAD``,
+    fixed per Model (a hash of its namespace and name, the same in every process).
+    A started operator reconciles its whole fleet within a minute or so, and one bound
+    for all would have taken the fleet again in the same one or two resyncs every five
+    minutes for good; bounds spread over 2.5 minutes take it in five or more, and
+    spread further as the Models' own periods drift apart."""
+    meta = model["metadata"]
+    key = f"{meta.get('namespace', '')}/{meta['name']}".encode()
+    share = zlib.crc32(key) / 2**32  # in [0, 1)
+    return FULL_RESYNC * (1 - SPREAD + 2 * SPREAD * share)
+
+
 def due(model: Obj, inputs: Hashable, seen: Seen | None, warm: bool, now: datetime) -> bool:
-    if seen is None or seen.inputs != inputs or now - seen.at >= FULL_RESYNC:
+    if seen is None or seen.inputs != inputs or now - seen.at >= full_resync_bound(model):
         return True
     return waits_on_time(model, warm, seen.at, now)
 

@@ -8,7 +8,15 @@ import pytest
 
 from modelloop.api.resources import MODEL_VERSIONS
 from modelloop.api.vocabulary import LABEL_MODEL, LABEL_VERSION
-from modelloop.handlers.resync import FULL_RESYNC, Seen, due, inputs_of, keeps_warm
+from modelloop.handlers.resync import (
+    FULL_RESYNC,
+    SPREAD,
+    Seen,
+    due,
+    full_resync_bound,
+    inputs_of,
+    keeps_warm,
+)
 from modelloop.kube.cache import ObjectCache
 from modelloop.kube.rest import DEPLOYMENTS, Obj
 
@@ -62,7 +70,9 @@ def test_a_model_with_the_same_inputs_is_taken_only_when_it_waits_on_time(
     [
         (None, True),  # never reconciled by this replica
         (Seen("before", LAST), True),  # a change whose event went missing
-        (Seen("inputs", NOW - FULL_RESYNC), True),  # the bound on anything this misses
+        # The bound on anything this misses: within FULL_RESYNC ± SPREAD for every Model.
+        (Seen("inputs", NOW - FULL_RESYNC * (1 + SPREAD)), True),
+        (Seen("inputs", NOW - FULL_RESYNC * (1 - SPREAD) + timedelta(seconds=1)), False),
         (Seen("inputs", LAST), False),
     ],
 )
@@ -70,6 +80,21 @@ def test_a_model_at_rest_is_taken_when_its_inputs_changed_or_it_was_long_ago(
     seen: Seen | None, expected: bool
 ) -> None:
     assert due(AT_REST, "inputs", seen, False, NOW) is expected
+
+
+def test_a_fleet_reconciled_at_once_is_not_taken_again_all_in_one_resync() -> None:
+    """After a start every Model was reconciled in the same minute; their full resyncs
+    fall over five or more 30 s resyncs, none taking more than a third of the fleet."""
+    fleet = [{"metadata": {"namespace": NS, "name": f"m{i}"}} for i in range(2500)]
+    bounds = [full_resync_bound(m) for m in fleet]
+    assert all(FULL_RESYNC * (1 - SPREAD) <= b < FULL_RESYNC * (1 + SPREAD) for b in bounds)
+    assert full_resync_bound(fleet[7]) == bounds[7]  # the same Model, the same bound
+    ticks: dict[int, int] = {}
+    for bound in bounds:
+        tick = -(-bound // timedelta(seconds=30))  # the first resync at or after it
+        ticks[tick] = ticks.get(tick, 0) + 1
+    assert len(ticks) >= 5
+    assert max(ticks.values()) <= len(fleet) / 3
 
 
 def child(name: str, rv: int, replicas: int = 1, version: str = "churn-v1") -> Obj:
