@@ -1,25 +1,14 @@
 """Which version serves, from the evidence in the world (pure, table-driven)."""
 
-from dataclasses import replace
-
 import pytest
+from tests.unit.models import version_view as v
 
 from modelloop.serving.plan import VersionView, choose_stable
 
 
-def v(
-    name: str,
-    phase: str | None = None,
-    role: str | None = None,
-    since: str | None = None,
-    created: str = "",
-) -> VersionView:
-    return VersionView(name, f"s3://m/{name}", phase, role, since, created or name)
-
-
 def served(name: str) -> VersionView:
     """A version restored without its status: its metadata says it served."""
-    return replace(v(name), served="2026-01-01T00:00:00Z")
+    return v(name, served="2026-01-01T00:00:00Z")
 
 
 V1, V2, V3 = "m-v1", "m-v2", "m-v3"
