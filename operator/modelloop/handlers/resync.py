@@ -29,7 +29,11 @@ from ..kube.cache import ObjectCache
 from ..kube.rest import DEPLOYMENTS, Obj, Resource
 from ..retraining.cron import previous_fire
 
-FULL_RESYNC = timedelta(minutes=5)  # the mean bound; each Model's is within ±SPREAD of it
+# The mean bound; each Model's is within ±SPREAD of it. Every wait on time the resync
+# knows of is listed above, and a missed watch event is caught by the relist (10 minutes):
+# the bound is a safety net. At 5 minutes, a reconcile of each Model at rest (an estimated 8 ms
+# of CPU) was most of a shard's steady cost at 10 000 Models across 4 shards (docs/scale.md).
+FULL_RESYNC = timedelta(minutes=10)
 SPREAD = 0.25
 
 # Training condition reasons that end with time, or with a training's end.
@@ -91,10 +95,10 @@ def waits_on_time(model: Obj, warm: bool, since: datetime, now: datetime) -> boo
 def full_resync_bound(model: Obj) -> timedelta:
     """How long a Model at rest goes without a reconcile: ``FULL_RESYNC`` ± ``SPREAD``,
     fixed per Model (a hash of its namespace and name, the same in every process).
-    A started operator reconciles its whole fleet within a minute or so, and one bound
-    for all would have taken the fleet again in the same one or two resyncs every five
-    minutes for good; bounds spread over 2.5 minutes take it in five or more, and
-    spread further as the Models' own periods drift apart."""
+    A started operator reconciles its whole fleet within a minute or two, and one bound
+    for all would have taken the fleet again in the same few resyncs every period for
+    good; bounds spread over 5 minutes take it in ten or more, and spread further as
+    the Models' own periods drift apart."""
     meta = model["metadata"]
     key = f"{meta.get('namespace', '')}/{meta['name']}".encode()
     share = zlib.crc32(key) / 2**32  # in [0, 1)
