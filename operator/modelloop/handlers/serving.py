@@ -107,17 +107,17 @@ def _write_status(
 
 def _mark_version(kube: Kube, namespace: str, mark: MarkVersion, now: datetime) -> None:
     written = stamp(now)
+    # A role is dated and records that the version served; taking it away keeps the latter.
+    annotations: dict[str, str | None] = (
+        {ANNOTATION_ROLE_SINCE: written, ANNOTATION_SERVED: written}
+        if mark.role
+        else {ANNOTATION_ROLE_SINCE: None}
+    )
     kube.merge_patch(
         MODEL_VERSIONS,
         namespace,
         mark.version,
-        {
-            "metadata": {
-                "labels": {LABEL_ROLE: mark.role},
-                "annotations": {ANNOTATION_ROLE_SINCE: written if mark.role else None}
-                | ({ANNOTATION_SERVED: written} if mark.role else {}),
-            }
-        },
+        {"metadata": {"labels": {LABEL_ROLE: mark.role}, "annotations": annotations}},
     )
     status = dict(mark.status or {})
     if mark.phase is not None:

@@ -14,7 +14,13 @@ from typing import Any, Literal
 
 from ..api.model import ModelSpec
 from ..api.versions import sequence_of
-from ..api.vocabulary import ANNOTATION_ROLE_SINCE, ANNOTATION_SERVED, LABEL_ROLE, LABEL_VERSION
+from ..api.vocabulary import (
+    ANNOTATION_ROLE_SINCE,
+    ANNOTATION_SERVED,
+    LABEL_ROLE,
+    LABEL_VERSION,
+    VersionPhase,
+)
 from ..conditions import condition, find
 from .kserve import inference_service_name, ready_condition
 from .objects import (
@@ -27,7 +33,10 @@ from .objects import (
 Obj = dict[str, Any]
 ROLE_STABLE = "stable"
 BOOTSTRAP = "Bootstrap"  # the choice of a first version to serve: the one not taken back
-SERVED_PHASES = frozenset({"Serving", "Retired", "Canary", "RolledBack"})
+# Phases a version reaches only by having taken production traffic.
+SERVED_PHASES = frozenset(
+    {VersionPhase.SERVING, VersionPhase.RETIRED, VersionPhase.CANARY, VersionPhase.ROLLED_BACK}
+)
 
 
 @dataclass(frozen=True)
