@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..conditions import condition, merge_conditions, stamp
 from .evaluate import Evaluated
 from .plan import SeriesKey
-from .verdicts import REMEMBERED, BreachState, recalled, remembered
+from .verdicts import REMEMBERED, BreachState, label_share, recalled, remembered
 
 HEALTHY = "Healthy"
 DEGRADED = "Degraded"
@@ -70,7 +70,7 @@ def describe(v: dict[str, Any]) -> str:
     if v.get("samples") is not None:
         text += f" ({v['samples']:.0f} samples)"
     if v.get("coverage") is not None:
-        text += f", labels {v['coverage']:.0%} complete"
+        text += f", labels {label_share(v['coverage'])}"
     if v.get("reason"):
         text += f": {v['reason']}"
     return text

@@ -105,6 +105,18 @@ def label_wait(coverage: float | None, labels: Labels | None) -> str | None:
     return None
 
 
+def label_share(coverage: float | None) -> str:
+    """A label coverage in words: "42% complete". A coverage query divides the labels that
+    arrived in the window by the predictions made ``delay`` earlier, so labels of older
+    predictions, or traffic that grew, can take it above one: that is said as complete,
+    not as "148% complete"."""
+    if coverage is None or not math.isfinite(coverage):
+        return "unknown"
+    if coverage > 1:
+        return f"complete ({coverage:.0%} of the window's predictions)"
+    return f"{coverage:.0%} complete"
+
+
 def _judge_drop(value: float, max_drop: float, level: Level) -> Judgement:
     drop = worse_by(value, level.validated, level.higher_is_better)
     drop -= 1e-12  # 0.88 - 0.85 is 0.030000000000000027: a drop of exactly maxDrop passes

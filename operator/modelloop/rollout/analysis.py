@@ -39,6 +39,7 @@ from typing import Literal
 from ..api.durations import spoken
 from ..api.reasons import PairReason
 from ..api.vocabulary import PairOutcome
+from ..monitoring.verdicts import label_share
 from ..stats import holm, worse_by, worse_by_more_than
 
 CanaryTest = Literal["auto", "proportion", "threshold"]
@@ -216,8 +217,8 @@ def describe(judged: Judged) -> str:
         )
     if code == PairReason.LABELS_INCOMPLETE:
         return (
-            f"waiting for labels: {_share(pair.canary_coverage)} complete for the canary, "
-            f"{_share(pair.stable_coverage)} for stable (minimum {pair.min_coverage:.0%})"
+            f"waiting for labels: {label_share(pair.canary_coverage)} for the canary, "
+            f"{label_share(pair.stable_coverage)} for stable (minimum {pair.min_coverage:.0%})"
         )
     if code == PairReason.TOO_FEW_SAMPLES:
         side, samples = (
@@ -260,10 +261,6 @@ def describe(judged: Judged) -> str:
     if judged.p_value is not None:
         text += f"; p = {judged.p_value:.3g} (Holm, {judged.tests} tests, level {judged.alpha:.3g})"
     return text
-
-
-def _share(coverage: float | None) -> str:
-    return "unknown" if coverage is None or not math.isfinite(coverage) else f"{coverage:.0%}"
 
 
 def overall(judged: list[Judged]) -> PairOutcome:

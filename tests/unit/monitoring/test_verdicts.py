@@ -13,6 +13,7 @@ from modelloop.monitoring.verdicts import (
     Outcome,
     advance,
     judge,
+    label_share,
     recalled,
     remembered,
 )
@@ -337,3 +338,19 @@ def test_judge_waits_for_labels(
     assert judgement.outcome == outcome
     if reason is not None:
         assert judgement.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("coverage", "words"),
+    [
+        (0.42, "42% complete"),
+        (1.0, "100% complete"),
+        # Labels of predictions older than the window: complete, never "148% complete".
+        (1.48, "complete (148% of the window's predictions)"),
+        (None, "unknown"),
+        (math.nan, "unknown"),
+        (math.inf, "unknown"),
+    ],
+)
+def test_a_label_coverage_in_words(coverage: float | None, words: str) -> None:
+    assert label_share(coverage) == words

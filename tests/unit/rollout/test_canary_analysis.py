@@ -213,13 +213,14 @@ LATE: dict[str, Any] = {"label_delay": timedelta(hours=1), "min_coverage": 0.8}
             {"traffic_age": timedelta(hours=2), "canary_coverage": 0.42, "stable_coverage": 0.9},
             "waiting",
             "LabelsIncomplete",
-            "waiting for labels: 42% complete for the canary, 90% for stable (minimum 80%)",
+            "waiting for labels: 42% complete for the canary, 90% complete for stable "
+            "(minimum 80%)",
         ),
         (
             {"traffic_age": timedelta(hours=2), "stable_coverage": 0.9},
             "waiting",
             "LabelsIncomplete",
-            "waiting for labels: unknown complete for the canary, 90% for stable (minimum 80%)",
+            "waiting for labels: unknown for the canary, 90% complete for stable (minimum 80%)",
         ),
         (
             {"traffic_age": timedelta(hours=2), "canary_coverage": 0.85, "stable_coverage": 0.9},
