@@ -43,6 +43,7 @@ URGENT_RUN = 3  # urgent keys taken in a row at most while normal ones wait
 class _Asked(NamedTuple):
     at: float  # when the key was first added since it was last taken
     lane: int
+    urgent_at: float | None  # when it was first asked urgently, if it was
 
 
 class WorkQueue:
@@ -54,7 +55,8 @@ class WorkQueue:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``timing``: told, for each key taken, how long since it was first added (the
-        change that asked for it) and how long its reconcile took."""
+        change that asked for it) in each lane it was asked in, and how long its
+        reconcile took."""
         # A key's entry in a lane is stale when _queued does not name that lane for it
         # (it moved to the urgent lane): skipped when reached.
         self._lanes: tuple[deque[Hashable], deque[Hashable]] = (deque(), deque())
@@ -74,7 +76,8 @@ class WorkQueue:
         asked = self._dirty.get(key)
         if asked is not None and asked.lane <= lane:
             return
-        self._dirty[key] = _Asked(asked.at if asked else self.clock(), lane)
+        now = self.clock()
+        self._dirty[key] = _Asked(asked.at if asked else now, lane, now if urgent else None)
         if key not in self._processing:
             self._put(key, lane)
 
@@ -102,8 +105,22 @@ class WorkQueue:
         self._processing[key] = lane
         asked = self._dirty.pop(key, None)
         if self.timing is not None and asked is not None:
-            self.timing.waited(self.clock() - asked.at, lane == URGENT)
+            self._tell_waits(asked)
         return key
+
+    def _tell_waits(self, asked: _Asked) -> None:
+        """Each ask's wait in its own lane: a key a normal change asked for, then an urgent
+        one, served both, and each waited from its own ask (counted from the first, the
+        urgent lane's waits would hold the normal lane's: a restarted operator's whole
+        listed fleet, whose evaluation then asks for some urgently)."""
+        assert self.timing is not None
+        now = self.clock()
+        if asked.urgent_at is None:
+            self.timing.waited(now - asked.at, False)
+            return
+        if asked.at < asked.urgent_at:
+            self.timing.waited(now - asked.at, False)
+        self.timing.waited(now - asked.urgent_at, True)
 
     def _next_lane(self) -> int:
         urgent, normal = self._lanes

@@ -156,7 +156,7 @@ def test_an_urgent_key_is_taken_before_the_keys_waiting_in_the_normal_lane() -> 
     assert asyncio.run(scenario()) == ["edited", "a", "b", "c"]
 
 
-def test_a_waiting_key_asked_urgently_moves_to_the_front_once_and_keeps_its_first_ask() -> None:
+def test_a_waiting_key_asked_urgently_moves_to_the_front_and_each_ask_waits_in_its_lane() -> None:
     clock, timings = Clock(), Timings()
 
     async def scenario() -> tuple[list[Hashable], int]:
@@ -170,8 +170,25 @@ def test_a_waiting_key_asked_urgently_moves_to_the_front_once_and_keeps_its_firs
         return taken, len(queue)
 
     assert asyncio.run(scenario()) == (["b", "a"], 0)
-    assert timings.waits == [3.0, 3.0]
-    assert timings.lanes == [True, False]
+    # b: its normal ask waited 3 s, its urgent ask none; a: 3 s in the normal lane.
+    assert timings.waits == [3.0, 0.0, 3.0]
+    assert timings.lanes == [False, True, False]
+
+
+def test_a_key_asked_urgently_first_waits_in_the_urgent_lane_only() -> None:
+    clock, timings = Clock(), Timings()
+
+    async def scenario() -> None:
+        queue = WorkQueue(timing=timings, clock=clock)
+        queue.add("a", urgent=True)
+        clock.now += 2
+        queue.add("a", urgent=True)  # absorbed: the urgent wait runs from the first
+        queue.add("a")  # a normal ask of an urgent key adds no wait of its own
+        clock.now += 1
+        await queue.get()
+
+    asyncio.run(scenario())
+    assert (timings.waits, timings.lanes) == ([3.0], [True])
 
 
 def test_an_urgent_ask_while_processing_brings_the_key_back_in_the_urgent_lane() -> None:
