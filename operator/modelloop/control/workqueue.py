@@ -41,9 +41,18 @@ URGENT_RUN = 3  # urgent keys taken in a row at most while normal ones wait
 
 
 class _Asked(NamedTuple):
-    at: float  # when the key was first added since it was last taken
-    lane: int
-    urgent_at: float | None  # when it was first asked urgently, if it was
+    """When a key was first asked for in each lane since it was last taken (None: not in
+    that lane). Each ask's wait is told in its own lane: counted from the first ask, a
+    key asked for by a normal change and then an urgent one would put the normal wait in
+    the urgent lane (a restarted operator's listed fleet, some of whose Models its
+    evaluation then asks for urgently)."""
+
+    normal_at: float | None
+    urgent_at: float | None
+
+    @property
+    def lane(self) -> int:
+        return NORMAL if self.urgent_at is None else URGENT
 
 
 class WorkQueue:
@@ -77,7 +86,10 @@ class WorkQueue:
         if asked is not None and asked.lane <= lane:
             return
         now = self.clock()
-        self._dirty[key] = _Asked(asked.at if asked else now, lane, now if urgent else None)
+        if asked is not None:  # asked for by a normal change, now by an urgent one
+            self._dirty[key] = asked._replace(urgent_at=now)
+        else:
+            self._dirty[key] = _Asked(None, now) if urgent else _Asked(now, None)
         if key not in self._processing:
             self._put(key, lane)
 
@@ -105,22 +117,11 @@ class WorkQueue:
         self._processing[key] = lane
         asked = self._dirty.pop(key, None)
         if self.timing is not None and asked is not None:
-            self._tell_waits(asked)
+            now = self.clock()
+            for at, urgent in ((asked.normal_at, False), (asked.urgent_at, True)):
+                if at is not None:
+                    self.timing.waited(now - at, urgent)
         return key
-
-    def _tell_waits(self, asked: _Asked) -> None:
-        """Each ask's wait in its own lane: a key a normal change asked for, then an urgent
-        one, served both, and each waited from its own ask (counted from the first, the
-        urgent lane's waits would hold the normal lane's: a restarted operator's whole
-        listed fleet, whose evaluation then asks for some urgently)."""
-        assert self.timing is not None
-        now = self.clock()
-        if asked.urgent_at is None:
-            self.timing.waited(now - asked.at, False)
-            return
-        if asked.at < asked.urgent_at:
-            self.timing.waited(now - asked.at, False)
-        self.timing.waited(now - asked.urgent_at, True)
 
     def _next_lane(self) -> int:
         urgent, normal = self._lanes

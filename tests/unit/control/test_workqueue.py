@@ -247,3 +247,17 @@ def test_a_waker_adds_from_another_thread_and_does_nothing_once_the_loop_closed(
     loop.close()  # the operator stopped while an evaluation was concluding
     late("b", True)  # no "Event loop is closed"
     assert len(queue) == 0
+
+
+def test_a_normal_and_an_urgent_ask_at_the_same_instant_each_count_their_wait() -> None:
+    clock, timings = Clock(), Timings()
+
+    async def scenario() -> None:
+        queue = WorkQueue(timing=timings, clock=clock)
+        queue.add("a")
+        queue.add("a", urgent=True)
+        clock.now += 2
+        await queue.get()
+
+    asyncio.run(scenario())
+    assert (timings.waits, timings.lanes) == ([2.0, 2.0], [False, True])
